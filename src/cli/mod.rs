@@ -1,0 +1,65 @@
+//! The command line: clap definitions (their `///` comments are the `--help`) and dispatch.
+
+mod code;
+mod input;
+mod seed;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::paths::Paths;
+use crate::vault::{StoreKind, Vault};
+
+/// Use a hardware security key as the MFA factor for the AWS command line.
+///
+/// mfa-agent keeps your AWS virtual MFA (TOTP) seeds in the OS keyring and turns them into
+/// codes, so MFA-protected AWS profiles work without typing codes from a phone.
+#[derive(Debug, Parser)]
+#[command(
+    name = "mfa-agent",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace). MFA_AGENT_LOG takes a
+    /// full tracing filter instead, e.g. MFA_AGENT_LOG=debug.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Where seed secrets are kept: `keyring` (the OS keyring, the default) or `file` (an
+    /// encrypted file, for machines without a keyring). Chosen when the first seed is added;
+    /// afterwards the vault remembers it.
+    #[arg(long, global = true, env = "MFA_AGENT_STORE", value_name = "STORE")]
+    pub store: Option<StoreKind>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Add, list, remove and export TOTP seeds.
+    #[command(subcommand)]
+    Seed(seed::SeedCommand),
+    /// Print the current code of a seed (the code on stdout, its remaining time on stderr).
+    Code(code::CodeArgs),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let paths = Paths::from_env()?;
+    let open_vault = || -> Result<Vault> {
+        Ok(Vault::open(
+            &paths.data_dir,
+            cli.store,
+            input::passphrase_source(),
+        )?)
+    };
+    match cli.command {
+        Command::Seed(cmd) => seed::run(cmd, open_vault()?),
+        Command::Code(args) => code::run(&args, open_vault()?),
+    }
+}

@@ -1,0 +1,71 @@
+//! What can go wrong with the vault, each with what the user can do about it.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+use super::StoreKind;
+use crate::otp::OtpError;
+
+#[derive(Debug, Error)]
+pub enum VaultError {
+    #[error("no seed named {name:?}; `mfa-agent seed list` shows the names")]
+    UnknownSeed { name: String },
+    #[error(
+        "a seed named {name:?} already exists; pick another name, or remove it first with `mfa-agent seed remove {name}`"
+    )]
+    DuplicateSeed { name: String },
+    #[error(
+        "{name:?} is not a usable seed name; use 1-64 letters, digits, '.', '_', '-' or '@', starting with a letter or digit"
+    )]
+    BadName { name: String },
+    #[error(
+        "{serial:?} is not an MFA device ARN; it looks like arn:aws:iam::123456789012:mfa/NAME (IAM console > Security credentials > MFA)"
+    )]
+    BadSerial { serial: String },
+    #[error(
+        "no Secret Service is reachable on the session D-Bus ({detail}); start your desktop keyring (GNOME Keyring, KeePassXC), or keep seeds in an encrypted file instead with `--store file`"
+    )]
+    KeyringUnavailable { detail: String },
+    #[error(
+        "the keyring is locked ({detail}); unlock it (log in to the desktop, or `gnome-keyring-daemon --unlock` on a headless box) and try again"
+    )]
+    KeyringLocked { detail: String },
+    #[error("the keyring failed: {detail}")]
+    Keyring { detail: String },
+    #[error(
+        "the {store} holds no secret for seed {name:?} (removed outside mfa-agent?); run `mfa-agent seed remove {name}` and add it again"
+    )]
+    SecretMissing { name: String, store: StoreKind },
+    #[error(
+        "wrong passphrase for the encrypted seed file {path}; try again (a forgotten passphrase cannot be recovered: move the file away and add the seeds again)"
+    )]
+    WrongPassphrase { path: PathBuf },
+    #[error("the encrypted seed file {path} is damaged ({detail}); restore it from a backup")]
+    CorruptFile { path: PathBuf, detail: String },
+    #[error("{0}")]
+    Passphrase(String),
+    #[error(
+        "this vault keeps its seeds in the {actual}, but --store asks for the {requested}; drop --store (moving seeds between stores is not supported yet)"
+    )]
+    StoreMismatch {
+        actual: StoreKind,
+        requested: StoreKind,
+    },
+    #[error(
+        "the seed index {path} is damaged ({detail}); restore it from a backup or move it away"
+    )]
+    CorruptIndex { path: PathBuf, detail: String },
+    #[error(
+        "the seed index {path} was written by a newer mfa-agent (format {version}); upgrade mfa-agent"
+    )]
+    NewerIndex { path: PathBuf, version: u32 },
+    #[error("failed to {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the stored seed {name:?} is unusable: {source}")]
+    BadStoredSeed { name: String, source: OtpError },
+}

@@ -1,0 +1,169 @@
+//! The non-secret index of seeds: names, parameters, labels, serials, and which store holds
+//! the secrets. Kept as JSON under `XDG_DATA_HOME/mfa-agent/`, written atomically.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{StoreKind, VaultError};
+use crate::otp::OtpParams;
+use crate::{atomic, sys};
+
+const FORMAT_VERSION: u32 = 1;
+
+/// What the index knows about one seed. Nothing here is secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeedInfo {
+    #[serde(flatten)]
+    pub params: OtpParams,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// The AWS MFA device this seed belongs to (`arn:aws:iam::ACCOUNT:mfa/NAME`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    /// Unix time the seed was added.
+    pub added: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Index {
+    pub version: u32,
+    /// Where the secrets live. Fixed when the vault is created so that a keyring that is
+    /// briefly unreachable never makes mfa-agent quietly switch stores.
+    pub store: StoreKind,
+    /// Random id that scopes keyring entries to this vault, so two vaults (say, two test
+    /// homes, or two XDG_DATA_HOMEs) never see each other's secrets.
+    pub vault_id: String,
+    #[serde(default)]
+    pub seeds: BTreeMap<String, SeedInfo>,
+}
+
+impl Index {
+    #[must_use]
+    pub fn new(store: StoreKind) -> Self {
+        let id: [u8; 8] = rand::random();
+        let vault_id = id.iter().fold(String::new(), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        });
+        Self {
+            version: FORMAT_VERSION,
+            store,
+            vault_id,
+            seeds: BTreeMap::new(),
+        }
+    }
+
+    /// Reads the index, or `None` when no vault exists yet.
+    pub fn load(path: &Path) -> Result<Option<Self>, VaultError> {
+        #[derive(Deserialize)]
+        struct Version {
+            version: u32,
+        }
+        let text = match fs::read(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(VaultError::Io {
+                    action: "read",
+                    path: path.into(),
+                    source,
+                });
+            }
+        };
+        let corrupt = |e: serde_json::Error| VaultError::CorruptIndex {
+            path: path.into(),
+            detail: e.to_string(),
+        };
+        let Version { version } = serde_json::from_slice(&text).map_err(corrupt)?;
+        if version > FORMAT_VERSION {
+            return Err(VaultError::NewerIndex {
+                path: path.into(),
+                version,
+            });
+        }
+        serde_json::from_slice(&text).map(Some).map_err(corrupt)
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), VaultError> {
+        let mut text = serde_json::to_vec_pretty(self).expect("the index always serialises");
+        text.push(b'\n');
+        atomic::write_private(path, &text).map_err(|source| VaultError::Io {
+            action: "write",
+            path: path.into(),
+            source,
+        })
+    }
+}
+
+/// An exclusive lock on the vault, held while an index change is read, made and written,
+/// so two commands adding seeds at once cannot lose one of them.
+pub struct VaultLock {
+    _file: File,
+}
+
+impl VaultLock {
+    pub fn acquire(dir: &Path) -> Result<Self, VaultError> {
+        let path: PathBuf = dir.join(".lock");
+        let io_err = |action, source| VaultError::Io {
+            action,
+            path: path.clone(),
+            source,
+        };
+        atomic::ensure_private_dir(dir).map_err(|e| io_err("create the directory of", e))?;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| io_err("open", e))?;
+        sys::lock_exclusive(&file).map_err(|e| io_err("lock", e))?;
+        Ok(Self { _file: file })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_rejects_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seeds.json");
+        assert!(Index::load(&path).unwrap().is_none());
+        let mut index = Index::new(StoreKind::File);
+        index.seeds.insert(
+            "work".into(),
+            SeedInfo {
+                params: OtpParams::default(),
+                issuer: Some("Amazon Web Services".into()),
+                account: None,
+                serial: Some("arn:aws:iam::123456789012:mfa/alice".into()),
+                added: 1,
+            },
+        );
+        index.save(&path).unwrap();
+        let loaded = Index::load(&path).unwrap().unwrap();
+        assert_eq!(loaded.seeds, index.seeds);
+        assert_eq!(loaded.vault_id, index.vault_id);
+
+        fs::write(&path, "{\"version\": 1, \"store\": ").unwrap();
+        assert!(matches!(
+            Index::load(&path),
+            Err(VaultError::CorruptIndex { .. })
+        ));
+        fs::write(&path, "{\"version\": 99}").unwrap();
+        assert!(matches!(
+            Index::load(&path),
+            Err(VaultError::NewerIndex { version: 99, .. })
+        ));
+    }
+}

@@ -1,0 +1,298 @@
+//! The seed vault: a non-secret index of seeds plus a secret store holding their keys.
+//!
+//! Adding writes the secret first and the index second; removing does the reverse. A crash
+//! in between leaves at worst an unused secret behind, never an index entry without one.
+
+mod error;
+mod file;
+mod index;
+mod keyring;
+mod store;
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use self::error::VaultError;
+pub use self::file::{FileStore, PassphrasePurpose, PassphraseSource};
+use self::index::VaultLock;
+pub use self::index::{Index, SeedInfo};
+pub use self::keyring::KeyringStore;
+pub use self::store::{SecretStore, StoreKind};
+use crate::otp::{self, Seed};
+
+const INDEX_FILE: &str = "seeds.json";
+const SECRETS_FILE: &str = "seeds.age";
+
+/// The seeds of one user, as found under one data directory.
+pub struct Vault {
+    data_dir: PathBuf,
+    index: Index,
+    exists: bool,
+    passphrase: Option<PassphraseSource>,
+    store: Option<Box<dyn SecretStore>>,
+}
+
+impl Vault {
+    /// Opens the vault in `data_dir`. `requested` is the store the user asked for; it picks
+    /// the store of a new vault and must match the store of an existing one. Nothing is
+    /// written and no store is contacted until a seed is read or changed.
+    pub fn open(
+        data_dir: &Path,
+        requested: Option<StoreKind>,
+        passphrase: PassphraseSource,
+    ) -> Result<Self, VaultError> {
+        let (index, exists) = match Index::load(&data_dir.join(INDEX_FILE))? {
+            Some(index) => {
+                if let Some(requested) = requested.filter(|r| *r != index.store) {
+                    return Err(VaultError::StoreMismatch {
+                        actual: index.store,
+                        requested,
+                    });
+                }
+                (index, true)
+            }
+            None => (Index::new(requested.unwrap_or(StoreKind::Keyring)), false),
+        };
+        Ok(Self {
+            data_dir: data_dir.to_owned(),
+            index,
+            exists,
+            passphrase: Some(passphrase),
+            store: None,
+        })
+    }
+
+    /// Which kind of store holds (or will hold) this vault's secrets.
+    #[must_use]
+    pub fn store_kind(&self) -> StoreKind {
+        self.index.store
+    }
+
+    /// A description of the store, connecting to it if needed.
+    pub fn store_description(&mut self) -> Result<String, VaultError> {
+        Ok(self.store()?.describe())
+    }
+
+    /// The seeds, sorted by name.
+    pub fn seeds(&self) -> impl Iterator<Item = (&str, &SeedInfo)> {
+        self.index.seeds.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    pub fn info(&self, name: &str) -> Result<&SeedInfo, VaultError> {
+        self.index
+            .seeds
+            .get(name)
+            .ok_or_else(|| VaultError::UnknownSeed { name: name.into() })
+    }
+
+    /// Stores a new seed under `name`, linked to the AWS MFA device `serial` if given.
+    pub fn add(
+        &mut self,
+        name: &str,
+        seed: &Seed,
+        serial: Option<String>,
+    ) -> Result<(), VaultError> {
+        validate_name(name)?;
+        if let Some(serial) = &serial {
+            validate_serial(serial)?;
+        }
+        let _lock = VaultLock::acquire(&self.data_dir)?;
+        self.reload()?;
+        if self.index.seeds.contains_key(name) {
+            return Err(VaultError::DuplicateSeed { name: name.into() });
+        }
+        let id = self.secret_id(name);
+        let encoded = otp::encode_base32(&seed.secret);
+        self.store()?
+            .put(&id, &format!("mfa-agent TOTP seed {name}"), &encoded)?;
+        self.index.seeds.insert(
+            name.to_owned(),
+            SeedInfo {
+                params: seed.params,
+                issuer: seed.issuer.clone(),
+                account: seed.account.clone(),
+                serial,
+                added: SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+            },
+        );
+        if let Err(e) = self.save() {
+            self.index.seeds.remove(name);
+            let _ = self.store()?.delete(&id);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Forgets the seed `name` and deletes its secret.
+    pub fn remove(&mut self, name: &str) -> Result<(), VaultError> {
+        let _lock = VaultLock::acquire(&self.data_dir)?;
+        self.reload()?;
+        let info = self
+            .index
+            .seeds
+            .remove(name)
+            .ok_or_else(|| VaultError::UnknownSeed { name: name.into() })?;
+        let id = self.secret_id(name);
+        // Prove the store opens (keyring unlocked, passphrase right) before touching the
+        // index, so a failure changes nothing.
+        self.store()?.get(&id)?;
+        if let Err(e) = self.save() {
+            self.index.seeds.insert(name.to_owned(), info);
+            return Err(e);
+        }
+        self.store()?.delete(&id)
+    }
+
+    /// Reads the whole seed `name`, secret included.
+    pub fn seed(&mut self, name: &str) -> Result<Seed, VaultError> {
+        let info = self.info(name)?.clone();
+        let id = self.secret_id(name);
+        let store_kind = self.index.store;
+        let encoded = self
+            .store()?
+            .get(&id)?
+            .ok_or_else(|| VaultError::SecretMissing {
+                name: name.into(),
+                store: store_kind,
+            })?;
+        let secret =
+            otp::decode_base32(encoded.expose()).map_err(|source| VaultError::BadStoredSeed {
+                name: name.into(),
+                source,
+            })?;
+        let seed = Seed {
+            params: info.params,
+            issuer: info.issuer,
+            account: info.account,
+            secret,
+        };
+        seed.validate()
+            .map_err(|source| VaultError::BadStoredSeed {
+                name: name.into(),
+                source,
+            })?;
+        Ok(seed)
+    }
+
+    fn secret_id(&self, name: &str) -> String {
+        format!("{}/{name}", self.index.vault_id)
+    }
+
+    fn reload(&mut self) -> Result<(), VaultError> {
+        if let Some(index) = Index::load(&self.index_path())? {
+            self.index = index;
+            self.exists = true;
+        }
+        Ok(())
+    }
+
+    fn save(&mut self) -> Result<(), VaultError> {
+        self.index.save(&self.index_path())?;
+        self.exists = true;
+        Ok(())
+    }
+
+    fn index_path(&self) -> PathBuf {
+        self.data_dir.join(INDEX_FILE)
+    }
+
+    fn store(&mut self) -> Result<&mut dyn SecretStore, VaultError> {
+        if self.store.is_none() {
+            let store: Box<dyn SecretStore> = match self.index.store {
+                StoreKind::Keyring => Box::new(KeyringStore::connect()?),
+                StoreKind::File => Box::new(FileStore::new(
+                    self.data_dir.join(SECRETS_FILE),
+                    self.passphrase
+                        .take()
+                        .expect("the passphrase source is used once"),
+                )),
+            };
+            tracing::debug!(store = %store.describe(), "secret store ready");
+            self.store = Some(store);
+        }
+        Ok(self.store.as_deref_mut().expect("set above"))
+    }
+}
+
+/// Seed names appear in commands, config files and keyring labels: keep them plain.
+pub fn validate_name(name: &str) -> Result<(), VaultError> {
+    let ok = (1..=64).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(VaultError::BadName { name: name.into() })
+    }
+}
+
+/// Accepts `arn:PARTITION:iam::ACCOUNT:mfa/PATH/NAME`, as IAM shows for virtual MFA devices.
+pub fn validate_serial(serial: &str) -> Result<(), VaultError> {
+    let bad = || VaultError::BadSerial {
+        serial: serial.into(),
+    };
+    let mut parts = serial.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some("iam"), Some(""), Some(account), Some(resource)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return Err(bad());
+    };
+    let device = resource.strip_prefix("mfa/").ok_or_else(bad)?;
+    let device_ok = !device.is_empty()
+        && device.len() <= 512
+        && device
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c));
+    if partition.starts_with("aws")
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && device_ok
+    {
+        Ok(())
+    } else {
+        Err(bad())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for good in ["work", "prod-admin", "a.b_c@d", "9"] {
+            assert!(validate_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "-flag", "has space", "slash/y", &"x".repeat(65)] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn serials() {
+        for good in [
+            "arn:aws:iam::123456789012:mfa/alice",
+            "arn:aws-us-gov:iam::123456789012:mfa/team/bob.smith@corp",
+        ] {
+            assert!(validate_serial(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "GAHT12345678",
+            "arn:aws:iam::12345:mfa/alice",
+            "arn:aws:iam::123456789012:user/alice",
+            "arn:aws:sts::123456789012:mfa/alice",
+            "arn:aws:iam::123456789012:mfa/",
+        ] {
+            assert!(validate_serial(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! Every kind of bad input gets one clear error line, a non-zero exit, and changes nothing.
+
+mod common;
+
+use common::{AWS_SEED, TestEnv};
+
+fn seed_count(env: &TestEnv) -> usize {
+    let out: serde_json::Value =
+        serde_json::from_str(&env.run(["seed", "list", "--json"], "").success()).unwrap();
+    out["seeds"].as_array().unwrap().len()
+}
+
+#[test]
+fn bad_secrets_and_uris_name_the_problem() {
+    let env = TestEnv::with_keyring();
+    let add = |args: &[&str], stdin: &str, needles: &[&str]| {
+        let mut full = vec!["seed", "add", "x"];
+        full.extend_from_slice(args);
+        env.run(full, stdin).failure(needles);
+    };
+    add(
+        &["--secret", "-"],
+        "ABCD EFG1 IJKL",
+        &["not valid base32", "position 8"],
+    );
+    add(
+        &["--secret", "-"],
+        "JBSWY3DPEHPK3PXP",
+        &["only 80 bits", "at least 128"],
+    );
+    add(&["--secret", "-"], "\n", &["secret is empty"]);
+    add(
+        &["--uri", "-"],
+        "otpauth://hotp/x?secret=JBSWY3DPEHPK3PXP&counter=0",
+        &["HOTP", "not supported"],
+    );
+    add(
+        &["--uri", "-"],
+        "https://example.com/?secret=abc",
+        &["not an otpauth URI"],
+    );
+    add(
+        &["--uri", "-"],
+        "otpauth://totp/x?issuer=Acme",
+        &["no secret= parameter"],
+    );
+    add(
+        &["--uri", "-"],
+        &format!("otpauth://totp/x?secret={AWS_SEED}&digits=9"),
+        &["9 digits"],
+    );
+    add(
+        &["--uri-file", "/nonexistent/uri.txt"],
+        "",
+        &["failed to open /nonexistent/uri.txt"],
+    );
+    // Secrets never come from argv: passing one is refused, and the value is not echoed.
+    let stderr = env
+        .run(["seed", "add", "x", "--secret", AWS_SEED], "")
+        .failure(&["--secret -", "shell history"]);
+    assert!(!stderr.contains(AWS_SEED));
+    add(&[], "", &["no secret given", "--secret -"]);
+    add(
+        &["--serial", "GAHT12345678", "--secret", "-"],
+        AWS_SEED,
+        &["not an MFA device ARN"],
+    );
+    env.run(["seed", "add", "-x", "--secret", "-"], AWS_SEED)
+        .failure(&[]);
+    env.run(["seed", "add", "has/slash", "--secret", "-"], AWS_SEED)
+        .failure(&["not a usable seed name"]);
+    assert_eq!(seed_count(&env), 0, "no failed add left anything behind");
+}
+
+#[test]
+fn unreadable_qr_images() {
+    let env = TestEnv::with_keyring();
+    let blank = env.path().join("blank.png");
+    // A valid PNG with no QR code in it.
+    image_without_code(&blank);
+    env.run(["seed", "add", "x", "--qr", blank.to_str().unwrap()], "")
+        .failure(&["no QR code found"]);
+    let garbage = env.path().join("garbage.png");
+    std::fs::write(&garbage, b"this is not an image").unwrap();
+    env.run(["seed", "add", "x", "--qr", garbage.to_str().unwrap()], "")
+        .failure(&["failed to read the image"]);
+    let not_totp = env.path().join("url.png");
+    let status = std::process::Command::new("qrencode")
+        .args(["-o", not_totp.to_str().unwrap(), "https://example.com"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    env.run(["seed", "add", "x", "--qr", not_totp.to_str().unwrap()], "")
+        .failure(&["holds no TOTP seed", "not an otpauth URI"]);
+    assert_eq!(seed_count(&env), 0);
+}
+
+fn image_without_code(path: &std::path::Path) {
+    image::GrayImage::from_pixel(64, 64, image::Luma([255]))
+        .save(path)
+        .unwrap();
+}
+
+#[test]
+fn duplicate_and_unknown_names() {
+    let env = TestEnv::with_keyring();
+    env.add_seed("work", &[]);
+    env.run(
+        ["seed", "add", "work", "--secret", "-"],
+        "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
+    )
+    .failure(&["already exists", "seed remove work"]);
+    // The original secret is untouched by the refused add.
+    let uri = env.run(["seed", "export", "work", "--uri"], "").success();
+    assert!(uri.contains(&format!("secret={AWS_SEED}")), "{uri}");
+    env.run(["code", "nope"], "")
+        .failure(&["no seed named \"nope\""]);
+    env.run(["seed", "remove", "nope", "--yes"], "")
+        .failure(&["no seed named \"nope\""]);
+    env.run(["seed", "export", "nope", "--uri"], "")
+        .failure(&["no seed named \"nope\""]);
+}
+
+#[test]
+fn absent_keyring_points_to_the_file_store() {
+    let mut env = TestEnv::new();
+    env.set("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
+    env.run(["seed", "add", "x", "--secret", "-"], AWS_SEED)
+        .failure(&["no Secret Service is reachable", "--store file"]);
+    assert!(
+        !env.data_dir().join("seeds.json").exists(),
+        "nothing written when the keyring is absent"
+    );
+}
+
+#[test]
+fn locked_keyring_says_how_to_unlock() {
+    let env = TestEnv::with_keyring();
+    // Locking the shared test keyring would break tests running alongside, so this one
+    // runs its own gnome-keyring on its own private D-Bus session, then locks it. With no
+    // display, the unlock prompt gnome-keyring tries to show is dismissed at once.
+    let script = r#"
+        printf pw | gnome-keyring-daemon --daemonize --unlock --components=secrets >/dev/null
+        printf %s "$SEED" | "$BIN" seed add work --secret - 2>/dev/null || exit 90
+        dbus-send --session --dest=org.freedesktop.secrets --print-reply /org/freedesktop/secrets \
+            org.freedesktop.Secret.Service.Lock array:objpath:/org/freedesktop/secrets/collection/login >/dev/null || exit 91
+        "$BIN" code work
+    "#;
+    let out = std::process::Command::new("timeout")
+        .args(["60", "dbus-run-session", "--", "sh", "-c", script])
+        .env("HOME", env.path())
+        .env("BIN", env!("CARGO_BIN_EXE_mfa-agent"))
+        .env("SEED", AWS_SEED)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("dbus-run-session is installed (tests/run installs it)");
+    let code = out.status.code();
+    assert!(
+        code != Some(90) && code != Some(91),
+        "setting up the locked keyring failed: {code:?}"
+    );
+    common::Run(out).failure(&["keyring is locked", "unlock it"]);
+}

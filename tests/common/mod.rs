@@ -1,0 +1,225 @@
+//! Shared harness for black-box tests of the real `mfa-agent` binary.
+//!
+//! Each [`TestEnv`] is a private HOME: the binary sees only its XDG directories, so tests
+//! never touch the user's own files. Tests that need the Secret Service call
+//! [`TestEnv::with_keyring`], which fails loudly when no private keyring is running
+//! (start the suite with `tests/run`, which provides one on a private D-Bus session).
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use tempfile::TempDir;
+
+/// A 320-bit seed in the form AWS hands out (64 base32 characters).
+pub const AWS_SEED: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+pub struct TestEnv {
+    pub home: TempDir,
+    envs: Vec<(String, String)>,
+}
+
+impl TestEnv {
+    /// A private HOME for tests that do not touch any keyring.
+    pub fn new() -> Self {
+        let home = tempfile::Builder::new()
+            .prefix("mfa-agent-test")
+            .tempdir()
+            .unwrap();
+        Self {
+            home,
+            envs: Vec::new(),
+        }
+    }
+
+    /// A private HOME whose keyring is the private Secret Service started by `tests/run`.
+    pub fn with_keyring() -> Self {
+        let bus = std::env::var("DBUS_SESSION_BUS_ADDRESS").unwrap_or_default();
+        assert!(
+            !bus.is_empty() && std::env::var_os("MFA_AGENT_TEST_KEYRING").is_some(),
+            "this test needs the private Secret Service that `tests/run` starts (gnome-keyring on a private D-Bus session); run the suite with `tests/run`, not plain `cargo test`"
+        );
+        Self::new()
+    }
+
+    /// A private HOME using the encrypted-file store with `passphrase`.
+    pub fn with_file_store(passphrase: &str) -> Self {
+        let mut env = Self::new();
+        let file = env.home.path().join("passphrase");
+        std::fs::write(&file, passphrase).unwrap();
+        env.set("MFA_AGENT_STORE", "file");
+        env.set("MFA_AGENT_PASSPHRASE_FILE", file.to_str().unwrap());
+        env
+    }
+
+    pub fn set(&mut self, key: &str, value: &str) {
+        self.envs.retain(|(k, _)| k != key);
+        self.envs.push((key.into(), value.into()));
+    }
+
+    pub fn unset(&mut self, key: &str) {
+        self.envs.retain(|(k, _)| k != key);
+    }
+
+    pub fn path(&self) -> &Path {
+        self.home.path()
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.path().join(".local/share/mfa-agent")
+    }
+
+    /// The binary with a clean environment: PATH, the D-Bus address, and this HOME.
+    pub fn cmd<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mfa-agent"));
+        cmd.args(args)
+            .env_clear()
+            .env("HOME", self.path())
+            .env("LANG", "C.UTF-8");
+        for key in ["PATH", "DBUS_SESSION_BUS_ADDRESS"] {
+            if let Some(value) = std::env::var_os(key) {
+                cmd.env(key, value);
+            }
+        }
+        cmd.envs(self.envs.iter().map(|(k, v)| (k, v)));
+        // No controlling terminal: prompts must fail cleanly, never hang a test.
+        cmd.stdin(Stdio::null());
+        detach_from_terminal(&mut cmd);
+        cmd
+    }
+
+    /// Runs the binary with `stdin` as its standard input.
+    pub fn run<I, S>(&self, args: I, stdin: &str) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = self.cmd(args);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("the mfa-agent binary runs");
+        let mut pipe = child.stdin.take().unwrap();
+        // The child may exit before reading (e.g. a usage error): ignore a broken pipe.
+        let _ = pipe.write_all(stdin.as_bytes());
+        drop(pipe);
+        Run(child.wait_with_output().unwrap())
+    }
+
+    /// Adds the AWS-style test seed under `name`, failing the test if that does not work.
+    pub fn add_seed(&self, name: &str, extra: &[&str]) {
+        let mut args = vec!["seed", "add", name, "--secret", "-"];
+        args.extend_from_slice(extra);
+        self.run(args, AWS_SEED).success();
+    }
+
+    /// Every byte of every file under this HOME, for "is the secret on disk?" checks.
+    pub fn all_file_contents(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        fn walk(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if let Ok(bytes) = std::fs::read(&path) {
+                    out.push((path, bytes));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self.path(), &mut out);
+        out
+    }
+}
+
+/// Detaches the child from our controlling terminal (if any), so `/dev/tty` prompts in the
+/// binary behave as they would under CI: absent.
+#[allow(unsafe_code)]
+fn detach_from_terminal(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+}
+
+/// The outcome of one run of the binary.
+pub struct Run(pub Output);
+
+impl Run {
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+
+    /// Asserts success and returns stdout.
+    pub fn success(&self) -> String {
+        assert!(
+            self.0.status.success(),
+            "expected success, got {:?}\nstdout: {}\nstderr: {}",
+            self.0.status,
+            self.stdout(),
+            self.stderr()
+        );
+        self.stdout()
+    }
+
+    /// Asserts failure with exactly one `error:` line containing every one of `needles`,
+    /// and nothing on stdout. Returns stderr.
+    pub fn failure(&self, needles: &[&str]) -> String {
+        let stderr = self.stderr();
+        assert!(
+            !self.0.status.success(),
+            "expected failure, got success\nstdout: {}\nstderr: {stderr}",
+            self.stdout()
+        );
+        assert!(
+            self.0.stdout.is_empty(),
+            "nothing on stdout on failure, got {:?}",
+            self.stdout()
+        );
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(errors.len(), 1, "one error line, got:\n{stderr}");
+        for needle in needles {
+            assert!(
+                errors[0].contains(needle),
+                "error should mention {needle:?}:\n{stderr}"
+            );
+        }
+        stderr
+    }
+}
+
+/// Runs an independent TOTP implementation (oathtool) for `time`.
+pub fn oathtool(
+    secret_base32: &str,
+    time: u64,
+    algorithm: &str,
+    digits: u8,
+    period: u64,
+) -> String {
+    let out = Command::new("oathtool")
+        .arg(format!("--totp={algorithm}"))
+        .args(["-b", "-d", &digits.to_string(), "-s", &format!("{period}s")])
+        .args(["--now", &format!("@{time}")])
+        .arg(secret_base32)
+        .output()
+        .expect("oathtool is installed (tests/run installs it)");
+    assert!(
+        out.status.success(),
+        "oathtool failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}

@@ -1,0 +1,80 @@
+//! The encrypted-file store, for machines without a keyring: same commands, passphrase-protected.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use common::{AWS_SEED, TestEnv, oathtool};
+
+#[test]
+fn seeds_round_trip_through_the_encrypted_file() {
+    let mut env = TestEnv::with_file_store("correct horse battery");
+    // No Secret Service at all: the file store must not need one.
+    env.set("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
+    let added = env.run(["seed", "add", "work", "--secret", "-"], AWS_SEED);
+    added.success();
+    assert!(
+        added.stderr().contains("encrypted file"),
+        "says which store: {}",
+        added.stderr()
+    );
+
+    let out: serde_json::Value =
+        serde_json::from_str(&env.run(["code", "work", "--json"], "").success()).unwrap();
+    let expected = oathtool(AWS_SEED, out["valid_from"].as_u64().unwrap(), "sha1", 6, 30);
+    assert_eq!(out["code"], expected.as_str());
+
+    let file = std::fs::read(env.data_dir().join("seeds.age")).unwrap();
+    assert!(file.starts_with(b"age-encryption.org/v1"), "an age file");
+    let mode = std::fs::metadata(env.data_dir().join("seeds.age"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // The vault remembers its store: no MFA_AGENT_STORE needed any more, and asking for
+    // the keyring is refused rather than silently switching.
+    let mut remembered = env;
+    remembered.unset("MFA_AGENT_STORE");
+    remembered.run(["code", "work"], "").success();
+    remembered
+        .run(["code", "work", "--store", "keyring"], "")
+        .failure(&["encrypted file", "drop --store"]);
+}
+
+#[test]
+fn wrong_passphrase_is_refused_and_loses_nothing() {
+    let env = TestEnv::with_file_store("correct horse battery");
+    env.add_seed("work", &[]);
+    let before = std::fs::read(env.data_dir().join("seeds.age")).unwrap();
+
+    std::fs::write(env.path().join("passphrase"), "wrong horse").unwrap();
+    env.run(["code", "work"], "")
+        .failure(&["wrong passphrase", "try again"]);
+    env.run(["seed", "add", "more", "--secret", "-"], AWS_SEED)
+        .failure(&["wrong passphrase"]);
+    env.run(["seed", "remove", "work", "--yes"], "")
+        .failure(&["wrong passphrase"]);
+    assert_eq!(
+        std::fs::read(env.data_dir().join("seeds.age")).unwrap(),
+        before,
+        "file untouched"
+    );
+
+    std::fs::write(env.path().join("passphrase"), "correct horse battery").unwrap();
+    env.run(["code", "work"], "").success();
+    let listed = env.run(["seed", "list", "--json"], "").success();
+    assert!(
+        listed.contains("\"work\"") && !listed.contains("\"more\""),
+        "{listed}"
+    );
+}
+
+#[test]
+fn no_passphrase_and_no_terminal_is_a_clear_error() {
+    let mut env = TestEnv::new();
+    env.set("MFA_AGENT_STORE", "file");
+    env.run(["seed", "add", "work", "--secret", "-"], AWS_SEED)
+        .failure(&["needs its passphrase", "MFA_AGENT_PASSPHRASE_FILE"]);
+    assert!(!env.data_dir().join("seeds.json").exists());
+}

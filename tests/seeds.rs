@@ -1,0 +1,208 @@
+//! Seeds in the real Secret Service: adding from every source, listing, exporting, removing.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use common::{AWS_SEED, TestEnv, oathtool};
+use serde_json::Value;
+
+const AWS_URI: &str = "otpauth://totp/Amazon%20Web%20Services:alice@123456789012?secret=ABCDEFGHIJKLMNOPQRSTUVWXYZ234567ABCDEFGHIJKLMNOPQRSTUVWXYZ234567&issuer=Amazon%20Web%20Services";
+
+fn listed(env: &TestEnv) -> Value {
+    serde_json::from_str(&env.run(["seed", "list", "--json"], "").success()).unwrap()
+}
+
+/// The code `mfa-agent code NAME --json` prints, checked against oathtool at the same instant.
+fn assert_code_matches(
+    env: &TestEnv,
+    name: &str,
+    secret: &str,
+    algorithm: &str,
+    digits: u8,
+    period: u64,
+) {
+    for next in [false, true] {
+        let mut args = vec!["code", name, "--json"];
+        if next {
+            args.push("--next");
+        }
+        let out: Value = serde_json::from_str(&env.run(args, "").success()).unwrap();
+        let valid_from = out["valid_from"].as_u64().unwrap();
+        assert_eq!(out["valid_until"].as_u64().unwrap() - valid_from, period);
+        assert!(out["seconds_left"].as_u64().unwrap() <= if next { 2 * period } else { period });
+        let code = out["code"].as_str().unwrap();
+        assert_eq!(code.len(), usize::from(digits));
+        assert_eq!(
+            code,
+            oathtool(secret, valid_from, algorithm, digits, period),
+            "next={next}"
+        );
+    }
+}
+
+#[test]
+fn base32_from_stdin_gives_the_same_codes_as_oathtool() {
+    let env = TestEnv::with_keyring();
+    // Pasted the way people do: lower case, grouped, padded.
+    let pasted =
+        "abcd efgh ijkl mnop qrst uvwx yz23 4567 abcd efgh ijkl mnop qrst uvwx yz23 4567 ====\n";
+    let out = env.run(
+        [
+            "seed",
+            "add",
+            "work",
+            "--secret",
+            "-",
+            "--serial",
+            "arn:aws:iam::123456789012:mfa/alice",
+        ],
+        pasted,
+    );
+    out.success();
+    assert!(
+        out.stderr().contains("OS keyring (Secret Service)"),
+        "says which store: {}",
+        out.stderr()
+    );
+    assert_code_matches(&env, "work", AWS_SEED, "sha1", 6, 30);
+
+    // The plain form prints only the code on stdout, so `$(mfa-agent code work)` works.
+    let plain = env.run(["code", "work"], "");
+    assert!(plain.success().trim().chars().all(|c| c.is_ascii_digit()));
+    assert!(plain.stderr().contains("valid for"), "{}", plain.stderr());
+}
+
+#[test]
+fn uri_from_stdin_keeps_labels_and_parameters() {
+    let env = TestEnv::with_keyring();
+    let secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZA";
+    let uri = format!(
+        "otpauth://totp/Acme:bob?secret={secret}&issuer=Acme&algorithm=SHA256&digits=8&period=60"
+    );
+    env.run(["seed", "add", "acme", "--uri", "-"], &uri)
+        .success();
+    let seed = &listed(&env)["seeds"][0];
+    assert_eq!(seed["name"], "acme");
+    assert_eq!(seed["issuer"], "Acme");
+    assert_eq!(seed["account"], "bob");
+    assert_eq!(seed["algorithm"], "SHA256");
+    assert_eq!(seed["digits"], 8);
+    assert_eq!(seed["period"], 60);
+    assert_code_matches(&env, "acme", secret, "sha256", 8, 60);
+}
+
+#[test]
+fn uri_file_and_qr_image_from_an_independent_encoder() {
+    let env = TestEnv::with_keyring();
+    let uri_file = env.path().join("uri.txt");
+    std::fs::write(&uri_file, format!("{AWS_URI}\n")).unwrap();
+    env.run(
+        [
+            "seed",
+            "add",
+            "from-file",
+            "--uri-file",
+            uri_file.to_str().unwrap(),
+        ],
+        "",
+    )
+    .success();
+
+    // qrencode (libqrencode) draws the code, as AWS's console would show it.
+    let png = env.path().join("aws-qr.png");
+    let status = std::process::Command::new("qrencode")
+        .args(["-o", png.to_str().unwrap(), "-s", "6", AWS_URI])
+        .status()
+        .expect("qrencode is installed (tests/run installs it)");
+    assert!(status.success());
+    env.run(
+        ["seed", "add", "from-qr", "--qr", png.to_str().unwrap()],
+        "",
+    )
+    .success();
+
+    let seeds = listed(&env);
+    for seed in seeds["seeds"].as_array().unwrap() {
+        assert_eq!(seed["issuer"], "Amazon Web Services");
+        assert_eq!(seed["account"], "alice@123456789012");
+    }
+    assert_code_matches(&env, "from-file", AWS_SEED, "sha1", 6, 30);
+    assert_code_matches(&env, "from-qr", AWS_SEED, "sha1", 6, 30);
+}
+
+#[test]
+fn table_lists_everything_but_the_secret() {
+    let env = TestEnv::with_keyring();
+    env.add_seed("prod", &["--serial", "arn:aws:iam::123456789012:mfa/alice"]);
+    let table = env.run(["seed", "list"], "").success();
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("NAME"), "{table}");
+    assert!(
+        lines[1].starts_with("prod") && lines[1].contains("SHA1 6d/30s"),
+        "{table}"
+    );
+    assert!(
+        lines[1].contains("arn:aws:iam::123456789012:mfa/alice"),
+        "{table}"
+    );
+    assert!(!table.contains(&AWS_SEED[..16]));
+    assert_eq!(listed(&env)["store"], "keyring");
+}
+
+#[test]
+fn export_as_uri_and_qr_restores_the_same_seed_elsewhere() {
+    let env = TestEnv::with_keyring();
+    env.add_seed("work", &[]);
+    let exported = env.run(["seed", "export", "work", "--uri"], "");
+    let uri = exported.success();
+    assert!(
+        exported.stderr().contains("warning:"),
+        "export warns: {}",
+        exported.stderr()
+    );
+    assert!(uri.starts_with("otpauth://totp/work?secret="), "{uri}");
+
+    let qr = env.path().join("backup.png");
+    env.run(["seed", "export", "work", "--qr", qr.to_str().unwrap()], "")
+        .success();
+    assert_eq!(
+        std::fs::metadata(&qr).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // zbarimg is an independent decoder: what a phone's scanner would read.
+    let scanned = std::process::Command::new("zbarimg")
+        .args(["--raw", "-q", qr.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&scanned.stdout).trim(), uri.trim());
+
+    let phone = TestEnv::with_keyring();
+    phone
+        .run(["seed", "add", "restored", "--uri", "-"], &uri)
+        .success();
+    assert_code_matches(&phone, "restored", AWS_SEED, "sha1", 6, 30);
+}
+
+#[test]
+fn remove_asks_first_and_then_deletes_from_the_keyring() {
+    let env = TestEnv::with_keyring();
+    env.add_seed("old", &[]);
+    env.run(["seed", "remove", "old"], "")
+        .failure(&["without confirmation", "--yes"]);
+    assert_eq!(
+        listed(&env)["seeds"].as_array().unwrap().len(),
+        1,
+        "nothing removed without consent"
+    );
+
+    env.run(["seed", "remove", "old", "--yes"], "").success();
+    assert!(listed(&env)["seeds"].as_array().unwrap().is_empty());
+    env.run(["code", "old"], "")
+        .failure(&["no seed named \"old\"", "seed list"]);
+    // The name is free again, and the new secret is the one used.
+    let other = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    env.run(["seed", "add", "old", "--secret", "-"], other)
+        .success();
+    assert_code_matches(&env, "old", other, "sha1", 6, 30);
+}
