@@ -2,16 +2,28 @@
 //!
 //! The parts:
 //! - [`otp`]: TOTP seeds, `otpauth://` URIs, QR codes, and code generation.
-//! - [`vault`]: the seed index and the secret stores (OS keyring or encrypted file).
+//! - [`vault`]: the seed index and the secret stores (OS keyring or encrypted file), also
+//!   holding long-term AWS keys.
+//! - [`aws`]: AWS profiles (`~/.aws/config`) and STS calls.
+//! - [`agent`]: the daemon: socket server, session cache, minting, replay guard.
+//! - [`protocol`]: the messages between the daemon and its clients; [`client`]: the
+//!   blocking client every command uses.
+//! - [`config`]: the agent's own settings (`config.toml`).
 //! - [`secret`]: zeroizing, mlocked, never-printed containers for secrets.
 //! - [`paths`]: XDG locations; [`atomic`]: crash-safe private file writes.
-//! - [`sys`]: the only module that calls the OS directly (process hardening, mlock, flock).
+//! - [`sys`]: the only module that calls the OS directly (process hardening, mlock, flock,
+//!   inherited sockets).
 //! - [`cli`]: the `mfa-agent` command line.
 
+pub mod agent;
 pub mod atomic;
+pub mod aws;
 pub mod cli;
+pub mod client;
+pub mod config;
 pub mod otp;
 pub mod paths;
+pub mod protocol;
 pub mod secret;
 pub mod sys;
 pub mod vault;

@@ -72,3 +72,82 @@ pub fn current_uid() -> u32 {
     // SAFETY: getuid cannot fail and takes no arguments.
     unsafe { libc::getuid() }
 }
+
+/// Tries to take an exclusive advisory lock on `file` without waiting; `Ok(false)` when
+/// another process holds it.
+pub fn try_lock_exclusive(file: &File) -> io::Result<bool> {
+    // SAFETY: as for `lock_exclusive`.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(err)
+    }
+}
+
+/// The uid of the process at the other end of a connected Unix socket (`SO_PEERCRED`).
+pub fn peer_uid(socket: &impl AsRawFd) -> io::Result<u32> {
+    #[cfg(target_os = "linux")]
+    {
+        let mut cred = libc::ucred {
+            pid: 0,
+            uid: 0,
+            gid: 0,
+        };
+        let mut len =
+            libc::socklen_t::try_from(std::mem::size_of::<libc::ucred>()).expect("ucred is small");
+        // SAFETY: `cred` and `len` are valid for writes and sized for SO_PEERCRED's ucred.
+        let rc = unsafe {
+            libc::getsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_PEERCRED,
+                (&raw mut cred).cast(),
+                &raw mut len,
+            )
+        };
+        if rc == 0 {
+            Ok(cred.uid)
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let mut uid: libc::uid_t = 0;
+        let mut gid: libc::gid_t = 0;
+        // SAFETY: getpeereid writes two integers through valid pointers.
+        let rc = unsafe { libc::getpeereid(socket.as_raw_fd(), &raw mut uid, &raw mut gid) };
+        if rc == 0 {
+            Ok(uid)
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+}
+
+/// The listening socket systemd passed by socket activation (`LISTEN_FDS`, fd 3), if any
+/// was passed to this very process.
+#[must_use]
+pub fn inherited_listener() -> Option<std::os::unix::net::UnixListener> {
+    use std::os::fd::FromRawFd;
+    const SD_LISTEN_FDS_START: i32 = 3;
+    let for_us = std::env::var("LISTEN_PID").ok()?.parse::<u32>().ok()? == std::process::id();
+    let count: i32 = std::env::var("LISTEN_FDS").ok()?.parse().ok()?;
+    if !for_us || count < 1 {
+        return None;
+    }
+    // SAFETY: systemd hands this process fd 3 as an open listening socket that nothing else
+    // in the process owns; we take ownership exactly once and mark it close-on-exec so that
+    // `exec`ed children do not inherit it.
+    unsafe {
+        libc::fcntl(SD_LISTEN_FDS_START, libc::F_SETFD, libc::FD_CLOEXEC);
+        Some(std::os::unix::net::UnixListener::from_raw_fd(
+            SD_LISTEN_FDS_START,
+        ))
+    }
+}

@@ -57,6 +57,7 @@ pub fn prompt_hidden(prompt: &str) -> Result<SecretString> {
 }
 
 /// Whether the process has a controlling terminal to prompt on.
+#[must_use]
 pub fn has_tty() -> bool {
     fs::OpenOptions::new()
         .read(true)
@@ -87,6 +88,7 @@ pub fn confirm(question: &str) -> Result<Option<bool>> {
 
 /// The passphrase of the encrypted-file store: from the file named by
 /// `MFA_AGENT_PASSPHRASE_FILE` (for scripts and tests), else asked on the terminal.
+#[must_use]
 pub fn passphrase_source() -> PassphraseSource {
     Box::new(|purpose| {
         let fail = |msg: String| VaultError::Passphrase(msg);

@@ -1,7 +1,10 @@
 //! The command line: clap definitions (their `///` comments are the `--help`) and dispatch.
 
+mod agent_commands;
 mod code;
-mod input;
+mod creds;
+mod daemon;
+pub mod input;
 mod seed;
 
 use std::process::ExitCode;
@@ -46,6 +49,24 @@ pub enum Command {
     Seed(seed::SeedCommand),
     /// Print the current code of a seed (the code on stdout, its remaining time on stderr).
     Code(code::CodeArgs),
+    /// Run the agent in the foreground: it mints STS sessions with MFA and caches them in
+    /// memory. Clients start it on demand; systemd can socket-activate it.
+    Daemon,
+    /// Print credentials for AWS's `credential_process` setting: in ~/.aws/config, put
+    /// `credential_process = mfa-agent credential-process --profile NAME`.
+    CredentialProcess(agent_commands::CredentialProcessArgs),
+    /// Run a command with a profile's session credentials in its environment.
+    Exec(agent_commands::ExecArgs),
+    /// Show the agent's version, store, cached sessions and last error.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Drop every session the agent has cached; the next request needs a new MFA code.
+    Lock,
+    /// Manage long-term AWS keys kept in the vault.
+    #[command(subcommand)]
+    Creds(creds::CredsCommand),
 }
 
 /// Runs a parsed command line.
@@ -61,5 +82,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Seed(cmd) => seed::run(cmd, open_vault()?),
         Command::Code(args) => code::run(&args, open_vault()?),
+        Command::Creds(cmd) => creds::run(cmd, open_vault()?),
+        Command::Daemon => daemon::run(&paths),
+        Command::CredentialProcess(args) => agent_commands::credential_process(&paths, &args),
+        Command::Exec(args) => agent_commands::exec(&paths, &args),
+        Command::Status { json } => agent_commands::status(&paths, json),
+        Command::Lock => agent_commands::lock(&paths),
     }
 }

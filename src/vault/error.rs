@@ -9,6 +9,12 @@ use crate::otp::OtpError;
 
 #[derive(Debug, Error)]
 pub enum VaultError {
+    #[error(
+        "no long-term keys for profile {profile:?} in the vault; `mfa-agent creds list` shows what is stored"
+    )]
+    UnknownCredentials { profile: String },
+    #[error("the vault already holds keys for profile {profile:?}; to rotate them, pass --replace")]
+    DuplicateCredentials { profile: String },
     #[error("no seed named {name:?}; `mfa-agent seed list` shows the names")]
     UnknownSeed { name: String },
     #[error(

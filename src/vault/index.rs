@@ -43,6 +43,17 @@ pub struct Index {
     pub vault_id: String,
     #[serde(default)]
     pub seeds: BTreeMap<String, SeedInfo>,
+    /// Long-term AWS keys kept in the vault, by profile name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub credentials: BTreeMap<String, CredentialInfo>,
+}
+
+/// What the index knows about one profile's long-term keys: the access key id is an
+/// identifier, not a secret; the secret access key is in the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialInfo {
+    pub access_key_id: String,
+    pub added: u64,
 }
 
 impl Index {
@@ -58,6 +69,7 @@ impl Index {
             store,
             vault_id,
             seeds: BTreeMap::new(),
+            credentials: BTreeMap::new(),
         }
     }
 

@@ -15,9 +15,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use self::error::VaultError;
 pub use self::file::{FileStore, PassphrasePurpose, PassphraseSource};
 use self::index::VaultLock;
-pub use self::index::{Index, SeedInfo};
+pub use self::index::{CredentialInfo, Index, SeedInfo};
 pub use self::keyring::KeyringStore;
 pub use self::store::{SecretStore, StoreKind};
+use crate::aws::LongTermKeys;
 use crate::otp::{self, Seed};
 
 const INDEX_FILE: &str = "seeds.json";
@@ -176,8 +177,91 @@ impl Vault {
         Ok(seed)
     }
 
+    /// Profiles with long-term keys in the vault, sorted.
+    pub fn credential_list(&self) -> impl Iterator<Item = (&str, &CredentialInfo)> {
+        self.index.credentials.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Stores long-term keys for `profile`; `replace` allows rotating existing ones.
+    pub fn add_credentials(
+        &mut self,
+        profile: &str,
+        keys: &LongTermKeys,
+        replace: bool,
+    ) -> Result<(), VaultError> {
+        let _lock = VaultLock::acquire(&self.data_dir)?;
+        self.reload()?;
+        if !replace && self.index.credentials.contains_key(profile) {
+            return Err(VaultError::DuplicateCredentials {
+                profile: profile.into(),
+            });
+        }
+        let id = self.credential_id(profile);
+        self.store()?.put(
+            &id,
+            &format!("mfa-agent AWS keys for profile {profile}"),
+            &keys.secret_access_key,
+        )?;
+        let info = CredentialInfo {
+            access_key_id: keys.access_key_id.clone(),
+            added: unix_now(),
+        };
+        let previous = self.index.credentials.insert(profile.to_owned(), info);
+        if let Err(e) = self.save() {
+            // Only a brand-new entry can be rolled back; a replaced secret is already gone.
+            if previous.is_none() {
+                self.index.credentials.remove(profile);
+                let _ = self.store()?.delete(&id);
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// The long-term keys for `profile`, or `None` when the vault has none.
+    pub fn credentials(&mut self, profile: &str) -> Result<Option<LongTermKeys>, VaultError> {
+        let Some(info) = self.index.credentials.get(profile).cloned() else {
+            return Ok(None);
+        };
+        let id = self.credential_id(profile);
+        let store = self.index.store;
+        let secret = self
+            .store()?
+            .get(&id)?
+            .ok_or_else(|| VaultError::SecretMissing {
+                name: profile.into(),
+                store,
+            })?;
+        Ok(Some(LongTermKeys {
+            access_key_id: info.access_key_id,
+            secret_access_key: secret,
+        }))
+    }
+
+    pub fn remove_credentials(&mut self, profile: &str) -> Result<(), VaultError> {
+        let _lock = VaultLock::acquire(&self.data_dir)?;
+        self.reload()?;
+        let info = self.index.credentials.remove(profile).ok_or_else(|| {
+            VaultError::UnknownCredentials {
+                profile: profile.into(),
+            }
+        })?;
+        let id = self.credential_id(profile);
+        self.store()?.get(&id)?;
+        if let Err(e) = self.save() {
+            self.index.credentials.insert(profile.to_owned(), info);
+            return Err(e);
+        }
+        self.store()?.delete(&id)
+    }
+
     fn secret_id(&self, name: &str) -> String {
         format!("{}/{name}", self.index.vault_id)
+    }
+
+    /// Profile names may hold any character, so their ids get a prefix seed names cannot.
+    fn credential_id(&self, profile: &str) -> String {
+        format!("{}/aws-keys:{profile}", self.index.vault_id)
     }
 
     fn reload(&mut self) -> Result<(), VaultError> {
@@ -214,6 +298,24 @@ impl Vault {
         }
         Ok(self.store.as_deref_mut().expect("set above"))
     }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The seed linked to the MFA device `serial`, if exactly one is.
+#[must_use]
+pub fn seed_for_serial<'a>(
+    index: impl Iterator<Item = (&'a str, &'a SeedInfo)>,
+    serial: &str,
+) -> Vec<&'a str> {
+    index
+        .filter(|(_, info)| info.serial.as_deref() == Some(serial))
+        .map(|(name, _)| name)
+        .collect()
 }
 
 /// Seed names appear in commands, config files and keyring labels: keep them plain.

@@ -6,10 +6,15 @@
 //! (start the suite with `tests/run`, which provides one on a private D-Bus session).
 #![allow(dead_code)]
 
+pub mod fake_sts;
+pub mod moto;
+
 use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
@@ -19,7 +24,10 @@ pub const AWS_SEED: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567ABCDEFGHIJKLMNOPQRST
 pub struct TestEnv {
     pub home: TempDir,
     envs: Vec<(String, String)>,
+    daemon: Mutex<Option<Child>>,
 }
+
+pub const SERIAL: &str = "arn:aws:iam::123456789012:mfa/alice";
 
 impl TestEnv {
     /// A private HOME for tests that do not touch any keyring.
@@ -28,10 +36,16 @@ impl TestEnv {
             .prefix("mfa-agent-test")
             .tempdir()
             .unwrap();
-        Self {
+        let runtime = home.path().join("run");
+        std::fs::create_dir(&runtime).unwrap();
+        let mut env = Self {
             home,
             envs: Vec::new(),
-        }
+            daemon: Mutex::new(None),
+        };
+        // A private runtime dir: every test gets its own agent socket.
+        env.set("XDG_RUNTIME_DIR", runtime.to_str().unwrap());
+        env
     }
 
     /// A private HOME whose keyring is the private Secret Service started by `tests/run`.
@@ -119,6 +133,48 @@ impl TestEnv {
         self.run(args, AWS_SEED).success();
     }
 
+    /// The agent's socket in this HOME.
+    pub fn socket(&self) -> PathBuf {
+        self.path().join("run/mfa-agent/agent.sock")
+    }
+
+    /// Writes `~/.aws/config`.
+    pub fn aws_config(&self, text: &str) {
+        let dir = self.path().join(".aws");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config"), text).unwrap();
+    }
+
+    /// Starts `mfa-agent daemon` in the background and waits for its socket.
+    pub fn start_daemon(&self) {
+        let mut cmd = self.cmd(["daemon"]);
+        cmd.stdout(Stdio::null()).stderr(Stdio::inherit());
+        let child = cmd.spawn().expect("the daemon starts");
+        *self.daemon.lock().unwrap() = Some(child);
+        wait_for(&self.socket(), Duration::from_secs(10));
+    }
+
+    /// Stops the daemon: the one `start_daemon` started, and one a client autostarted.
+    pub fn stop_daemon(&self) {
+        if self.socket().exists()
+            && let Ok(status) = serde_json::from_str::<serde_json::Value>(
+                &self.run(["status", "--json"], "").stdout(),
+            )
+            && let Some(pid) = status["pid"].as_i64()
+        {
+            terminate(i32::try_from(pid).unwrap());
+        }
+        if let Some(mut child) = self.daemon.lock().unwrap().take() {
+            terminate(i32::try_from(child.id()).unwrap());
+            let _ = child.wait();
+        }
+        // Bounded wait for the socket to go, so the next start in this HOME binds cleanly.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.socket().exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Every byte of every file under this HOME, for "is the secret on disk?" checks.
     pub fn all_file_contents(&self) -> Vec<(PathBuf, Vec<u8>)> {
         fn walk(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
@@ -134,6 +190,33 @@ impl TestEnv {
         let mut out = Vec::new();
         walk(self.path(), &mut out);
         out
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        self.stop_daemon();
+    }
+}
+
+/// Waits (bounded) until `path` exists.
+pub fn wait_for(path: &Path, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} did not appear within {limit:?}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[allow(unsafe_code)]
+fn terminate(pid: i32) {
+    // SAFETY: kill only sends a signal; a stale pid at worst gets ESRCH.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
     }
 }
 

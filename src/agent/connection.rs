@@ -1,0 +1,178 @@
+//! One client connection: access check, handshake, then requests until the client leaves.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::sync::mpsc;
+
+use super::AgentState;
+use crate::protocol::{LastError, MAX_LINE, PROTOCOL_VERSION, Request, Response, StatusReport};
+
+enum Line {
+    Complete(Vec<u8>),
+    TooLong,
+    Closed,
+}
+
+pub async fn serve(stream: UnixStream, state: Arc<AgentState>) {
+    // The socket's directory is private already; the uid check also stops a process that
+    // was handed the socket some other way.
+    let peer_uid = stream.peer_cred().map(|c| c.uid()).ok();
+    let (reader, mut writer) = stream.into_split();
+    if peer_uid != Some(state.uid) {
+        tracing::warn!(?peer_uid, "refused a connection from another user");
+        let message = format!("refused: this agent serves only uid {}", state.uid);
+        let _ = send(&mut writer, &Response::Error { message }).await;
+        return;
+    }
+    let mut reader = BufReader::new(reader);
+    let mut greeted = false;
+    loop {
+        let line = match tokio::time::timeout(state.idle_timeout, read_line(&mut reader)).await {
+            Err(_) | Ok(Ok(Line::Closed) | Err(_)) => return,
+            Ok(Ok(Line::TooLong)) => {
+                let message =
+                    format!("request longer than {MAX_LINE} bytes; closing the connection");
+                let _ = send(&mut writer, &Response::Error { message }).await;
+                return;
+            }
+            Ok(Ok(Line::Complete(line))) => line,
+        };
+        let request = match serde_json::from_slice::<Request>(&line) {
+            Ok(request) => request,
+            Err(e) => {
+                let message = format!(
+                    "malformed request ({e}); is the client the same version as the agent?"
+                );
+                if send(&mut writer, &Response::Error { message })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                continue;
+            }
+        };
+        if !greeted {
+            let reply = match request {
+                Request::Hello { version } if version == PROTOCOL_VERSION => {
+                    greeted = true;
+                    Response::Hello {
+                        version,
+                        agent_version: env!("CARGO_PKG_VERSION").into(),
+                    }
+                }
+                Request::Hello { version } => Response::Error {
+                    message: format!(
+                        "the client speaks protocol {version} but this agent speaks {PROTOCOL_VERSION}; restart the agent after upgrading (systemctl --user restart mfa-agent, or kill it)"
+                    ),
+                },
+                _ => Response::Error {
+                    message: "the first request must be hello".into(),
+                },
+            };
+            if send(&mut writer, &reply).await.is_err() || !greeted {
+                return;
+            }
+            continue;
+        }
+        if handle(request, &state, &mut writer).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Reads one line of at most `MAX_LINE` bytes. A longer one is not buffered whole: reading
+/// stops at the limit.
+async fn read_line<R: AsyncBufReadExt + Unpin>(reader: &mut R) -> std::io::Result<Line> {
+    let mut line = Vec::new();
+    let limit = u64::try_from(MAX_LINE).unwrap_or(u64::MAX) + 1;
+    let n = reader.take(limit).read_until(b'\n', &mut line).await?;
+    if n == 0 {
+        return Ok(Line::Closed);
+    }
+    if line.last() != Some(&b'\n') {
+        return Ok(if line.len() > MAX_LINE {
+            Line::TooLong
+        } else {
+            Line::Closed
+        });
+    }
+    Ok(Line::Complete(line))
+}
+
+async fn handle<W: AsyncWrite + Unpin>(
+    request: Request,
+    state: &AgentState,
+    writer: &mut W,
+) -> std::io::Result<()> {
+    let response = match request {
+        Request::Hello { .. } => Response::Error {
+            message: "hello was already said".into(),
+        },
+        Request::Status => Response::Status(status(state)),
+        Request::Lock => {
+            let dropped = state.minter.cache.clear();
+            tracing::info!(dropped, "locked: dropped cached sessions");
+            Response::Locked { dropped }
+        }
+        Request::Credentials {
+            profile,
+            force_refresh,
+        } => {
+            let (progress, mut messages) = mpsc::unbounded_channel();
+            let mint = state.minter.credentials(&profile, force_refresh, &progress);
+            tokio::pin!(mint);
+            let result = loop {
+                tokio::select! {
+                    result = &mut mint => break result,
+                    Some(message) = messages.recv() => send(writer, &Response::Waiting { message }).await?,
+                }
+            };
+            match result {
+                Ok(credentials) => Response::Credentials(credentials),
+                Err(err) => {
+                    let message = format!("profile {profile:?}: {err}");
+                    tracing::warn!("{message}");
+                    *state.last_error.lock().expect("last error lock poisoned") = Some(LastError {
+                        at: unix_now(),
+                        profile: profile.clone(),
+                        message: message.clone(),
+                    });
+                    Response::Error { message }
+                }
+            }
+        }
+    };
+    send(writer, &response).await
+}
+
+fn status(state: &AgentState) -> StatusReport {
+    StatusReport {
+        agent_version: env!("CARGO_PKG_VERSION").into(),
+        protocol_version: PROTOCOL_VERSION,
+        pid: std::process::id(),
+        uptime_seconds: state.started.elapsed().as_secs(),
+        store: state.store.clone(),
+        sessions: state.minter.cache.summaries(),
+        last_error: state
+            .last_error
+            .lock()
+            .expect("last error lock poisoned")
+            .clone(),
+    }
+}
+
+async fn send<W: AsyncWrite + Unpin>(writer: &mut W, response: &Response) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(response).expect("responses always serialise");
+    line.push(b'\n');
+    writer.write_all(&line).await
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

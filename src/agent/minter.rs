@@ -1,0 +1,278 @@
+//! Minting: AWS profile -> long-term keys -> TOTP code (replay-guarded) -> STS session ->
+//! (optionally) AssumeRole. Results live in the session cache.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::MintError;
+use super::cache::SessionCache;
+use super::replay::ReplayGuard;
+use crate::aws::LongTermKeys;
+use crate::aws::profile::{CHAINED_ROLE_MAX_DURATION, ProfilePlan, Profiles};
+use crate::aws::sts::{self, Mfa, Sts};
+use crate::config::Config;
+use crate::otp::{self, Seed};
+use crate::paths::Paths;
+use crate::protocol::SessionCredentials;
+use crate::vault::{self, Vault};
+
+/// Messages for the waiting client ("waiting 12 s for a fresh MFA code").
+pub type Progress = UnboundedSender<String>;
+
+pub struct Minter {
+    config: Config,
+    paths: Paths,
+    sts: Sts,
+    replay: ReplayGuard,
+    pub cache: SessionCache,
+    /// One MFA code in flight per device: two profiles sharing a serial take turns.
+    serial_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Minter {
+    #[must_use]
+    pub fn new(config: Config, paths: Paths, sts: Sts) -> Self {
+        let replay = ReplayGuard::load(paths.state_dir.join("replay.json"));
+        Self {
+            config,
+            paths,
+            sts,
+            replay,
+            cache: SessionCache::default(),
+            serial_locks: Mutex::default(),
+        }
+    }
+
+    /// Session credentials for `profile`, from the cache or freshly minted.
+    pub async fn credentials(
+        &self,
+        profile: &str,
+        force: bool,
+        progress: &Progress,
+    ) -> Result<SessionCredentials, MintError> {
+        let margin = self.config.refresh_margin_seconds;
+        self.cache
+            .get_or_mint(&format!("profile {profile}"), margin, force, || async {
+                let profiles = Profiles::load().await?;
+                let plan = profiles.plan(profile)?;
+                match &plan.role {
+                    None => self.mfa_session(&plan, &profiles, force, progress).await,
+                    Some(_) if self.config.profile(profile).assume_role_with_mfa => {
+                        self.role_with_mfa(&plan, &profiles, progress).await
+                    }
+                    Some(_) => {
+                        let session = self.mfa_session(&plan, &profiles, false, progress).await?;
+                        self.chained_role(&plan, &session).await
+                    }
+                }
+            })
+            .await
+    }
+
+    /// The MFA session of the plan's source profile: one GetSessionToken, shared by the
+    /// source profile and every role profile built on it.
+    async fn mfa_session(
+        &self,
+        plan: &ProfilePlan,
+        profiles: &Profiles,
+        force: bool,
+        progress: &Progress,
+    ) -> Result<SessionCredentials, MintError> {
+        let key = format!("mfa-session {}", plan.source_profile);
+        self.cache
+            .get_or_mint(&key, self.config.refresh_margin_seconds, force, || async {
+                let keys = self.long_term_keys(&plan.source_profile, profiles).await?;
+                let duration = plan
+                    .session_duration
+                    .or(self.config.session_duration_seconds);
+                self.with_fresh_code(plan, progress, |code| async move {
+                    let mfa = Mfa {
+                        serial: &plan.mfa_serial,
+                        code: &code,
+                    };
+                    self.sts
+                        .get_session_token(&keys, plan.region.as_deref(), &mfa, duration)
+                        .await
+                })
+                .await
+            })
+            .await
+    }
+
+    /// AssumeRole signed by the MFA session; AWS caps such chained sessions at 1 hour.
+    async fn chained_role(
+        &self,
+        plan: &ProfilePlan,
+        session: &SessionCredentials,
+    ) -> Result<SessionCredentials, MintError> {
+        let role = plan.role.as_ref().expect("role profiles only");
+        let duration = role
+            .duration
+            .unwrap_or(CHAINED_ROLE_MAX_DURATION)
+            .min(CHAINED_ROLE_MAX_DURATION);
+        self.sts
+            .assume_role(
+                sts::signing_credentials(session),
+                plan.region.as_deref(),
+                role,
+                &session_name(role.session_name.as_deref()),
+                Some(duration),
+                None,
+            )
+            .await
+            .map_err(|e| MintError::Sts {
+                profile: plan.profile.clone(),
+                source: e,
+            })
+    }
+
+    /// AssumeRole with the long-term keys and an MFA code: sessions up to the role's maximum.
+    async fn role_with_mfa(
+        &self,
+        plan: &ProfilePlan,
+        profiles: &Profiles,
+        progress: &Progress,
+    ) -> Result<SessionCredentials, MintError> {
+        let role = plan.role.as_ref().expect("role profiles only");
+        let keys = self.long_term_keys(&plan.source_profile, profiles).await?;
+        self.with_fresh_code(plan, progress, |code| async move {
+            let mfa = Mfa {
+                serial: &plan.mfa_serial,
+                code: &code,
+            };
+            let name = session_name(role.session_name.as_deref());
+            self.sts
+                .assume_role(
+                    sts::long_term_credentials(&keys),
+                    plan.region.as_deref(),
+                    role,
+                    &name,
+                    role.duration,
+                    Some(&mfa),
+                )
+                .await
+        })
+        .await
+    }
+
+    /// Runs `call` with a code AWS has not seen: waits for the next window when the current
+    /// code was already sent, and records the step before the call.
+    async fn with_fresh_code<F, Fut>(
+        &self,
+        plan: &ProfilePlan,
+        progress: &Progress,
+        call: F,
+    ) -> Result<SessionCredentials, MintError>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: Future<Output = Result<SessionCredentials, sts::StsError>>,
+    {
+        let serial = plan.mfa_serial.as_str();
+        let lock = self
+            .serial_locks
+            .lock()
+            .expect("serial lock poisoned")
+            .entry(serial.to_owned())
+            .or_default()
+            .clone();
+        let _turn = lock.lock().await;
+        let seed = self.seed_for_serial(serial, &plan.profile).await?;
+
+        let now = unix_now();
+        let step = seed.params.step(now);
+        let usable = self.replay.first_unused_step(serial, step);
+        if usable > step {
+            let wait = usable * seed.params.period - now;
+            let _ = progress.send(format!(
+                "waiting {wait} s for a fresh MFA code for {serial} (AWS rejects a code used twice)"
+            ));
+            tokio::time::sleep(Duration::from_secs(wait)).await;
+        }
+        let code = otp::code_at(&seed.params, &seed.secret, usable * seed.params.period)
+            .map_err(|e| MintError::Internal(format!("failed to compute the MFA code: {e}")))?;
+        self.replay.record(serial, usable).map_err(|e| {
+            MintError::Internal(format!(
+                "failed to save the replay guard in {}: {e}",
+                self.paths.state_dir.display()
+            ))
+        })?;
+        tracing::info!(profile = %plan.profile, serial, "calling STS with a fresh MFA code");
+        call(code.digits.clone()).await.map_err(|e| MintError::Sts {
+            profile: plan.profile.clone(),
+            source: e,
+        })
+    }
+
+    async fn seed_for_serial(&self, serial: &str, profile: &str) -> Result<Seed, MintError> {
+        let configured = self.config.serials.get(serial).cloned();
+        let (serial, profile) = (serial.to_owned(), profile.to_owned());
+        self.with_vault(move |vault| {
+            let name = if let Some(name) = configured {
+                name
+            } else {
+                let linked = vault::seed_for_serial(vault.seeds(), &serial);
+                match linked.as_slice() {
+                    [one] => (*one).to_owned(),
+                    [] => return Err(MintError::NoSeed { serial, profile }),
+                    _ => {
+                        let seeds = linked.iter().map(|s| (*s).to_owned()).collect();
+                        return Err(MintError::AmbiguousSeed { serial, seeds });
+                    }
+                }
+            };
+            vault
+                .seed(&name)
+                .map_err(|e| MintError::Vault(e.to_string()))
+        })
+        .await
+    }
+
+    async fn long_term_keys(
+        &self,
+        source_profile: &str,
+        profiles: &Profiles,
+    ) -> Result<LongTermKeys, MintError> {
+        let profile = source_profile.to_owned();
+        let from_vault = self
+            .with_vault(move |vault| {
+                vault
+                    .credentials(&profile)
+                    .map_err(|e| MintError::Vault(e.to_string()))
+            })
+            .await?;
+        from_vault
+            .or_else(|| profiles.static_keys(source_profile))
+            .ok_or_else(|| MintError::NoSourceCredentials {
+                profile: source_profile.to_owned(),
+            })
+    }
+
+    /// Opens the vault on a blocking thread: keyring calls are synchronous D-Bus round trips.
+    async fn with_vault<T, F>(&self, f: F) -> Result<T, MintError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Vault) -> Result<T, MintError> + Send + 'static,
+    {
+        let data_dir = self.paths.data_dir.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut vault = Vault::open(&data_dir, None, crate::cli::input::passphrase_source())
+                .map_err(|e| MintError::Vault(e.to_string()))?;
+            f(&mut vault)
+        })
+        .await
+        .map_err(|e| MintError::Internal(format!("vault task failed: {e}")))?
+    }
+}
+
+fn session_name(configured: Option<&str>) -> String {
+    configured.map_or_else(|| format!("mfa-agent-{}", unix_now()), str::to_owned)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

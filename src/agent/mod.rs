@@ -1,0 +1,96 @@
+//! The daemon: serves the protocol on a Unix socket, minting and caching STS sessions.
+//!
+//! [`run`] takes an already-bound listener and a shutdown future, so tests and benchmarks
+//! run the real server in-process on a temporary socket.
+
+mod cache;
+mod connection;
+mod minter;
+mod replay;
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+use tokio::net::UnixListener;
+
+pub use self::minter::Minter;
+use crate::aws::profile::ProfileError;
+use crate::aws::sts::StsError;
+use crate::protocol::LastError;
+
+/// Why credentials could not be minted. Cloneable: one failure is shared by every caller
+/// waiting on the same mint.
+#[derive(Debug, Clone, Error)]
+pub enum MintError {
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error("{source}")]
+    Sts { profile: String, source: StsError },
+    #[error(
+        "no seed is linked to the MFA device {serial} (profile {profile:?}); add it with `mfa-agent seed add NAME --serial {serial}`, or name its seed under [serials] in config.toml"
+    )]
+    NoSeed { serial: String, profile: String },
+    #[error("several seeds are linked to the MFA device {serial} ({}); name the right one under [serials] in config.toml", seeds.join(", "))]
+    AmbiguousSeed { serial: String, seeds: Vec<String> },
+    #[error(
+        "no long-term keys for profile {profile:?}; store them with `mfa-agent creds add {profile}` (or move them out of ~/.aws/credentials with `mfa-agent creds import {profile}`)"
+    )]
+    NoSourceCredentials { profile: String },
+    #[error("{0}")]
+    Vault(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Everything the daemon's connections share.
+pub struct AgentState {
+    pub minter: Minter,
+    pub uid: u32,
+    pub started: Instant,
+    /// "OS keyring" or "encrypted file", for `status`.
+    pub store: String,
+    pub last_error: Mutex<Option<LastError>>,
+    /// How long a connection may stay silent before it is closed.
+    pub idle_timeout: Duration,
+}
+
+impl AgentState {
+    #[must_use]
+    pub fn new(minter: Minter, store: String) -> Self {
+        Self {
+            minter,
+            uid: crate::sys::current_uid(),
+            started: Instant::now(),
+            store,
+            last_error: Mutex::new(None),
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Serves connections on `listener` until `shutdown` completes.
+pub async fn run(
+    listener: UnixListener,
+    state: Arc<AgentState>,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    tokio::spawn(connection::serve(stream, state.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!("failed to accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+    tracing::info!("shutting down");
+}

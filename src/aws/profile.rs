@@ -1,0 +1,329 @@
+//! Resolves an AWS profile into a plan for minting its credentials, using aws-config's own
+//! parser so `~/.aws/config` means exactly what it means to the AWS CLI.
+//!
+//! Supported shapes (as aws-vault): a source profile with long-term keys and `mfa_serial`,
+//! and a role profile (`role_arn` + `source_profile`) whose MFA serial is its own or its
+//! source's.
+
+use aws_config::profile::ProfileSet;
+use aws_runtime::env_config::file::EnvConfigFiles as ProfileFiles;
+use aws_types::os_shim_internal::{Env, Fs};
+use thiserror::Error;
+
+use super::LongTermKeys;
+use crate::secret::SecretString;
+
+/// GetSessionToken's limits for IAM users (AWS docs).
+pub const SESSION_DURATION_RANGE: std::ops::RangeInclusive<u32> = 900..=129_600;
+/// AssumeRole's minimum, and the cap AWS puts on a role assumed with session credentials.
+pub const ROLE_MIN_DURATION: u32 = 900;
+pub const CHAINED_ROLE_MAX_DURATION: u32 = 3600;
+/// The longest a role may allow (its MaxSessionDuration); AWS enforces the role's own value.
+pub const ROLE_MAX_DURATION: u32 = 43_200;
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum ProfileError {
+    #[error(
+        "failed to read the AWS config files: {0}; fix the file (or AWS_CONFIG_FILE) and retry"
+    )]
+    Load(String),
+    #[error(
+        "no profile {profile:?} in the AWS config (~/.aws/config or AWS_CONFIG_FILE); add a [profile {profile}] section (see the README) or check the name"
+    )]
+    Unknown { profile: String },
+    #[error(
+        "profile {profile:?} has no mfa_serial; add `mfa_serial = arn:aws:iam::ACCOUNT:mfa/NAME` to [profile {profile}] in ~/.aws/config"
+    )]
+    NoMfaSerial { profile: String },
+    #[error(
+        "profile {profile:?} has role_arn but no source_profile; add `source_profile = NAME` naming the profile with your long-term keys (credential_source is not supported)"
+    )]
+    NoSourceProfile { profile: String },
+    #[error(
+        "profile {profile:?} is its own source (source_profile loop); point source_profile at the profile with your long-term keys"
+    )]
+    SourceLoop { profile: String },
+    #[error(
+        "profile {profile:?} uses {source_profile:?} as source, which is itself a role profile; chains of roles are not supported yet, point source_profile at the profile with your long-term keys"
+    )]
+    NestedRole {
+        profile: String,
+        source_profile: String,
+    },
+    #[error("profile {profile:?}: duration_seconds = {value:?} is not valid here; {hint}")]
+    BadDuration {
+        profile: String,
+        value: String,
+        hint: String,
+    },
+}
+
+/// Everything needed to mint credentials for one profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfilePlan {
+    pub profile: String,
+    /// The profile holding the long-term keys, and owning the MFA session.
+    pub source_profile: String,
+    pub mfa_serial: String,
+    pub region: Option<String>,
+    /// GetSessionToken duration from the source profile's duration_seconds, if set.
+    pub session_duration: Option<u32>,
+    pub role: Option<RoleSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleSpec {
+    pub arn: String,
+    pub session_name: Option<String>,
+    pub external_id: Option<String>,
+    pub duration: Option<u32>,
+}
+
+/// The parsed AWS config and credentials files.
+pub struct Profiles {
+    set: ProfileSet,
+}
+
+impl Profiles {
+    /// Reads `~/.aws/config` and `~/.aws/credentials`, honouring `AWS_CONFIG_FILE` and
+    /// `AWS_SHARED_CREDENTIALS_FILE`.
+    pub async fn load() -> Result<Self, ProfileError> {
+        let set =
+            aws_config::profile::load(&Fs::real(), &Env::real(), &ProfileFiles::default(), None)
+                .await
+                .map_err(|e| ProfileError::Load(e.to_string()))?;
+        Ok(Self { set })
+    }
+
+    /// Parses config file text, for tests.
+    pub async fn from_config_text(text: &str) -> Result<Self, ProfileError> {
+        let fs = Fs::from_slice(&[("/config", text)]);
+        let env = Env::from_slice(&[
+            ("AWS_CONFIG_FILE", "/config"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/none"),
+        ]);
+        let set = aws_config::profile::load(&fs, &env, &ProfileFiles::default(), None)
+            .await
+            .map_err(|e| ProfileError::Load(e.to_string()))?;
+        Ok(Self { set })
+    }
+
+    /// Names of all profiles.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.set.profiles()
+    }
+
+    fn get(&self, profile: &str, key: &str) -> Option<&str> {
+        self.set
+            .get_profile(profile)?
+            .get(key)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Static keys for `profile` from the config or credentials file, if any.
+    #[must_use]
+    pub fn static_keys(&self, profile: &str) -> Option<LongTermKeys> {
+        Some(LongTermKeys {
+            access_key_id: self.get(profile, "aws_access_key_id")?.to_owned(),
+            secret_access_key: SecretString::new(
+                self.get(profile, "aws_secret_access_key")?.to_owned(),
+            ),
+        })
+    }
+
+    /// Works out how to mint credentials for `profile`.
+    pub fn plan(&self, profile: &str) -> Result<ProfilePlan, ProfileError> {
+        if self.set.get_profile(profile).is_none() {
+            return Err(ProfileError::Unknown {
+                profile: profile.into(),
+            });
+        }
+        let region = |p: &str| self.get(p, "region").map(str::to_owned);
+        let Some(role_arn) = self.get(profile, "role_arn") else {
+            let mfa_serial =
+                self.get(profile, "mfa_serial")
+                    .ok_or_else(|| ProfileError::NoMfaSerial {
+                        profile: profile.into(),
+                    })?;
+            return Ok(ProfilePlan {
+                profile: profile.into(),
+                source_profile: profile.into(),
+                mfa_serial: mfa_serial.into(),
+                region: region(profile),
+                session_duration: self.duration(
+                    profile,
+                    &SESSION_DURATION_RANGE,
+                    "GetSessionToken allows 900 to 129600 seconds",
+                )?,
+                role: None,
+            });
+        };
+        let source =
+            self.get(profile, "source_profile")
+                .ok_or_else(|| ProfileError::NoSourceProfile {
+                    profile: profile.into(),
+                })?;
+        if source == profile {
+            return Err(ProfileError::SourceLoop {
+                profile: profile.into(),
+            });
+        }
+        if self.set.get_profile(source).is_none() {
+            return Err(ProfileError::Unknown {
+                profile: source.into(),
+            });
+        }
+        if self.get(source, "role_arn").is_some() {
+            return Err(ProfileError::NestedRole {
+                profile: profile.into(),
+                source_profile: source.into(),
+            });
+        }
+        let mfa_serial = self
+            .get(profile, "mfa_serial")
+            .or_else(|| self.get(source, "mfa_serial"))
+            .ok_or_else(|| ProfileError::NoMfaSerial {
+                profile: profile.into(),
+            })?;
+        Ok(ProfilePlan {
+            profile: profile.into(),
+            source_profile: source.into(),
+            mfa_serial: mfa_serial.into(),
+            region: region(profile).or_else(|| region(source)),
+            session_duration: self.duration(
+                source,
+                &SESSION_DURATION_RANGE,
+                "GetSessionToken allows 900 to 129600 seconds",
+            )?,
+            role: Some(RoleSpec {
+                arn: role_arn.into(),
+                session_name: self.get(profile, "role_session_name").map(str::to_owned),
+                external_id: self.get(profile, "external_id").map(str::to_owned),
+                duration: self.duration(
+                    profile,
+                    &(ROLE_MIN_DURATION..=ROLE_MAX_DURATION),
+                    "AssumeRole allows 900 seconds up to the role's maximum (at most 43200)",
+                )?,
+            }),
+        })
+    }
+
+    fn duration(
+        &self,
+        profile: &str,
+        range: &std::ops::RangeInclusive<u32>,
+        hint: &str,
+    ) -> Result<Option<u32>, ProfileError> {
+        let Some(value) = self.get(profile, "duration_seconds") else {
+            return Ok(None);
+        };
+        match value.parse::<u32>() {
+            Ok(d) if range.contains(&d) => Ok(Some(d)),
+            _ => Err(ProfileError::BadDuration {
+                profile: profile.into(),
+                value: value.into(),
+                hint: hint.into(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = "
+[profile base]
+region = eu-west-1
+mfa_serial = arn:aws:iam::123456789012:mfa/alice
+aws_access_key_id = AKIAEXAMPLE
+aws_secret_access_key = secret
+duration_seconds = 3600
+
+[profile admin]
+role_arn = arn:aws:iam::210987654321:role/Admin
+source_profile = base
+role_session_name = alice
+external_id = xyz
+duration_seconds = 7200
+
+[profile nomfa]
+region = us-east-1
+
+[profile orphan]
+role_arn = arn:aws:iam::210987654321:role/Admin
+
+[profile loop]
+role_arn = arn:aws:iam::210987654321:role/Admin
+source_profile = loop
+
+[profile nested]
+role_arn = arn:aws:iam::210987654321:role/Other
+source_profile = admin
+
+[profile toolong]
+mfa_serial = arn:aws:iam::123456789012:mfa/alice
+duration_seconds = 999999
+";
+
+    #[tokio::test]
+    async fn plans_source_and_role_profiles() {
+        let profiles = Profiles::from_config_text(CONFIG).await.unwrap();
+        let base = profiles.plan("base").unwrap();
+        assert_eq!(base.source_profile, "base");
+        assert_eq!(base.mfa_serial, "arn:aws:iam::123456789012:mfa/alice");
+        assert_eq!(base.session_duration, Some(3600));
+        assert_eq!(base.region.as_deref(), Some("eu-west-1"));
+        assert!(base.role.is_none());
+        assert_eq!(
+            profiles.static_keys("base").unwrap().access_key_id,
+            "AKIAEXAMPLE"
+        );
+
+        let admin = profiles.plan("admin").unwrap();
+        assert_eq!(admin.source_profile, "base");
+        assert_eq!(
+            admin.mfa_serial, base.mfa_serial,
+            "inherits the source's serial"
+        );
+        assert_eq!(admin.region.as_deref(), Some("eu-west-1"));
+        let role = admin.role.unwrap();
+        assert_eq!(role.arn, "arn:aws:iam::210987654321:role/Admin");
+        assert_eq!(role.session_name.as_deref(), Some("alice"));
+        assert_eq!(role.external_id.as_deref(), Some("xyz"));
+        assert_eq!(role.duration, Some(7200));
+    }
+
+    #[tokio::test]
+    async fn each_misconfiguration_names_the_fix() {
+        let profiles = Profiles::from_config_text(CONFIG).await.unwrap();
+        let err = |p: &str| profiles.plan(p).unwrap_err();
+        assert_eq!(
+            err("missing"),
+            ProfileError::Unknown {
+                profile: "missing".into()
+            }
+        );
+        assert_eq!(
+            err("nomfa"),
+            ProfileError::NoMfaSerial {
+                profile: "nomfa".into()
+            }
+        );
+        assert_eq!(
+            err("orphan"),
+            ProfileError::NoSourceProfile {
+                profile: "orphan".into()
+            }
+        );
+        assert_eq!(
+            err("loop"),
+            ProfileError::SourceLoop {
+                profile: "loop".into()
+            }
+        );
+        assert!(matches!(err("nested"), ProfileError::NestedRole { .. }));
+        assert!(err("toolong").to_string().contains("900 to 129600"));
+    }
+}

@@ -1,0 +1,276 @@
+//! Calls to AWS STS through aws-sdk-sts, with errors turned into advice.
+
+use std::time::Duration;
+
+use aws_sdk_sts::config::{
+    BehaviorVersion, Credentials, Region, retry::RetryConfig, timeout::TimeoutConfig,
+};
+use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sts::types::Credentials as StsCredentials;
+use thiserror::Error;
+
+use super::LongTermKeys;
+use super::profile::RoleSpec;
+use crate::protocol::SessionCredentials;
+use crate::secret::SecretString;
+
+/// STS's global endpoint lives in us-east-1; used when a profile names no region.
+const DEFAULT_REGION: &str = "us-east-1";
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum StsError {
+    #[error(
+        "AWS rejected the MFA code ({message}); if the code was just used elsewhere, retry in 30 s, otherwise the seed does not match the MFA device (compare `mfa-agent code` with your phone)"
+    )]
+    MfaRejected { message: String },
+    #[error(
+        "AWS denied the request ({message}); check the keys, the MFA serial and the role's trust policy"
+    )]
+    AccessDenied { message: String },
+    #[error("AWS is throttling STS calls ({message}); wait a minute and retry")]
+    Throttled { message: String },
+    #[error("STS is unavailable (HTTP {status}); retry shortly")]
+    Unavailable { status: u16 },
+    #[error(
+        "STS did not answer within {seconds} s; check the network (or raise sts_timeout_seconds in config.toml)"
+    )]
+    Timeout { seconds: u64 },
+    #[error("failed to reach STS ({detail}); check the network and any proxy settings")]
+    Network { detail: String },
+    #[error("STS refused the request: {code}: {message}")]
+    Other { code: String, message: String },
+}
+
+/// An STS client factory: one client per call, since each call signs with other keys.
+#[derive(Debug, Clone)]
+pub struct Sts {
+    endpoint: Option<String>,
+    timeout: Duration,
+}
+
+/// An MFA device and one of its codes.
+pub struct Mfa<'a> {
+    pub serial: &'a str,
+    pub code: &'a str,
+}
+
+impl Sts {
+    /// `AWS_ENDPOINT_URL_STS` or `AWS_ENDPOINT_URL` redirect calls (e.g. to a local test
+    /// server), as in the AWS SDKs.
+    #[must_use]
+    pub fn from_env(timeout: Duration) -> Self {
+        let endpoint = ["AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"]
+            .iter()
+            .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
+        Self { endpoint, timeout }
+    }
+
+    fn client(
+        &self,
+        keys: Credentials,
+        region: Option<&str>,
+        retry: RetryConfig,
+    ) -> aws_sdk_sts::Client {
+        let mut config = aws_sdk_sts::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.unwrap_or(DEFAULT_REGION).to_owned()))
+            .credentials_provider(keys)
+            .retry_config(retry)
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_timeout(self.timeout)
+                    .connect_timeout(Duration::from_secs(5))
+                    .build(),
+            );
+        if let Some(url) = &self.endpoint {
+            config = config.endpoint_url(url);
+        }
+        aws_sdk_sts::Client::from_conf(config.build())
+    }
+
+    /// GetSessionToken with an MFA code.
+    pub async fn get_session_token(
+        &self,
+        keys: &LongTermKeys,
+        region: Option<&str>,
+        mfa: &Mfa<'_>,
+        duration: Option<u32>,
+    ) -> Result<SessionCredentials, StsError> {
+        // Never retry a call carrying an MFA code: if the first attempt reached AWS, the
+        // retry would reuse the code and be rejected, hiding the real outcome.
+        let client = self.client(long_term(keys), region, RetryConfig::disabled());
+        let out = client
+            .get_session_token()
+            .serial_number(mfa.serial)
+            .token_code(mfa.code)
+            .set_duration_seconds(duration.map(i32::try_from).transpose().unwrap_or(None))
+            .send()
+            .await
+            .map_err(|e| self.map_error(&e))?;
+        convert(out.credentials(), region)
+    }
+
+    /// AssumeRole, signed with `keys` (an MFA session, or long-term keys plus `mfa`).
+    pub async fn assume_role(
+        &self,
+        keys: Credentials,
+        region: Option<&str>,
+        role: &RoleSpec,
+        session_name: &str,
+        duration: Option<u32>,
+        mfa: Option<&Mfa<'_>>,
+    ) -> Result<SessionCredentials, StsError> {
+        let retry = if mfa.is_some() {
+            RetryConfig::disabled()
+        } else {
+            RetryConfig::standard().with_max_attempts(3)
+        };
+        let client = self.client(keys, region, retry);
+        let out = client
+            .assume_role()
+            .role_arn(&role.arn)
+            .role_session_name(session_name)
+            .set_external_id(role.external_id.clone())
+            .set_duration_seconds(duration.and_then(|d| i32::try_from(d).ok()))
+            .set_serial_number(mfa.map(|m| m.serial.to_owned()))
+            .set_token_code(mfa.map(|m| m.code.to_owned()))
+            .send()
+            .await
+            .map_err(|e| self.map_error(&e))?;
+        convert(out.credentials(), region)
+    }
+
+    fn map_error<E: ProvideErrorMetadata, R: HttpStatus>(&self, err: &SdkError<E, R>) -> StsError {
+        match err {
+            SdkError::TimeoutError(_) => StsError::Timeout {
+                seconds: self.timeout.as_secs(),
+            },
+            SdkError::DispatchFailure(f) if f.is_timeout() => StsError::Timeout {
+                seconds: self.timeout.as_secs(),
+            },
+            SdkError::DispatchFailure(f) => StsError::Network {
+                detail: format!("{:?}", f.as_connector_error().map(ToString::to_string)),
+            },
+            SdkError::ServiceError(ctx) => {
+                let code = ctx.err().code().unwrap_or("Unknown").to_owned();
+                let message = ctx.err().message().unwrap_or("").to_owned();
+                let status = ctx.raw().status_code();
+                classify(&code, message, status)
+            }
+            SdkError::ResponseError(ctx) => match ctx.raw().status_code() {
+                s if s >= 500 => StsError::Unavailable { status: s },
+                s => StsError::Other {
+                    code: format!("HTTP {s}"),
+                    message: "unreadable response".into(),
+                },
+            },
+            _ => StsError::Network {
+                detail: err.to_string(),
+            },
+        }
+    }
+}
+
+/// The HTTP status of a raw response; a trait so `map_error` stays generic over the SDK's
+/// response type.
+pub trait HttpStatus {
+    fn status_code(&self) -> u16;
+}
+
+impl HttpStatus for aws_sdk_sts::config::http::HttpResponse {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+fn classify(code: &str, message: String, status: u16) -> StsError {
+    match code {
+        "AccessDenied" if message.contains("MultiFactorAuthentication") => {
+            StsError::MfaRejected { message }
+        }
+        "AccessDenied" | "InvalidClientTokenId" | "SignatureDoesNotMatch" | "ExpiredToken" => {
+            StsError::AccessDenied { message }
+        }
+        "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => {
+            StsError::Throttled { message }
+        }
+        _ if status >= 500 => StsError::Unavailable { status },
+        _ => StsError::Other {
+            code: code.to_owned(),
+            message,
+        },
+    }
+}
+
+fn long_term(keys: &LongTermKeys) -> Credentials {
+    Credentials::new(
+        &keys.access_key_id,
+        keys.secret_access_key.expose(),
+        None,
+        None,
+        "mfa-agent",
+    )
+}
+
+/// Wraps session credentials for signing a further call (AssumeRole on an MFA session).
+#[must_use]
+pub fn signing_credentials(session: &SessionCredentials) -> Credentials {
+    Credentials::new(
+        &session.access_key_id,
+        session.secret_access_key.expose(),
+        Some(session.session_token.expose().to_owned()),
+        None,
+        "mfa-agent",
+    )
+}
+
+/// Long-term keys as SDK credentials (for AssumeRole with MFA).
+#[must_use]
+pub fn long_term_credentials(keys: &LongTermKeys) -> Credentials {
+    long_term(keys)
+}
+
+fn convert(
+    creds: Option<&StsCredentials>,
+    region: Option<&str>,
+) -> Result<SessionCredentials, StsError> {
+    let creds = creds.ok_or_else(|| StsError::Other {
+        code: "EmptyResponse".into(),
+        message: "STS returned no credentials".into(),
+    })?;
+    Ok(SessionCredentials {
+        access_key_id: creds.access_key_id().to_owned(),
+        secret_access_key: SecretString::new(creds.secret_access_key().to_owned()),
+        session_token: SecretString::new(creds.session_token().to_owned()),
+        expiration: creds.expiration().secs(),
+        region: region.map(str::to_owned),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aws_error_codes_become_advice() {
+        let mfa = classify(
+            "AccessDenied",
+            "MultiFactorAuthentication failed with invalid MFA one time pass code.".into(),
+            403,
+        );
+        assert!(matches!(mfa, StsError::MfaRejected { .. }));
+        assert!(mfa.to_string().contains("retry in 30 s"));
+        assert!(matches!(
+            classify("AccessDenied", "not authorized".into(), 403),
+            StsError::AccessDenied { .. }
+        ));
+        assert!(matches!(
+            classify("Throttling", "Rate exceeded".into(), 400),
+            StsError::Throttled { .. }
+        ));
+        assert_eq!(
+            classify("InternalFailure", String::new(), 503),
+            StsError::Unavailable { status: 503 }
+        );
+    }
+}

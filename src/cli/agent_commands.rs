@@ -1,0 +1,184 @@
+//! The agent's clients: `credential-process`, `exec`, `status` and `lock`.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+use aws_sdk_sts::primitives::{DateTime, DateTimeFormat};
+use clap::Args;
+use serde::Serialize;
+
+use crate::client::Client;
+use crate::config::Config;
+use crate::paths::Paths;
+use crate::protocol::{Request, Response, SessionCredentials, StatusReport};
+
+#[derive(Debug, Args)]
+pub struct CredentialProcessArgs {
+    /// The AWS profile (in ~/.aws/config) to get credentials for.
+    #[arg(long, env = "AWS_PROFILE")]
+    pub profile: String,
+    /// Mint new credentials even if the agent has fresh ones.
+    #[arg(long)]
+    pub refresh: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The AWS profile to get credentials for.
+    pub profile: String,
+    /// The command to run, after `--`. Defaults to $SHELL.
+    #[arg(last = true)]
+    pub command: Vec<String>,
+}
+
+/// The `credential_process` output format, with AWS's field names.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ProcessCredentials<'a> {
+    version: u8,
+    access_key_id: &'a str,
+    secret_access_key: &'a str,
+    session_token: &'a str,
+    expiration: String,
+}
+
+fn connect(paths: &Paths) -> Result<Client> {
+    let config = Config::load(&paths.config_dir)?;
+    let autostart = config.autostart && std::env::var_os("MFA_AGENT_NO_AUTOSTART").is_none();
+    Ok(Client::connect(paths, autostart)?)
+}
+
+/// Progress goes to the terminal when there is one (the AWS CLI captures our stderr and
+/// shows it only on failure), otherwise to stderr. Never to stdout.
+fn tell_user(message: &str) {
+    if let Ok(mut tty) = OpenOptions::new().write(true).open("/dev/tty") {
+        let _ = writeln!(tty, "mfa-agent: {message}");
+    } else {
+        eprintln!("mfa-agent: {message}");
+    }
+}
+
+fn fetch(paths: &Paths, profile: &str, force_refresh: bool) -> Result<SessionCredentials> {
+    let mut client = connect(paths)?;
+    let request = Request::Credentials {
+        profile: profile.to_owned(),
+        force_refresh,
+    };
+    match client.call(&request, tell_user)? {
+        Response::Credentials(credentials) => Ok(credentials),
+        other => bail!(
+            "the agent answered {other:?} to a credentials request; restart it after upgrading"
+        ),
+    }
+}
+
+fn iso8601(unix: i64) -> String {
+    DateTime::from_secs(unix)
+        .fmt(DateTimeFormat::DateTime)
+        .unwrap_or_default()
+}
+
+pub fn credential_process(paths: &Paths, args: &CredentialProcessArgs) -> Result<ExitCode> {
+    let creds = fetch(paths, &args.profile, args.refresh)?;
+    let out = ProcessCredentials {
+        version: 1,
+        access_key_id: &creds.access_key_id,
+        secret_access_key: creds.secret_access_key.expose(),
+        session_token: creds.session_token.expose(),
+        expiration: iso8601(creds.expiration),
+    };
+    let mut json = serde_json::to_vec(&out)?;
+    json.push(b'\n');
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(&json)?;
+    stdout.flush()?;
+    zeroize::Zeroize::zeroize(&mut json);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn exec(paths: &Paths, args: &ExecArgs) -> Result<ExitCode> {
+    let creds = fetch(paths, &args.profile, false)?;
+    let (program, rest) = match args.command.split_first() {
+        Some((program, rest)) => (program.clone(), rest.to_vec()),
+        None => (
+            std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into()),
+            Vec::new(),
+        ),
+    };
+    let mut command = Command::new(&program);
+    command
+        .args(&rest)
+        // The child must use these credentials, not a profile that would loop back here.
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_DEFAULT_PROFILE")
+        .env("AWS_ACCESS_KEY_ID", &creds.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", creds.secret_access_key.expose())
+        .env("AWS_SESSION_TOKEN", creds.session_token.expose())
+        .env("AWS_CREDENTIAL_EXPIRATION", iso8601(creds.expiration))
+        .env("MFA_AGENT_PROFILE", &args.profile);
+    if let Some(region) = &creds.region {
+        command
+            .env("AWS_REGION", region)
+            .env("AWS_DEFAULT_REGION", region);
+    }
+    let err = command.exec();
+    Err(err).with_context(|| format!("failed to run {program:?}"))
+}
+
+pub fn status(paths: &Paths, json: bool) -> Result<ExitCode> {
+    let mut client = Client::connect(paths, false)?;
+    let Response::Status(report) = client.call(&Request::Status, |_| {})? else {
+        bail!(
+            "the agent answered a status request with something else; restart it after upgrading"
+        );
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_status(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_status(report: &StatusReport) {
+    println!(
+        "mfa-agent {} (protocol {}), pid {}, up {} s",
+        report.agent_version, report.protocol_version, report.pid, report.uptime_seconds
+    );
+    println!("seeds: {}", report.store);
+    if report.sessions.is_empty() {
+        println!("sessions: none cached");
+    }
+    for s in &report.sessions {
+        println!(
+            "session {}: {} until {}",
+            s.name,
+            s.access_key,
+            iso8601(s.expiration)
+        );
+    }
+    if let Some(e) = &report.last_error {
+        println!("last error at {}: {}", iso8601(e.at), e.message);
+    }
+}
+
+pub fn lock(paths: &Paths) -> Result<ExitCode> {
+    match Client::connect(paths, false) {
+        Ok(mut client) => {
+            let Response::Locked { dropped } = client.call(&Request::Lock, |_| {})? else {
+                bail!(
+                    "the agent answered a lock request with something else; restart it after upgrading"
+                );
+            };
+            eprintln!("dropped {dropped} cached session(s)");
+        }
+        Err(crate::client::ClientError::NotRunning { .. }) => {
+            eprintln!("no agent is running: nothing is cached");
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,133 @@
+//! `mfa-agent daemon`: binds (or inherits) the socket and serves until SIGTERM.
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::agent::{self, AgentState, Minter};
+use crate::aws::sts::Sts;
+use crate::client::socket_path;
+use crate::config::Config;
+use crate::paths::Paths;
+use crate::vault::Vault;
+use crate::{atomic, sys};
+
+pub fn run(paths: &Paths) -> Result<ExitCode> {
+    let config = Config::load(&paths.config_dir)?;
+    let socket = socket_path(paths);
+    let dir = socket
+        .parent()
+        .context("the socket path has no directory")?;
+    atomic::ensure_private_dir(dir)
+        .with_context(|| format!("failed to create {}", dir.display()))?;
+
+    // One daemon per socket: the lock is held for the daemon's lifetime.
+    let lock_path = dir.join("daemon.lock");
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&lock_path)
+        .with_context(|| format!("failed to open {}", lock_path.display()))?;
+    if !sys::try_lock_exclusive(&lock)? {
+        bail!(
+            "another mfa-agent daemon is already serving {}; `mfa-agent status` shows it",
+            socket.display()
+        );
+    }
+
+    let (listener, bound_here) = match sys::inherited_listener() {
+        Some(listener) => (listener, false),
+        None => (bind(&socket)?, true),
+    };
+    listener.set_nonblocking(true)?;
+
+    let store = Vault::open(
+        &paths.data_dir,
+        None,
+        Box::new(|_| unreachable!("no secret is read here")),
+    )
+    .map_or_else(
+        |e| format!("unavailable: {e}"),
+        |v| v.store_kind().to_string(),
+    );
+    let sts = Sts::from_env(Duration::from_secs(config.sts_timeout_seconds));
+    let minter = Minter::new(config, paths.clone(), sts);
+    let state = Arc::new(AgentState::new(minter, store));
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let listener = tokio::net::UnixListener::from_std(listener)?;
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        tracing::info!(socket = %socket.display(), "serving");
+        notify_ready();
+        let shutdown = async {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        };
+        agent::run(listener, state, shutdown).await;
+        anyhow::Ok(())
+    })?;
+    if bound_here {
+        let _ = std::fs::remove_file(&socket);
+    }
+    drop(lock);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Binds the socket with mode 0600, replacing a stale one left by a daemon that died (the
+/// lock above guarantees no live daemon owns it).
+fn bind(socket: &Path) -> Result<std::os::unix::net::UnixListener> {
+    match std::fs::remove_file(socket) {
+        Ok(()) => tracing::info!("replaced the stale socket {}", socket.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!("failed to remove the stale socket {}", socket.display())
+            });
+        }
+    }
+    let listener = std::os::unix::net::UnixListener::bind(socket)
+        .with_context(|| format!("failed to bind {}", socket.display()))?;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Tells systemd (`Type=notify`) the socket is being served.
+fn notify_ready() {
+    let Some(addr) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let sent = (|| -> std::io::Result<()> {
+        let sock = std::os::unix::net::UnixDatagram::unbound()?;
+        let bytes = addr.as_encoded_bytes();
+        if let Some(name) = bytes.strip_prefix(b"@") {
+            #[cfg(target_os = "linux")]
+            {
+                use std::os::linux::net::SocketAddrExt;
+                let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+                sock.send_to_addr(b"READY=1", &addr)?;
+            }
+            #[cfg(not(target_os = "linux"))]
+            let _ = name;
+        } else {
+            sock.send_to(b"READY=1", Path::new(&addr))?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = sent {
+        tracing::warn!("failed to notify systemd of readiness: {e}");
+    }
+}

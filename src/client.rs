@@ -1,0 +1,237 @@
+//! The blocking client every command uses to talk to the daemon, starting it on demand.
+
+use std::fs::OpenOptions;
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+
+use crate::paths::Paths;
+use crate::protocol::{MAX_LINE, PROTOCOL_VERSION, Request, Response};
+use crate::{atomic, sys};
+
+/// How long a started daemon gets to open its socket.
+const START_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest a request may take: a wait for the next code window plus a slow STS.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(120);
+
+#[derive(Debug, Error)]
+pub enum ClientError {
+    #[error("no mfa-agent daemon is running at {path}; {hint}")]
+    NotRunning { path: PathBuf, hint: String },
+    #[error(
+        "the socket {path} belongs to uid {owner}, not to you (uid {me}); refusing to send requests there: unset MFA_AGENT_SOCKET or fix its path"
+    )]
+    ForeignSocket { path: PathBuf, owner: u32, me: u32 },
+    #[error("the started daemon did not open {path} within {} s; run `mfa-agent daemon` by hand to see why (log: {log})", START_TIMEOUT.as_secs())]
+    StartFailed { path: PathBuf, log: PathBuf },
+    #[error("failed to talk to the agent at {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("the agent sent an unexpected response ({0}); restart it after upgrading")]
+    Protocol(String),
+    #[error("{0}")]
+    Agent(String),
+}
+
+/// Where the daemon listens: `MFA_AGENT_SOCKET`, else `$XDG_RUNTIME_DIR/mfa-agent/agent.sock`.
+#[must_use]
+pub fn socket_path(paths: &Paths) -> PathBuf {
+    std::env::var_os("MFA_AGENT_SOCKET")
+        .filter(|p| !p.is_empty())
+        .map_or_else(|| paths.runtime_dir.join("agent.sock"), PathBuf::from)
+}
+
+pub struct Client {
+    path: PathBuf,
+    stream: BufReader<UnixStream>,
+}
+
+impl Client {
+    /// Connects and says hello. With `autostart`, a missing daemon is started in the
+    /// background first (unless a systemd unit is installed to do that).
+    pub fn connect(paths: &Paths, autostart: bool) -> Result<Self, ClientError> {
+        let path = socket_path(paths);
+        let stream = match open(&path) {
+            Ok(stream) => stream,
+            Err(ClientError::NotRunning { hint, .. }) if autostart => {
+                if let Some(unit) = installed_socket_unit(paths) {
+                    let hint = format!(
+                        "a systemd unit is installed ({}): `systemctl --user enable --now mfa-agent.socket`",
+                        unit.display()
+                    );
+                    return Err(ClientError::NotRunning { path, hint });
+                }
+                tracing::debug!("no daemon ({hint}); starting one");
+                start_daemon(paths, &path)?
+            }
+            Err(e) => return Err(e),
+        };
+        let mut client = Self {
+            path,
+            stream: BufReader::new(stream),
+        };
+        match client.call(
+            &Request::Hello {
+                version: PROTOCOL_VERSION,
+            },
+            |_| {},
+        )? {
+            Response::Hello { .. } => Ok(client),
+            other => Err(ClientError::Protocol(format!("{other:?}"))),
+        }
+    }
+
+    /// Sends `request` and returns the final response, passing progress messages to
+    /// `on_waiting`. An `error` response becomes [`ClientError::Agent`].
+    pub fn call(
+        &mut self,
+        request: &Request,
+        mut on_waiting: impl FnMut(&str),
+    ) -> Result<Response, ClientError> {
+        let io_err = |source| ClientError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let mut line = serde_json::to_vec(request).expect("requests always serialise");
+        line.push(b'\n');
+        self.stream.get_mut().write_all(&line).map_err(io_err)?;
+        loop {
+            let mut reply = Vec::new();
+            let n = io::Read::take(&mut self.stream, MAX_LINE as u64 * 4)
+                .read_until(b'\n', &mut reply)
+                .map_err(io_err)?;
+            if n == 0 {
+                return Err(io_err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the agent closed the connection",
+                )));
+            }
+            match serde_json::from_slice::<Response>(&reply) {
+                Ok(Response::Waiting { message }) => on_waiting(&message),
+                Ok(Response::Error { message }) => return Err(ClientError::Agent(message)),
+                Ok(response) => return Ok(response),
+                Err(e) => return Err(ClientError::Protocol(e.to_string())),
+            }
+        }
+    }
+}
+
+fn open(path: &Path) -> Result<UnixStream, ClientError> {
+    let me = sys::current_uid();
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.uid() != me => {
+            return Err(ClientError::ForeignSocket {
+                path: path.into(),
+                owner: meta.uid(),
+                me,
+            });
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(ClientError::NotRunning {
+                path: path.into(),
+                hint: not_running_hint(),
+            });
+        }
+        Err(source) => {
+            return Err(ClientError::Io {
+                path: path.into(),
+                source,
+            });
+        }
+    }
+    let stream = UnixStream::connect(path).map_err(|source| match source.kind() {
+        io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound => ClientError::NotRunning {
+            path: path.into(),
+            hint: not_running_hint(),
+        },
+        _ => ClientError::Io {
+            path: path.into(),
+            source,
+        },
+    })?;
+    // The other end must be ours too: a socket file we own could still be served by
+    // another user's process if it was renamed into place.
+    let owner = sys::peer_uid(&stream).map_err(|source| ClientError::Io {
+        path: path.into(),
+        source,
+    })?;
+    if owner != me {
+        return Err(ClientError::ForeignSocket {
+            path: path.into(),
+            owner,
+            me,
+        });
+    }
+    stream
+        .set_read_timeout(Some(RESPONSE_TIMEOUT))
+        .map_err(|source| ClientError::Io {
+            path: path.into(),
+            source,
+        })?;
+    Ok(stream)
+}
+
+fn not_running_hint() -> String {
+    "start it with `mfa-agent daemon` (or `systemctl --user enable --now mfa-agent.socket`)".into()
+}
+
+/// The systemd user socket unit, if one is installed: then systemd, not clients, starts the
+/// daemon.
+fn installed_socket_unit(paths: &Paths) -> Option<PathBuf> {
+    let user_config = paths.config_dir.parent()?.join("systemd/user");
+    [
+        user_config.as_path(),
+        Path::new("/etc/systemd/user"),
+        Path::new("/usr/lib/systemd/user"),
+    ]
+    .iter()
+    .map(|dir| dir.join("mfa-agent.socket"))
+    .find(|unit| unit.exists())
+}
+
+fn start_daemon(paths: &Paths, socket: &Path) -> Result<UnixStream, ClientError> {
+    let log = paths.state_dir.join("daemon.log");
+    let io_err = |source| ClientError::Io {
+        path: log.clone(),
+        source,
+    };
+    atomic::ensure_private_dir(&paths.state_dir).map_err(io_err)?;
+    let log_file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&log)
+        .map_err(io_err)?;
+    let exe = std::env::current_exe().map_err(io_err)?;
+    Command::new(exe)
+        .arg("daemon")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        // Its own process group: a Ctrl-C meant for the client does not stop the daemon.
+        .process_group(0)
+        .spawn()
+        .map_err(io_err)?;
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        match open(socket) {
+            Ok(stream) => return Ok(stream),
+            Err(ClientError::NotRunning { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(ClientError::NotRunning { .. }) => {
+                return Err(ClientError::StartFailed {
+                    path: socket.into(),
+                    log,
+                });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! The agent's own settings, `XDG_CONFIG_HOME/mfa-agent/config.toml`. AWS settings stay in
+//! `~/.aws/config`; this file holds only what AWS has no place for.
+//!
+//! ```toml
+//! refresh_margin_seconds = 900          # mint again when less than this is left
+//! session_duration_seconds = 43200      # GetSessionToken duration (AWS: 900..=129600)
+//! sts_timeout_seconds = 20              # give up on a silent STS after this long
+//! autostart = true                      # clients start the daemon when none runs
+//!
+//! [serials]                             # which seed serves an MFA device
+//! "arn:aws:iam::123456789012:mfa/alice" = "work"
+//!
+//! [profiles.prod-admin]
+//! assume_role_with_mfa = true           # AssumeRole with the code itself (longer sessions)
+//! ```
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("failed to read {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("{path} is not valid: {detail}; fix the file or move it away to use the defaults")]
+    Invalid { path: PathBuf, detail: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub refresh_margin_seconds: u64,
+    pub session_duration_seconds: Option<u32>,
+    pub sts_timeout_seconds: u64,
+    pub autostart: bool,
+    pub serials: BTreeMap<String, String>,
+    pub profiles: BTreeMap<String, ProfileSettings>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProfileSettings {
+    /// Call AssumeRole with the MFA code and long-term keys, instead of chaining from an MFA
+    /// session: one code per role, but sessions up to the role's maximum instead of 1 h.
+    pub assume_role_with_mfa: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            // botocore starts refreshing 15 minutes before expiry; handing out credentials
+            // with less left would make every CLI call come back for more.
+            refresh_margin_seconds: 15 * 60,
+            session_duration_seconds: None,
+            sts_timeout_seconds: 20,
+            autostart: true,
+            serials: BTreeMap::new(),
+            profiles: BTreeMap::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads `dir/config.toml`; a missing file means the defaults.
+    pub fn load(dir: &Path) -> Result<Self, ConfigError> {
+        let path = dir.join("config.toml");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+                path,
+                detail: e.message().to_owned(),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(source) => Err(ConfigError::Read { path, source }),
+        }
+    }
+
+    #[must_use]
+    pub fn profile(&self, name: &str) -> ProfileSettings {
+        self.profiles.get(name).cloned().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_file_gives_defaults_and_typos_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::load(dir.path()).unwrap();
+        assert_eq!(config.refresh_margin_seconds, 900);
+        assert!(config.autostart);
+
+        std::fs::write(
+            dir.path().join("config.toml"),
+            "autostart = false\n[serials]\n\"arn:aws:iam::123456789012:mfa/a\" = \"work\"\n[profiles.p]\nassume_role_with_mfa = true\n",
+        )
+        .unwrap();
+        let config = Config::load(dir.path()).unwrap();
+        assert!(!config.autostart);
+        assert_eq!(config.serials["arn:aws:iam::123456789012:mfa/a"], "work");
+        assert!(config.profile("p").assume_role_with_mfa);
+        assert!(!config.profile("other").assume_role_with_mfa);
+
+        std::fs::write(dir.path().join("config.toml"), "refresh_margin = 3\n").unwrap();
+        let err = Config::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("refresh_margin") && err.contains("config.toml"),
+            "{err}"
+        );
+    }
+}

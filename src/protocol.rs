@@ -1,0 +1,182 @@
+//! The agent's wire protocol, shared by the daemon and every client.
+//!
+//! One JSON object per line over a Unix socket. A connection opens with `hello` (the
+//! protocol version is checked); each request then gets zero or more `waiting` lines
+//! (progress the client shows to the user) and exactly one final response.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::secret::SecretString;
+
+/// Bumped by hand whenever a message changes shape.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// No request comes close; a longer line is refused and the connection closed.
+pub const MAX_LINE: usize = 64 * 1024;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Request {
+    /// Opens a connection; must come first.
+    Hello { version: u32 },
+    /// Session credentials for an AWS profile, minted if none are cached.
+    Credentials {
+        profile: String,
+        /// Mint new credentials even if cached ones are still fresh.
+        #[serde(default)]
+        force_refresh: bool,
+    },
+    /// The agent's state, for `mfa-agent status`.
+    Status,
+    /// Drops every cached session.
+    Lock,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Response {
+    Hello {
+        version: u32,
+        agent_version: String,
+    },
+    /// Progress on a long request, e.g. waiting for the next MFA code window.
+    Waiting {
+        message: String,
+    },
+    Credentials(SessionCredentials),
+    Status(StatusReport),
+    Locked {
+        dropped: usize,
+    },
+    Error {
+        message: String,
+    },
+}
+
+/// Temporary AWS credentials, as handed to `credential_process` and `exec`.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct SessionCredentials {
+    pub access_key_id: String,
+    #[serde(serialize_with = "expose", deserialize_with = "conceal")]
+    pub secret_access_key: SecretString,
+    #[serde(serialize_with = "expose", deserialize_with = "conceal")]
+    pub session_token: SecretString,
+    /// Unix seconds.
+    pub expiration: i64,
+    /// The profile's region, if it names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+}
+
+impl fmt::Debug for SessionCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionCredentials")
+            .field("access_key_id", &mask(&self.access_key_id))
+            .field("expiration", &self.expiration)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Shows only the last four characters of an access key id, as in logs and `status`.
+#[must_use]
+pub fn mask(access_key_id: &str) -> String {
+    let tail: String = access_key_id
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("****{tail}")
+}
+
+fn expose<S: Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(secret.expose())
+}
+
+fn conceal<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
+    String::deserialize(d).map(SecretString::new)
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub agent_version: String,
+    pub protocol_version: u32,
+    pub pid: u32,
+    pub uptime_seconds: u64,
+    /// Where seeds are kept, e.g. "OS keyring" or "encrypted file".
+    pub store: String,
+    pub sessions: Vec<SessionSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<LastError>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionSummary {
+    /// The profile, or `source-profile (MFA session)` for the session behind role profiles.
+    pub name: String,
+    /// The masked access key id.
+    pub access_key: String,
+    /// Unix seconds.
+    pub expiration: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LastError {
+    /// Unix seconds.
+    pub at: i64,
+    pub profile: String,
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_tagged_json_lines() {
+        let line = serde_json::to_string(&Request::Credentials {
+            profile: "p".into(),
+            force_refresh: false,
+        })
+        .unwrap();
+        assert_eq!(
+            line,
+            r#"{"type":"credentials","profile":"p","force_refresh":false}"#
+        );
+        let parsed: Request =
+            serde_json::from_str(r#"{"type":"credentials","profile":"p"}"#).unwrap();
+        assert!(matches!(
+            parsed,
+            Request::Credentials {
+                force_refresh: false,
+                ..
+            }
+        ));
+        assert!(serde_json::from_str::<Request>(r#"{"type":"launch_missiles"}"#).is_err());
+    }
+
+    #[test]
+    fn credentials_debug_masks_everything_secret() {
+        let creds = SessionCredentials {
+            access_key_id: "ASIAEXAMPLEKEY1234".into(),
+            secret_access_key: SecretString::new("wJalrXUtnFEMI/K7MDENG".into()),
+            session_token: SecretString::new("FwoGZXIvYXdzEJr".into()),
+            expiration: 0,
+            region: None,
+        };
+        let debug = format!("{creds:?}");
+        assert!(debug.contains("****1234"));
+        for secret in ["ASIAEXAMPLE", "wJalr", "FwoGZ"] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
+        let json = serde_json::to_string(&creds).unwrap();
+        assert!(
+            json.contains("wJalrXUtnFEMI/K7MDENG"),
+            "the wire carries the secret"
+        );
+    }
+}

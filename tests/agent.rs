@@ -1,0 +1,513 @@
+//! The agent end to end: the real daemon and CLI, a real keyring, and the strict fake STS.
+
+mod common;
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use common::fake_sts::{self, FakeSts, Fault};
+use common::{AWS_SEED, SERIAL, TestEnv};
+use serde_json::Value;
+
+const ROLE: &str = "arn:aws:iam::210987654321:role/Admin";
+
+/// A keyring-backed env with the test seed, a source and a role profile, and a daemon
+/// pointed at `sts`.
+fn setup(sts: &FakeSts) -> TestEnv {
+    setup_with(sts, AWS_SEED, 30, "")
+}
+
+/// A seed with a 3-second period, so tests that must wait for the next code window wait
+/// briefly (AWS's devices use 30 s; the agent handles any period).
+const SHORT_SEED: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+
+fn setup_with(sts: &FakeSts, seed: &str, period: u64, agent_config: &str) -> TestEnv {
+    let mut env = TestEnv::with_keyring();
+    env.set("AWS_ENDPOINT_URL", &sts.url);
+    let uri = format!("otpauth://totp/work?secret={seed}&period={period}");
+    env.run(
+        ["seed", "add", "work", "--uri", "-", "--serial", SERIAL],
+        &uri,
+    )
+    .success();
+    env.aws_config(&format!(
+        "[profile base]\nregion = eu-west-1\nmfa_serial = {SERIAL}\naws_access_key_id = {}\naws_secret_access_key = {}\n\n\
+         [profile admin]\nrole_arn = {ROLE}\nsource_profile = base\n",
+        fake_sts::ACCESS_KEY_ID,
+        fake_sts::SECRET_ACCESS_KEY
+    ));
+    if !agent_config.is_empty() {
+        let dir = env.path().join(".config/mfa-agent");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config.toml"), agent_config).unwrap();
+    }
+    env.start_daemon();
+    env
+}
+
+/// Runs `credential-process` and checks its stdout is exactly the AWS JSON.
+fn credential_process(env: &TestEnv, profile: &str) -> Value {
+    let out = env.run(["credential-process", "--profile", profile], "");
+    let stdout = out.success();
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "one JSON line and nothing else: {stdout:?}"
+    );
+    let json: Value = serde_json::from_str(&stdout).unwrap();
+    let keys: Vec<&str> = json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys.len(), 5, "{json}");
+    for key in [
+        "Version",
+        "AccessKeyId",
+        "SecretAccessKey",
+        "SessionToken",
+        "Expiration",
+    ] {
+        assert!(json.get(key).is_some(), "missing {key}: {json}");
+    }
+    assert_eq!(json["Version"], 1);
+    let expiration = json["Expiration"].as_str().unwrap();
+    assert!(
+        expiration.ends_with('Z') && expiration.len() == 20,
+        "ISO 8601: {expiration}"
+    );
+    json
+}
+
+#[test]
+fn credential_process_mints_once_then_serves_from_memory() {
+    let sts = FakeSts::start(AWS_SEED, 30);
+    let env = setup(&sts);
+    let first = credential_process(&env, "base");
+    assert!(
+        first["AccessKeyId"]
+            .as_str()
+            .unwrap()
+            .starts_with("ASIAFAKE")
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            credential_process(&env, "base")["AccessKeyId"],
+            first["AccessKeyId"]
+        );
+    }
+    assert_eq!(
+        sts.gst_calls(),
+        1,
+        "one GetSessionToken, the rest from the cache"
+    );
+
+    // The role profile reuses the MFA session: AssumeRole without a new code.
+    let role = credential_process(&env, "admin");
+    assert_ne!(role["AccessKeyId"], first["AccessKeyId"]);
+    credential_process(&env, "admin");
+    assert_eq!((sts.gst_calls(), sts.assume_role_count()), (1, 1));
+
+    let status: Value = serde_json::from_str(&env.run(["status", "--json"], "").success()).unwrap();
+    assert_eq!(status["store"], "OS keyring");
+    let names: Vec<&str> = status["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"profile admin") && names.contains(&"mfa-session base"),
+        "{names:?}"
+    );
+    assert!(
+        status.to_string().contains("****"),
+        "keys are masked: {status}"
+    );
+    assert!(
+        !status
+            .to_string()
+            .contains(first["SecretAccessKey"].as_str().unwrap())
+    );
+}
+
+#[test]
+fn exec_puts_session_credentials_in_the_environment() {
+    let sts = FakeSts::start(AWS_SEED, 30);
+    let env = setup(&sts);
+    let script = "echo $AWS_ACCESS_KEY_ID $AWS_REGION ${AWS_SESSION_TOKEN:+token} ${AWS_SECRET_ACCESS_KEY:+secret} $AWS_CREDENTIAL_EXPIRATION ${AWS_PROFILE:-noprofile}";
+    let mut cmd = env.cmd(["exec", "admin", "--", "sh", "-c", script]);
+    cmd.env("AWS_PROFILE", "admin");
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fields: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    assert!(fields[0].starts_with("ASIAFAKE"), "{fields:?}");
+    assert_eq!(&fields[1..4], ["eu-west-1", "token", "secret"]);
+    assert!(fields[4].ends_with('Z'));
+    assert_eq!(
+        fields[5], "noprofile",
+        "AWS_PROFILE is removed so the child cannot loop back"
+    );
+}
+
+#[test]
+fn a_used_code_is_never_sent_again_even_across_restarts() {
+    let sts = FakeSts::start(SHORT_SEED, 3);
+    let env = setup_with(&sts, SHORT_SEED, 3, "");
+    for round in 0..4 {
+        // Lock drops the session, so each round needs a new code, often in the same window.
+        env.run(["lock"], "").success();
+        if round == 3 {
+            env.stop_daemon();
+            env.start_daemon();
+        }
+        credential_process(&env, "base");
+    }
+    let codes = sts.codes_received();
+    assert_eq!(
+        sts.gst_calls(),
+        4,
+        "every round succeeded first time: {codes:?}"
+    );
+    assert!(
+        codes.windows(2).all(|w| w[0] != w[1]),
+        "no code sent twice in a row: {codes:?}"
+    );
+}
+
+#[test]
+fn a_second_mint_in_the_same_window_waits_and_says_why() {
+    let sts = FakeSts::start(SHORT_SEED, 3);
+    let env = setup_with(&sts, SHORT_SEED, 3, "");
+    // Start right after a window opens, so both mints below fall in the same window.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(
+        3000 - u64::try_from(now.as_millis() % 3000).unwrap() + 50,
+    ));
+    credential_process(&env, "base");
+    let refreshed = env.run(["credential-process", "--profile", "base", "--refresh"], "");
+    refreshed.success();
+    // No terminal here, so the message goes to stderr (never stdout).
+    assert!(
+        refreshed.stderr().contains("waiting") && refreshed.stderr().contains("fresh MFA code"),
+        "{}",
+        refreshed.stderr()
+    );
+    assert_eq!(sts.gst_calls(), 2);
+}
+
+#[test]
+fn parallel_callers_cause_one_sts_call() {
+    let sts = FakeSts::start(AWS_SEED, 30);
+    sts.inject([Fault::Delay(Duration::from_millis(300))]);
+    let env = setup(&sts);
+    let children: Vec<_> = (0..40)
+        .map(|_| {
+            let mut cmd = env.cmd(["credential-process", "--profile", "admin"]);
+            cmd.stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    let keys: Vec<String> = children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            serde_json::from_slice::<Value>(&out.stdout).unwrap()["AccessKeyId"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        keys.iter().all(|k| *k == keys[0]),
+        "everyone got the same session"
+    );
+    assert_eq!((sts.gst_calls(), sts.assume_role_count()), (1, 1));
+}
+
+/// Each failure reaches the client as one clear error naming the profile and the fix; the
+/// daemon keeps serving.
+#[test]
+fn configuration_mistakes_are_explained() {
+    let sts = FakeSts::start(AWS_SEED, 30);
+    let env = setup(&sts);
+    let mut config = std::fs::read_to_string(env.path().join(".aws/config")).unwrap();
+    let _ = write!(
+        config,
+        "\n[profile nomfa]\nregion = eu-west-1\n\n[profile noseed]\nmfa_serial = arn:aws:iam::123456789012:mfa/bob\naws_access_key_id = {}\naws_secret_access_key = x\n\n[profile nokeys]\nmfa_serial = {SERIAL}\n",
+        fake_sts::ACCESS_KEY_ID
+    );
+    env.aws_config(&config);
+    let fail = |profile: &str, needles: &[&str]| {
+        env.run(["credential-process", "--profile", profile], "")
+            .failure(needles);
+    };
+    fail("missing", &["no profile \"missing\"", "[profile missing]"]);
+    fail(
+        "nomfa",
+        &[
+            "profile \"nomfa\"",
+            "mfa_serial = arn:aws:iam::ACCOUNT:mfa/NAME",
+        ],
+    );
+    fail(
+        "noseed",
+        &[
+            "no seed is linked",
+            "arn:aws:iam::123456789012:mfa/bob",
+            "seed add NAME --serial",
+        ],
+    );
+    fail(
+        "nokeys",
+        &[
+            "no long-term keys for profile \"nokeys\"",
+            "mfa-agent creds add nokeys",
+        ],
+    );
+    assert_eq!(sts.gst_calls(), 0, "nothing reached STS");
+    let status: Value = serde_json::from_str(&env.run(["status", "--json"], "").success()).unwrap();
+    assert!(
+        status["last_error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nokeys"),
+        "{status}"
+    );
+    credential_process(&env, "base");
+}
+
+#[test]
+fn sts_failures_are_explained_and_not_cached() {
+    // Every failed call burns its code; a short period keeps the waits for fresh ones short.
+    let sts = FakeSts::start(SHORT_SEED, 3);
+    let env = setup_with(&sts, SHORT_SEED, 3, "sts_timeout_seconds = 2\n");
+    let fail = |needles: &[&str]| {
+        env.run(["credential-process", "--profile", "base"], "")
+            .failure(needles);
+    };
+    sts.inject([Fault::Status(503)]);
+    fail(&["profile \"base\"", "STS is unavailable (HTTP 503)", "retry"]);
+    sts.inject([Fault::Throttle]);
+    fail(&["throttling", "wait a minute"]);
+    sts.inject([Fault::Delay(Duration::from_secs(4))]);
+    fail(&["did not answer within 2 s"]);
+    sts.inject([Fault::Drop]);
+    fail(&["profile \"base\""]);
+    // Nothing failed was cached: the next call mints and works.
+    credential_process(&env, "base");
+}
+
+#[test]
+fn a_wrong_seed_is_rejected_by_sts_with_advice() {
+    let sts = FakeSts::start(AWS_SEED, 30);
+    let env = setup_with(&sts, SHORT_SEED, 30, "");
+    env.run(["credential-process", "--profile", "base"], "")
+        .failure(&[
+            "AWS rejected the MFA code",
+            "MultiFactorAuthentication failed",
+            "seed does not match",
+        ]);
+}
+
+#[test]
+fn garbage_and_huge_requests_do_not_hurt_the_daemon() {
+    let sts = FakeSts::start(AWS_SEED, 30);
+    let env = setup(&sts);
+    let talk = |lines: &[u8]| -> Vec<String> {
+        let mut stream = UnixStream::connect(env.socket()).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let _ = stream.write_all(lines);
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+        BufReader::new(stream)
+            .lines()
+            .map_while(Result::ok)
+            .collect()
+    };
+    let replies = talk(b"{\"type\":\"hello\",\"version\":1}\nthis is not json\n{\"type\":\"launch\"}\n{\"type\":\"status\"}\n");
+    assert_eq!(replies.len(), 4, "{replies:?}");
+    assert!(
+        replies[1].contains("malformed request") && replies[2].contains("malformed request"),
+        "{replies:?}"
+    );
+    assert!(
+        replies[3].contains("\"type\":\"status\""),
+        "the connection goes on: {replies:?}"
+    );
+
+    let replies = talk(b"{\"type\":\"status\"}\n");
+    assert!(
+        replies[0].contains("first request must be hello"),
+        "{replies:?}"
+    );
+    let replies = talk(b"{\"type\":\"hello\",\"version\":999}\n");
+    assert!(
+        replies[0].contains("protocol 999") && replies[0].contains("restart"),
+        "{replies:?}"
+    );
+
+    let mut huge = b"{\"type\":\"hello\",\"version\":1}\n".to_vec();
+    huge.extend(std::iter::repeat_n(b'x', 10 * 1024 * 1024));
+    huge.push(b'\n');
+    let replies = talk(&huge);
+    assert!(
+        replies.last().unwrap().contains("longer than 65536 bytes"),
+        "{replies:?}"
+    );
+
+    credential_process(&env, "base");
+}
+
+#[test]
+fn a_socket_owned_by_someone_else_is_refused() {
+    let sts = FakeSts::start(AWS_SEED, 30);
+    let env = setup(&sts);
+    let me = mfa_agent::sys::current_uid();
+    if me != 0 {
+        // Only root can hand a file to another user; CI runs as root.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run this test as root"
+        );
+        eprintln!("note: not root, so the foreign-socket check was not exercised");
+        return;
+    }
+    std::os::unix::fs::lchown(env.socket(), Some(65534), None).unwrap();
+    env.run(["credential-process", "--profile", "base"], "")
+        .failure(&["belongs to uid 65534", "refusing"]);
+    std::os::unix::fs::lchown(env.socket(), Some(0), None).unwrap();
+    credential_process(&env, "base");
+}
+
+#[test]
+fn clients_start_the_daemon_when_none_runs() {
+    let sts = FakeSts::start(AWS_SEED, 30);
+    let env = setup(&sts);
+    env.stop_daemon();
+    assert!(!env.socket().exists(), "SIGTERM removes the socket");
+
+    let mut no_autostart = env.cmd(["credential-process", "--profile", "base"]);
+    no_autostart.env("MFA_AGENT_NO_AUTOSTART", "1");
+    let out = common::Run(no_autostart.output().unwrap());
+    out.failure(&["no mfa-agent daemon is running", "mfa-agent daemon"]);
+
+    credential_process(&env, "base");
+    assert!(env.socket().exists(), "the client started a daemon");
+    assert_eq!(sts.gst_calls(), 1);
+}
+
+#[test]
+fn a_stale_socket_is_replaced() {
+    let sts = FakeSts::start(AWS_SEED, 30);
+    let env = setup(&sts);
+    env.stop_daemon();
+    // A socket file left by a daemon that was killed.
+    let stale = std::os::unix::net::UnixListener::bind(env.socket()).unwrap();
+    drop(stale);
+    env.start_daemon();
+    credential_process(&env, "base");
+}
+
+#[test]
+fn keys_can_live_in_the_vault_instead_of_plaintext_files() {
+    let sts = FakeSts::start(AWS_SEED, 30);
+    let env = setup(&sts);
+    // The source profile loses its plaintext keys; the vault holds them instead.
+    env.aws_config(&format!("[profile vaulted]\nmfa_serial = {SERIAL}\n"));
+    env.run(["credential-process", "--profile", "vaulted"], "")
+        .failure(&["creds add vaulted"]);
+    let keys = format!(
+        "{} {}",
+        fake_sts::ACCESS_KEY_ID,
+        fake_sts::SECRET_ACCESS_KEY
+    );
+    env.run(["creds", "add", "vaulted", "--stdin"], &keys)
+        .success();
+    let listed = env.run(["creds", "list"], "").success();
+    assert!(
+        listed.contains("vaulted")
+            && listed.contains("****0001")
+            && !listed.contains(fake_sts::ACCESS_KEY_ID),
+        "{listed}"
+    );
+    credential_process(&env, "vaulted");
+    for (_, bytes) in env.all_file_contents() {
+        assert!(
+            !bytes
+                .windows(20)
+                .any(|w| w == &fake_sts::SECRET_ACCESS_KEY.as_bytes()[..20]),
+            "secret key on disk"
+        );
+    }
+}
+
+#[test]
+fn import_moves_keys_out_of_the_credentials_file() {
+    let sts = FakeSts::start(AWS_SEED, 30);
+    let env = setup(&sts);
+    env.aws_config(&format!(
+        "[profile imported]\nmfa_serial = {SERIAL}\nregion = eu-west-1\n"
+    ));
+    let credentials = env.path().join(".aws/credentials");
+    let original = format!(
+        "# work keys\n[imported]\naws_access_key_id = {}\naws_secret_access_key = {}\n\n[other]\naws_access_key_id = AKIAOTHER0000000000\naws_secret_access_key = keepme\n",
+        fake_sts::ACCESS_KEY_ID,
+        fake_sts::SECRET_ACCESS_KEY
+    );
+    std::fs::write(&credentials, &original).unwrap();
+    env.run(["creds", "import", "imported"], "")
+        .failure(&["pass --yes"]);
+    assert_eq!(
+        std::fs::read_to_string(&credentials).unwrap(),
+        original,
+        "nothing changed without consent"
+    );
+
+    env.run(["creds", "import", "imported", "--yes"], "")
+        .success();
+    let rewritten = std::fs::read_to_string(&credentials).unwrap();
+    assert!(
+        !rewritten.contains(fake_sts::SECRET_ACCESS_KEY),
+        "{rewritten}"
+    );
+    assert!(
+        rewritten.contains("# work keys") && rewritten.contains("keepme"),
+        "the rest is kept: {rewritten}"
+    );
+    let backups: Vec<_> = std::fs::read_dir(env.path().join(".aws"))
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("credentials.bak-")
+        })
+        .collect();
+    assert_eq!(backups.len(), 1);
+    assert_eq!(
+        std::fs::read_to_string(backups[0].path()).unwrap(),
+        original
+    );
+    credential_process(&env, "imported");
+}

@@ -1,0 +1,153 @@
+//! Real AWS clients using `credential_process = mfa-agent credential-process --profile P`:
+//! the AWS CLI v2 (Debian's package), boto3 (PyPI) and the AWS SDK for JavaScript (npm),
+//! each calling GetCallerIdentity on moto's STS emulator.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::moto::{Moto, venv};
+use common::{SERIAL, TestEnv};
+use serde_json::Value;
+
+/// A keyring env with the test seed, a source profile, a role profile, and two profiles
+/// that hand both to AWS clients through credential_process.
+fn setup(moto: &Moto) -> TestEnv {
+    let mut env = TestEnv::with_keyring();
+    env.set("AWS_ENDPOINT_URL", &moto.url);
+    env.set("AWS_EC2_METADATA_DISABLED", "true");
+    env.add_seed("work", &["--serial", SERIAL]);
+    let bin = env!("CARGO_BIN_EXE_mfa-agent");
+    env.aws_config(&format!(
+        "[profile base]\nmfa_serial = {SERIAL}\naws_access_key_id = AKIAMOTOTEST00000001\naws_secret_access_key = motoSecret\n\n\
+         [profile admin]\nrole_arn = arn:aws:iam::123456789012:role/Admin\nsource_profile = base\nrole_session_name = alice\n\n\
+         [profile cli-base]\nregion = us-east-1\ncredential_process = {bin} credential-process --profile base\n\n\
+         [profile cli-admin]\nregion = us-east-1\ncredential_process = {bin} credential-process --profile admin\n"
+    ));
+    env.start_daemon();
+    env
+}
+
+fn run_json(env: &TestEnv, mut cmd: Command) -> Value {
+    // The clients get the same private environment as the agent's own commands.
+    let probe = env.cmd(["--version"]);
+    cmd.env_clear()
+        .envs(probe.get_envs().filter_map(|(k, v)| Some((k, v?))));
+    let out = cmd.output().expect("the client runs");
+    assert!(
+        out.status.success(),
+        "client failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn assert_identity(identity: &Value, role: bool) {
+    assert_eq!(identity["Account"], "123456789012", "{identity}");
+    let arn = identity["Arn"].as_str().unwrap();
+    if role {
+        assert!(arn.contains("assumed-role/Admin/alice"), "{arn}");
+    }
+}
+
+#[test]
+fn aws_cli_v2_from_debian() {
+    let moto = Moto::start();
+    let env = setup(&moto);
+    // Debian's AWS CLI v2 (2.9) predates AWS_ENDPOINT_URL, so it gets --endpoint-url.
+    let aws = PathBuf::from("/usr/bin/aws");
+    assert!(
+        aws.exists(),
+        "Debian's awscli package is missing; `tests/run` installs it"
+    );
+    let version = Command::new(&aws).arg("--version").output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&version.stdout).starts_with("aws-cli/2."),
+        "the AWS CLI must be v2"
+    );
+    for (profile, role) in [("cli-base", false), ("cli-admin", true)] {
+        let mut cmd = Command::new(&aws);
+        cmd.args([
+            "sts",
+            "get-caller-identity",
+            "--output",
+            "json",
+            "--profile",
+            profile,
+            "--endpoint-url",
+            &moto.url,
+        ]);
+        assert_identity(&run_json(&env, cmd), role);
+    }
+}
+
+#[test]
+fn boto3_from_pypi() {
+    let moto = Moto::start();
+    let env = setup(&moto);
+    for (profile, role) in [("cli-base", false), ("cli-admin", true)] {
+        let mut cmd = Command::new(venv().join("bin/python"));
+        cmd.args([
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/clients/get_caller_identity.py"
+            ),
+            profile,
+        ]);
+        assert_identity(&run_json(&env, cmd), role);
+    }
+}
+
+#[test]
+fn aws_sdk_for_javascript_from_npm() {
+    let moto = Moto::start();
+    let env = setup(&moto);
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients");
+    assert!(
+        std::path::Path::new(dir)
+            .join("node_modules/@aws-sdk/credential-providers")
+            .exists(),
+        "the npm packages are missing; `tests/run` installs them"
+    );
+    for (profile, role) in [("cli-base", false), ("cli-admin", true)] {
+        let mut cmd = Command::new("node");
+        cmd.current_dir(dir)
+            .args(["get_caller_identity.mjs", profile]);
+        assert_identity(&run_json(&env, cmd), role);
+    }
+}
+
+#[test]
+fn one_mfa_session_serves_every_client() {
+    let moto = Moto::start();
+    let env = setup(&moto);
+    let mut cmd = Command::new(venv().join("bin/python"));
+    cmd.args([
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/clients/get_caller_identity.py"
+        ),
+        "cli-admin",
+    ]);
+    run_json(&env, cmd);
+    let mut cmd = Command::new("/usr/bin/aws");
+    cmd.args([
+        "sts",
+        "get-caller-identity",
+        "--profile",
+        "cli-admin",
+        "--endpoint-url",
+        &moto.url,
+    ]);
+    run_json(&env, cmd);
+    let status: Value = serde_json::from_str(&env.run(["status", "--json"], "").success()).unwrap();
+    let sessions = status["sessions"].as_array().unwrap();
+    assert_eq!(
+        sessions.len(),
+        2,
+        "one MFA session and one role session: {status}"
+    );
+}

@@ -1,0 +1,393 @@
+//! A strict fake of AWS STS on 127.0.0.1, for what moto does not check: it validates the
+//! SigV4 header's presence and key, the TOTP code (with oathtool, an independent
+//! implementation), rejects a reused code with AWS's exact error, enforces AWS's duration
+//! limits, and injects faults (latency, 5xx, throttling, dropped connections).
+#![allow(dead_code)]
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_sts::primitives::{DateTime, DateTimeFormat};
+
+pub const ACCESS_KEY_ID: &str = "AKIAFAKESTSTEST00001";
+pub const SECRET_ACCESS_KEY: &str = "fakeStsSecretAccessKeyForTests0000000000";
+
+/// AWS's answer to a wrong or reused code, byte for byte apart from the request id.
+const MFA_FAILED: &str = "MultiFactorAuthentication failed with invalid MFA one time pass code. ";
+
+#[derive(Debug, Clone)]
+pub enum Fault {
+    Status(u16),
+    Throttle,
+    /// Close the connection without answering.
+    Drop,
+    /// Answer after this long.
+    Delay(Duration),
+}
+
+#[derive(Default)]
+struct State {
+    /// Last accepted time step per MFA serial.
+    used_steps: HashMap<String, u64>,
+    /// Session key id -> token, for checking AssumeRole signed by a session.
+    sessions: HashMap<String, String>,
+    faults: VecDeque<Fault>,
+    issued: usize,
+    /// Every code received, in order, for assertions.
+    codes: Vec<String>,
+}
+
+pub struct FakeSts {
+    pub url: String,
+    seed: String,
+    period: u64,
+    pub get_session_token_calls: Arc<AtomicUsize>,
+    pub assume_role_calls: Arc<AtomicUsize>,
+    state: Arc<Mutex<State>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FakeSts {
+    /// Starts a fake STS that accepts codes of the base32 `seed` (SHA1, 6 digits, `period`).
+    pub fn start(seed: &str, period: u64) -> Self {
+        let server = tiny_http::Server::http("127.0.0.1:0").expect("bind 127.0.0.1");
+        let url = format!("http://{}", server.server_addr().to_ip().unwrap());
+        let state = Arc::new(Mutex::new(State::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let gst = Arc::new(AtomicUsize::new(0));
+        let ar = Arc::new(AtomicUsize::new(0));
+        let handler = Handler {
+            seed: seed.to_owned(),
+            period,
+            state: state.clone(),
+            gst: gst.clone(),
+            ar: ar.clone(),
+        };
+        let stop_flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !stop_flag.load(Ordering::SeqCst) {
+                if let Ok(Some(request)) = server.recv_timeout(Duration::from_millis(50)) {
+                    handler.handle(request);
+                }
+            }
+        });
+        Self {
+            url,
+            seed: seed.to_owned(),
+            period,
+            get_session_token_calls: gst,
+            assume_role_calls: ar,
+            state,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Queues faults for the next requests, one each.
+    pub fn inject(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.state.lock().unwrap().faults.extend(faults);
+    }
+
+    pub fn codes_received(&self) -> Vec<String> {
+        self.state.lock().unwrap().codes.clone()
+    }
+
+    pub fn gst_calls(&self) -> usize {
+        self.get_session_token_calls.load(Ordering::SeqCst)
+    }
+
+    pub fn assume_role_count(&self) -> usize {
+        self.assume_role_calls.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FakeSts {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct Handler {
+    seed: String,
+    period: u64,
+    state: Arc<Mutex<State>>,
+    gst: Arc<AtomicUsize>,
+    ar: Arc<AtomicUsize>,
+}
+
+struct Reply {
+    status: u16,
+    body: String,
+}
+
+impl Handler {
+    fn handle(&self, mut request: tiny_http::Request) {
+        let fault = self.state.lock().unwrap().faults.pop_front();
+        let mut body = String::new();
+        let _ = request.as_reader().read_to_string(&mut body);
+        let reply = match fault {
+            Some(Fault::Drop) => {
+                drop(request.into_writer());
+                return;
+            }
+            Some(Fault::Status(status)) => {
+                error(status, "Receiver", "InternalFailure", "injected failure")
+            }
+            Some(Fault::Throttle) => error(400, "Sender", "Throttling", "Rate exceeded"),
+            Some(Fault::Delay(d)) => {
+                std::thread::sleep(d);
+                self.reply(&request, &body)
+            }
+            None => self.reply(&request, &body),
+        };
+        let response = tiny_http::Response::from_string(reply.body)
+            .with_status_code(reply.status)
+            .with_header(
+                "Content-Type: text/xml"
+                    .parse::<tiny_http::Header>()
+                    .unwrap(),
+            );
+        let _ = request.respond(response);
+    }
+
+    fn reply(&self, request: &tiny_http::Request, body: &str) -> Reply {
+        let form: HashMap<String, String> = body
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(k, v)| (decode(k), decode(v)))
+            .collect();
+        let by_session = match self.authenticate(request) {
+            Ok(by_session) => by_session,
+            Err(reply) => return reply,
+        };
+        match form.get("Action").map(String::as_str) {
+            Some("GetSessionToken") => self.get_session_token(&form, by_session),
+            Some("AssumeRole") => self.assume_role(&form, by_session),
+            other => error(
+                400,
+                "Sender",
+                "InvalidAction",
+                &format!("Could not find operation {other:?}"),
+            ),
+        }
+    }
+
+    /// SigV4: the SDK must sign with a key this fake knows. Returns whether the key is a
+    /// session key (whose token must come along).
+    fn authenticate(&self, request: &tiny_http::Request) -> Result<bool, Reply> {
+        let header = |name: &str| {
+            request
+                .headers()
+                .iter()
+                .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
+                .map(|h| h.value.as_str().to_owned())
+        };
+        let Some(auth) =
+            header("Authorization").filter(|a| a.starts_with("AWS4-HMAC-SHA256 Credential="))
+        else {
+            return Err(error(
+                403,
+                "Sender",
+                "MissingAuthenticationToken",
+                "Request is missing Authentication Token",
+            ));
+        };
+        if header("X-Amz-Date").is_none() {
+            return Err(error(
+                403,
+                "Sender",
+                "IncompleteSignature",
+                "Missing X-Amz-Date",
+            ));
+        }
+        let key_id = auth["AWS4-HMAC-SHA256 Credential=".len()..]
+            .split('/')
+            .next()
+            .unwrap_or("")
+            .to_owned();
+        if key_id == ACCESS_KEY_ID {
+            return Ok(false);
+        }
+        let token = self.state.lock().unwrap().sessions.get(&key_id).cloned();
+        match token {
+            Some(token) if header("X-Amz-Security-Token").as_deref() == Some(token.as_str()) => {
+                Ok(true)
+            }
+            _ => Err(error(
+                403,
+                "Sender",
+                "InvalidClientTokenId",
+                "The security token included in the request is invalid.",
+            )),
+        }
+    }
+
+    fn get_session_token(&self, form: &HashMap<String, String>, by_session: bool) -> Reply {
+        self.gst.fetch_add(1, Ordering::SeqCst);
+        if by_session {
+            return error(
+                403,
+                "Sender",
+                "AccessDenied",
+                "Cannot call GetSessionToken with session credentials",
+            );
+        }
+        let duration = match parse_duration(form, 43_200, 900..=129_600) {
+            Ok(d) => d,
+            Err(reply) => return reply,
+        };
+        if let Some(reply) = self.check_mfa(form, true) {
+            return reply;
+        }
+        self.issue("GetSessionToken", duration, None)
+    }
+
+    fn assume_role(&self, form: &HashMap<String, String>, by_session: bool) -> Reply {
+        self.ar.fetch_add(1, Ordering::SeqCst);
+        let Some(role_arn) = form.get("RoleArn") else {
+            return error(400, "Sender", "ValidationError", "RoleArn is required");
+        };
+        let duration = match parse_duration(form, 3600, 900..=43_200) {
+            Ok(d) => d,
+            Err(reply) => return reply,
+        };
+        if by_session && duration > 3600 {
+            return error(
+                400,
+                "Sender",
+                "ValidationError",
+                "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
+            );
+        }
+        // Long-term keys may assume the role only with MFA (the trust policy demands it).
+        if let Some(reply) = self.check_mfa(form, !by_session) {
+            return reply;
+        }
+        let session_name = form.get("RoleSessionName").cloned().unwrap_or_default();
+        self.issue(
+            "AssumeRole",
+            duration,
+            Some((role_arn.clone(), session_name)),
+        )
+    }
+
+    /// Validates SerialNumber + TokenCode when `required`, as AWS does for an MFA policy.
+    fn check_mfa(&self, form: &HashMap<String, String>, required: bool) -> Option<Reply> {
+        let (serial, code) = (form.get("SerialNumber"), form.get("TokenCode"));
+        if !required && serial.is_none() {
+            return None;
+        }
+        let (Some(serial), Some(code)) = (serial, code) else {
+            return Some(error(
+                403,
+                "Sender",
+                "AccessDenied",
+                "MultiFactorAuthentication required",
+            ));
+        };
+        if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Some(error(
+                400,
+                "Sender",
+                "ValidationError",
+                "1 validation error detected: Value at 'tokenCode' failed to satisfy constraint: Member must have length less than or equal to 6",
+            ));
+        }
+        let mut state = self.state.lock().unwrap();
+        state.codes.push(code.clone());
+        let now = unix_now();
+        let step_now = now / self.period;
+        // AWS accepts a step of clock skew either way.
+        let matched = [step_now - 1, step_now, step_now + 1]
+            .into_iter()
+            .find(|step| oathtool(&self.seed, step * self.period, self.period) == *code);
+        let Some(step) = matched else {
+            return Some(error(403, "Sender", "AccessDenied", MFA_FAILED));
+        };
+        if state
+            .used_steps
+            .get(serial)
+            .is_some_and(|last| step <= *last)
+        {
+            return Some(error(403, "Sender", "AccessDenied", MFA_FAILED));
+        }
+        state.used_steps.insert(serial.clone(), step);
+        None
+    }
+
+    fn issue(&self, action: &str, duration: u64, role: Option<(String, String)>) -> Reply {
+        let mut state = self.state.lock().unwrap();
+        state.issued += 1;
+        let key_id = format!("ASIAFAKE{:012}", state.issued);
+        let token = format!("FakeSessionToken{}x{}", state.issued, "t".repeat(40));
+        let secret = format!("FakeSessionSecret{:023}", state.issued);
+        state.sessions.insert(key_id.clone(), token.clone());
+        let expiration = DateTime::from_secs(i64::try_from(unix_now() + duration).unwrap())
+            .fmt(DateTimeFormat::DateTime)
+            .unwrap();
+        let assumed = role.map_or_else(String::new, |(arn, name)| {
+            format!("<AssumedRoleUser><AssumedRoleId>AROAFAKE:{name}</AssumedRoleId><Arn>{arn}/{name}</Arn></AssumedRoleUser>")
+        });
+        Reply {
+            status: 200,
+            body: format!(
+                "<{action}Response xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><{action}Result>{assumed}<Credentials><AccessKeyId>{key_id}</AccessKeyId><SecretAccessKey>{secret}</SecretAccessKey><SessionToken>{token}</SessionToken><Expiration>{expiration}</Expiration></Credentials></{action}Result><ResponseMetadata><RequestId>fake-{n}</RequestId></ResponseMetadata></{action}Response>",
+                n = state.issued
+            ),
+        }
+    }
+}
+
+fn parse_duration(
+    form: &HashMap<String, String>,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, Reply> {
+    let Some(value) = form.get("DurationSeconds") else {
+        return Ok(default);
+    };
+    match value.parse::<u64>() {
+        Ok(d) if range.contains(&d) => Ok(d),
+        _ => Err(error(
+            400,
+            "Sender",
+            "ValidationError",
+            &format!(
+                "1 validation error detected: Value '{value}' at 'durationSeconds' failed to satisfy constraint"
+            ),
+        )),
+    }
+}
+
+fn error(status: u16, kind: &str, code: &str, message: &str) -> Reply {
+    Reply {
+        status,
+        body: format!(
+            "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>fake-error</RequestId></ErrorResponse>"
+        ),
+    }
+}
+
+fn decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(&s.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn oathtool(seed: &str, time: u64, period: u64) -> String {
+    super::oathtool(seed, time, "sha1", 6, period)
+}

@@ -1,0 +1,62 @@
+//! moto's server mode on 127.0.0.1: an STS/IAM emulator nobody here wrote, for checking that
+//! real AWS clients and our SDK calls agree on the wire.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Moto {
+    pub url: String,
+    child: Child,
+}
+
+/// The Python virtualenv `tests/run` makes (moto, boto3).
+pub fn venv() -> PathBuf {
+    let venv = std::env::var_os("MFA_AGENT_TEST_VENV").map(PathBuf::from).expect(
+        "MFA_AGENT_TEST_VENV is not set: this test needs the Python venv with moto and boto3 that `tests/run` creates; run the suite with `tests/run`",
+    );
+    assert!(
+        venv.join("bin/moto_server").exists(),
+        "{} has no moto_server; rerun `tests/run`",
+        venv.display()
+    );
+    venv
+}
+
+impl Moto {
+    pub fn start() -> Self {
+        // Pick a free port, then hand it to moto (moto cannot report one it picked).
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(venv().join("bin/moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server starts");
+        let moto = Self {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not listen on port {port} within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        moto
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
