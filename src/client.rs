@@ -49,6 +49,9 @@ pub fn socket_path(paths: &Paths) -> PathBuf {
 pub struct Client {
     path: PathBuf,
     stream: BufReader<UnixStream>,
+    /// Hello is sent on connect but its reply read with the first request's, saving a
+    /// round trip on every `credential_process` call.
+    hello_pending: bool,
 }
 
 impl Client {
@@ -74,16 +77,25 @@ impl Client {
         let mut client = Self {
             path,
             stream: BufReader::new(stream),
+            hello_pending: false,
         };
-        match client.call(
-            &Request::Hello {
-                version: PROTOCOL_VERSION,
-            },
-            |_| {},
-        )? {
-            Response::Hello { .. } => Ok(client),
-            other => Err(ClientError::Protocol(format!("{other:?}"))),
-        }
+        client.write(&Request::Hello {
+            version: PROTOCOL_VERSION,
+        })?;
+        client.hello_pending = true;
+        Ok(client)
+    }
+
+    fn write(&mut self, request: &Request) -> Result<(), ClientError> {
+        let mut line = serde_json::to_vec(request).expect("requests always serialise");
+        line.push(b'\n');
+        self.stream
+            .get_mut()
+            .write_all(&line)
+            .map_err(|source| ClientError::Io {
+                path: self.path.clone(),
+                source,
+            })
     }
 
     /// Sends `request` and returns the final response, passing progress messages to
@@ -93,25 +105,39 @@ impl Client {
         request: &Request,
         mut on_waiting: impl FnMut(&str),
     ) -> Result<Response, ClientError> {
+        self.write(request)?;
+        if self.hello_pending {
+            self.hello_pending = false;
+            match self.read_reply(&mut on_waiting)? {
+                Response::Hello { .. } => {}
+                other => return Err(ClientError::Protocol(format!("{other:?}"))),
+            }
+        }
+        self.read_reply(&mut on_waiting)
+    }
+
+    /// Reads up to the next final response, passing progress messages on.
+    fn read_reply(&mut self, on_waiting: &mut impl FnMut(&str)) -> Result<Response, ClientError> {
         let io_err = |source| ClientError::Io {
             path: self.path.clone(),
             source,
         };
-        let mut line = serde_json::to_vec(request).expect("requests always serialise");
-        line.push(b'\n');
-        self.stream.get_mut().write_all(&line).map_err(io_err)?;
         loop {
-            let mut reply = Vec::new();
+            let mut reply = Vec::with_capacity(4096);
             let n = io::Read::take(&mut self.stream, MAX_LINE as u64 * 4)
                 .read_until(b'\n', &mut reply)
                 .map_err(io_err)?;
             if n == 0 {
-                return Err(io_err(io::Error::new(
+                let eof = io::Error::new(
                     io::ErrorKind::UnexpectedEof,
                     "the agent closed the connection",
-                )));
+                );
+                return Err(io_err(eof));
             }
-            match serde_json::from_slice::<Response>(&reply) {
+            let parsed = serde_json::from_slice::<Response>(&reply);
+            // The line may hold session credentials: wipe it once parsed.
+            zeroize::Zeroize::zeroize(&mut reply);
+            match parsed {
                 Ok(Response::Waiting { message }) => on_waiting(&message),
                 Ok(Response::Error { message }) => return Err(ClientError::Agent(message)),
                 Ok(response) => return Ok(response),

@@ -5,6 +5,7 @@
 //! (progress the client shows to the user) and exactly one final response.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -45,7 +46,8 @@ pub enum Response {
     Waiting {
         message: String,
     },
-    Credentials(SessionCredentials),
+    /// Shared with the agent's cache: a cache hit copies no secret.
+    Credentials(Arc<SessionCredentials>),
     Status(StatusReport),
     Locked {
         dropped: usize,

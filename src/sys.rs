@@ -151,3 +151,21 @@ pub fn inherited_listener() -> Option<std::os::unix::net::UnixListener> {
         ))
     }
 }
+
+/// Raises the soft open-file limit to the hard limit, so a daemon serving many parallel
+/// clients (terraform, xargs -P) does not run out of descriptors at the usual 1024.
+pub fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write one valid rlimit struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) == 0
+            && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &raw const limit);
+        }
+    }
+}

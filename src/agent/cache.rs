@@ -16,7 +16,7 @@ pub struct SessionCache {
 
 #[derive(Default)]
 struct Slot {
-    session: Option<SessionCredentials>,
+    session: Option<Arc<SessionCredentials>>,
     minted_at: Option<Instant>,
     /// The last failure, shared with callers that were already waiting when it happened,
     /// so a failing STS sees one call, not one per waiting caller.
@@ -33,7 +33,7 @@ impl SessionCache {
         margin_secs: u64,
         force: bool,
         mint: F,
-    ) -> Result<SessionCredentials, MintError>
+    ) -> Result<Arc<SessionCredentials>, MintError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<SessionCredentials, MintError>>,
@@ -56,6 +56,7 @@ impl SessionCache {
         }
         match mint().await {
             Ok(session) => {
+                let session = Arc::new(session);
                 slot.session = Some(session.clone());
                 slot.minted_at = Some(Instant::now());
                 slot.failure = None;
@@ -66,6 +67,21 @@ impl SessionCache {
                 Err(err)
             }
         }
+    }
+
+    /// The cached session for `key` if it is fresh, without waiting for a mint in flight:
+    /// the fast path of a cache hit.
+    pub fn fresh(&self, key: &str, margin_secs: u64) -> Option<Arc<SessionCredentials>> {
+        let slot = self
+            .slots
+            .lock()
+            .expect("cache lock poisoned")
+            .get(key)?
+            .clone();
+        let slot = slot.try_lock().ok()?;
+        let session = slot.session.as_ref()?;
+        (seconds_left(session) > i64::try_from(margin_secs).unwrap_or(i64::MAX))
+            .then(|| session.clone())
     }
 
     fn slot(&self, key: &str) -> Arc<tokio::sync::Mutex<Slot>> {
@@ -206,6 +222,12 @@ mod tests {
             .unwrap();
         let mut fresh = session(7200);
         fresh.access_key_id = "ASIANEW".into();
+        assert!(cache.fresh("p", 0).is_some());
+        assert!(
+            cache.fresh("p", 7200).is_none(),
+            "inside the margin is not fresh"
+        );
+        assert!(cache.fresh("other", 0).is_none());
         let forced = cache
             .get_or_mint("p", 0, true, || async move { Ok(fresh) })
             .await

@@ -166,9 +166,14 @@ fn status(state: &AgentState) -> StatusReport {
 }
 
 async fn send<W: AsyncWrite + Unpin>(writer: &mut W, response: &Response) -> std::io::Result<()> {
-    let mut line = serde_json::to_vec(response).expect("responses always serialise");
+    // Sized for a credentials response, so serialising does not reallocate and strand
+    // copies of the secrets; the buffer is wiped after the write.
+    let mut line = Vec::with_capacity(4096);
+    serde_json::to_writer(&mut line, response).expect("responses always serialise");
     line.push(b'\n');
-    writer.write_all(&line).await
+    let written = writer.write_all(&line).await;
+    zeroize::Zeroize::zeroize(&mut line);
+    written
 }
 
 fn unix_now() -> i64 {

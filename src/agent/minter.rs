@@ -52,14 +52,17 @@ impl Minter {
         profile: &str,
         force: bool,
         progress: &Progress,
-    ) -> Result<SessionCredentials, MintError> {
+    ) -> Result<Arc<SessionCredentials>, MintError> {
         let margin = self.config.refresh_margin_seconds;
         self.cache
-            .get_or_mint(&format!("profile {profile}"), margin, force, || async {
+            .get_or_mint(&profile_key(profile), margin, force, || async {
                 let profiles = Profiles::load().await?;
                 let plan = profiles.plan(profile)?;
                 match &plan.role {
-                    None => self.mfa_session(&plan, &profiles, force, progress).await,
+                    None => {
+                        let session = self.mfa_session(&plan, &profiles, force, progress).await?;
+                        Ok(SessionCredentials::clone(&session))
+                    }
                     Some(_) if self.config.profile(profile).assume_role_with_mfa => {
                         self.role_with_mfa(&plan, &profiles, progress).await
                     }
@@ -72,6 +75,13 @@ impl Minter {
             .await
     }
 
+    /// The cached credentials for `profile`, if fresh: a cache hit without any waiting.
+    #[must_use]
+    pub fn cached(&self, profile: &str) -> Option<Arc<SessionCredentials>> {
+        self.cache
+            .fresh(&profile_key(profile), self.config.refresh_margin_seconds)
+    }
+
     /// The MFA session of the plan's source profile: one GetSessionToken, shared by the
     /// source profile and every role profile built on it.
     async fn mfa_session(
@@ -80,7 +90,7 @@ impl Minter {
         profiles: &Profiles,
         force: bool,
         progress: &Progress,
-    ) -> Result<SessionCredentials, MintError> {
+    ) -> Result<Arc<SessionCredentials>, MintError> {
         let key = format!("mfa-session {}", plan.source_profile);
         self.cache
             .get_or_mint(&key, self.config.refresh_margin_seconds, force, || async {
@@ -265,6 +275,10 @@ impl Minter {
         .await
         .map_err(|e| MintError::Internal(format!("vault task failed: {e}")))?
     }
+}
+
+fn profile_key(profile: &str) -> String {
+    format!("profile {profile}")
 }
 
 fn session_name(configured: Option<&str>) -> String {

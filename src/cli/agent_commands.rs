@@ -4,6 +4,7 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitCode};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use aws_sdk_sts::primitives::{DateTime, DateTimeFormat};
@@ -61,7 +62,7 @@ fn tell_user(message: &str) {
     }
 }
 
-fn fetch(paths: &Paths, profile: &str, force_refresh: bool) -> Result<SessionCredentials> {
+fn fetch(paths: &Paths, profile: &str, force_refresh: bool) -> Result<Arc<SessionCredentials>> {
     let mut client = connect(paths)?;
     let request = Request::Credentials {
         profile: profile.to_owned(),

@@ -19,6 +19,7 @@ use crate::vault::Vault;
 use crate::{atomic, sys};
 
 pub fn run(paths: &Paths) -> Result<ExitCode> {
+    sys::raise_fd_limit();
     let config = Config::load(&paths.config_dir)?;
     let socket = socket_path(paths);
     let dir = socket

@@ -1,0 +1,318 @@
+//! The agent's figures, printed rather than asserted (run with `tests/run --bench`):
+//! - cache hit, whole process: `mfa-agent credential-process` vs the AWS CLI v2's
+//!   `aws configure export-credentials` on a cached MFA role profile (median of many runs);
+//! - daemon throughput with 64 concurrent clients vs a bare tokio echo server speaking the
+//!   same framing;
+//! - single-flight: 1,000 concurrent cold requests for one profile;
+//! - the daemon's idle memory (RSS).
+#![allow(clippy::cast_precision_loss)] // figures for people, not exact arithmetic
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::fake_sts::{self, FakeSts, Fault};
+use common::{AWS_SEED, SERIAL, TestEnv};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+
+const ROLE: &str = "arn:aws:iam::210987654321:role/Admin";
+const CLIENTS: usize = 64;
+const THROUGHPUT_SECONDS: u64 = 5;
+
+fn main() {
+    mfa_agent::sys::raise_fd_limit();
+    let sts = FakeSts::start(AWS_SEED, 30);
+    let env = setup(&sts);
+    cache_hit(&env);
+    throughput(&env);
+    memory(&env);
+    drop(env);
+    single_flight();
+}
+
+fn setup(sts: &FakeSts) -> TestEnv {
+    let mut env = TestEnv::with_keyring();
+    env.set("AWS_ENDPOINT_URL", &sts.url);
+    env.add_seed("work", &["--serial", SERIAL]);
+    env.aws_config(&format!(
+        "[profile base]\nmfa_serial = {SERIAL}\naws_access_key_id = {}\naws_secret_access_key = {}\n\n\
+         [profile admin]\nrole_arn = {ROLE}\nsource_profile = base\nregion = us-east-1\n",
+        fake_sts::ACCESS_KEY_ID,
+        fake_sts::SECRET_ACCESS_KEY
+    ));
+    env.start_daemon();
+    env
+}
+
+fn median_ms(mut samples: Vec<Duration>) -> (f64, f64) {
+    samples.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    (
+        ms(samples[samples.len() / 2]),
+        ms(samples[samples.len() * 9 / 10]),
+    )
+}
+
+fn time_runs(runs: usize, mut make: impl FnMut() -> Command) -> Vec<Duration> {
+    (0..runs)
+        .map(|_| {
+            let mut cmd = make();
+            cmd.stdout(Stdio::null()).stderr(Stdio::null());
+            let start = Instant::now();
+            let status = cmd.status().unwrap();
+            let elapsed = start.elapsed();
+            assert!(status.success(), "{cmd:?} failed");
+            elapsed
+        })
+        .collect()
+}
+
+fn cache_hit(env: &TestEnv) {
+    // Warm the agent's cache with one real mint.
+    let out = env.run(["credential-process", "--profile", "admin"], "");
+    out.success();
+    let ours = time_runs(300, || {
+        env.cmd(["credential-process", "--profile", "admin"])
+    });
+
+    // The AWS CLI on the same role profile, with its own cache holding valid credentials
+    // (as after a first MFA prompt), so it too answers without calling STS.
+    env.aws_config(&format!(
+        "[profile base]\naws_access_key_id = {}\naws_secret_access_key = {}\n\n\
+         [profile cli-admin]\nrole_arn = {ROLE}\nsource_profile = base\nmfa_serial = {SERIAL}\nregion = us-east-1\n",
+        fake_sts::ACCESS_KEY_ID,
+        fake_sts::SECRET_ACCESS_KEY
+    ));
+    seed_cli_cache(env);
+    let check = env.cmd(["--version"]);
+    let cli = || {
+        let mut cmd = Command::new("/usr/bin/aws");
+        cmd.args([
+            "configure",
+            "export-credentials",
+            "--profile",
+            "cli-admin",
+            "--format",
+            "process",
+        ]);
+        cmd.env_clear()
+            .envs(check.get_envs().filter_map(|(k, v)| Some((k, v?))));
+        cmd
+    };
+    let out = cli().output().unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("ASIACLICACHE"),
+        "the AWS CLI did not answer from its cache: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs = time_runs(30, cli);
+    let (our_median, our_p90) = median_ms(ours);
+    let (cli_median, cli_p90) = median_ms(theirs);
+    println!("cache hit, whole process (median / p90):");
+    println!(
+        "  mfa-agent credential-process             {our_median:8.2} ms / {our_p90:8.2} ms  (300 runs)"
+    );
+    println!(
+        "  aws configure export-credentials (v2)     {cli_median:8.2} ms / {cli_p90:8.2} ms  (30 runs)"
+    );
+    println!(
+        "  speed-up: {:.0}x  (targets: <= 2 ms, >= 100x)",
+        cli_median / our_median
+    );
+}
+
+/// Writes the AWS CLI's assume-role cache entry for `cli-admin`, keyed as botocore keys it:
+/// the SHA-1 of the sorted JSON of the AssumeRole arguments.
+fn seed_cli_cache(env: &TestEnv) {
+    let key = Command::new("python3")
+        .args([
+            "-c",
+            "import hashlib, json, sys; print(hashlib.sha1(json.dumps({'RoleArn': sys.argv[1], 'SerialNumber': sys.argv[2]}, sort_keys=True).encode()).hexdigest())",
+            ROLE,
+            SERIAL,
+        ])
+        .output()
+        .unwrap();
+    let key = String::from_utf8(key.stdout).unwrap().trim().to_owned();
+    let expiration = aws_sdk_sts::primitives::DateTime::from_secs(
+        i64::try_from(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
+        )
+        .unwrap()
+            + 3600,
+    )
+    .fmt(aws_sdk_sts::primitives::DateTimeFormat::DateTime)
+    .unwrap();
+    let dir = env.path().join(".aws/cli/cache");
+    std::fs::create_dir_all(&dir).unwrap();
+    let entry = serde_json::json!({
+        "Credentials": {
+            "AccessKeyId": "ASIACLICACHE00000001",
+            "SecretAccessKey": "cliCacheSecret",
+            "SessionToken": "cliCacheToken",
+            "Expiration": expiration,
+        },
+        "AssumedRoleUser": { "AssumedRoleId": "AROA:botocore", "Arn": format!("{ROLE}/botocore") },
+    });
+    std::fs::write(dir.join(format!("{key}.json")), entry.to_string()).unwrap();
+}
+
+/// Requests per second from `CLIENTS` connections, each sending `request` and reading one
+/// line back, for `THROUGHPUT_SECONDS`.
+fn requests_per_second(socket: &std::path::Path, hello: bool, request: &'static [u8]) -> f64 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let done = Arc::new(AtomicUsize::new(0));
+        let deadline = Instant::now() + Duration::from_secs(THROUGHPUT_SECONDS);
+        let tasks: Vec<_> = (0..CLIENTS)
+            .map(|_| {
+                let (socket, done) = (socket.to_owned(), done.clone());
+                tokio::spawn(async move {
+                    let stream = UnixStream::connect(&socket).await.unwrap();
+                    let (reader, mut writer) = stream.into_split();
+                    let mut reader = BufReader::new(reader);
+                    let mut line = String::new();
+                    if hello {
+                        writer
+                            .write_all(b"{\"type\":\"hello\",\"version\":1}\n")
+                            .await
+                            .unwrap();
+                        reader.read_line(&mut line).await.unwrap();
+                    }
+                    while Instant::now() < deadline {
+                        writer.write_all(request).await.unwrap();
+                        line.clear();
+                        reader.read_line(&mut line).await.unwrap();
+                        assert!(line.contains("credentials"), "unexpected reply: {line}");
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        done.load(Ordering::Relaxed) as f64 / THROUGHPUT_SECONDS as f64
+    })
+}
+
+fn throughput(env: &TestEnv) {
+    const REQUEST: &[u8] = b"{\"type\":\"credentials\",\"profile\":\"admin\"}\n";
+    let agent = requests_per_second(&env.socket(), true, REQUEST);
+
+    // The baseline: a bare tokio echo-style server on the same kind of runtime, reading one
+    // request line and writing a canned response line of the same size.
+    let reply = {
+        let out = env
+            .run(["credential-process", "--profile", "admin"], "")
+            .success();
+        let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let mut line = serde_json::json!({"type": "credentials", "access_key_id": json["AccessKeyId"], "secret_access_key": json["SecretAccessKey"], "session_token": json["SessionToken"], "expiration": 0, "region": "us-east-1"}).to_string();
+        line.push('\n');
+        line
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("echo.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = UnixListener::from_std(listener).unwrap();
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let reply = reply.clone();
+                tokio::spawn(async move {
+                    let (reader, mut writer) = stream.into_split();
+                    let mut reader = BufReader::new(reader);
+                    let mut line = Vec::new();
+                    while reader.read_until(b'\n', &mut line).await.unwrap_or(0) > 0 {
+                        line.clear();
+                        if writer.write_all(reply.as_bytes()).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+    });
+    let echo = requests_per_second(&socket, false, REQUEST);
+    println!("daemon throughput, {CLIENTS} concurrent clients, {THROUGHPUT_SECONDS} s each:");
+    println!("  mfa-agent daemon (cache hits)   {agent:10.0} req/s");
+    println!("  bare tokio echo, same framing   {echo:10.0} req/s");
+    println!("  ratio: {:.0}%  (target: >= 50%)", agent / echo * 100.0);
+}
+
+fn memory(env: &TestEnv) {
+    let status: serde_json::Value =
+        serde_json::from_str(&env.run(["status", "--json"], "").success()).unwrap();
+    let pid = status["pid"].as_u64().unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let proc_status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let rss = proc_status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .unwrap();
+    let kb: f64 = rss.split_whitespace().nth(1).unwrap().parse().unwrap();
+    println!("daemon memory after serving the runs above, idle:");
+    println!("  RSS {:.1} MB  (target: <= 15 MB)", kb / 1024.0);
+}
+
+fn single_flight() {
+    const CALLERS: usize = 1000;
+    let sts = FakeSts::start(AWS_SEED, 30);
+    // A slow STS keeps the first mint in flight while all the others arrive.
+    sts.inject([Fault::Delay(Duration::from_millis(500))]);
+    let env = setup(&sts);
+    let socket = env.socket();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    let served = runtime.block_on(async {
+        let tasks: Vec<_> = (0..CALLERS)
+            .map(|_| {
+                let socket = socket.clone();
+                tokio::spawn(async move {
+                    let stream = UnixStream::connect(&socket).await.unwrap();
+                    let (reader, mut writer) = stream.into_split();
+                    writer
+                        .write_all(b"{\"type\":\"hello\",\"version\":1}\n{\"type\":\"credentials\",\"profile\":\"admin\"}\n")
+                        .await
+                        .unwrap();
+                    let mut lines = BufReader::new(reader).lines();
+                    lines.next_line().await.unwrap();
+                    let reply = lines.next_line().await.unwrap().unwrap_or_default();
+                    reply.starts_with("{\"type\":\"credentials\"")
+                })
+            })
+            .collect();
+        let mut served = 0;
+        for task in tasks {
+            served += usize::from(task.await.unwrap());
+        }
+        served
+    });
+    println!("single-flight, {CALLERS} concurrent cold requests for one role profile:");
+    println!(
+        "  served {served}/{CALLERS} in {:.2} s; GetSessionToken calls: {}, AssumeRole calls: {}  (target: 1 GetSessionToken, all served)",
+        start.elapsed().as_secs_f64(),
+        sts.gst_calls(),
+        sts.assume_role_count()
+    );
+}
