@@ -5,6 +5,7 @@ mod common;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
+use std::process::Command;
 use std::time::Duration;
 
 use common::fake_sts::{self, FakeSts, Fault};
@@ -510,4 +511,53 @@ fn import_moves_keys_out_of_the_credentials_file() {
         original
     );
     credential_process(&env, "imported");
+}
+
+#[test]
+fn systemd_socket_activation_hands_over_the_socket() {
+    let sts = FakeSts::start(AWS_SEED, 30);
+    let env = setup(&sts);
+    env.stop_daemon();
+    let dir = env.socket().parent().unwrap().to_owned();
+    std::fs::create_dir_all(&dir).unwrap();
+    // systemd-socket-activate binds the socket and starts the daemon on the first
+    // connection, passing the socket as fd 3 with LISTEN_FDS/LISTEN_PID, as systemd does.
+    let mut activator = Command::new("systemd-socket-activate");
+    activator.args(["-l", env.socket().to_str().unwrap()]);
+    let probe = env.cmd(["--version"]);
+    for (key, value) in probe.get_envs() {
+        if let Some(value) = value {
+            activator.arg(format!(
+                "--setenv={}={}",
+                key.to_string_lossy(),
+                value.to_string_lossy()
+            ));
+        }
+    }
+    activator.args([env!("CARGO_BIN_EXE_mfa-agent"), "daemon"]);
+    activator
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut activator = activator
+        .spawn()
+        .expect("systemd-socket-activate runs (package systemd)");
+    common::wait_for(&env.socket(), Duration::from_secs(10));
+
+    let mut no_autostart = env.cmd(["credential-process", "--profile", "base"]);
+    no_autostart.env("MFA_AGENT_NO_AUTOSTART", "1");
+    let out = common::Run(no_autostart.output().unwrap());
+    out.success();
+    let status: Value = serde_json::from_str(&env.run(["status", "--json"], "").success()).unwrap();
+    assert_eq!(
+        status["pid"].as_u64().unwrap(),
+        u64::from(activator.id()),
+        "the activated daemon answers"
+    );
+    env.stop_daemon();
+    let _ = activator.kill();
+    let _ = activator.wait();
+    assert!(
+        env.socket().exists(),
+        "a socket systemd owns is left in place"
+    );
 }

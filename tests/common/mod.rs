@@ -162,16 +162,13 @@ impl TestEnv {
             )
             && let Some(pid) = status["pid"].as_i64()
         {
-            terminate(i32::try_from(pid).unwrap());
+            let pid = i32::try_from(pid).unwrap();
+            terminate(pid);
+            wait_until_gone(pid);
         }
         if let Some(mut child) = self.daemon.lock().unwrap().take() {
             terminate(i32::try_from(child.id()).unwrap());
             let _ = child.wait();
-        }
-        // Bounded wait for the socket to go, so the next start in this HOME binds cleanly.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while self.socket().exists() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -210,6 +207,27 @@ pub fn wait_for(path: &Path, limit: Duration) {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Waits (bounded) until process `pid` has exited (a zombie counts as exited).
+fn wait_until_gone(pid: i32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat)
+                if !stat
+                    .rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z') =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            _ => return,
+        }
+    }
+    panic!("daemon {pid} did not exit within 10 s of SIGTERM");
 }
 
 #[allow(unsafe_code)]
