@@ -1,0 +1,78 @@
+//! The agent's server run in-process on a temporary socket (`agent::run` takes a bound
+//! listener and a shutdown future): idle connections time out, shutdown stops the server.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mfa_agent::agent::{self, AgentState, Minter};
+use mfa_agent::aws::sts::Sts;
+use mfa_agent::config::Config;
+use mfa_agent::paths::Paths;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+
+fn state(home: &std::path::Path, idle: Duration) -> Arc<AgentState> {
+    let paths = Paths::from_lookup(|name| (name == "HOME").then(|| PathBuf::from(home))).unwrap();
+    let minter = Minter::new(
+        Config::default(),
+        paths,
+        Sts::from_env(Duration::from_secs(5)),
+    );
+    let mut state = AgentState::new(minter, "OS keyring".into());
+    state.idle_timeout = idle;
+    Arc::new(state)
+}
+
+#[tokio::test]
+async fn silent_clients_are_disconnected_and_shutdown_stops_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("agent.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(agent::run(
+        listener,
+        state(dir.path(), Duration::from_millis(200)),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+
+    // A client that says hello and asks for status is answered...
+    let stream = UnixStream::connect(&socket).await.unwrap();
+    let (reader, mut writer) = stream.into_split();
+    let mut lines = BufReader::new(reader).lines();
+    writer
+        .write_all(b"{\"type\":\"hello\",\"version\":1}\n{\"type\":\"status\"}\n")
+        .await
+        .unwrap();
+    assert!(
+        lines
+            .next_line()
+            .await
+            .unwrap()
+            .unwrap()
+            .contains("\"type\":\"hello\"")
+    );
+    let status = lines.next_line().await.unwrap().unwrap();
+    assert!(status.contains("\"store\":\"OS keyring\""), "{status}");
+
+    // ...and then, silent, is disconnected once the idle timeout passes.
+    let silent_since = Instant::now();
+    assert_eq!(
+        lines.next_line().await.unwrap(),
+        None,
+        "the server closed the connection"
+    );
+    let waited = silent_since.elapsed();
+    assert!(
+        waited >= Duration::from_millis(150) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("run returns after shutdown")
+        .unwrap();
+}
