@@ -561,3 +561,47 @@ fn systemd_socket_activation_hands_over_the_socket() {
         "a socket systemd owns is left in place"
     );
 }
+
+#[test]
+fn role_durations_follow_aws_limits_and_the_direct_mfa_option() {
+    let sts = FakeSts::start(SHORT_SEED, 3);
+    let env = setup_with(
+        &sts,
+        SHORT_SEED,
+        3,
+        "[profiles.direct]\nassume_role_with_mfa = true\n",
+    );
+    let mut config = std::fs::read_to_string(env.path().join(".aws/config")).unwrap();
+    config.push_str("duration_seconds = 7200\n\n[profile direct]\nrole_arn = arn:aws:iam::210987654321:role/Admin\nsource_profile = base\nduration_seconds = 7200\n");
+    env.aws_config(&config);
+    let now = || {
+        i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
+        )
+        .unwrap()
+    };
+    let expires_in = |json: &Value| {
+        let text = json["Expiration"].as_str().unwrap();
+        aws_sdk_sts::primitives::DateTime::from_str(
+            text,
+            aws_sdk_sts::primitives::DateTimeFormat::DateTime,
+        )
+        .unwrap()
+        .secs()
+            - now()
+    };
+
+    // Chained from the MFA session, AWS allows at most 1 h: the agent asks for no more
+    // (the strict fake rejects more, as AWS does).
+    let chained = credential_process(&env, "admin");
+    assert!((3500..=3600).contains(&expires_in(&chained)), "{chained}");
+    // Assumed directly with the code, the profile's 2 h are granted, without GetSessionToken.
+    let gst_before = sts.gst_calls();
+    let direct = credential_process(&env, "direct");
+    assert!((7100..=7200).contains(&expires_in(&direct)), "{direct}");
+    assert_eq!(sts.gst_calls(), gst_before);
+    assert_eq!(sts.assume_role_count(), 2);
+}
