@@ -1,0 +1,154 @@
+//! A virtual FIDO2 security key on /dev/uhid, for mfa-agent's micro-VM tests: the real
+//! kernel hidraw device, hidapi and ctap-hid-fido2 on one side, soft-fido2 (an independent
+//! CTAP2 implementation) on the other.
+//!
+//!   mfa-agent-test-token [--pin PIN] [--deny-touch]
+//!
+//! Prints "ready" on stdout once the device exists, then serves until killed. Touches are
+//! approved at once unless --deny-touch (then every presence check is refused).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use soft_fido2::{
+    Authenticator, AuthenticatorCallbacks, AuthenticatorConfig, AuthenticatorOptions, Credential, CredentialRef,
+    Result, UpResult, UvResult,
+};
+use soft_fido2_transport::{Cmd, CommandHandler, CtapHidHandler, Packet, UhidDevice};
+
+struct Callbacks {
+    credentials: Mutex<HashMap<Vec<u8>, Credential>>,
+    deny_touch: bool,
+}
+
+impl AuthenticatorCallbacks for Callbacks {
+    fn request_up(&self, _info: &str, _user: Option<&str>, _rp: &str) -> Result<UpResult> {
+        Ok(if self.deny_touch { UpResult::Denied } else { UpResult::Accepted })
+    }
+
+    fn request_uv(&self, _info: &str, _user: Option<&str>, _rp: &str) -> Result<UvResult> {
+        Ok(UvResult::Accepted)
+    }
+
+    fn write_credential(&self, cred: &CredentialRef) -> Result<()> {
+        self.credentials.lock().unwrap().insert(cred.id.to_vec(), cred.to_owned());
+        Ok(())
+    }
+
+    fn read_credential(&self, cred_id: &[u8]) -> Result<Option<Credential>> {
+        Ok(self.credentials.lock().unwrap().get(cred_id).cloned())
+    }
+
+    fn delete_credential(&self, cred_id: &[u8]) -> Result<()> {
+        self.credentials.lock().unwrap().remove(cred_id);
+        Ok(())
+    }
+
+    fn list_credentials(&self, rp_id: &str, user_id: Option<&[u8]>) -> Result<Vec<Credential>> {
+        let store = self.credentials.lock().unwrap();
+        Ok(store
+            .values()
+            .filter(|c| c.rp.id == rp_id && user_id.is_none_or(|u| c.user.id == u))
+            .cloned()
+            .collect())
+    }
+
+    fn enumerate_rps(&self) -> Result<Vec<(String, Option<String>, usize)>> {
+        let store = self.credentials.lock().unwrap();
+        let mut rps: HashMap<String, (Option<String>, usize)> = HashMap::new();
+        for c in store.values() {
+            rps.entry(c.rp.id.clone()).or_insert((c.rp.name.clone(), 0)).1 += 1;
+        }
+        Ok(rps.into_iter().map(|(id, (name, n))| (id, name, n)).collect())
+    }
+
+    fn credential_count(&self) -> Result<usize> {
+        Ok(self.credentials.lock().unwrap().len())
+    }
+
+    fn get_timestamp_ms(&self) -> u64 {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        u64::try_from(now.as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// Hands CTAPHID CBOR messages to the authenticator.
+struct Handler(Mutex<Authenticator<Callbacks>>);
+
+impl CommandHandler for Handler {
+    fn handle_command(&mut self, cmd: Cmd, data: &[u8]) -> soft_fido2_transport::Result<Vec<u8>> {
+        if cmd != Cmd::Cbor {
+            return Err(soft_fido2_transport::Error::InvalidCommand);
+        }
+        let mut response = Vec::new();
+        self.0
+            .lock()
+            .unwrap()
+            .handle(data, &mut response)
+            .map_err(|e| soft_fido2_transport::Error::Other(format!("{e:?}")))?;
+        Ok(response)
+    }
+}
+
+fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let pin = args.iter().position(|a| a == "--pin").and_then(|i| args.get(i + 1)).cloned();
+    let deny_touch = args.iter().any(|a| a == "--deny-touch");
+    if let Some(pin) = &pin {
+        Authenticator::<Callbacks>::set_pin_hash(&sha256(pin.as_bytes()));
+    }
+    let config = AuthenticatorConfig::builder()
+        .aaguid(*b"mfa-agent-testkn")
+        .max_credentials(100)
+        .extensions(vec!["credProtect".to_string(), "hmac-secret".to_string()])
+        .options(
+            AuthenticatorOptions::new()
+                .with_resident_keys(true)
+                .with_user_presence(true)
+                .with_client_pin(Some(pin.is_some()))
+                .with_pin_uv_auth_token(Some(true))
+                .with_make_cred_uv_not_required(Some(true)),
+        )
+        .device_name("mfa-agent test token".to_string())
+        .build();
+    let callbacks = Callbacks { credentials: Mutex::new(HashMap::new()), deny_touch };
+    let authenticator = Authenticator::with_config(callbacks, config.clone()).map_err(|e| format!("{e:?}"))?;
+    let device = UhidDevice::create_fido_device_with_ids(
+        config.device_name.as_deref(),
+        config.vendor_id,
+        config.product_id,
+        config.device_version,
+    )
+    .map_err(|e| format!("failed to create the uhid device: {e:?}"))?;
+    let mut hid = CtapHidHandler::new(Handler(Mutex::new(authenticator)));
+    println!("ready");
+    std::io::stdout().flush()?;
+    loop {
+        let mut buf = [0u8; 64];
+        match device.read_packet(&mut buf) {
+            Ok(Some(_)) => {
+                let replies = hid.process_packet(Packet::from_bytes(buf)).map_err(|e| format!("{e:?}"))?;
+                for reply in replies {
+                    device.write_packet(reply.as_bytes()).map_err(|e| format!("{e:?}"))?;
+                }
+            }
+            Ok(None) | Err(_) => std::thread::sleep(Duration::from_millis(2)),
+        }
+    }
+}
+
+fn sha256(data: &[u8]) -> [u8; 32] {
+    // Tiny and test-only: avoid another dependency for one hash.
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("sha256sum").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("sha256sum");
+    child.stdin.take().unwrap().write_all(data).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let hex = String::from_utf8(out.stdout).unwrap();
+    let mut hash = [0u8; 32];
+    for (i, byte) in hash.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
+    }
+    hash
+}
