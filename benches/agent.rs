@@ -116,7 +116,9 @@ fn cache_hit(env: &TestEnv) {
     let (cli_median, cli_p90) = median_ms(theirs);
     let (floor_median, floor_p90) = median_ms(floor);
     println!("cache hit, whole process (median / p90):");
-    println!("  /bin/true (the cost of any process here) {floor_median:8.2} ms / {floor_p90:8.2} ms  (300 runs)");
+    println!(
+        "  /bin/true (the cost of any process here) {floor_median:8.2} ms / {floor_p90:8.2} ms  (300 runs)"
+    );
     println!(
         "  mfa-agent credential-process             {our_median:8.2} ms / {our_p90:8.2} ms  (300 runs)"
     );

@@ -9,6 +9,7 @@
 //! - [`protocol`]: the messages between the daemon and its clients; [`client`]: the
 //!   blocking client every command uses.
 //! - [`config`]: the agent's own settings (`config.toml`).
+//! - [`keys`]: FIDO security keys over USB HID.
 //! - [`secret`]: zeroizing, mlocked, never-printed containers for secrets.
 //! - [`paths`]: XDG locations; [`atomic`]: crash-safe private file writes.
 //! - [`sys`]: the only module that calls the OS directly (process hardening, mlock, flock,
@@ -21,6 +22,7 @@ pub mod aws;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod keys;
 pub mod otp;
 pub mod paths;
 pub mod protocol;

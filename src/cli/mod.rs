@@ -5,6 +5,7 @@ mod code;
 mod creds;
 mod daemon;
 pub mod input;
+mod key;
 mod seed;
 
 use std::process::ExitCode;
@@ -67,6 +68,9 @@ pub enum Command {
     /// Manage long-term AWS keys kept in the vault.
     #[command(subcommand)]
     Creds(creds::CredsCommand),
+    /// Security keys (FIDO2/U2F USB keys).
+    #[command(subcommand)]
+    Key(key::KeyCommand),
 }
 
 /// Runs a parsed command line.
@@ -88,5 +92,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Exec(args) => agent_commands::exec(&paths, &args),
         Command::Status { json } => agent_commands::status(&paths, json),
         Command::Lock => agent_commands::lock(&paths),
+        Command::Key(cmd) => key::run(&cmd),
     }
 }

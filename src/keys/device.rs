@@ -1,0 +1,130 @@
+//! Finding FIDO devices and reading what they can do (CTAP2 getInfo).
+
+use std::time::Duration;
+
+use ctap_hid_fido2::{FidoKeyHid, HidParam, LibCfg};
+use serde::Serialize;
+
+use super::{KeyError, run_exclusive};
+
+/// How long one device gets to answer getInfo.
+const INFO_DEADLINE: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PinState {
+    Set,
+    NotSet,
+    /// The key has no PIN support (or did not say).
+    Unsupported,
+}
+
+/// One FIDO device and what it reports about itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyDevice {
+    pub path: String,
+    pub vendor_id: u16,
+    pub product_id: u16,
+    pub product: String,
+    /// CTAP versions from getInfo, e.g. FIDO_2_0, FIDO_2_1, U2F_V2.
+    pub versions: Vec<String>,
+    /// Extensions getInfo lists (some keys support hmac-secret without listing it; enrolment
+    /// decides from the makeCredential response).
+    pub extensions: Vec<String>,
+    pub pin: PinState,
+    /// PIN/UV auth protocols, most preferred first.
+    pub pin_protocols: Vec<u32>,
+    /// What mfa-agent can do with this key: "seal and approve" (FIDO2) or
+    /// "approve only" (U2F-only keys: no hmac-secret to seal with).
+    pub capability: &'static str,
+    /// Why the device could not be asked, if it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// ctap-hid-fido2's settings: it must never print (its keep-alive message goes to stdout
+/// by default, which would corrupt credential_process output).
+fn lib_config() -> LibCfg {
+    let mut cfg = LibCfg::init();
+    cfg.enable_keep_alive_msg = false;
+    cfg.keep_alive_msg = String::new();
+    cfg.keep_alive_msg_to_stderr = true;
+    cfg.enable_log = false;
+    cfg
+}
+
+/// Lists FIDO devices (HID usage page 0xF1D0) and asks each for its capabilities.
+pub fn list() -> Result<Vec<KeyDevice>, KeyError> {
+    let found = run_exclusive(INFO_DEADLINE, || {
+        // ctap-hid-fido2 panics if HID cannot be initialised: try it ourselves first.
+        hidapi::HidApi::new().map_err(|e| KeyError::HidUnavailable {
+            detail: e.to_string(),
+        })?;
+        Ok(ctap_hid_fido2::get_fidokey_devices())
+    })?;
+    let mut devices = Vec::with_capacity(found.len());
+    for info in found {
+        let path = match &info.param {
+            HidParam::Path(p) => p.clone(),
+            HidParam::VidPid { vid, pid } => format!("{vid:04x}:{pid:04x}"),
+        };
+        let mut device = KeyDevice {
+            path: path.clone(),
+            vendor_id: info.vid,
+            product_id: info.pid,
+            product: info.product_string.clone(),
+            versions: Vec::new(),
+            extensions: Vec::new(),
+            pin: PinState::Unsupported,
+            pin_protocols: Vec::new(),
+            capability: "unknown",
+            error: None,
+        };
+        if let Err(e) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+        {
+            device.error = Some(format!(
+                "cannot open {path} ({e}); install the udev rule from the README, then replug the key"
+            ));
+            devices.push(device);
+            continue;
+        }
+        let param = info.param.clone();
+        match run_exclusive(INFO_DEADLINE, move || {
+            let key = FidoKeyHid::new(&[param], &lib_config())
+                .map_err(|e| KeyError::Device(e.to_string()))?;
+            key.get_info().map_err(|e| KeyError::Device(e.to_string()))
+        }) {
+            Ok(info) => {
+                device.pin = match info.options.iter().find(|(name, _)| name == "clientPin") {
+                    Some((_, true)) => PinState::Set,
+                    Some((_, false)) => PinState::NotSet,
+                    None => PinState::Unsupported,
+                };
+                let mut protocols = info.pin_uv_auth_protocols.clone();
+                // Protocol 2 first: it is the stronger one, and some keys speak only it.
+                protocols.sort_by_key(|p| std::cmp::Reverse(*p));
+                device.pin_protocols = protocols;
+                device.capability = if info.versions.iter().any(|v| v.starts_with("FIDO_2")) {
+                    "seal and approve"
+                } else {
+                    "approve only"
+                };
+                device.versions = info.versions;
+                device.extensions = info.extensions;
+            }
+            Err(e) => {
+                // No CTAP2 answer: most likely a U2F-only key.
+                device.capability = "approve only";
+                device.versions = vec!["U2F_V2".into()];
+                device.error = Some(format!(
+                    "no CTAP2 answer ({e}); a U2F-only key can approve but not seal"
+                ));
+            }
+        }
+        devices.push(device);
+    }
+    Ok(devices)
+}

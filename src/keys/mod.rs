@@ -1,0 +1,51 @@
+//! Security keys over USB HID: FIDO2 (CTAP2) through ctap-hid-fido2 on hidapi/hidraw.
+//!
+//! Every HID operation runs on its own thread, one at a time, with a deadline: the library's
+//! calls block without a timeout, and a key that stops answering must not hang mfa-agent.
+
+mod device;
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+pub use self::device::{KeyDevice, PinState, list};
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum KeyError {
+    #[error(
+        "cannot use USB HID devices ({detail}); on Linux, check that /dev/hidraw* exist and that you may open them (see the udev rule in the README)"
+    )]
+    HidUnavailable { detail: String },
+    #[error("the security key did not answer within {} s; unplug it, plug it back in and retry", .0.as_secs())]
+    Timeout(Duration),
+    #[error("the security key operation failed: {0}")]
+    Device(String),
+}
+
+/// Runs `op` on a fresh thread, one HID operation at a time, giving up after `deadline`.
+fn run_exclusive<T: Send + 'static>(
+    deadline: Duration,
+    op: impl FnOnce() -> Result<T, KeyError> + Send + 'static,
+) -> Result<T, KeyError> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("security-key".into())
+        .spawn(move || {
+            let _turn = ONE_AT_A_TIME
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // A panic inside the HID libraries becomes an error, not a crash.
+            let result =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(op)).unwrap_or_else(|_| {
+                    Err(KeyError::Device(
+                        "the HID library failed unexpectedly".into(),
+                    ))
+                });
+            let _ = tx.send(result);
+        })
+        .map_err(|e| KeyError::Device(format!("failed to start the HID thread: {e}")))?;
+    rx.recv_timeout(deadline)
+        .map_err(|_| KeyError::Timeout(deadline))?
+}
