@@ -4,6 +4,7 @@
 //! calls block without a timeout, and a key that stops answering must not hang mfa-agent.
 
 mod device;
+pub mod seal;
 
 use std::time::Duration;
 

@@ -1,0 +1,213 @@
+//! Sealing seeds so that only an enrolled security key can open them.
+//!
+//! A random data key seals each secret with XChaCha20-Poly1305, the AAD binding it to its id
+//! (a sealed secret moved to another id does not open). The data key is wrapped once per
+//! enrolled key under KEK = HKDF-SHA256(the key's hmac-secret output, "mfa-agent kek v1"),
+//! with the credential id as AAD; several keys (a backup!) wrap the same data key. A wrong
+//! key or a changed byte is an authentication failure, never garbage plaintext.
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hkdf::Hkdf;
+use sha2::Sha256;
+use thiserror::Error;
+
+use crate::secret::SecretBytes;
+
+const KEK_INFO: &[u8] = b"mfa-agent kek v1";
+const NONCE_LEN: usize = 24;
+pub const KEY_LEN: usize = 32;
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum SealError {
+    #[error(
+        "the security key's answer does not open this vault (another key, another PIN setting, or a damaged entry); use an enrolled key"
+    )]
+    WrongKey,
+    #[error(
+        "a sealed secret failed its integrity check (changed on disk or in the keyring, or moved between names); restore it from a backup"
+    )]
+    Tampered,
+    #[error("a sealed value is truncated; restore it from a backup")]
+    Truncated,
+}
+
+/// The key that seals every seed of a vault.
+pub struct DataKey(SecretBytes);
+
+impl DataKey {
+    /// A fresh random data key.
+    #[must_use]
+    pub fn generate() -> Self {
+        let mut bytes = vec![0u8; KEY_LEN];
+        rand::fill(&mut bytes[..]);
+        Self(SecretBytes::new(bytes))
+    }
+
+    /// Seals `plaintext` for the secret named `id`.
+    #[must_use]
+    pub fn seal(&self, id: &str, plaintext: &[u8]) -> Vec<u8> {
+        encrypt(self.0.expose(), id.as_bytes(), plaintext)
+    }
+
+    /// Opens what [`DataKey::seal`] sealed for `id`.
+    pub fn open(&self, id: &str, sealed: &[u8]) -> Result<SecretBytes, SealError> {
+        decrypt(self.0.expose(), id.as_bytes(), sealed).map_err(|e| {
+            if e == SealError::WrongKey {
+                SealError::Tampered
+            } else {
+                e
+            }
+        })
+    }
+
+    /// Wraps this data key for one enrolled security key, given that key's hmac-secret
+    /// output for its salt.
+    #[must_use]
+    pub fn wrap(&self, hmac_output: &SecretBytes, credential_id: &[u8]) -> Vec<u8> {
+        let kek = derive_kek(hmac_output);
+        encrypt(kek.expose(), credential_id, self.0.expose())
+    }
+
+    /// Recovers the data key from a wrap, given the hmac-secret output of the key it was
+    /// wrapped for.
+    pub fn unwrap(
+        wrapped: &[u8],
+        hmac_output: &SecretBytes,
+        credential_id: &[u8],
+    ) -> Result<Self, SealError> {
+        let kek = derive_kek(hmac_output);
+        let key = decrypt(kek.expose(), credential_id, wrapped)?;
+        if key.len() != KEY_LEN {
+            return Err(SealError::WrongKey);
+        }
+        Ok(Self(key))
+    }
+}
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DataKey([redacted])")
+    }
+}
+
+fn derive_kek(hmac_output: &SecretBytes) -> SecretBytes {
+    let mut kek = vec![0u8; KEY_LEN];
+    Hkdf::<Sha256>::new(None, hmac_output.expose())
+        .expand(KEK_INFO, &mut kek)
+        .expect("32 bytes is a valid HKDF-SHA256 output length");
+    SecretBytes::new(kek)
+}
+
+/// nonce || ciphertext+tag.
+fn encrypt(key: &[u8], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let cipher = XChaCha20Poly1305::new_from_slice(key).expect("keys are 32 bytes");
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::fill(&mut nonce[..]);
+    let ciphertext = cipher
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
+        .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
+    let mut out = Vec::with_capacity(NONCE_LEN + ciphertext.len());
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&ciphertext);
+    out
+}
+
+fn decrypt(key: &[u8], aad: &[u8], sealed: &[u8]) -> Result<SecretBytes, SealError> {
+    if sealed.len() < NONCE_LEN + 16 {
+        return Err(SealError::Truncated);
+    }
+    let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+    let cipher = XChaCha20Poly1305::new_from_slice(key).expect("keys are 32 bytes");
+    let plaintext = cipher
+        .decrypt(
+            XNonce::from_slice(nonce),
+            Payload {
+                msg: ciphertext,
+                aad,
+            },
+        )
+        .map_err(|_| SealError::WrongKey)?;
+    // SecretBytes copies into its own locked buffer and wipes this one.
+    Ok(SecretBytes::new(plaintext))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hmac(byte: u8) -> SecretBytes {
+        SecretBytes::new(vec![byte; 32])
+    }
+
+    #[test]
+    fn seeds_round_trip_through_every_enrolled_key() {
+        let data_key = DataKey::generate();
+        let sealed = data_key.seal("vault/work", b"ABCDEFGHIJKLMNOP");
+        assert!(
+            !sealed.windows(8).any(|w| w == b"ABCDEFGH"),
+            "no plaintext in the sealed form"
+        );
+
+        // Two keys (main and backup) wrap the same data key; either one opens the seeds.
+        let main = data_key.wrap(&hmac(1), b"cred-main");
+        let backup = data_key.wrap(&hmac(2), b"cred-backup");
+        for (wrapped, output, id) in [
+            (&main, hmac(1), b"cred-main".as_slice()),
+            (&backup, hmac(2), b"cred-backup"),
+        ] {
+            let opened = DataKey::unwrap(wrapped, &output, id).unwrap();
+            assert_eq!(
+                opened.open("vault/work", &sealed).unwrap().expose(),
+                b"ABCDEFGHIJKLMNOP"
+            );
+        }
+    }
+
+    #[test]
+    fn a_wrong_key_or_a_changed_byte_is_refused() {
+        let data_key = DataKey::generate();
+        let wrapped = data_key.wrap(&hmac(1), b"cred");
+        // Another key's answer, or the same key with PIN/UV on when it was off (which makes
+        // hmac-secret answer differently), does not unwrap.
+        assert_eq!(
+            DataKey::unwrap(&wrapped, &hmac(9), b"cred").unwrap_err(),
+            SealError::WrongKey
+        );
+        assert_eq!(
+            DataKey::unwrap(&wrapped, &hmac(1), b"other-cred").unwrap_err(),
+            SealError::WrongKey
+        );
+
+        let sealed = data_key.seal("vault/work", b"secret-seed-bytes");
+        for i in [0, 30, sealed.len() - 1] {
+            let mut tampered = sealed.clone();
+            tampered[i] ^= 1;
+            assert_eq!(
+                data_key.open("vault/work", &tampered).unwrap_err(),
+                SealError::Tampered,
+                "byte {i}"
+            );
+        }
+        assert_eq!(
+            data_key.open("vault/other", &sealed).unwrap_err(),
+            SealError::Tampered,
+            "bound to its id"
+        );
+        assert_eq!(
+            data_key.open("vault/work", &sealed[..20]).unwrap_err(),
+            SealError::Truncated
+        );
+        let stranger = DataKey::generate();
+        assert_eq!(
+            stranger.open("vault/work", &sealed).unwrap_err(),
+            SealError::Tampered
+        );
+    }
+}
