@@ -20,6 +20,7 @@ pub use self::keyring::KeyringStore;
 pub use self::store::{SecretStore, StoreKind};
 use crate::aws::LongTermKeys;
 use crate::otp::{self, Seed};
+use crate::secret::SecretString;
 
 const INDEX_FILE: &str = "seeds.json";
 const SECRETS_FILE: &str = "seeds.age";
@@ -150,14 +151,7 @@ impl Vault {
     pub fn seed(&mut self, name: &str) -> Result<Seed, VaultError> {
         let info = self.info(name)?.clone();
         let id = self.secret_id(name);
-        let store_kind = self.index.store;
-        let encoded = self
-            .store()?
-            .get(&id)?
-            .ok_or_else(|| VaultError::SecretMissing {
-                name: name.into(),
-                store: store_kind,
-            })?;
+        let encoded = self.read_secret(&id, name)?;
         let secret =
             otp::decode_base32(encoded.expose()).map_err(|source| VaultError::BadStoredSeed {
                 name: name.into(),
@@ -224,14 +218,7 @@ impl Vault {
             return Ok(None);
         };
         let id = self.credential_id(profile);
-        let store = self.index.store;
-        let secret = self
-            .store()?
-            .get(&id)?
-            .ok_or_else(|| VaultError::SecretMissing {
-                name: profile.into(),
-                store,
-            })?;
+        let secret = self.read_secret(&id, profile)?;
         Ok(Some(LongTermKeys {
             access_key_id: info.access_key_id,
             secret_access_key: secret,
@@ -253,6 +240,17 @@ impl Vault {
             return Err(e);
         }
         self.store()?.delete(&id)
+    }
+
+    /// The secret under `id`, which the index says exists (for the seed or profile `name`).
+    fn read_secret(&mut self, id: &str, name: &str) -> Result<SecretString, VaultError> {
+        let store = self.index.store;
+        self.store()?
+            .get(id)?
+            .ok_or_else(|| VaultError::SecretMissing {
+                name: name.into(),
+                store,
+            })
     }
 
     fn secret_id(&self, name: &str) -> String {
