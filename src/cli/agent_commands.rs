@@ -1,6 +1,5 @@
 //! The agent's clients: `credential-process`, `exec`, `status` and `lock`.
 
-use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitCode};
@@ -52,23 +51,13 @@ fn connect(paths: &Paths) -> Result<Client> {
     Ok(Client::connect(paths, autostart)?)
 }
 
-/// Progress goes to the terminal when there is one (the AWS CLI captures our stderr and
-/// shows it only on failure), otherwise to stderr. Never to stdout.
-fn tell_user(message: &str) {
-    if let Ok(mut tty) = OpenOptions::new().write(true).open("/dev/tty") {
-        let _ = writeln!(tty, "mfa-agent: {message}");
-    } else {
-        eprintln!("mfa-agent: {message}");
-    }
-}
-
 fn fetch(paths: &Paths, profile: &str, force_refresh: bool) -> Result<Arc<SessionCredentials>> {
     let mut client = connect(paths)?;
     let request = Request::Credentials {
         profile: profile.to_owned(),
         force_refresh,
     };
-    match client.call(&request, tell_user)? {
+    match client.call(&request, super::input::tell_user)? {
         Response::Credentials(credentials) => Ok(credentials),
         other => bail!(
             "the agent answered {other:?} to a credentials request; restart it after upgrading"

@@ -66,6 +66,31 @@ pub fn has_tty() -> bool {
         .is_ok()
 }
 
+/// Progress goes to the terminal when there is one (the AWS CLI captures a
+/// credential_process's stderr and shows it only on failure), otherwise to stderr. Never to
+/// stdout.
+pub fn tell_user(message: &str) {
+    if let Ok(mut tty) = fs::OpenOptions::new().write(true).open("/dev/tty") {
+        let _ = writeln!(tty, "mfa-agent: {message}");
+    } else {
+        eprintln!("mfa-agent: {message}");
+    }
+}
+
+/// A security key PIN: from the file named by `MFA_AGENT_PIN_FILE` (scripts, tests), else
+/// asked on the terminal.
+pub fn security_key_pin(prompt: &str) -> Result<SecretString> {
+    if let Some(path) = env::var_os("MFA_AGENT_PIN_FILE") {
+        return secret_from_file(Path::new(&path));
+    }
+    if !has_tty() {
+        bail!(
+            "the security key needs its PIN and there is no terminal to ask on; set MFA_AGENT_PIN_FILE to a file holding it"
+        );
+    }
+    prompt_hidden(prompt)
+}
+
 /// Asks a yes/no question on the terminal; `None` when there is no terminal.
 pub fn confirm(question: &str) -> Result<Option<bool>> {
     let Ok(tty) = fs::OpenOptions::new()

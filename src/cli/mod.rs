@@ -92,6 +92,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Exec(args) => agent_commands::exec(&paths, &args),
         Command::Status { json } => agent_commands::status(&paths, json),
         Command::Lock => agent_commands::lock(&paths),
-        Command::Key(cmd) => key::run(&cmd),
+        Command::Key(cmd) => key::run(&cmd, open_vault()?),
     }
 }

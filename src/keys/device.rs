@@ -44,7 +44,7 @@ pub struct KeyDevice {
 
 /// ctap-hid-fido2's settings: it must never print (its keep-alive message goes to stdout
 /// by default, which would corrupt credential_process output).
-fn lib_config() -> LibCfg {
+pub(super) fn lib_config() -> LibCfg {
     let mut cfg = LibCfg::init();
     cfg.enable_keep_alive_msg = false;
     cfg.keep_alive_msg = String::new();

@@ -4,6 +4,7 @@
 //! calls block without a timeout, and a key that stops answering must not hang mfa-agent.
 
 mod device;
+pub mod fido;
 pub mod seal;
 
 use std::time::Duration;
@@ -22,6 +23,38 @@ pub enum KeyError {
     Timeout(Duration),
     #[error("the security key operation failed: {0}")]
     Device(String),
+    #[error(
+        "wrong PIN for the security key; try again (the key locks itself after a few wrong PINs)"
+    )]
+    WrongPin,
+    #[error(
+        "the security key's PIN is blocked after too many wrong tries; unplug and replug it to try again, or reset the key with its vendor's tool (this erases its credentials)"
+    )]
+    PinBlocked,
+    #[error("this security key needs its PIN; enter it when asked (or set MFA_AGENT_PIN_FILE)")]
+    PinRequired,
+    #[error("a security key PIN has 4 to 63 characters; nothing was sent to the key")]
+    PinFormat,
+    #[error(
+        "the security key was not touched in time; run the command again and touch the key when it blinks"
+    )]
+    TouchTimeout,
+    #[error("the security key refused the operation (touch denied)")]
+    Denied,
+    #[error("the operation on the security key was cancelled")]
+    Cancelled,
+    #[error(
+        "this security key is not enrolled with mfa-agent (or was reset); use an enrolled key, or enrol this one with `mfa-agent key enroll`"
+    )]
+    NotEnrolled,
+    #[error(
+        "this security key cannot seal secrets (no hmac-secret support); it can still approve, see the README"
+    )]
+    NoHmacSecret,
+    #[error(
+        "the security key's signature does not match the enrolled public key; this is not the enrolled key"
+    )]
+    BadSignature,
 }
 
 /// Runs `op` on a fresh thread, one HID operation at a time, giving up after `deadline`.

@@ -15,6 +15,12 @@ pub enum VaultError {
     UnknownCredentials { profile: String },
     #[error("the vault already holds keys for profile {profile:?}; to rotate them, pass --replace")]
     DuplicateCredentials { profile: String },
+    #[error(
+        "no enrolled security key named {name:?}; `mfa-agent key list` shows the enrolled keys"
+    )]
+    UnknownKey { name: String },
+    #[error("a security key named {name:?} is already enrolled; pick another name with --name")]
+    DuplicateKey { name: String },
     #[error("no seed named {name:?}; `mfa-agent seed list` shows the names")]
     UnknownSeed { name: String },
     #[error(

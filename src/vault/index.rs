@@ -46,6 +46,47 @@ pub struct Index {
     /// Long-term AWS keys kept in the vault, by profile name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub credentials: BTreeMap<String, CredentialInfo>,
+    /// Enrolled security keys, each wrapping the vault's data key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<EnrolledKey>,
+}
+
+/// An enrolled security key. Nothing here is secret: the data key is wrapped under a key
+/// only the security key can produce (its hmac-secret output for `salt`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolledKey {
+    pub name: String,
+    #[serde(with = "base64_bytes")]
+    pub credential_id: Vec<u8>,
+    /// ES256 public key, DER, to check every assertion's signature.
+    #[serde(with = "base64_bytes")]
+    pub public_key: Vec<u8>,
+    pub rp_id: String,
+    #[serde(with = "base64_bytes")]
+    pub salt: Vec<u8>,
+    /// Whether the PIN is part of unlocking (hmac-secret answers differently with it).
+    pub uses_pin: bool,
+    pub pin_protocol: u8,
+    #[serde(with = "base64_bytes")]
+    pub wrapped_data_key: Vec<u8>,
+    pub added: u64,
+}
+
+/// Binary fields as standard base64 strings in the JSON index.
+mod base64_bytes {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        STANDARD
+            .decode(String::deserialize(d)?)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// What the index knows about one profile's long-term keys: the access key id is an
@@ -70,6 +111,7 @@ impl Index {
             vault_id,
             seeds: BTreeMap::new(),
             credentials: BTreeMap::new(),
+            keys: Vec::new(),
         }
     }
 

@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use self::error::VaultError;
 pub use self::file::{FileStore, PassphrasePurpose, PassphraseSource};
 use self::index::VaultLock;
-pub use self::index::{CredentialInfo, Index, SeedInfo};
+pub use self::index::{CredentialInfo, EnrolledKey, Index, SeedInfo};
 pub use self::keyring::KeyringStore;
 pub use self::store::{SecretStore, StoreKind};
 use crate::aws::LongTermKeys;
@@ -169,6 +169,45 @@ impl Vault {
                 source,
             })?;
         Ok(seed)
+    }
+
+    /// The enrolled security keys.
+    #[must_use]
+    pub fn enrolled_keys(&self) -> &[EnrolledKey] {
+        &self.index.keys
+    }
+
+    /// Records an enrolled security key.
+    pub fn add_key(&mut self, key: EnrolledKey) -> Result<(), VaultError> {
+        let _lock = VaultLock::acquire(&self.data_dir)?;
+        self.reload()?;
+        if self.index.keys.iter().any(|k| k.name == key.name) {
+            return Err(VaultError::DuplicateKey { name: key.name });
+        }
+        self.index.keys.push(key);
+        if let Err(e) = self.save() {
+            self.index.keys.pop();
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Forgets the enrolled security key `name`.
+    pub fn remove_key(&mut self, name: &str) -> Result<(), VaultError> {
+        let _lock = VaultLock::acquire(&self.data_dir)?;
+        self.reload()?;
+        let position = self
+            .index
+            .keys
+            .iter()
+            .position(|k| k.name == name)
+            .ok_or_else(|| VaultError::UnknownKey { name: name.into() })?;
+        let removed = self.index.keys.remove(position);
+        if let Err(e) = self.save() {
+            self.index.keys.insert(position, removed);
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Profiles with long-term keys in the vault, sorted.

@@ -75,19 +75,44 @@ impl AuthenticatorCallbacks for Callbacks {
 }
 
 /// Hands CTAPHID CBOR messages to the authenticator.
-struct Handler(Mutex<Authenticator<Callbacks>>);
+struct Handler {
+    authenticator: Mutex<Authenticator<Callbacks>>,
+    /// The first getKeyAgreement answer per PIN protocol. Real keys keep their key-agreement
+    /// key until power-off; soft-fido2 makes a new one on every getKeyAgreement, which breaks
+    /// hmac-secret with a PIN (the platform agrees a key for hmac-secret, then another for
+    /// the PIN token, and the first no longer matches). Answering repeats from this cache
+    /// keeps soft-fido2 on its first key, as hardware would be.
+    key_agreements: HashMap<u8, Vec<u8>>,
+}
+
+/// `clientPIN(pinUvAuthProtocol: P, subCommand: getKeyAgreement)` encoded as CTAP2 CBOR.
+fn key_agreement_protocol(data: &[u8]) -> Option<u8> {
+    match data {
+        [0x06, 0xA2, 0x01, protocol, 0x02, 0x02] => Some(*protocol),
+        _ => None,
+    }
+}
 
 impl CommandHandler for Handler {
     fn handle_command(&mut self, cmd: Cmd, data: &[u8]) -> soft_fido2_transport::Result<Vec<u8>> {
         if cmd != Cmd::Cbor {
             return Err(soft_fido2_transport::Error::InvalidCommand);
         }
+        let protocol = key_agreement_protocol(data);
+        if let Some(cached) = protocol.and_then(|p| self.key_agreements.get(&p)) {
+            return Ok(cached.clone());
+        }
         let mut response = Vec::new();
-        self.0
+        self.authenticator
             .lock()
             .unwrap()
             .handle(data, &mut response)
             .map_err(|e| soft_fido2_transport::Error::Other(format!("{e:?}")))?;
+        if let Some(protocol) = protocol
+            && response.first() == Some(&0x00)
+        {
+            self.key_agreements.insert(protocol, response.clone());
+        }
         Ok(response)
     }
 }
@@ -122,7 +147,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         config.device_version,
     )
     .map_err(|e| format!("failed to create the uhid device: {e:?}"))?;
-    let mut hid = CtapHidHandler::new(Handler(Mutex::new(authenticator)));
+    let mut hid = CtapHidHandler::new(Handler { authenticator: Mutex::new(authenticator), key_agreements: HashMap::new() });
     println!("ready");
     std::io::stdout().flush()?;
     loop {

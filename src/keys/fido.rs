@@ -1,0 +1,167 @@
+//! The two FIDO2 operations mfa-agent needs, over ctap-hid-fido2: enrolment (a
+//! non-resident credential with hmac-secret) and unlocking (an assertion with hmac-secret,
+//! its signature checked against the enrolled public key).
+
+use std::time::Duration;
+
+use ctap_hid_fido2::fidokey::get_assertion::get_assertion_params::Extension as AssertionExtension;
+use ctap_hid_fido2::fidokey::make_credential::make_credential_params::Extension as CredentialExtension;
+use ctap_hid_fido2::fidokey::{GetAssertionArgsBuilder, MakeCredentialArgsBuilder};
+use ctap_hid_fido2::public_key::{PublicKey, PublicKeyType};
+use ctap_hid_fido2::{FidoKeyHid, HidParam};
+
+use super::device::lib_config;
+use super::{KeyError, run_exclusive};
+use crate::secret::{SecretBytes, SecretString};
+
+/// The relying party every mfa-agent credential belongs to.
+pub const RP_ID: &str = "mfa-agent";
+
+/// How long the user has to touch the key. Keys time out on their own after ~30 s.
+pub const TOUCH_DEADLINE: Duration = Duration::from_secs(45);
+
+/// What enrolment learns about a key, to be stored.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    pub credential_id: Vec<u8>,
+    /// The credential's public key, DER (SubjectPublicKeyInfo), ES256.
+    pub public_key: Vec<u8>,
+    /// PIN/UV auth protocol used with this key (2 when it offers it).
+    pub pin_protocol: u8,
+    /// Whether the PIN was used: hmac-secret answers differently with and without it, so
+    /// unlocking must do the same.
+    pub uses_pin: bool,
+}
+
+/// Turns ctap-hid-fido2's error strings (which carry CTAP status codes) into advice.
+fn classify(err: &anyhow::Error) -> KeyError {
+    let text = format!("{err:#}");
+    let has = |code: &str| text.contains(code);
+    if has("0x31") {
+        KeyError::WrongPin
+    } else if has("0x32") || has("0x34") {
+        KeyError::PinBlocked
+    } else if has("0x36") || has("0x35") {
+        KeyError::PinRequired
+    } else if has("0x2F") || has("0x2f") || has("0x3A") {
+        KeyError::TouchTimeout
+    } else if has("0x27") {
+        KeyError::Denied
+    } else if has("0x2D") || has("0x2d") {
+        KeyError::Cancelled
+    } else if has("0x2E") || has("0x2e") {
+        KeyError::NotEnrolled
+    } else {
+        KeyError::Device(text)
+    }
+}
+
+fn open(path: &str) -> Result<FidoKeyHid, KeyError> {
+    let key = FidoKeyHid::new(&[HidParam::Path(path.to_owned())], &lib_config())
+        .map_err(|e| classify(&e))?;
+    // Prefer PIN/UV protocol 2: stronger, and some keys speak only it (ctap-hid-fido2
+    // defaults to 1).
+    let info = key.get_info().map_err(|e| classify(&e))?;
+    let protocol = if info.pin_uv_auth_protocols.contains(&2) {
+        2
+    } else {
+        1
+    };
+    Ok(key.with_pin_protocol_version(protocol))
+}
+
+/// Checks a PIN before sending it: a rejected PIN costs one of the key's few retries.
+pub fn check_pin(pin: &SecretString) -> Result<(), KeyError> {
+    let chars = pin.expose().chars().count();
+    let bytes = pin.expose().len();
+    if chars < 4 || bytes > 63 {
+        return Err(KeyError::PinFormat);
+    }
+    Ok(())
+}
+
+/// Creates a credential with hmac-secret on the key at `path` (needs a touch).
+pub fn enroll(path: &str, pin: Option<SecretString>) -> Result<Credential, KeyError> {
+    let path = path.to_owned();
+    run_exclusive(TOUCH_DEADLINE, move || {
+        let key = open(&path)?;
+        let mut challenge = [0u8; 32];
+        rand::fill(&mut challenge[..]);
+        let extensions = [CredentialExtension::HmacSecret(Some(true))];
+        let builder = MakeCredentialArgsBuilder::new(RP_ID, &challenge).extensions(&extensions);
+        let args = match &pin {
+            Some(pin) => builder.pin(pin.expose()).build(),
+            None => builder.without_pin_and_uv().build(),
+        };
+        let attestation = key
+            .make_credential_with_args(&args)
+            .map_err(|e| classify(&e))?;
+        // What the key did, not what getInfo claimed, decides whether it can seal.
+        let hmac = attestation
+            .extensions
+            .iter()
+            .any(|e| matches!(e, CredentialExtension::HmacSecret(Some(true))));
+        if !hmac {
+            return Err(KeyError::NoHmacSecret);
+        }
+        if !matches!(
+            attestation.credential_publickey.key_type,
+            PublicKeyType::Ecdsa256
+        ) {
+            return Err(KeyError::Device(
+                "the key made a non-ES256 credential".into(),
+            ));
+        }
+        Ok(Credential {
+            credential_id: attestation.credential_descriptor.id.clone(),
+            public_key: attestation.credential_publickey.der.clone(),
+            pin_protocol: key.pin_protocol_version,
+            uses_pin: pin.is_some(),
+        })
+    })
+}
+
+/// Asks the key for its hmac-secret output for `salt` (needs a touch), after checking the
+/// assertion's signature against the enrolled public key.
+pub fn hmac_secret(
+    path: &str,
+    credential: &Credential,
+    salt: [u8; 32],
+    pin: Option<SecretString>,
+) -> Result<SecretBytes, KeyError> {
+    if credential.uses_pin && pin.is_none() {
+        return Err(KeyError::PinRequired);
+    }
+    let (path, credential) = (path.to_owned(), credential.clone());
+    run_exclusive(TOUCH_DEADLINE, move || {
+        let key = open(&path)?;
+        let mut challenge = [0u8; 32];
+        rand::fill(&mut challenge[..]);
+        let extensions = [AssertionExtension::HmacSecret(Some(salt))];
+        let builder = GetAssertionArgsBuilder::new(RP_ID, &challenge)
+            .credential_id(&credential.credential_id)
+            .extensions(&extensions);
+        let args = match (&pin, credential.uses_pin) {
+            (Some(pin), true) => builder.pin(pin.expose()).build(),
+            _ => builder.without_pin_and_uv().build(),
+        };
+        let assertions = key
+            .get_assertion_with_args(&args)
+            .map_err(|e| classify(&e))?;
+        let assertion = assertions.first().ok_or(KeyError::NotEnrolled)?;
+        let public_key = PublicKey::with_der(&credential.public_key, PublicKeyType::Ecdsa256);
+        if !ctap_hid_fido2::verifier::verify_assertion(RP_ID, &public_key, &challenge, assertion) {
+            return Err(KeyError::BadSignature);
+        }
+        assertion
+            .extensions
+            .iter()
+            .find_map(|e| match e {
+                AssertionExtension::HmacSecret(Some(output)) => {
+                    Some(SecretBytes::new(output.to_vec()))
+                }
+                _ => None,
+            })
+            .ok_or(KeyError::NoHmacSecret)
+    })
+}
