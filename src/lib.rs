@@ -9,7 +9,8 @@
 //! - [`protocol`]: the messages between the daemon and its clients; [`client`]: the
 //!   blocking client every command uses.
 //! - [`config`]: the agent's own settings (`config.toml`).
-//! - [`keys`]: FIDO security keys over USB HID.
+//! - [`keys`]: FIDO security keys over USB HID, and sealing with them; [`unlock`]: opening
+//!   the vault's data key with an enrolled key.
 //! - [`secret`]: zeroizing, mlocked, never-printed containers for secrets.
 //! - [`paths`]: XDG locations; [`atomic`]: crash-safe private file writes.
 //! - [`sys`]: the only module that calls the OS directly (process hardening, mlock, flock,
@@ -28,4 +29,5 @@ pub mod paths;
 pub mod protocol;
 pub mod secret;
 pub mod sys;
+pub mod unlock;
 pub mod vault;

@@ -9,9 +9,11 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use mfa_agent::vault::SecretStore as _;
 use serde_json::Value;
 
 const IN_VM: &str = "MFA_AGENT_IN_VM";
+const PASSPHRASE: &str = "correct horse battery";
 
 /// On the host: boots the VM and runs `test` of this binary inside it. In the VM: false,
 /// so the caller goes on to do the work.
@@ -56,14 +58,8 @@ fn key_list(env: &common::TestEnv) -> Value {
     serde_json::from_str::<Value>(&env.run(["key", "list", "--json"], "").success()).unwrap()
 }
 
-fn stop(mut key: Child) {
-    let _ = key.kill();
-    let _ = key.wait();
-    // The hidraw node goes with the uhid device; wait so the next key gets hidraw0 again.
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while std::path::Path::new("/dev/hidraw0").exists() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn stop(key: Child) {
+    stop_device(key, "/dev/hidraw0");
 }
 
 #[test]
@@ -174,4 +170,170 @@ fn enrol_and_unlock_with_touch_and_with_pin() {
     absent
         .run(["key", "enroll"], "")
         .failure(&["no FIDO2 security key found within 1 s", "plug one in"]);
+}
+
+/// The stored (age-encrypted) form of seed `name`, read with the library.
+fn stored_seed(env: &common::TestEnv, passphrase: &'static str, name: &str) -> String {
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(env.data_dir().join("seeds.json")).unwrap()).unwrap();
+    let id = format!("{}/{name}", index["vault_id"].as_str().unwrap());
+    let mut store = mfa_agent::vault::FileStore::new(
+        env.data_dir().join("seeds.age"),
+        Box::new(move |_| Ok(mfa_agent::secret::SecretString::new(passphrase.into()))),
+    );
+    store.get(&id).unwrap().unwrap().expose().to_owned()
+}
+
+fn code_matches_oathtool(env: &common::TestEnv) -> String {
+    let out = env.run(["code", "work", "--json"], "");
+    let json: Value = serde_json::from_str(&out.success()).unwrap();
+    let expected = common::oathtool(
+        common::AWS_SEED,
+        json["valid_from"].as_u64().unwrap(),
+        "sha1",
+        6,
+        30,
+    );
+    assert_eq!(json["code"], expected.as_str());
+    out.stderr()
+}
+
+#[test]
+fn seeds_sealed_by_a_key_open_only_with_an_enrolled_key() {
+    if delegated_to_vm("seeds_sealed_by_a_key_open_only_with_an_enrolled_key") {
+        return;
+    }
+    let mut env = common::TestEnv::with_file_store(PASSPHRASE);
+    env.set("MFA_AGENT_KEY_WAIT", "2");
+    env.add_seed("work", &["--serial", common::SERIAL]);
+    assert!(
+        stored_seed(&env, PASSPHRASE, "work").starts_with("ABCD"),
+        "plain before enrolment"
+    );
+
+    // Two keys: the main one and a backup, both plugged in while enrolling.
+    let main = virtual_key(&[]);
+    let backup = Command::new(std::env::var_os("MFA_AGENT_TEST_TOKEN").unwrap())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    common::wait_for(
+        std::path::Path::new("/dev/hidraw1"),
+        Duration::from_secs(10),
+    );
+    let enrolled = env.run(
+        [
+            "key",
+            "enroll",
+            "--name",
+            "main",
+            "--device",
+            "/dev/hidraw0",
+        ],
+        "",
+    );
+    enrolled.success();
+    assert!(
+        enrolled.stderr().contains("sealed 1 seed(s)"),
+        "{}",
+        enrolled.stderr()
+    );
+    let sealed = stored_seed(&env, PASSPHRASE, "work");
+    assert!(
+        sealed.starts_with("sealed:v1:") && !sealed.contains("ABCDEFGH"),
+        "sealed at rest: {sealed}"
+    );
+    env.run(
+        [
+            "key",
+            "enroll",
+            "--name",
+            "backup",
+            "--device",
+            "/dev/hidraw1",
+        ],
+        "",
+    )
+    .success();
+
+    // A code needs a touch of an enrolled key, and is right.
+    let stderr = code_matches_oathtool(&env);
+    assert!(
+        stderr.contains("touch your security key (main)"),
+        "{stderr}"
+    );
+
+    // The agent asks the waiting client for the touch, then mints.
+    let sts = common::fake_sts::FakeSts::start(common::AWS_SEED, 30);
+    env.set("AWS_ENDPOINT_URL", &sts.url);
+    env.aws_config(&format!(
+        "[profile base]\nmfa_serial = {}\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+        common::SERIAL,
+        common::fake_sts::ACCESS_KEY_ID,
+        common::fake_sts::SECRET_ACCESS_KEY
+    ));
+    env.start_daemon();
+    let minted = env.run(["credential-process", "--profile", "base"], "");
+    let json: Value = serde_json::from_str(&minted.success()).unwrap();
+    assert!(
+        json["AccessKeyId"]
+            .as_str()
+            .unwrap()
+            .starts_with("ASIAFAKE")
+    );
+    assert!(
+        minted.stderr().contains("to approve base"),
+        "{}",
+        minted.stderr()
+    );
+    assert_eq!(sts.gst_calls(), 1);
+    env.stop_daemon();
+
+    // The main key is lost: the backup alone still opens the seeds.
+    stop_device(main, "/dev/hidraw0");
+    code_matches_oathtool(&env);
+
+    // Every enrolled key gone: the seeds stay shut, with a clear error.
+    stop_device(backup, "/dev/hidraw1");
+    env.run(["code", "work"], "")
+        .failure(&["no FIDO2 security key found within 2 s"]);
+    let stranger = virtual_key(&[]);
+    env.run(["code", "work"], "")
+        .failure(&["none of the plugged-in security keys is enrolled"]);
+    stop(stranger);
+}
+
+#[test]
+fn removing_the_last_key_unseals_the_seeds() {
+    if delegated_to_vm("removing_the_last_key_unseals_the_seeds") {
+        return;
+    }
+    let env = common::TestEnv::with_file_store(PASSPHRASE);
+    env.add_seed("work", &[]);
+    let key = virtual_key(&[]);
+    env.run(["key", "enroll", "--name", "only"], "").success();
+    assert!(stored_seed(&env, PASSPHRASE, "work").starts_with("sealed:v1:"));
+    env.run(["key", "remove", "only"], "")
+        .failure(&["pass --yes"]);
+    let removed = env.run(["key", "remove", "only", "--yes"], "");
+    removed.success();
+    assert!(
+        removed.stderr().contains("unsealed 1 seed(s)"),
+        "{}",
+        removed.stderr()
+    );
+    stop(key);
+    assert!(stored_seed(&env, PASSPHRASE, "work").starts_with("ABCD"));
+    code_matches_oathtool(&env);
+}
+
+/// Unplugs a virtual key: the hidraw node goes with it (waited for, so the next key gets
+/// the same node).
+fn stop_device(mut key: Child, node: &str) {
+    let _ = key.kill();
+    let _ = key.wait();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::path::Path::new(node).exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -189,7 +189,9 @@ impl Minter {
             .or_default()
             .clone();
         let _turn = lock.lock().await;
-        let seed = self.seed_for_serial(serial, &plan.profile).await?;
+        let seed = self
+            .seed_for_serial(serial, &plan.profile, progress)
+            .await?;
 
         let now = unix_now();
         let step = seed.params.step(now);
@@ -216,10 +218,29 @@ impl Minter {
         })
     }
 
-    async fn seed_for_serial(&self, serial: &str, profile: &str) -> Result<Seed, MintError> {
+    /// The seed of `serial`. A sealed seed asks the user, through the waiting client, to
+    /// touch an enrolled security key: the approval for this mint.
+    async fn seed_for_serial(
+        &self,
+        serial: &str,
+        profile: &str,
+        progress: &Progress,
+    ) -> Result<Seed, MintError> {
         let configured = self.config.serials.get(serial).cloned();
         let (serial, profile) = (serial.to_owned(), profile.to_owned());
+        let prompter = AgentPrompter {
+            progress: progress.clone(),
+            profile: profile.clone(),
+        };
         self.with_vault(move |vault| {
+            let mut vault = vault.with_unsealer(Box::new(move |keys| {
+                crate::unlock::unlock(
+                    keys,
+                    &prompter,
+                    &format!("approve {}", prompter.profile),
+                    None,
+                )
+            }));
             let name = if let Some(name) = configured {
                 name
             } else {
@@ -247,7 +268,7 @@ impl Minter {
     ) -> Result<LongTermKeys, MintError> {
         let profile = source_profile.to_owned();
         let from_vault = self
-            .with_vault(move |vault| {
+            .with_vault(move |mut vault| {
                 vault
                     .credentials(&profile)
                     .map_err(|e| MintError::Vault(e.to_string()))
@@ -264,16 +285,42 @@ impl Minter {
     async fn with_vault<T, F>(&self, f: F) -> Result<T, MintError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Vault) -> Result<T, MintError> + Send + 'static,
+        F: FnOnce(Vault) -> Result<T, MintError> + Send + 'static,
     {
         let data_dir = self.paths.data_dir.clone();
         tokio::task::spawn_blocking(move || {
-            let mut vault = Vault::open(&data_dir, None, crate::cli::input::passphrase_source())
+            let vault = Vault::open(&data_dir, None, crate::cli::input::passphrase_source())
                 .map_err(|e| MintError::Vault(e.to_string()))?;
-            f(&mut vault)
+            f(vault)
         })
         .await
         .map_err(|e| MintError::Internal(format!("vault task failed: {e}")))?
+    }
+}
+
+/// Prompts from the agent reach the user through the waiting client ("touch your key").
+struct AgentPrompter {
+    progress: Progress,
+    profile: String,
+}
+
+impl crate::unlock::Prompter for AgentPrompter {
+    fn tell(&self, message: &str) {
+        let _ = self.progress.send(message.to_owned());
+    }
+
+    fn pin(
+        &self,
+        key: &crate::vault::EnrolledKey,
+    ) -> Result<crate::secret::SecretString, crate::vault::VaultError> {
+        let Some(path) = std::env::var_os("MFA_AGENT_PIN_FILE") else {
+            return Err(crate::vault::VaultError::Unlock(format!(
+                "security key {:?} needs its PIN, and the agent cannot ask for it yet; enrol the key without --pin, or set MFA_AGENT_PIN_FILE for the agent",
+                key.name
+            )));
+        };
+        crate::cli::input::secret_from_file(std::path::Path::new(&path))
+            .map_err(|e| crate::vault::VaultError::Unlock(format!("{e:#}")))
     }
 }
 

@@ -154,3 +154,24 @@ pub fn passphrase_source() -> PassphraseSource {
         }
     })
 }
+
+/// The CLI's prompter for security keys: messages on the terminal, PIN from
+/// `MFA_AGENT_PIN_FILE` or the terminal.
+pub struct TerminalPrompter;
+
+impl crate::unlock::Prompter for TerminalPrompter {
+    fn tell(&self, message: &str) {
+        tell_user(message);
+    }
+
+    fn pin(&self, key: &crate::vault::EnrolledKey) -> Result<SecretString, VaultError> {
+        security_key_pin(&format!("PIN of security key {}: ", key.name))
+            .map_err(|e| VaultError::Unlock(format!("{e:#}")))
+    }
+}
+
+/// Lets a CLI command open sealed seeds: asks for a touch on the terminal.
+#[must_use]
+pub fn terminal_unsealer() -> crate::vault::Unsealer {
+    Box::new(|keys| crate::unlock::unlock(keys, &TerminalPrompter, "open your seeds", None))
+}

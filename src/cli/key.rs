@@ -1,27 +1,18 @@
 //! `mfa-agent key ...`: the security keys mfa-agent can see, enrol and use.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 
-use super::input;
-use crate::keys::fido::{self, Credential};
+use super::input::{self, TerminalPrompter};
+use crate::keys::fido;
 use crate::keys::seal::DataKey;
-use crate::keys::{self, KeyDevice, KeyError};
-use crate::secret::{SecretBytes, SecretString};
+use crate::keys::{self, KeyError};
+use crate::secret::SecretString;
+use crate::unlock;
 use crate::vault::{EnrolledKey, Vault};
-
-/// How long `enroll` and `test` wait for a key to be plugged in (`MFA_AGENT_KEY_WAIT`
-/// seconds overrides it).
-fn insert_deadline() -> Duration {
-    let seconds = std::env::var("MFA_AGENT_KEY_WAIT")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(30);
-    Duration::from_secs(seconds)
-}
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
@@ -120,36 +111,6 @@ fn list(json: bool, vault: &Vault) -> Result<()> {
     Ok(())
 }
 
-/// The FIDO2 keys plugged in, waiting a bounded time for one to appear.
-fn wait_for_keys() -> Result<Vec<KeyDevice>> {
-    let wait = insert_deadline();
-    let deadline = Instant::now() + wait;
-    let mut told = false;
-    loop {
-        let found: Vec<KeyDevice> = keys::list()?
-            .into_iter()
-            .filter(|d| d.capability == "seal and approve")
-            .collect();
-        if !found.is_empty() {
-            return Ok(found);
-        }
-        if Instant::now() >= deadline {
-            bail!(
-                "no FIDO2 security key found within {} s; plug one in (on Linux, check `mfa-agent key list` and the udev rule in the README)",
-                wait.as_secs()
-            );
-        }
-        if !told {
-            input::tell_user(&format!(
-                "insert your security key (waiting up to {} s)",
-                wait.as_secs()
-            ));
-            told = true;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
 fn pin_if(wanted: bool) -> Result<Option<SecretString>> {
     if !wanted {
         return Ok(None);
@@ -159,66 +120,12 @@ fn pin_if(wanted: bool) -> Result<Option<SecretString>> {
     Ok(Some(pin))
 }
 
-fn credential_of(key: &EnrolledKey) -> Credential {
-    Credential {
-        credential_id: key.credential_id.clone(),
-        public_key: key.public_key.clone(),
-        pin_protocol: key.pin_protocol,
-        uses_pin: key.uses_pin,
-    }
-}
-
-fn salt_of(key: &EnrolledKey) -> Result<[u8; 32]> {
-    key.salt
-        .as_slice()
-        .try_into()
-        .context("the enrolled key's salt is damaged; remove and enrol the key again")
-}
-
-/// Unlocks the data key with whichever enrolled key is plugged in (one touch).
-fn unlock(
-    vault: &Vault,
-    devices: &[KeyDevice],
-    skip_path: Option<&str>,
-) -> Result<(DataKey, String)> {
-    for key in vault.enrolled_keys() {
-        let pin = pin_if(key.uses_pin)?;
-        for device in devices
-            .iter()
-            .filter(|d| Some(d.path.as_str()) != skip_path)
-        {
-            input::tell_user(&format!(
-                "touch your security key ({}) to unlock the vault",
-                key.name
-            ));
-            match fido::hmac_secret(
-                &device.path,
-                &credential_of(key),
-                salt_of(key)?,
-                pin.clone(),
-            ) {
-                Ok(output) => {
-                    return Ok((
-                        DataKey::unwrap(&key.wrapped_data_key, &output, &key.credential_id)?,
-                        key.name.clone(),
-                    ));
-                }
-                Err(KeyError::NotEnrolled) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-    bail!(
-        "none of the plugged-in keys is enrolled with this vault; plug in an enrolled key (`mfa-agent key list` names them)"
-    )
-}
-
 fn enroll(name: &str, with_pin: bool, device: Option<&str>, vault: &mut Vault) -> Result<()> {
     crate::vault::validate_name(name)?;
     if vault.enrolled_keys().iter().any(|k| k.name == name) {
         return Err(crate::vault::VaultError::DuplicateKey { name: name.into() }.into());
     }
-    let devices = wait_for_keys()?;
+    let devices = unlock::wait_for_keys(&TerminalPrompter)?;
     let target = match device {
         Some(path) => devices
             .iter()
@@ -235,10 +142,16 @@ fn enroll(name: &str, with_pin: bool, device: Option<&str>, vault: &mut Vault) -
         ),
     };
     // A backup key joins the data key the vault already has, so an enrolled key must unlock.
-    let data_key = if vault.enrolled_keys().is_empty() {
+    let first = vault.enrolled_keys().is_empty();
+    let data_key = if first {
         DataKey::generate()
     } else {
-        unlock(vault, &devices, Some(&target.path))?.0
+        unlock::unlock(
+            vault.enrolled_keys(),
+            &TerminalPrompter,
+            "add a backup key",
+            Some(&target.path),
+        )?
     };
     let pin = pin_if(with_pin)?;
     input::tell_user(&format!(
@@ -248,13 +161,14 @@ fn enroll(name: &str, with_pin: bool, device: Option<&str>, vault: &mut Vault) -
     let mut salt = [0u8; 32];
     rand::fill(&mut salt[..]);
     input::tell_user("touch it again to confirm (2 of 2)");
-    let output: SecretBytes = fido::hmac_secret(&target.path, &credential, salt, pin)?;
+    let output = fido::hmac_secret(&target.path, &credential, salt, pin)?;
     let added = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    let wrapped_data_key = data_key.wrap(&output, &credential.credential_id);
     vault.add_key(EnrolledKey {
         name: name.to_owned(),
-        wrapped_data_key: data_key.wrap(&output, &credential.credential_id),
+        wrapped_data_key,
         credential_id: credential.credential_id,
         public_key: credential.public_key,
         rp_id: fido::RP_ID.to_owned(),
@@ -263,10 +177,18 @@ fn enroll(name: &str, with_pin: bool, device: Option<&str>, vault: &mut Vault) -
         pin_protocol: credential.pin_protocol,
         added,
     })?;
+    // Seal what is stored in the clear (all seeds, on the first enrolment).
+    vault.set_data_key(data_key);
+    let sealed = vault.reseal_all(true)?;
     eprintln!(
-        "enrolled security key {name:?} ({}, PIN {})",
+        "enrolled security key {name:?} ({}, PIN {}){}",
         target.product,
-        if with_pin { "required" } else { "not required" }
+        if with_pin { "required" } else { "not required" },
+        if first {
+            format!("; sealed {sealed} seed(s): from now on they open only with a touch")
+        } else {
+            String::new()
+        }
     );
     Ok(())
 }
@@ -277,14 +199,14 @@ fn test(name: &str, vault: &Vault) -> Result<()> {
         .iter()
         .find(|k| k.name == name)
         .ok_or_else(|| crate::vault::VaultError::UnknownKey { name: name.into() })?;
-    let devices = wait_for_keys()?;
     let pin = pin_if(key.uses_pin)?;
+    let devices = unlock::wait_for_keys(&TerminalPrompter)?;
     for device in &devices {
         input::tell_user(&format!("touch your security key ({name}) to test it"));
         match fido::hmac_secret(
             &device.path,
-            &credential_of(key),
-            salt_of(key)?,
+            &unlock::credential_of(key),
+            unlock::salt_of(key)?,
             pin.clone(),
         ) {
             Ok(output) => {
@@ -306,8 +228,22 @@ fn remove(name: &str, yes: bool, vault: &mut Vault) -> Result<()> {
     if !vault.enrolled_keys().iter().any(|k| k.name == name) {
         return Err(crate::vault::VaultError::UnknownKey { name: name.into() }.into());
     }
-    if !yes && input::confirm(&format!("Forget the security key {name:?}?"))? != Some(true) {
+    let last = vault.enrolled_keys().len() == 1;
+    let question = if last {
+        format!(
+            "Forget the security key {name:?}? It is the last one: the seeds will be stored unsealed (a touch unseals them now)."
+        )
+    } else {
+        format!("Forget the security key {name:?}?")
+    };
+    if !yes && input::confirm(&question)? != Some(true) {
         bail!("kept the key {name:?} (pass --yes where there is no terminal)");
+    }
+    if last {
+        // Unseal first: while the key is still enrolled, an interruption leaves a vault that
+        // opens as before.
+        let unsealed = vault.reseal_all(false)?;
+        eprintln!("unsealed {unsealed} seed(s)");
     }
     vault.remove_key(name)?;
     eprintln!("removed security key {name:?}");

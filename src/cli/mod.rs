@@ -77,11 +77,9 @@ pub enum Command {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let paths = Paths::from_env()?;
     let open_vault = || -> Result<Vault> {
-        Ok(Vault::open(
-            &paths.data_dir,
-            cli.store,
-            input::passphrase_source(),
-        )?)
+        let vault = Vault::open(&paths.data_dir, cli.store, input::passphrase_source())?;
+        // Sealed seeds open with a touch of an enrolled security key, asked for here.
+        Ok(vault.with_unsealer(input::terminal_unsealer()))
     };
     match cli.command {
         Command::Seed(cmd) => seed::run(cmd, open_vault()?),

@@ -21,6 +21,12 @@ pub enum VaultError {
     UnknownKey { name: String },
     #[error("a security key named {name:?} is already enrolled; pick another name with --name")]
     DuplicateKey { name: String },
+    #[error("{0}")]
+    Unlock(String),
+    #[error("the seeds are sealed by a security key, and nothing here can ask for a touch")]
+    Sealed,
+    #[error("the sealed seed {name:?} does not open: {detail}")]
+    Unseal { name: String, detail: String },
     #[error("no seed named {name:?}; `mfa-agent seed list` shows the names")]
     UnknownSeed { name: String },
     #[error(

@@ -26,6 +26,8 @@ pub enum PassphrasePurpose {
 /// Supplies the passphrase when the file is first touched.
 pub type PassphraseSource = Box<dyn FnMut(PassphrasePurpose) -> Result<SecretString, VaultError>>;
 
+const MAX_SCRYPT_WORK_FACTOR: u8 = 22;
+
 #[derive(Default, Serialize, Deserialize)]
 struct Contents {
     secrets: BTreeMap<String, String>,
@@ -90,7 +92,12 @@ impl FileStore {
         passphrase: &SecretString,
         ciphertext: &[u8],
     ) -> Result<Contents, VaultError> {
-        let identity = age::scrypt::Identity::new(AgeSecret::from(passphrase.expose().to_owned()));
+        let mut identity =
+            age::scrypt::Identity::new(AgeSecret::from(passphrase.expose().to_owned()));
+        // age caps the work it accepts from a file at what this machine does in ~16 s *right
+        // now*; on a busy or slow machine that refuses our own file. A fixed cap (2^22, age's
+        // own upper guidance) still refuses absurd files.
+        identity.set_max_work_factor(MAX_SCRYPT_WORK_FACTOR);
         let plaintext = decrypt(&identity, ciphertext).map_err(|e| match e {
             // A wrong passphrase fails to open the header stanza; damage to the body shows up as
             // an I/O or MAC error instead.

@@ -19,6 +19,10 @@ pub use self::index::{CredentialInfo, EnrolledKey, Index, SeedInfo};
 pub use self::keyring::KeyringStore;
 pub use self::store::{SecretStore, StoreKind};
 use crate::aws::LongTermKeys;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+use crate::keys::seal::DataKey;
 use crate::otp::{self, Seed};
 use crate::secret::SecretString;
 
@@ -32,7 +36,16 @@ pub struct Vault {
     exists: bool,
     passphrase: Option<PassphraseSource>,
     store: Option<Box<dyn SecretStore>>,
+    /// Opens the data key when a sealed seed is read or a seed must be sealed.
+    unsealer: Option<Unsealer>,
+    data_key: Option<DataKey>,
 }
+
+/// Produces the vault's data key from its enrolled security keys (a touch, maybe a PIN).
+pub type Unsealer = Box<dyn FnMut(&[EnrolledKey]) -> Result<DataKey, VaultError>>;
+
+/// Marks a stored seed as sealed: `sealed:v1:` + base64(nonce || ciphertext).
+const SEALED_PREFIX: &str = "sealed:v1:";
 
 impl Vault {
     /// Opens the vault in `data_dir`. `requested` is the store the user asked for; it picks
@@ -61,7 +74,103 @@ impl Vault {
             exists,
             passphrase: Some(passphrase),
             store: None,
+            unsealer: None,
+            data_key: None,
         })
+    }
+
+    /// Lets the vault ask for the data key (a touch) when it needs to seal or unseal.
+    #[must_use]
+    pub fn with_unsealer(mut self, unsealer: Unsealer) -> Self {
+        self.unsealer = Some(unsealer);
+        self
+    }
+
+    /// Hands the vault a data key already unlocked (e.g. during enrolment).
+    pub fn set_data_key(&mut self, data_key: DataKey) {
+        self.data_key = Some(data_key);
+    }
+
+    /// Whether seeds are sealed by enrolled security keys.
+    #[must_use]
+    pub fn is_sealed(&self) -> bool {
+        !self.index.keys.is_empty()
+    }
+
+    fn data_key(&mut self) -> Result<&DataKey, VaultError> {
+        if self.data_key.is_none() {
+            let unsealer = self.unsealer.as_mut().ok_or(VaultError::Sealed)?;
+            let data_key = unsealer(&self.index.keys)?;
+            self.data_key = Some(data_key);
+        }
+        Ok(self.data_key.as_ref().expect("set above"))
+    }
+
+    /// The form a seed's base32 secret takes in the store: sealed once a key is enrolled.
+    fn stored_form(
+        &mut self,
+        id: &str,
+        encoded: &SecretString,
+    ) -> Result<SecretString, VaultError> {
+        if !self.is_sealed() {
+            return Ok(encoded.clone());
+        }
+        let sealed = self.data_key()?.seal(id, encoded.expose().as_bytes());
+        Ok(SecretString::new(format!(
+            "{SEALED_PREFIX}{}",
+            BASE64.encode(sealed)
+        )))
+    }
+
+    /// The base32 secret from its stored form, sealed or not (a vault may be mid-way through
+    /// sealing or unsealing after an interruption; both forms stay readable).
+    fn plain_form(
+        &mut self,
+        id: &str,
+        name: &str,
+        stored: SecretString,
+    ) -> Result<SecretString, VaultError> {
+        let Some(sealed) = stored.expose().strip_prefix(SEALED_PREFIX) else {
+            return Ok(stored);
+        };
+        let unseal_error = |detail: String| VaultError::Unseal {
+            name: name.into(),
+            detail,
+        };
+        let sealed = BASE64
+            .decode(sealed)
+            .map_err(|e| unseal_error(e.to_string()))?;
+        let plain = self
+            .data_key()?
+            .open(id, &sealed)
+            .map_err(|e| unseal_error(e.to_string()))?;
+        let text = std::str::from_utf8(plain.expose()).map_err(|e| unseal_error(e.to_string()))?;
+        Ok(SecretString::new(text.to_owned()))
+    }
+
+    /// Rewrites every seed in the store in its proper form: sealed while keys are enrolled,
+    /// plain once none is. Idempotent, so an interrupted run is finished by the next.
+    pub fn reseal_all(&mut self, seal: bool) -> Result<usize, VaultError> {
+        let names: Vec<String> = self.index.seeds.keys().cloned().collect();
+        let mut changed = 0;
+        for name in names {
+            let id = self.secret_id(&name);
+            let stored = self.read_secret(&id, &name)?;
+            let is_sealed = stored.expose().starts_with(SEALED_PREFIX);
+            if is_sealed == seal {
+                continue;
+            }
+            let plain = self.plain_form(&id, &name, stored)?;
+            let new_form = if seal {
+                self.stored_form(&id, &plain)?
+            } else {
+                plain
+            };
+            self.store()?
+                .put(&id, &format!("mfa-agent TOTP seed {name}"), &new_form)?;
+            changed += 1;
+        }
+        Ok(changed)
     }
 
     /// Which kind of store holds (or will hold) this vault's secrets.
@@ -104,7 +213,7 @@ impl Vault {
             return Err(VaultError::DuplicateSeed { name: name.into() });
         }
         let id = self.secret_id(name);
-        let encoded = otp::encode_base32(&seed.secret);
+        let encoded = self.stored_form(&id, &otp::encode_base32(&seed.secret))?;
         self.store()?
             .put(&id, &format!("mfa-agent TOTP seed {name}"), &encoded)?;
         self.index.seeds.insert(
@@ -151,7 +260,8 @@ impl Vault {
     pub fn seed(&mut self, name: &str) -> Result<Seed, VaultError> {
         let info = self.info(name)?.clone();
         let id = self.secret_id(name);
-        let encoded = self.read_secret(&id, name)?;
+        let stored = self.read_secret(&id, name)?;
+        let encoded = self.plain_form(&id, name, stored)?;
         let secret =
             otp::decode_base32(encoded.expose()).map_err(|source| VaultError::BadStoredSeed {
                 name: name.into(),

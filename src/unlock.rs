@@ -1,0 +1,129 @@
+//! Opening the vault's data key with whichever enrolled security key is plugged in: one
+//! touch (and the PIN, if the key was enrolled with one). Used by the CLI and the agent.
+
+use std::time::{Duration, Instant};
+
+use crate::keys::fido::{self, Credential};
+use crate::keys::seal::DataKey;
+use crate::keys::{self, KeyDevice, KeyError};
+use crate::secret::SecretString;
+use crate::vault::{EnrolledKey, VaultError};
+
+/// How the caller talks to the user: where prompts go, and how a PIN is obtained.
+pub trait Prompter {
+    /// Shows `message` (e.g. "touch your security key") to the user.
+    fn tell(&self, message: &str);
+    /// The PIN for `key`.
+    fn pin(&self, key: &EnrolledKey) -> Result<SecretString, VaultError>;
+}
+
+/// How long to wait for a key to be plugged in (`MFA_AGENT_KEY_WAIT` seconds overrides).
+#[must_use]
+pub fn insert_deadline() -> Duration {
+    let seconds = std::env::var("MFA_AGENT_KEY_WAIT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    Duration::from_secs(seconds)
+}
+
+/// The FIDO2 keys plugged in, waiting a bounded time for one to appear.
+pub fn wait_for_keys(prompter: &dyn Prompter) -> Result<Vec<KeyDevice>, VaultError> {
+    let wait = insert_deadline();
+    let deadline = Instant::now() + wait;
+    let mut told = false;
+    loop {
+        let found: Vec<KeyDevice> = keys::list()
+            .map_err(unlock_error)?
+            .into_iter()
+            .filter(|d| d.capability == "seal and approve")
+            .collect();
+        if !found.is_empty() {
+            return Ok(found);
+        }
+        if Instant::now() >= deadline {
+            return Err(VaultError::Unlock(format!(
+                "no FIDO2 security key found within {} s; plug one in (on Linux, check `mfa-agent key list` and the udev rule in the README)",
+                wait.as_secs()
+            )));
+        }
+        if !told {
+            prompter.tell(&format!(
+                "insert your security key (waiting up to {} s)",
+                wait.as_secs()
+            ));
+            told = true;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[must_use]
+pub fn credential_of(key: &EnrolledKey) -> Credential {
+    Credential {
+        credential_id: key.credential_id.clone(),
+        public_key: key.public_key.clone(),
+        pin_protocol: key.pin_protocol,
+        uses_pin: key.uses_pin,
+    }
+}
+
+pub fn salt_of(key: &EnrolledKey) -> Result<[u8; 32], VaultError> {
+    key.salt.as_slice().try_into().map_err(|_| {
+        VaultError::Unlock(format!(
+            "the salt of enrolled key {:?} is damaged; remove and enrol the key again",
+            key.name
+        ))
+    })
+}
+
+/// Unlocks the data key with the first enrolled key found among the plugged-in devices
+/// (skipping `skip_path`). `why` completes "touch your security key (NAME) to ...".
+pub fn unlock(
+    enrolled: &[EnrolledKey],
+    prompter: &dyn Prompter,
+    why: &str,
+    skip_path: Option<&str>,
+) -> Result<DataKey, VaultError> {
+    if enrolled.is_empty() {
+        return Err(VaultError::Unlock("no security key is enrolled".into()));
+    }
+    let devices = wait_for_keys(prompter)?;
+    for key in enrolled {
+        let pin = if key.uses_pin {
+            Some(prompter.pin(key)?)
+        } else {
+            None
+        };
+        if let Some(pin) = &pin {
+            fido::check_pin(pin).map_err(unlock_error)?;
+        }
+        for device in devices
+            .iter()
+            .filter(|d| Some(d.path.as_str()) != skip_path)
+        {
+            prompter.tell(&format!("touch your security key ({}) to {why}", key.name));
+            match fido::hmac_secret(
+                &device.path,
+                &credential_of(key),
+                salt_of(key)?,
+                pin.clone(),
+            ) {
+                Ok(output) => {
+                    return DataKey::unwrap(&key.wrapped_data_key, &output, &key.credential_id)
+                        .map_err(|e| VaultError::Unlock(e.to_string()));
+                }
+                Err(KeyError::NotEnrolled) => {}
+                Err(e) => return Err(unlock_error(e)),
+            }
+        }
+    }
+    Err(VaultError::Unlock(
+        "none of the plugged-in security keys is enrolled with this vault; plug in an enrolled key (`mfa-agent key list` names them)".into(),
+    ))
+}
+
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(unlock_error)`
+fn unlock_error(e: KeyError) -> VaultError {
+    VaultError::Unlock(e.to_string())
+}
