@@ -10,8 +10,13 @@
 //! [serials]                             # which seed serves an MFA device
 //! "arn:aws:iam::123456789012:mfa/alice" = "work"
 //!
+//! touch = "every-mint"                  # or "unlock": one touch opens the seeds for a while
+//! unlock_ttl_seconds = 28800            # ... at most this long
+//! unlock_idle_seconds = 3600            # ... and locks again when unused this long
+//!
 //! [profiles.prod-admin]
 //! assume_role_with_mfa = true           # AssumeRole with the code itself (longer sessions)
+//! touch = "every-mint"                  # per-profile touch policy
 //! ```
 
 use std::collections::BTreeMap;
@@ -36,6 +41,12 @@ pub struct Config {
     pub session_duration_seconds: Option<u32>,
     pub sts_timeout_seconds: u64,
     pub autostart: bool,
+    /// The default touch policy for profiles that do not set one.
+    pub touch: TouchPolicy,
+    /// How long one touch keeps the seeds unlocked under `touch = "unlock"`.
+    pub unlock_ttl_seconds: u64,
+    /// Locks again after this long without a mint.
+    pub unlock_idle_seconds: u64,
     pub serials: BTreeMap<String, String>,
     pub profiles: BTreeMap<String, ProfileSettings>,
 }
@@ -46,6 +57,20 @@ pub struct ProfileSettings {
     /// Call AssumeRole with the MFA code and long-term keys, instead of chaining from an MFA
     /// session: one code per role, but sessions up to the role's maximum instead of 1 h.
     pub assume_role_with_mfa: bool,
+    /// When sealed seeds need a security-key touch; the top-level `touch` when unset.
+    pub touch: Option<TouchPolicy>,
+}
+
+/// When a mint needs a touch of the security key that seals the seeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TouchPolicy {
+    /// Every STS mint asks for a touch.
+    #[default]
+    EveryMint,
+    /// One touch unlocks the seeds for `unlock_ttl_seconds` (and locks again after
+    /// `unlock_idle_seconds` unused, or on `mfa-agent lock`).
+    Unlock,
 }
 
 impl Default for Config {
@@ -57,6 +82,9 @@ impl Default for Config {
             session_duration_seconds: None,
             sts_timeout_seconds: 20,
             autostart: true,
+            touch: TouchPolicy::EveryMint,
+            unlock_ttl_seconds: 8 * 3600,
+            unlock_idle_seconds: 3600,
             serials: BTreeMap::new(),
             profiles: BTreeMap::new(),
         }
@@ -81,6 +109,15 @@ impl Config {
     pub fn profile(&self, name: &str) -> ProfileSettings {
         self.profiles.get(name).cloned().unwrap_or_default()
     }
+
+    /// The touch policy for `profile`.
+    #[must_use]
+    pub fn touch(&self, profile: &str) -> TouchPolicy {
+        self.profiles
+            .get(profile)
+            .and_then(|p| p.touch)
+            .unwrap_or(self.touch)
+    }
 }
 
 #[cfg(test)]
@@ -104,6 +141,15 @@ mod tests {
         assert_eq!(config.serials["arn:aws:iam::123456789012:mfa/a"], "work");
         assert!(config.profile("p").assume_role_with_mfa);
         assert!(!config.profile("other").assume_role_with_mfa);
+
+        std::fs::write(
+            dir.path().join("config.toml"),
+            "touch = \"unlock\"\n[profiles.p]\ntouch = \"every-mint\"\n",
+        )
+        .unwrap();
+        let config = Config::load(dir.path()).unwrap();
+        assert_eq!(config.touch("p"), TouchPolicy::EveryMint);
+        assert_eq!(config.touch("other"), TouchPolicy::Unlock);
 
         std::fs::write(dir.path().join("config.toml"), "refresh_margin = 3\n").unwrap();
         let err = Config::load(dir.path()).unwrap_err().to_string();

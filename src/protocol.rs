@@ -112,6 +112,9 @@ pub struct StatusReport {
     /// Where seeds are kept, e.g. "OS keyring" or "encrypted file".
     pub store: String,
     pub sessions: Vec<SessionSummary>,
+    /// Under `touch = "unlock"`: Unix time until which the seeds stay unlocked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unlocked_until: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<LastError>,
 }

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 const IN_VM: &str = "MFA_AGENT_IN_VM";
 const PASSPHRASE: &str = "correct horse battery";
+const SHORT_SEED: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 
 /// On the host: boots the VM and runs `test` of this binary inside it. In the VM: false,
 /// so the caller goes on to do the work.
@@ -336,4 +337,78 @@ fn stop_device(mut key: Child, node: &str) {
     while std::path::Path::new(node).exists() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+#[test]
+fn unlock_policy_needs_one_touch_for_many_mints() {
+    if delegated_to_vm("unlock_policy_needs_one_touch_for_many_mints") {
+        return;
+    }
+    let mut env = common::TestEnv::with_file_store(PASSPHRASE);
+    // A 15-second code period keeps the wait between two mints short (AWS uses 30 s) while
+    // leaving the slow, emulated VM time to send each code inside its window.
+    let uri = format!("otpauth://totp/work?secret={SHORT_SEED}&period=15");
+    env.run(
+        [
+            "seed",
+            "add",
+            "work",
+            "--uri",
+            "-",
+            "--serial",
+            common::SERIAL,
+        ],
+        &uri,
+    )
+    .success();
+    let touches = std::env::temp_dir().join("touches");
+    let key = virtual_key(&["--touch-log", touches.to_str().unwrap()]);
+    env.run(["key", "enroll", "--name", "main"], "").success();
+    let count = || {
+        std::fs::read_to_string(&touches)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let after_enrolment = count();
+
+    let config = env.path().join(".config/mfa-agent");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("config.toml"), "touch = \"unlock\"\n").unwrap();
+    let sts = common::fake_sts::FakeSts::start(SHORT_SEED, 15);
+    env.set("AWS_ENDPOINT_URL", &sts.url);
+    env.aws_config(&format!(
+        "[profile base]\nmfa_serial = {}\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+        common::SERIAL,
+        common::fake_sts::ACCESS_KEY_ID,
+        common::fake_sts::SECRET_ACCESS_KEY
+    ));
+    env.start_daemon();
+    env.run(["credential-process", "--profile", "base"], "")
+        .success();
+    assert_eq!(
+        count(),
+        after_enrolment + 1,
+        "the first mint asks for a touch"
+    );
+    env.run(["credential-process", "--profile", "base", "--refresh"], "")
+        .success();
+    assert_eq!(
+        count(),
+        after_enrolment + 1,
+        "unlocked: the second mint needs none"
+    );
+    assert_eq!(sts.gst_calls(), 2);
+    let status: Value = serde_json::from_str(&env.run(["status", "--json"], "").success()).unwrap();
+    assert!(status["unlocked_until"].as_i64().is_some(), "{status}");
+
+    // `lock` forgets the sessions and locks the seeds: the next mint needs a touch again.
+    env.run(["lock"], "").success();
+    let status: Value = serde_json::from_str(&env.run(["status", "--json"], "").success()).unwrap();
+    assert!(status.get("unlocked_until").is_none(), "{status}");
+    env.run(["credential-process", "--profile", "base"], "")
+        .success();
+    assert_eq!(count(), after_enrolment + 2);
+    env.stop_daemon();
+    stop(key);
 }

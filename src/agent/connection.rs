@@ -114,7 +114,7 @@ async fn handle<W: AsyncWrite + Unpin>(
         },
         Request::Status => Response::Status(status(state)),
         Request::Lock => {
-            let dropped = state.minter.cache.clear();
+            let dropped = state.minter.lock();
             tracing::info!(dropped, "locked: dropped cached sessions");
             Response::Locked { dropped }
         }
@@ -157,6 +157,7 @@ fn status(state: &AgentState) -> StatusReport {
         uptime_seconds: state.started.elapsed().as_secs(),
         store: state.store.clone(),
         sessions: state.minter.cache.summaries(),
+        unlocked_until: state.minter.unlocked_until(),
         last_error: state
             .last_error
             .lock()

@@ -10,10 +10,11 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::MintError;
 use super::cache::SessionCache;
 use super::replay::ReplayGuard;
+use super::unlocked::UnlockedKey;
 use crate::aws::LongTermKeys;
 use crate::aws::profile::{CHAINED_ROLE_MAX_DURATION, ProfilePlan, Profiles};
 use crate::aws::sts::{self, Mfa, Sts};
-use crate::config::Config;
+use crate::config::{Config, TouchPolicy};
 use crate::otp::{self, Seed};
 use crate::paths::Paths;
 use crate::protocol::SessionCredentials;
@@ -30,13 +31,20 @@ pub struct Minter {
     pub cache: SessionCache,
     /// One MFA code in flight per device: two profiles sharing a serial take turns.
     serial_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The data key, while unlocked under `touch = "unlock"`.
+    unlocked: UnlockedKey,
 }
 
 impl Minter {
     #[must_use]
     pub fn new(config: Config, paths: Paths, sts: Sts) -> Self {
         let replay = ReplayGuard::load(paths.state_dir.join("replay.json"));
+        let unlocked = UnlockedKey::new(
+            Duration::from_secs(config.unlock_ttl_seconds),
+            Duration::from_secs(config.unlock_idle_seconds),
+        );
         Self {
+            unlocked,
             config,
             paths,
             sts,
@@ -44,6 +52,18 @@ impl Minter {
             cache: SessionCache::default(),
             serial_locks: Mutex::default(),
         }
+    }
+
+    /// Drops every cached session and locks the seeds; returns how many sessions there were.
+    pub fn lock(&self) -> usize {
+        self.unlocked.clear();
+        self.cache.clear()
+    }
+
+    /// Until when the seeds stay unlocked under `touch = "unlock"`, if they are.
+    #[must_use]
+    pub fn unlocked_until(&self) -> Option<i64> {
+        self.unlocked.until()
     }
 
     /// Session credentials for `profile`, from the cache or freshly minted.
@@ -232,33 +252,52 @@ impl Minter {
             progress: progress.clone(),
             profile: profile.clone(),
         };
-        self.with_vault(move |vault| {
-            let mut vault = vault.with_unsealer(Box::new(move |keys| {
-                crate::unlock::unlock(
-                    keys,
-                    &prompter,
-                    &format!("approve {}", prompter.profile),
-                    None,
-                )
-            }));
-            let name = if let Some(name) = configured {
-                name
-            } else {
-                let linked = vault::seed_for_serial(vault.seeds(), &serial);
-                match linked.as_slice() {
-                    [one] => (*one).to_owned(),
-                    [] => return Err(MintError::NoSeed { serial, profile }),
-                    _ => {
-                        let seeds = linked.iter().map(|s| (*s).to_owned()).collect();
-                        return Err(MintError::AmbiguousSeed { serial, seeds });
-                    }
+        let keep_unlocked = self.config.touch(&profile) == TouchPolicy::Unlock;
+        let held = if keep_unlocked {
+            self.unlocked.get()
+        } else {
+            None
+        };
+        let was_held = held.is_some();
+        let (seed, opened) = self
+            .with_vault(move |vault| {
+                let mut vault = vault.with_unsealer(Box::new(move |keys| {
+                    crate::unlock::unlock(
+                        keys,
+                        &prompter,
+                        &format!("approve {}", prompter.profile),
+                        None,
+                    )
+                }));
+                if let Some(key) = held {
+                    vault.set_data_key(key);
                 }
-            };
-            vault
-                .seed(&name)
-                .map_err(|e| MintError::Vault(e.to_string()))
-        })
-        .await
+                let name = if let Some(name) = configured {
+                    name
+                } else {
+                    let linked = vault::seed_for_serial(vault.seeds(), &serial);
+                    match linked.as_slice() {
+                        [one] => (*one).to_owned(),
+                        [] => return Err(MintError::NoSeed { serial, profile }),
+                        _ => {
+                            let seeds = linked.iter().map(|s| (*s).to_owned()).collect();
+                            return Err(MintError::AmbiguousSeed { serial, seeds });
+                        }
+                    }
+                };
+                let seed = vault
+                    .seed(&name)
+                    .map_err(|e| MintError::Vault(e.to_string()))?;
+                Ok((seed, vault.take_data_key()))
+            })
+            .await?;
+        if keep_unlocked
+            && !was_held
+            && let Some(key) = opened
+        {
+            self.unlocked.keep(key);
+        }
+        Ok(seed)
     }
 
     async fn long_term_keys(

@@ -7,6 +7,7 @@ mod cache;
 mod connection;
 mod minter;
 mod replay;
+mod unlocked;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};

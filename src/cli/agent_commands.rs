@@ -150,6 +150,12 @@ fn print_status(report: &StatusReport) {
             iso8601(s.expiration)
         );
     }
+    if let Some(until) = report.unlocked_until {
+        println!(
+            "seeds: unlocked until {} (`mfa-agent lock` locks them now)",
+            iso8601(until)
+        );
+    }
     if let Some(e) = &report.last_error {
         println!("last error at {}: {}", iso8601(e.at), e.message);
     }

@@ -33,6 +33,7 @@ pub enum SealError {
 }
 
 /// The key that seals every seed of a vault.
+#[derive(Clone)]
 pub struct DataKey(SecretBytes);
 
 impl DataKey {

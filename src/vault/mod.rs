@@ -91,6 +91,11 @@ impl Vault {
         self.data_key = Some(data_key);
     }
 
+    /// The data key, if this vault has unlocked it (to keep it under an unlock policy).
+    pub fn take_data_key(&mut self) -> Option<DataKey> {
+        self.data_key.take()
+    }
+
     /// Whether seeds are sealed by enrolled security keys.
     #[must_use]
     pub fn is_sealed(&self) -> bool {

@@ -2,7 +2,7 @@
 //! kernel hidraw device, hidapi and ctap-hid-fido2 on one side, soft-fido2 (an independent
 //! CTAP2 implementation) on the other.
 //!
-//!   mfa-agent-test-token [--pin PIN] [--deny-touch]
+//!   mfa-agent-test-token [--pin PIN] [--deny-touch] [--touch-log FILE]
 //!
 //! Prints "ready" on stdout once the device exists, then serves until killed. Touches are
 //! approved at once unless --deny-touch (then every presence check is refused).
@@ -21,10 +21,17 @@ use soft_fido2_transport::{Cmd, CommandHandler, CtapHidHandler, Packet, UhidDevi
 struct Callbacks {
     credentials: Mutex<HashMap<Vec<u8>, Credential>>,
     deny_touch: bool,
+    /// Appends a line per presence check, so tests can count touches.
+    touch_log: Option<String>,
 }
 
 impl AuthenticatorCallbacks for Callbacks {
     fn request_up(&self, _info: &str, _user: Option<&str>, _rp: &str) -> Result<UpResult> {
+        if let Some(path) = &self.touch_log
+            && let Ok(mut log) = std::fs::OpenOptions::new().create(true).append(true).open(path)
+        {
+            let _ = writeln!(log, "touch");
+        }
         Ok(if self.deny_touch { UpResult::Denied } else { UpResult::Accepted })
     }
 
@@ -121,6 +128,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let pin = args.iter().position(|a| a == "--pin").and_then(|i| args.get(i + 1)).cloned();
     let deny_touch = args.iter().any(|a| a == "--deny-touch");
+    let touch_log = args.iter().position(|a| a == "--touch-log").and_then(|i| args.get(i + 1)).cloned();
     if let Some(pin) = &pin {
         Authenticator::<Callbacks>::set_pin_hash(&sha256(pin.as_bytes()));
     }
@@ -138,7 +146,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         )
         .device_name("mfa-agent test token".to_string())
         .build();
-    let callbacks = Callbacks { credentials: Mutex::new(HashMap::new()), deny_touch };
+    let callbacks = Callbacks { credentials: Mutex::new(HashMap::new()), deny_touch, touch_log };
     let authenticator = Authenticator::with_config(callbacks, config.clone()).map_err(|e| format!("{e:?}"))?;
     let device = UhidDevice::create_fido_device_with_ids(
         config.device_name.as_deref(),
