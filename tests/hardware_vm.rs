@@ -59,6 +59,16 @@ fn key_list(env: &common::TestEnv) -> Value {
     serde_json::from_str::<Value>(&env.run(["key", "list", "--json"], "").success()).unwrap()
 }
 
+/// `~/.aws/config` with one source profile, `base`, for the strict fake STS.
+fn source_profile(env: &common::TestEnv) {
+    env.aws_config(&format!(
+        "[profile base]\nmfa_serial = {}\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+        common::SERIAL,
+        common::fake_sts::ACCESS_KEY_ID,
+        common::fake_sts::SECRET_ACCESS_KEY
+    ));
+}
+
 fn stop(key: Child) {
     stop_device(key, "/dev/hidraw0");
 }
@@ -267,12 +277,7 @@ fn seeds_sealed_by_a_key_open_only_with_an_enrolled_key() {
     // The agent asks the waiting client for the touch, then mints.
     let sts = common::fake_sts::FakeSts::start(common::AWS_SEED, 30);
     env.set("AWS_ENDPOINT_URL", &sts.url);
-    env.aws_config(&format!(
-        "[profile base]\nmfa_serial = {}\naws_access_key_id = {}\naws_secret_access_key = {}\n",
-        common::SERIAL,
-        common::fake_sts::ACCESS_KEY_ID,
-        common::fake_sts::SECRET_ACCESS_KEY
-    ));
+    source_profile(&env);
     env.start_daemon();
     let minted = env.run(["credential-process", "--profile", "base"], "");
     let json: Value = serde_json::from_str(&minted.success()).unwrap();
@@ -377,12 +382,7 @@ fn unlock_policy_needs_one_touch_for_many_mints() {
     std::fs::write(config.join("config.toml"), "touch = \"unlock\"\n").unwrap();
     let sts = common::fake_sts::FakeSts::start(SHORT_SEED, 15);
     env.set("AWS_ENDPOINT_URL", &sts.url);
-    env.aws_config(&format!(
-        "[profile base]\nmfa_serial = {}\naws_access_key_id = {}\naws_secret_access_key = {}\n",
-        common::SERIAL,
-        common::fake_sts::ACCESS_KEY_ID,
-        common::fake_sts::SECRET_ACCESS_KEY
-    ));
+    source_profile(&env);
     env.start_daemon();
     env.run(["credential-process", "--profile", "base"], "")
         .success();

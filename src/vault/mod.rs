@@ -294,35 +294,42 @@ impl Vault {
 
     /// Records an enrolled security key.
     pub fn add_key(&mut self, key: EnrolledKey) -> Result<(), VaultError> {
-        let _lock = VaultLock::acquire(&self.data_dir)?;
-        self.reload()?;
-        if self.index.keys.iter().any(|k| k.name == key.name) {
-            return Err(VaultError::DuplicateKey { name: key.name });
-        }
-        self.index.keys.push(key);
-        if let Err(e) = self.save() {
-            self.index.keys.pop();
-            return Err(e);
-        }
-        Ok(())
+        self.change_index(|index| {
+            if index.keys.iter().any(|k| k.name == key.name) {
+                return Err(VaultError::DuplicateKey { name: key.name });
+            }
+            index.keys.push(key);
+            Ok(())
+        })
     }
 
     /// Forgets the enrolled security key `name`.
     pub fn remove_key(&mut self, name: &str) -> Result<(), VaultError> {
+        self.change_index(|index| {
+            let position = index
+                .keys
+                .iter()
+                .position(|k| k.name == name)
+                .ok_or_else(|| VaultError::UnknownKey { name: name.into() })?;
+            index.keys.remove(position);
+            Ok(())
+        })
+    }
+
+    /// Applies `change` to the freshly read index under the vault lock and saves it; if the
+    /// change or the save fails, the index in memory is left as it was.
+    fn change_index(
+        &mut self,
+        change: impl FnOnce(&mut Index) -> Result<(), VaultError>,
+    ) -> Result<(), VaultError> {
         let _lock = VaultLock::acquire(&self.data_dir)?;
         self.reload()?;
-        let position = self
-            .index
-            .keys
-            .iter()
-            .position(|k| k.name == name)
-            .ok_or_else(|| VaultError::UnknownKey { name: name.into() })?;
-        let removed = self.index.keys.remove(position);
-        if let Err(e) = self.save() {
-            self.index.keys.insert(position, removed);
-            return Err(e);
+        let before = self.index.clone();
+        let result = change(&mut self.index).and_then(|()| self.save());
+        if result.is_err() {
+            self.index = before;
         }
-        Ok(())
+        result
     }
 
     /// Profiles with long-term keys in the vault, sorted.
