@@ -63,7 +63,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Drop every session the agent has cached; the next request needs a new MFA code.
+    /// Drop every session the agent has cached and lock sealed seeds; the next request needs a
+    /// new MFA code (and a touch, with a security key enrolled).
     Lock,
     /// Manage long-term AWS keys kept in the vault.
     #[command(subcommand)]
