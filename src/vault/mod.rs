@@ -243,22 +243,17 @@ impl Vault {
 
     /// Forgets the seed `name` and deletes its secret.
     pub fn remove(&mut self, name: &str) -> Result<(), VaultError> {
-        let _lock = VaultLock::acquire(&self.data_dir)?;
-        self.reload()?;
-        let info = self
-            .index
-            .seeds
-            .remove(name)
-            .ok_or_else(|| VaultError::UnknownSeed { name: name.into() })?;
-        let id = self.secret_id(name);
-        // Prove the store opens (keyring unlocked, passphrase right) before touching the
-        // index, so a failure changes nothing.
-        self.store()?.get(&id)?;
-        if let Err(e) = self.save() {
-            self.index.seeds.insert(name.to_owned(), info);
-            return Err(e);
+        if !self.index.seeds.contains_key(name) {
+            return Err(VaultError::UnknownSeed { name: name.into() });
         }
-        self.store()?.delete(&id)
+        let id = self.secret_id(name);
+        self.remove_with_secret(&id, |index| {
+            index
+                .seeds
+                .remove(name)
+                .map(drop)
+                .ok_or_else(|| VaultError::UnknownSeed { name: name.into() })
+        })
     }
 
     /// Reads the whole seed `name`, secret included.
@@ -387,20 +382,33 @@ impl Vault {
     }
 
     pub fn remove_credentials(&mut self, profile: &str) -> Result<(), VaultError> {
-        let _lock = VaultLock::acquire(&self.data_dir)?;
-        self.reload()?;
-        let info = self.index.credentials.remove(profile).ok_or_else(|| {
-            VaultError::UnknownCredentials {
-                profile: profile.into(),
-            }
-        })?;
-        let id = self.credential_id(profile);
-        self.store()?.get(&id)?;
-        if let Err(e) = self.save() {
-            self.index.credentials.insert(profile.to_owned(), info);
-            return Err(e);
+        let unknown = || VaultError::UnknownCredentials {
+            profile: profile.into(),
+        };
+        if !self.index.credentials.contains_key(profile) {
+            return Err(unknown());
         }
-        self.store()?.delete(&id)
+        let id = self.credential_id(profile);
+        self.remove_with_secret(&id, |index| {
+            index
+                .credentials
+                .remove(profile)
+                .map(drop)
+                .ok_or_else(unknown)
+        })
+    }
+
+    /// Removes an index entry (`change`) and then its secret `id`. The store is opened first
+    /// (keyring unlocked, passphrase right), so a failure there changes nothing; a crash after
+    /// the index is saved leaves at worst an unused secret behind.
+    fn remove_with_secret(
+        &mut self,
+        id: &str,
+        change: impl FnOnce(&mut Index) -> Result<(), VaultError>,
+    ) -> Result<(), VaultError> {
+        self.store()?.get(id)?;
+        self.change_index(change)?;
+        self.store()?.delete(id)
     }
 
     /// The secret under `id`, which the index says exists (for the seed or profile `name`).
