@@ -25,6 +25,13 @@ pub fn harden_process() {
         rlim_cur: 0,
         rlim_max: 0,
     };
+    let mut current = zero;
+    // SAFETY: getrlimit writes one valid rlimit struct.
+    let got = unsafe { libc::getrlimit(libc::RLIMIT_CORE, &raw mut current) };
+    if got == 0 && current.rlim_max == 0 {
+        // Already none (LimitCORE=0 in the unit), where the sandbox may also forbid setrlimit.
+        return;
+    }
     // SAFETY: `zero` is a valid rlimit that outlives the call.
     let rc = unsafe { libc::setrlimit(libc::RLIMIT_CORE, &raw const zero) };
     if rc != 0 {

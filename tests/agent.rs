@@ -5,6 +5,7 @@ mod common;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -522,8 +523,27 @@ fn systemd_socket_activation_hands_over_the_socket() {
     std::fs::create_dir_all(&dir).unwrap();
     // systemd-socket-activate binds the socket and starts the daemon on the first
     // connection, passing the socket as fd 3 with LISTEN_FDS/LISTEN_PID, as systemd does.
+    // Path and command come from the shipped units, so they are what a user installs.
+    let units = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd");
+    let setting = |file: &str, key: &str| {
+        let text = std::fs::read_to_string(units.join(file)).unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix(key))
+            .unwrap_or_else(|| panic!("{file} has no {key}"))
+            .to_owned()
+    };
+    let listen = setting("mfa-agent.socket", "ListenStream=")
+        .replace("%t", env.path().join("run").to_str().unwrap());
+    assert_eq!(
+        Path::new(&listen),
+        env.socket(),
+        "the unit's socket is the clients' socket"
+    );
+    let exec = setting("mfa-agent.service", "ExecStart=");
+    let (program, args) = exec.split_once(' ').unwrap();
+    assert_eq!(program, "/usr/bin/mfa-agent");
     let mut activator = Command::new("systemd-socket-activate");
-    activator.args(["-l", env.socket().to_str().unwrap()]);
+    activator.args(["-l", &listen]);
     let probe = env.cmd(["--version"]);
     for (key, value) in probe.get_envs() {
         if let Some(value) = value {
@@ -534,7 +554,8 @@ fn systemd_socket_activation_hands_over_the_socket() {
             ));
         }
     }
-    activator.args([env!("CARGO_BIN_EXE_mfa-agent"), "daemon"]);
+    activator.arg(env!("CARGO_BIN_EXE_mfa-agent"));
+    activator.args(args.split_whitespace());
     activator
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());

@@ -412,3 +412,62 @@ fn unlock_policy_needs_one_touch_for_many_mints() {
     env.stop_daemon();
     stop(key);
 }
+
+/// `udevadm test` on the virtual key's hidraw node, with the rule files in `rules` only
+/// (over a tmpfs on /etc/udev/rules.d, which masks the distribution's files of the same name).
+fn udev_properties(rules: &[(&str, &str)]) -> String {
+    let dir = std::path::Path::new("/etc/udev/rules.d");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "tmpfs"])
+        .arg(dir)
+        .status()
+        .expect("mount runs");
+    assert!(mounted.success(), "a tmpfs over {}", dir.display());
+    for (name, text) in rules {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    let out = Command::new("udevadm")
+        .args(["test", "--action=add", "/sys/class/hidraw/hidraw0"])
+        .output()
+        .expect("udevadm (package udev) runs");
+    assert!(Command::new("umount").arg(dir).status().unwrap().success());
+    // The properties go to stdout, the rules applied (file:line) to stderr: both, so a
+    // failure shows why.
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "udevadm test failed:\n{text}");
+    text
+}
+
+#[test]
+fn udev_rule_lets_the_user_open_a_fido_key() {
+    if delegated_to_vm("udev_rule_lets_the_user_open_a_fido_key") {
+        return;
+    }
+    let key = virtual_key(&[]);
+    // systemd's own FIDO rules masked (empty files of the same name): a system where only
+    // this project's rule can identify the key and grant access.
+    let masked = [("60-fido-id.rules", ""), ("70-uaccess.rules", "")];
+    let without = udev_properties(&masked);
+    let rule = include_str!("../udev/70-mfa-agent.rules");
+    let with = udev_properties(&[masked[0], masked[1], ("70-mfa-agent.rules", rule)]);
+    stop(key);
+
+    let tags = |out: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix("TAGS="))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(!tags(&without).contains("uaccess"), "{without}");
+    assert!(
+        with.contains("ID_SECURITY_TOKEN=1"),
+        "fido_id saw the FIDO usage page: {with}"
+    );
+    assert!(tags(&with).contains(":uaccess:"), "{with}");
+    // Without a seat manager (no uaccess), the plugdev group may open it.
+    assert!(with.contains("mode=0660"), "{with}");
+}
