@@ -56,15 +56,15 @@ pub struct Client {
 
 impl Client {
     /// Connects and says hello. With `autostart`, a missing daemon is started in the
-    /// background first (unless a systemd unit is installed to do that).
+    /// background first (unless the systemd socket unit is enabled to do that).
     pub fn connect(paths: &Paths, autostart: bool) -> Result<Self, ClientError> {
         let path = socket_path(paths);
         let stream = match open(&path) {
             Ok(stream) => stream,
             Err(ClientError::NotRunning { hint, .. }) if autostart => {
-                if let Some(unit) = installed_socket_unit(paths) {
+                if let Some(unit) = enabled_socket_unit(paths) {
                     let hint = format!(
-                        "a systemd unit is installed ({}): `systemctl --user enable --now mfa-agent.socket`",
+                        "the systemd socket unit is enabled ({}) but not listening: `systemctl --user start mfa-agent.socket`, and `journalctl --user -u mfa-agent` says why it stopped",
                         unit.display()
                     );
                     return Err(ClientError::NotRunning { path, hint });
@@ -207,18 +207,16 @@ fn not_running_hint() -> String {
     "start it with `mfa-agent daemon` (or `systemctl --user enable --now mfa-agent.socket`)".into()
 }
 
-/// The systemd user socket unit, if one is installed: then systemd, not clients, starts the
-/// daemon.
-fn installed_socket_unit(paths: &Paths) -> Option<PathBuf> {
+/// The systemd user socket unit, if it is enabled (for this user, or for all users with
+/// `systemctl --global`): then systemd, not clients, starts the daemon. Installed but not
+/// enabled (a fresh package install) still lets clients start it, so nothing breaks before
+/// the user runs `systemctl --user enable`.
+fn enabled_socket_unit(paths: &Paths) -> Option<PathBuf> {
     let user_config = paths.config_dir.parent()?.join("systemd/user");
-    [
-        user_config.as_path(),
-        Path::new("/etc/systemd/user"),
-        Path::new("/usr/lib/systemd/user"),
-    ]
-    .iter()
-    .map(|dir| dir.join("mfa-agent.socket"))
-    .find(|unit| unit.exists())
+    [user_config.as_path(), Path::new("/etc/systemd/user")]
+        .iter()
+        .map(|dir| dir.join("sockets.target.wants/mfa-agent.socket"))
+        .find(|link| link.symlink_metadata().is_ok())
 }
 
 fn start_daemon(paths: &Paths, socket: &Path) -> Result<UnixStream, ClientError> {

@@ -414,6 +414,20 @@ fn clients_start_the_daemon_when_none_runs() {
     let out = common::Run(no_autostart.output().unwrap());
     out.failure(&["no mfa-agent daemon is running", "mfa-agent daemon"]);
 
+    // With the systemd socket unit enabled, starting the daemon is systemd's job: a client
+    // that finds no socket says how to start the unit instead of racing it.
+    let wants = env.path().join(".config/systemd/user/sockets.target.wants");
+    std::fs::create_dir_all(&wants).unwrap();
+    let enabled = wants.join("mfa-agent.socket");
+    std::os::unix::fs::symlink("/usr/lib/systemd/user/mfa-agent.socket", &enabled).unwrap();
+    env.run(["credential-process", "--profile", "base"], "")
+        .failure(&[
+            "socket unit is enabled",
+            "systemctl --user start mfa-agent.socket",
+        ]);
+    assert!(!env.socket().exists());
+    std::fs::remove_file(&enabled).unwrap();
+
     credential_process(&env, "base");
     assert!(env.socket().exists(), "the client started a daemon");
     assert_eq!(sts.gst_calls(), 1);

@@ -4,10 +4,12 @@ mod agent_commands;
 mod code;
 mod creds;
 mod daemon;
+mod generate;
 pub mod input;
 mod key;
 mod seed;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -72,10 +74,28 @@ pub enum Command {
     /// Security keys (FIDO2/U2F USB keys).
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// Print shell completions, e.g. `mfa-agent completions bash >
+    /// ~/.local/share/bash-completion/completions/mfa-agent`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `mfa-agent man | man -l -`.
+    Man {
+        /// Write every page (one per subcommand too) into this directory instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    // Needs no home or vault: works in a package build.
+    match cli.command {
+        Command::Completions { shell } => return generate::completions(shell),
+        Command::Man { dir } => return generate::man(dir.as_deref()),
+        _ => {}
+    }
     let paths = Paths::from_env()?;
     let open_vault = || -> Result<Vault> {
         let vault = Vault::open(&paths.data_dir, cli.store, input::passphrase_source())?;
@@ -92,5 +112,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status { json } => agent_commands::status(&paths, json),
         Command::Lock => agent_commands::lock(&paths),
         Command::Key(cmd) => key::run(&cmd, open_vault()?),
+        Command::Completions { .. } | Command::Man { .. } => unreachable!("handled above"),
     }
 }
