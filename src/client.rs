@@ -211,7 +211,8 @@ fn not_running_hint() -> String {
 /// `systemctl --global`): then systemd, not clients, starts the daemon. Installed but not
 /// enabled (a fresh package install) still lets clients start it, so nothing breaks before
 /// the user runs `systemctl --user enable`.
-fn enabled_socket_unit(paths: &Paths) -> Option<PathBuf> {
+#[must_use]
+pub fn enabled_socket_unit(paths: &Paths) -> Option<PathBuf> {
     let user_config = paths.config_dir.parent()?.join("systemd/user");
     [user_config.as_path(), Path::new("/etc/systemd/user")]
         .iter()

@@ -8,7 +8,8 @@
 //! - [`agent`]: the daemon: socket server, session cache, minting, replay guard.
 //! - [`protocol`]: the messages between the daemon and its clients; [`client`]: the
 //!   blocking client every command uses.
-//! - [`config`]: the agent's own settings (`config.toml`).
+//! - [`config`]: the agent's own settings (`config.toml`); [`doctor`]: checks of the whole
+//!   set-up, each with its fix.
 //! - [`keys`]: FIDO security keys over USB HID, and sealing with them; [`unlock`]: opening
 //!   the vault's data key with an enrolled key.
 //! - [`secret`]: zeroizing, mlocked, never-printed containers for secrets.
@@ -23,6 +24,7 @@ pub mod aws;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod doctor;
 pub mod keys;
 pub mod otp;
 pub mod paths;

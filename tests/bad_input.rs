@@ -144,6 +144,7 @@ fn locked_keyring_says_how_to_unlock() {
         printf %s "$SEED" | "$BIN" seed add work --secret - 2>/dev/null || exit 90
         dbus-send --session --dest=org.freedesktop.secrets --print-reply /org/freedesktop/secrets \
             org.freedesktop.Secret.Service.Lock array:objpath:/org/freedesktop/secrets/collection/login >/dev/null || exit 91
+        "$BIN" doctor > "$HOME/doctor.txt"
         "$BIN" code work
     "#;
     let out = std::process::Command::new("timeout")
@@ -160,4 +161,11 @@ fn locked_keyring_says_how_to_unlock() {
         "setting up the locked keyring failed: {code:?}"
     );
     common::Run(out).failure(&["keyring is locked", "unlock it"]);
+    // doctor finds it too, without a prompt.
+    let doctor = std::fs::read_to_string(env.path().join("doctor.txt")).unwrap();
+    assert!(
+        doctor.contains("FAIL store: 1 seed(s), in the OS keyring, which is locked")
+            && doctor.contains("fix: unlock it"),
+        "{doctor}"
+    );
 }

@@ -130,6 +130,22 @@ fn enrol_and_unlock_with_touch_and_with_pin() {
     let tested = env.run(["key", "test", "main"], "").success();
     assert!(tested.contains("works"), "{tested}");
     assert_eq!(key_list(&env)["enrolled"][0], "main");
+    // doctor sees the key, openable, and the vault sealed by it.
+    let doctor: Value = serde_json::from_str(&env.run(["doctor", "--json"], "").stdout()).unwrap();
+    let keys = doctor["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "security keys")
+        .cloned()
+        .unwrap();
+    assert_eq!(keys["status"], "ok", "{keys}");
+    let detail = keys["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("mfa-agent test token (/dev/hidraw0, seal and approve)")
+            && detail.contains("enrolled: main"),
+        "{keys}"
+    );
     env.run(["key", "enroll", "--name", "main"], "")
         .failure(&["already enrolled", "--name"]);
     stop(key);

@@ -113,7 +113,9 @@ impl Profiles {
         self.set.profiles()
     }
 
-    fn get(&self, profile: &str, key: &str) -> Option<&str> {
+    /// One setting of a profile, trimmed; `None` when absent or empty.
+    #[must_use]
+    pub fn get(&self, profile: &str, key: &str) -> Option<&str> {
         self.set
             .get_profile(profile)?
             .get(key)

@@ -1,11 +1,15 @@
 //! Calls to AWS STS through aws-sdk-sts, with errors turned into advice.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aws_sdk_sts::config::interceptors::BeforeDeserializationInterceptorContextRef;
 use aws_sdk_sts::config::{
-    BehaviorVersion, Credentials, Region, retry::RetryConfig, timeout::TimeoutConfig,
+    BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
+    retry::RetryConfig, timeout::TimeoutConfig,
 };
-use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sts::error::{BoxError, ProvideErrorMetadata, SdkError};
+use aws_sdk_sts::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_sts::types::Credentials as StsCredentials;
 use thiserror::Error;
 
@@ -140,6 +144,41 @@ impl Sts {
         convert(out.credentials(), region)
     }
 
+    /// STS's clock, from the Date header of a GetCallerIdentity answer: TOTP codes are only
+    /// accepted within about 30 s of AWS's time. The call is signed with made-up keys, so it
+    /// needs no credentials and reveals none; AWS's refusal carries the header as well.
+    pub async fn server_time(&self, region: Option<&str>) -> Result<i64, StsError> {
+        let date = DateHeader::default();
+        let keys = Credentials::new(
+            "AKIAMFAAGENTCLOCKXXX",
+            "clock-check",
+            None,
+            None,
+            "mfa-agent",
+        );
+        let client = self.client(keys, region, RetryConfig::disabled());
+        let answer = client
+            .get_caller_identity()
+            .customize()
+            .interceptor(date.clone())
+            .send()
+            .await;
+        let seen = date.0.lock().expect("date lock poisoned").take();
+        match (seen, answer) {
+            (Some(header), _) => DateTime::from_str(&header, DateTimeFormat::HttpDate)
+                .map(|t| t.secs())
+                .map_err(|e| StsError::Other {
+                    code: "BadDate".into(),
+                    message: format!("STS sent an unreadable Date header {header:?}: {e}"),
+                }),
+            (None, Err(e)) => Err(self.map_error(&e)),
+            (None, Ok(_)) => Err(StsError::Other {
+                code: "NoDate".into(),
+                message: "STS answered without a Date header".into(),
+            }),
+        }
+    }
+
     fn map_error<E: ProvideErrorMetadata, R: HttpStatus>(&self, err: &SdkError<E, R>) -> StsError {
         match err {
             SdkError::TimeoutError(_) => StsError::Timeout {
@@ -149,7 +188,9 @@ impl Sts {
                 seconds: self.timeout.as_secs(),
             },
             SdkError::DispatchFailure(f) => StsError::Network {
-                detail: format!("{:?}", f.as_connector_error().map(ToString::to_string)),
+                detail: f
+                    .as_connector_error()
+                    .map_or_else(|| err.to_string(), |e| error_chain(e)),
             },
             SdkError::ServiceError(ctx) => {
                 let code = ctx.err().code().unwrap_or("Unknown").to_owned();
@@ -168,6 +209,40 @@ impl Sts {
                 detail: err.to_string(),
             },
         }
+    }
+}
+
+/// An error and its causes, "outer: inner: innermost" (the SDK's connector errors say
+/// only "io error" at the top).
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+/// Records the Date header of the response it sees.
+#[derive(Debug, Clone, Default)]
+struct DateHeader(Arc<Mutex<Option<String>>>);
+
+impl Intercept for DateHeader {
+    fn name(&self) -> &'static str {
+        "DateHeader"
+    }
+
+    fn read_after_transmit(
+        &self,
+        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(date) = context.response().headers().get("date") {
+            *self.0.lock().expect("date lock poisoned") = Some(date.to_owned());
+        }
+        Ok(())
     }
 }
 

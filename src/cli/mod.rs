@@ -4,6 +4,7 @@ mod agent_commands;
 mod code;
 mod creds;
 mod daemon;
+mod doctor;
 mod generate;
 pub mod input;
 mod key;
@@ -74,6 +75,12 @@ pub enum Command {
     /// Security keys (FIDO2/U2F USB keys).
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// Check the whole set-up (agent, keyring, security keys and udev, clock against STS,
+    /// AWS profiles) and print how to fix each problem. Exits 1 if something would fail.
+    Doctor {
+        #[arg(long)]
+        json: bool,
+    },
     /// Print shell completions, e.g. `mfa-agent completions bash >
     /// ~/.local/share/bash-completion/completions/mfa-agent`.
     Completions {
@@ -112,6 +119,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status { json } => agent_commands::status(&paths, json),
         Command::Lock => agent_commands::lock(&paths),
         Command::Key(cmd) => key::run(&cmd, open_vault()?),
+        Command::Doctor { json } => doctor::run(&paths, json),
         Command::Completions { .. } | Command::Man { .. } => unreachable!("handled above"),
     }
 }

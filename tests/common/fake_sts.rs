@@ -35,6 +35,8 @@ struct State {
     /// Session key id -> token, for checking AssumeRole signed by a session.
     sessions: HashMap<String, String>,
     faults: VecDeque<Fault>,
+    /// Seconds STS's clock (its Date header) is ahead of this machine's.
+    clock_offset: i64,
     issued: usize,
     /// Every code received, in order, for assertions.
     codes: Vec<String>,
@@ -92,6 +94,11 @@ impl FakeSts {
         self.state.lock().unwrap().faults.extend(faults);
     }
 
+    /// Makes STS's clock (the Date header of every answer) run `seconds` ahead (or behind).
+    pub fn set_clock_offset(&self, seconds: i64) {
+        self.state.lock().unwrap().clock_offset = seconds;
+    }
+
     pub fn codes_received(&self) -> Vec<String> {
         self.state.lock().unwrap().codes.clone()
     }
@@ -147,10 +154,24 @@ impl Handler {
             }
             None => self.reply(&request, &body),
         };
+        let offset = self.state.lock().unwrap().clock_offset;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            .cast_signed();
+        let date = DateTime::from_secs(now + offset)
+            .fmt(DateTimeFormat::HttpDate)
+            .unwrap();
         let response = tiny_http::Response::from_string(reply.body)
             .with_status_code(reply.status)
             .with_header(
                 "Content-Type: text/xml"
+                    .parse::<tiny_http::Header>()
+                    .unwrap(),
+            )
+            .with_header(
+                format!("Date: {date}")
                     .parse::<tiny_http::Header>()
                     .unwrap(),
             );

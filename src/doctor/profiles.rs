@@ -1,0 +1,162 @@
+//! Checks of the AWS profiles that get their credentials from mfa-agent: each must resolve
+//! to a plan the agent can mint (AWS's limits, no loops), with a seed for its MFA device and
+//! long-term keys for its source profile.
+
+use std::collections::BTreeSet;
+
+use super::Finding;
+use crate::aws::profile::{CHAINED_ROLE_MAX_DURATION, ProfilePlan, Profiles};
+use crate::config::Config;
+use crate::vault::{self, Vault};
+
+/// The findings, and the region of the first profile (where the clock check asks STS).
+pub async fn check(config: &Config, vault: Option<&Vault>) -> (Vec<Finding>, Option<String>) {
+    let profiles = match Profiles::load().await {
+        Ok(profiles) => profiles,
+        Err(e) => {
+            let fix = "fix ~/.aws/config (or the file AWS_CONFIG_FILE names)";
+            return (vec![Finding::fail("aws config", e.to_string(), fix)], None);
+        }
+    };
+    let targets: BTreeSet<&str> = profiles
+        .names()
+        .filter_map(|name| profiles.get(name, "credential_process"))
+        .filter_map(agent_profile)
+        .collect();
+    if targets.is_empty() {
+        let finding = Finding::warn(
+            "profiles",
+            "no profile in ~/.aws/config gets its credentials from mfa-agent",
+            "add `credential_process = mfa-agent credential-process --profile NAME` to a profile (README, Quickstart step 4)",
+        );
+        return (vec![finding], None);
+    }
+    let mut region = None;
+    let findings = targets
+        .into_iter()
+        .map(|target| match profiles.plan(target) {
+            Ok(plan) => {
+                region = region.take().or_else(|| plan.region.clone());
+                check_plan(&plan, &profiles, config, vault)
+            }
+            Err(e) => Finding::fail(
+                format!("profile {target}"),
+                e.to_string(),
+                "edit ~/.aws/config as the message says",
+            ),
+        })
+        .collect();
+    (findings, region)
+}
+
+/// The `--profile` of an `mfa-agent credential-process` command line.
+fn agent_profile(command: &str) -> Option<&str> {
+    let mut words = command.split_whitespace();
+    words.find(|w| w.ends_with("mfa-agent"))?;
+    let mut words = words.skip_while(|w| *w != "credential-process");
+    words.next()?;
+    while let Some(word) = words.next() {
+        if word == "--profile" {
+            return words.next();
+        }
+        if let Some(name) = word.strip_prefix("--profile=") {
+            return Some(name);
+        }
+    }
+    None
+}
+
+fn check_plan(
+    plan: &ProfilePlan,
+    profiles: &Profiles,
+    config: &Config,
+    vault: Option<&Vault>,
+) -> Finding {
+    let check = format!("profile {}", plan.profile);
+    let serial = plan.mfa_serial.as_str();
+    let seeds: Vec<&str> = vault.map_or_else(Vec::new, |v| match config.serials.get(serial) {
+        Some(name) => v
+            .seeds()
+            .filter(|(n, _)| n == name)
+            .map(|(n, _)| n)
+            .collect(),
+        None => vault::seed_for_serial(v.seeds(), serial),
+    });
+    let seed = match seeds.as_slice() {
+        [one] => *one,
+        [] => {
+            return Finding::fail(
+                check,
+                format!("no seed for its MFA device {serial}"),
+                format!(
+                    "`mfa-agent seed add NAME --qr qr.png --serial {serial}` (or name an existing seed in config.toml: [serials] \"{serial}\" = \"NAME\")"
+                ),
+            );
+        }
+        many => {
+            return Finding::fail(
+                check,
+                format!("several seeds for {serial}: {}", many.join(", ")),
+                format!("pick one in config.toml: [serials] \"{serial}\" = \"NAME\""),
+            );
+        }
+    };
+    let source = plan.source_profile.as_str();
+    let in_vault = vault.is_some_and(|v| v.credential_list().any(|(name, _)| name == source));
+    let keys = if in_vault {
+        "the vault"
+    } else if profiles.static_keys(source).is_some() {
+        "the AWS credentials files"
+    } else {
+        return Finding::fail(
+            check,
+            format!("no long-term keys for its source profile {source:?}"),
+            format!(
+                "`mfa-agent creds add {source}` (or `mfa-agent creds import {source}` from ~/.aws/credentials)"
+            ),
+        );
+    };
+    let mut detail = format!("MFA device {serial} -> seed {seed}; keys of {source} from {keys}");
+    if let Some(role) = &plan.role {
+        detail = format!("{detail}; assumes {}", role.arn);
+        let direct = config.profile(&plan.profile).assume_role_with_mfa;
+        if let Some(asked) = role
+            .duration
+            .filter(|d| *d > CHAINED_ROLE_MAX_DURATION && !direct)
+        {
+            return Finding::warn(
+                check,
+                format!(
+                    "{detail}; duration_seconds = {asked}, but AWS caps a role assumed from an MFA session at {CHAINED_ROLE_MAX_DURATION} s"
+                ),
+                format!(
+                    "accept 1 h sessions, or set [profiles.{}] assume_role_with_mfa = true in config.toml (one MFA code per role)",
+                    plan.profile
+                ),
+            );
+        }
+    }
+    Finding::ok(check, detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::agent_profile;
+
+    #[test]
+    fn finds_the_profile_of_a_credential_process_command() {
+        let cases = [
+            ("mfa-agent credential-process --profile work", Some("work")),
+            (
+                "/usr/bin/mfa-agent -v credential-process --profile=prod --refresh",
+                Some("prod"),
+            ),
+            ("mfa-agent credential-process", None),
+            ("aws-vault export --format=json work", None),
+            ("mfa-agent code --profile work", None),
+        ];
+        for (command, expected) in cases {
+            assert_eq!(agent_profile(command), expected, "{command}");
+        }
+    }
+}

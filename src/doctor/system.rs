@@ -1,0 +1,280 @@
+//! Checks of what runs around the profiles: the agent, the secret store, security keys and
+//! the clock.
+
+use std::path::Path;
+
+use super::Finding;
+use crate::aws::sts::Sts;
+use crate::client::{Client, ClientError, enabled_socket_unit};
+use crate::config::Config;
+use crate::paths::Paths;
+use crate::protocol::{Request, Response};
+use crate::vault::{StoreKind, Vault, VaultError};
+
+/// TOTP codes change every 30 s and AWS accepts little more than one step of drift.
+const CLOCK_FAIL_SECONDS: i64 = 30;
+const CLOCK_WARN_SECONDS: i64 = 5;
+
+pub fn agent(paths: &Paths, config: &Config) -> Finding {
+    let check = "agent";
+    let mut client = match Client::connect(paths, false) {
+        Ok(client) => client,
+        Err(ClientError::NotRunning { path, .. }) => {
+            if let Some(unit) = enabled_socket_unit(paths) {
+                return Finding::fail(
+                    check,
+                    format!(
+                        "nothing listens on {}, though the socket unit is enabled ({})",
+                        path.display(),
+                        unit.display()
+                    ),
+                    "`systemctl --user start mfa-agent.socket`; `journalctl --user -u mfa-agent` shows why it stopped",
+                );
+            }
+            let autostart =
+                config.autostart && std::env::var_os("MFA_AGENT_NO_AUTOSTART").is_none();
+            return if autostart {
+                Finding::ok(
+                    check,
+                    format!(
+                        "not running; the first request starts it at {}",
+                        path.display()
+                    ),
+                )
+            } else {
+                Finding::fail(
+                    check,
+                    format!("not running, and autostart is off ({})", path.display()),
+                    "start it with `mfa-agent daemon`, or `systemctl --user enable --now mfa-agent.socket`",
+                )
+            };
+        }
+        Err(e) => {
+            return Finding::fail(
+                check,
+                e.to_string(),
+                "remove the file named, or point MFA_AGENT_SOCKET elsewhere",
+            );
+        }
+    };
+    match client.call(&Request::Status, |_| {}) {
+        Ok(Response::Status(report)) if report.agent_version == env!("CARGO_PKG_VERSION") => {
+            Finding::ok(
+                check,
+                format!(
+                    "running (pid {}, version {}), {} session(s) cached",
+                    report.pid,
+                    report.agent_version,
+                    report.sessions.len()
+                ),
+            )
+        }
+        Ok(Response::Status(report)) => Finding::fail(
+            check,
+            format!(
+                "the running daemon (pid {}) is version {}, this mfa-agent is {}",
+                report.pid,
+                report.agent_version,
+                env!("CARGO_PKG_VERSION")
+            ),
+            format!(
+                "restart it: `systemctl --user restart mfa-agent.service`, or `kill {}` (clients start the new one)",
+                report.pid
+            ),
+        ),
+        Ok(other) => Finding::fail(
+            check,
+            format!("the daemon answered a status request with {other:?}"),
+            "restart the daemon: it is not speaking this version's protocol",
+        ),
+        Err(e) => Finding::fail(
+            check,
+            e.to_string(),
+            "restart the daemon (`systemctl --user restart mfa-agent.service` or kill it)",
+        ),
+    }
+}
+
+/// The vault's index and the store behind it; returns the vault for the later checks.
+pub fn store(paths: &Paths, findings: &mut Vec<Finding>) -> Option<Vault> {
+    let check = "store";
+    let refuse_passphrase =
+        Box::new(|_| -> Result<_, VaultError> { unreachable!("doctor reads no secret") });
+    let vault = match Vault::open(&paths.data_dir, None, refuse_passphrase) {
+        Ok(vault) => vault,
+        Err(e) => {
+            findings.push(Finding::fail(
+                check,
+                e.to_string(),
+                "fix or move away the file named; `mfa-agent seed add` starts a new vault",
+            ));
+            return None;
+        }
+    };
+    let seeds = vault.seeds().count();
+    let sealed = if vault.is_sealed() {
+        ", sealed by a security key"
+    } else {
+        ""
+    };
+    let summary = format!("{seeds} seed(s){sealed}");
+    findings.push(match vault.store_kind() {
+        StoreKind::Keyring => keyring_state(&summary),
+        StoreKind::File => Finding::ok(
+            check,
+            format!(
+                "{summary}, in the encrypted file store (the agent reads MFA_AGENT_PASSPHRASE_FILE)"
+            ),
+        ),
+    });
+    if seeds == 0 {
+        findings.push(Finding::warn(
+            "seeds",
+            "no TOTP seed stored yet",
+            "add your MFA device's seed: `mfa-agent seed add NAME --qr qr.png --serial ARN` (README, Quickstart)",
+        ));
+    }
+    Some(vault)
+}
+
+/// Whether the Secret Service answers and its default collection is unlocked. Asks for the
+/// collection's `Locked` property only: no entry is read, so nothing prompts.
+#[cfg(target_os = "linux")]
+fn keyring_state(summary: &str) -> Finding {
+    let check = "store";
+    let locked = (|| -> zbus::Result<bool> {
+        let bus = zbus::blocking::Connection::session()?;
+        let collection = zbus::blocking::Proxy::new(
+            &bus,
+            "org.freedesktop.secrets",
+            "/org/freedesktop/secrets/aliases/default",
+            "org.freedesktop.Secret.Collection",
+        )?;
+        collection.get_property::<bool>("Locked")
+    })();
+    match locked {
+        Ok(false) => Finding::ok(
+            check,
+            format!("{summary}, in the OS keyring (Secret Service, unlocked)"),
+        ),
+        Ok(true) => Finding::fail(
+            check,
+            format!("{summary}, in the OS keyring, which is locked"),
+            "unlock it: log in to the desktop, or `gnome-keyring-daemon --unlock` on a headless box",
+        ),
+        Err(e) => Finding::fail(
+            check,
+            format!("{summary}; no Secret Service answers on the session bus ({e})"),
+            "start your desktop keyring (GNOME Keyring, KeePassXC), or keep seeds in an encrypted file with `--store file`",
+        ),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn keyring_state(summary: &str) -> Finding {
+    Finding::ok("store", format!("{summary}, in the OS keyring"))
+}
+
+/// FIDO devices: present, openable (the udev rule), and whether the vault needs one.
+pub fn security_keys(vault: Option<&Vault>) -> Vec<Finding> {
+    let check = "security keys";
+    let enrolled: Vec<&str> = vault
+        .map(|v| v.enrolled_keys().iter().map(|k| k.name.as_str()).collect())
+        .unwrap_or_default();
+    let sealed = !enrolled.is_empty();
+    let devices = match crate::keys::list() {
+        Ok(devices) => devices,
+        Err(e) if sealed => {
+            return vec![Finding::fail(check, e.to_string(), udev_fix())];
+        }
+        Err(e) => {
+            return vec![Finding::warn(
+                check,
+                e.to_string(),
+                "only needed for sealing with a security key; see the README's Security keys section",
+            )];
+        }
+    };
+    let mut findings = Vec::new();
+    for device in devices.iter().filter(|d| d.error.is_some()) {
+        findings.push(Finding::fail(
+            check,
+            format!("{} at {} cannot be opened", device.product, device.path),
+            udev_fix(),
+        ));
+    }
+    let usable: Vec<String> = devices
+        .iter()
+        .filter(|d| d.error.is_none())
+        .map(|d| format!("{} ({}, {})", d.product, d.path, d.capability))
+        .collect();
+    let enrolled_list = enrolled.join(", ");
+    findings.push(match (usable.is_empty(), sealed) {
+        (true, true) => Finding::warn(
+            check,
+            format!("none plugged in; enrolled: {enrolled_list}"),
+            "plug in an enrolled key before the next mint (it waits a short while for one)",
+        ),
+        (true, false) => Finding::ok(
+            check,
+            "none plugged in, none enrolled (seeds are not sealed)",
+        ),
+        (false, true) => Finding::ok(
+            check,
+            format!(
+                "plugged in: {}; enrolled: {enrolled_list}",
+                usable.join("; ")
+            ),
+        ),
+        (false, false) => Finding::warn(
+            check,
+            format!("plugged in: {}; none enrolled", usable.join("; ")),
+            "`mfa-agent key enroll` seals the seeds so that only a touch of this key opens them",
+        ),
+    });
+    findings
+}
+
+/// Where the rule is, or how to install it.
+fn udev_fix() -> String {
+    let rules = [
+        "/etc/udev/rules.d/70-mfa-agent.rules",
+        "/usr/lib/udev/rules.d/70-mfa-agent.rules",
+        "/lib/udev/rules.d/70-mfa-agent.rules",
+    ];
+    match rules.iter().find(|r| Path::new(r).exists()) {
+        Some(rule) => format!(
+            "{rule} is installed: unplug and replug the key, or run `sudo udevadm trigger`; if that does not help, check that you are logged in on a local seat (`loginctl`) or in the plugdev group"
+        ),
+        None => "install the udev rule: `sudo install -m 644 udev/70-mfa-agent.rules /etc/udev/rules.d/ && sudo udevadm control --reload && sudo udevadm trigger` (or the Debian package), then replug the key".into(),
+    }
+}
+
+/// This machine's clock against STS's.
+pub async fn clock(sts: &Sts, region: Option<&str>) -> Finding {
+    let check = "clock";
+    let server = match sts.server_time(region).await {
+        Ok(server) => server,
+        Err(e) => {
+            return Finding::warn(
+                check,
+                format!("not checked: {e}"),
+                "doctor compares the clock with STS's; run it again when STS is reachable",
+            );
+        }
+    };
+    let local = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs().cast_signed());
+    let skew = local - server;
+    let direction = if skew >= 0 { "ahead of" } else { "behind" };
+    let detail = format!("this machine is {} s {direction} AWS STS", skew.abs());
+    let fix = "turn on time synchronisation: `timedatectl set-ntp true` (or fix the NTP client)";
+    match skew.abs() {
+        s if s > CLOCK_FAIL_SECONDS => {
+            Finding::fail(check, format!("{detail}: MFA codes will be rejected"), fix)
+        }
+        s if s > CLOCK_WARN_SECONDS => Finding::warn(check, detail, fix),
+        _ => Finding::ok(check, detail),
+    }
+}
