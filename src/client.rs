@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 use crate::paths::Paths;
-use crate::protocol::{MAX_LINE, PROTOCOL_VERSION, Request, Response};
+use crate::protocol::{Event, MAX_LINE, PROTOCOL_VERSION, Request, Response, StatusReport};
 use crate::{atomic, sys};
 
 /// How long a started daemon gets to open its socket.
@@ -116,6 +116,14 @@ impl Client {
         self.read_reply(&mut on_waiting)
     }
 
+    /// Subscribes to the agent's events: the state now, and the connection as a feed.
+    pub fn subscribe(mut self) -> Result<(StatusReport, Subscription), ClientError> {
+        match self.call(&Request::Subscribe, |_| {})? {
+            Response::Status(report) => Ok((report, Subscription(self))),
+            other => Err(ClientError::Protocol(format!("{other:?}"))),
+        }
+    }
+
     /// Reads up to the next final response, passing progress messages on.
     fn read_reply(&mut self, on_waiting: &mut impl FnMut(&str)) -> Result<Response, ClientError> {
         let io_err = |source| ClientError::Io {
@@ -143,6 +151,19 @@ impl Client {
                 Ok(response) => return Ok(response),
                 Err(e) => return Err(ClientError::Protocol(e.to_string())),
             }
+        }
+    }
+}
+
+/// A subscribed connection (see [`Client::subscribe`]).
+pub struct Subscription(Client);
+
+impl Subscription {
+    /// Blocks until the agent reports something.
+    pub fn next_event(&mut self) -> Result<Event, ClientError> {
+        match self.0.read_reply(&mut |_| {})? {
+            Response::Event(event) => Ok(event),
+            other => Err(ClientError::Protocol(format!("{other:?}"))),
         }
     }
 }

@@ -7,12 +7,19 @@
 //! sts_timeout_seconds = 20              # give up on a silent STS after this long
 //! autostart = true                      # clients start the daemon when none runs
 //!
-//! [serials]                             # which seed serves an MFA device
-//! "arn:aws:iam::123456789012:mfa/alice" = "work"
-//!
 //! touch = "every-mint"                  # or "unlock": one touch opens the seeds for a while
 //! unlock_ttl_seconds = 28800            # ... at most this long
 //! unlock_idle_seconds = 3600            # ... and locks again when unused this long
+//!
+//! [serials]                             # which seed serves an MFA device
+//! "arn:aws:iam::123456789012:mfa/alice" = "work"
+//!
+//! [notifications]                     # desktop notifications, each on by default
+//! enabled = true                        # false turns them all off
+//! touch = true                          # "touch your security key" when a touch takes > 1 s
+//! issued = true                         # "credentials issued for PROFILE"
+//! expiring = true                       # a session needs renewing soon, with a touch
+//! errors = true                         # a mint failed
 //!
 //! [profiles.prod-admin]
 //! assume_role_with_mfa = true           # AssumeRole with the code itself (longer sessions)
@@ -49,6 +56,39 @@ pub struct Config {
     pub unlock_idle_seconds: u64,
     pub serials: BTreeMap<String, String>,
     pub profiles: BTreeMap<String, ProfileSettings>,
+    pub notifications: Notifications,
+}
+
+/// Which desktop notifications the agent shows.
+#[derive(Debug, Clone, Deserialize)]
+// One switch per kind of notification, as users write them in config.toml.
+#[allow(clippy::struct_excessive_bools)]
+#[serde(deny_unknown_fields, default)]
+pub struct Notifications {
+    pub enabled: bool,
+    pub touch: bool,
+    pub issued: bool,
+    pub expiring: bool,
+    pub errors: bool,
+    /// A touch notification appears only if the touch has not come after this long: a quick
+    /// touch needs no reminder.
+    pub touch_delay_ms: u64,
+    /// How long before a session needs renewing (with a touch) to say so.
+    pub expiring_notice_seconds: u64,
+}
+
+impl Default for Notifications {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            touch: true,
+            issued: true,
+            expiring: true,
+            errors: true,
+            touch_delay_ms: 1000,
+            expiring_notice_seconds: 300,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -87,6 +127,7 @@ impl Default for Config {
             unlock_idle_seconds: 3600,
             serials: BTreeMap::new(),
             profiles: BTreeMap::new(),
+            notifications: Notifications::default(),
         }
     }
 }
@@ -103,6 +144,13 @@ impl Config {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Self::default()),
             Err(source) => Err(ConfigError::Read { path, source }),
         }
+    }
+
+    /// Whether clients may start the daemon: `autostart` here, unless MFA_AGENT_NO_AUTOSTART
+    /// is set.
+    #[must_use]
+    pub fn autostart_enabled(&self) -> bool {
+        self.autostart && std::env::var_os("MFA_AGENT_NO_AUTOSTART").is_none()
     }
 
     #[must_use]

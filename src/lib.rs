@@ -12,6 +12,7 @@
 //!   set-up, each with its fix.
 //! - [`keys`]: FIDO security keys over USB HID, and sealing with them; [`unlock`]: opening
 //!   the vault's data key with an enrolled key.
+//! - [`desktop`]: notifications, and the tray icon (Linux, feature `tray`).
 //! - [`secret`]: zeroizing, mlocked, never-printed containers for secrets.
 //! - [`paths`]: XDG locations; [`atomic`]: crash-safe private file writes.
 //! - [`sys`]: the only module that calls the OS directly (process hardening, mlock, flock,
@@ -24,6 +25,7 @@ pub mod aws;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod desktop;
 pub mod doctor;
 pub mod keys;
 pub mod otp;

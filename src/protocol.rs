@@ -33,6 +33,9 @@ pub enum Request {
     Status,
     /// Drops every cached session.
     Lock,
+    /// Turns the connection into a feed: a `status` response now, then an `event` line for
+    /// every change until the client hangs up (the tray's view of the agent).
+    Subscribe,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -52,6 +55,8 @@ pub enum Response {
     Locked {
         dropped: usize,
     },
+    /// On a subscribed connection: something happened.
+    Event(Event),
     Error {
         message: String,
     },
@@ -103,6 +108,29 @@ fn conceal<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
     String::deserialize(d).map(SecretString::new)
 }
 
+/// What subscribers (the tray, the notifier) hear about. Never carries a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The cached sessions or the unlock state changed: their new values.
+    Sessions {
+        sessions: Vec<SessionSummary>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unlocked_until: Option<i64>,
+    },
+    /// A mint for `profile` waits for the user: a touch of the security key (or a key to be
+    /// plugged in); `message` says which.
+    TouchNeeded { profile: String, message: String },
+    /// The user approved (touched the key); the mint goes on.
+    Approved { profile: String },
+    /// New credentials for `profile`, valid until `expiration` (Unix seconds).
+    Issued { profile: String, expiration: i64 },
+    /// Minting for `profile` failed.
+    Failed { profile: String, message: String },
+    /// A cached session runs out soon and its renewal will need a touch.
+    Expiring { session: String, expiration: i64 },
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StatusReport {
     pub agent_version: String,
@@ -119,7 +147,7 @@ pub struct StatusReport {
     pub last_error: Option<LastError>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionSummary {
     /// The profile, or `source-profile (MFA session)` for the session behind role profiles.
     pub name: String,
@@ -162,6 +190,24 @@ mod tests {
             }
         ));
         assert!(serde_json::from_str::<Request>(r#"{"type":"launch_missiles"}"#).is_err());
+    }
+
+    #[test]
+    fn events_are_tagged_inside_the_response() {
+        let line = serde_json::to_string(&Response::Event(Event::Issued {
+            profile: "p".into(),
+            expiration: 7,
+        }))
+        .unwrap();
+        assert_eq!(
+            line,
+            r#"{"type":"event","event":"issued","profile":"p","expiration":7}"#
+        );
+        let back: Response = serde_json::from_str(&line).unwrap();
+        assert!(matches!(
+            back,
+            Response::Event(Event::Issued { expiration: 7, .. })
+        ));
     }
 
     #[test]

@@ -176,3 +176,22 @@ pub fn raise_fd_limit() {
         }
     }
 }
+
+/// `unix_time` as "HH:MM" in the local time zone, for menus and messages (UTC if the zone
+/// cannot be read).
+#[must_use]
+pub fn local_hh_mm(unix_time: i64) -> String {
+    let time: libc::time_t = unix_time;
+    // SAFETY: `tm` is plain old data that localtime_r fills in; both pointers are valid for
+    // the call and localtime_r keeps neither.
+    let local = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        (!libc::localtime_r(&raw const time, &raw mut tm).is_null()).then_some(tm)
+    };
+    if let Some(tm) = local {
+        format!("{:02}:{:02}", tm.tm_hour, tm.tm_min)
+    } else {
+        let of_day = unix_time.rem_euclid(86_400);
+        format!("{:02}:{:02} UTC", of_day / 3600, of_day % 3600 / 60)
+    }
+}

@@ -52,6 +52,7 @@ fn the_package_installs_binary_units_rule_completions_and_man_pages() {
         "/usr/bin/mfa-agent",
         "/usr/lib/systemd/user/mfa-agent.socket",
         "/usr/lib/systemd/user/mfa-agent.service",
+        "/usr/lib/systemd/user/mfa-agent-tray.service",
         "/usr/lib/udev/rules.d/70-mfa-agent.rules",
         "/usr/share/bash-completion/completions/mfa-agent",
         "/usr/share/zsh/vendor-completions/_mfa-agent",
@@ -69,21 +70,15 @@ fn the_package_installs_binary_units_rule_completions_and_man_pages() {
     // The units and the rule are the ones in the repository, byte for byte.
     let source = Path::new(env!("CARGO_MANIFEST_DIR"));
     for (installed, repo) in [
-        (
-            "/usr/lib/systemd/user/mfa-agent.socket",
-            "systemd/mfa-agent.socket",
-        ),
-        (
-            "/usr/lib/systemd/user/mfa-agent.service",
-            "systemd/mfa-agent.service",
-        ),
-        (
-            "/usr/lib/udev/rules.d/70-mfa-agent.rules",
-            "udev/70-mfa-agent.rules",
-        ),
+        ("/usr/lib/systemd/user", "systemd/mfa-agent.socket"),
+        ("/usr/lib/systemd/user", "systemd/mfa-agent.service"),
+        ("/usr/lib/systemd/user", "systemd/mfa-agent-tray.service"),
+        ("/usr/lib/udev/rules.d", "udev/70-mfa-agent.rules"),
     ] {
+        let name = Path::new(repo).file_name().unwrap().to_str().unwrap();
+        let installed = format!("{installed}/{name}");
         assert_eq!(
-            std::fs::read(at(installed)).unwrap(),
+            std::fs::read(at(&installed)).unwrap(),
             std::fs::read(source.join(repo)).unwrap(),
             "{installed}"
         );

@@ -14,17 +14,21 @@ fn unit(name: &str) -> PathBuf {
 /// The units with `ExecStart` pointing at this build instead of /usr/bin, in a fresh
 /// directory (verify checks that the command exists).
 fn units_for_this_build(dir: &Path) -> Vec<PathBuf> {
-    ["mfa-agent.socket", "mfa-agent.service"]
-        .iter()
-        .map(|name| {
-            let text = std::fs::read_to_string(unit(name))
-                .unwrap()
-                .replace("/usr/bin/mfa-agent", env!("CARGO_BIN_EXE_mfa-agent"));
-            let path = dir.join(name);
-            std::fs::write(&path, text).unwrap();
-            path
-        })
-        .collect()
+    [
+        "mfa-agent.socket",
+        "mfa-agent.service",
+        "mfa-agent-tray.service",
+    ]
+    .iter()
+    .map(|name| {
+        let text = std::fs::read_to_string(unit(name))
+            .unwrap()
+            .replace("/usr/bin/mfa-agent", env!("CARGO_BIN_EXE_mfa-agent"));
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    })
+    .collect()
 }
 
 #[test]

@@ -5,10 +5,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 use super::AgentState;
-use crate::protocol::{LastError, MAX_LINE, PROTOCOL_VERSION, Request, Response, StatusReport};
+use crate::protocol::{
+    Event, LastError, MAX_LINE, PROTOCOL_VERSION, Request, Response, StatusReport,
+};
 
 enum Line {
     Complete(Vec<u8>),
@@ -78,6 +80,10 @@ pub async fn serve(stream: UnixStream, state: Arc<AgentState>) {
             }
             continue;
         }
+        if matches!(request, Request::Subscribe) {
+            subscribe(&mut reader, &mut writer, &state).await;
+            return;
+        }
         if handle(request, &state, &mut writer).await.is_err() {
             return;
         }
@@ -113,6 +119,7 @@ async fn handle<W: AsyncWrite + Unpin>(
             message: "hello was already said".into(),
         },
         Request::Status => Response::Status(status(state)),
+        Request::Subscribe => unreachable!("served by `subscribe`"),
         Request::Lock => {
             let dropped = state.minter.lock();
             tracing::info!(dropped, "locked: dropped cached sessions");
@@ -147,6 +154,48 @@ async fn handle<W: AsyncWrite + Unpin>(
         }
     };
     send(writer, &response).await
+}
+
+/// A subscribed connection: the state now, then every event until the client hangs up. No
+/// idle timeout: a subscriber is quiet by design.
+async fn subscribe<R, W>(reader: &mut R, writer: &mut W, state: &AgentState)
+where
+    R: AsyncReadExt + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut events = state.minter.events.subscribe();
+    if send(writer, &Response::Status(status(state)))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut ignored = [0u8; 256];
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => event,
+            // Subscribers send nothing more; EOF (or an error) means the client left.
+            read = reader.read(&mut ignored) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            },
+        };
+        let event = match event {
+            Ok(event) => event,
+            // Fell behind: what was missed is summed up by the current state.
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::debug!(missed, "a subscriber fell behind");
+                Event::Sessions {
+                    sessions: state.minter.cache.summaries(),
+                    unlocked_until: state.minter.unlocked_until(),
+                }
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        if send(writer, &Response::Event(event)).await.is_err() {
+            return;
+        }
+    }
 }
 
 fn status(state: &AgentState) -> StatusReport {

@@ -2,6 +2,7 @@
 //! (optionally) AssumeRole. Results live in the session cache.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -9,6 +10,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::MintError;
 use super::cache::SessionCache;
+use super::events::Events;
 use super::replay::ReplayGuard;
 use super::unlocked::UnlockedKey;
 use crate::aws::LongTermKeys;
@@ -17,7 +19,7 @@ use crate::aws::sts::{self, Mfa, Sts};
 use crate::config::{Config, TouchPolicy};
 use crate::otp::{self, Seed};
 use crate::paths::Paths;
-use crate::protocol::SessionCredentials;
+use crate::protocol::{Event, SessionCredentials};
 use crate::vault::{self, Vault};
 
 /// Messages for the waiting client ("waiting 12 s for a fresh MFA code").
@@ -33,6 +35,8 @@ pub struct Minter {
     serial_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// The data key, while unlocked under `touch = "unlock"`.
     unlocked: UnlockedKey,
+    /// What happens, for the tray and notifications.
+    pub events: Events,
 }
 
 impl Minter {
@@ -51,13 +55,30 @@ impl Minter {
             replay,
             cache: SessionCache::default(),
             serial_locks: Mutex::default(),
+            events: Events::default(),
         }
+    }
+
+    /// The agent's settings, as loaded at start.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Tells subscribers the sessions (or the unlock state) changed.
+    fn publish_sessions(&self) {
+        self.events.send(Event::Sessions {
+            sessions: self.cache.summaries(),
+            unlocked_until: self.unlocked.until(),
+        });
     }
 
     /// Drops every cached session and locks the seeds; returns how many sessions there were.
     pub fn lock(&self) -> usize {
         self.unlocked.clear();
-        self.cache.clear()
+        let dropped = self.cache.clear();
+        self.publish_sessions();
+        dropped
     }
 
     /// Until when the seeds stay unlocked under `touch = "unlock"`, if they are.
@@ -74,25 +95,56 @@ impl Minter {
         progress: &Progress,
     ) -> Result<Arc<SessionCredentials>, MintError> {
         let margin = self.config.refresh_margin_seconds;
-        self.cache
+        // Whether this call minted (rather than found the session cached or joined another
+        // caller's mint): only a mint is news for subscribers.
+        let minted_here = AtomicBool::new(false);
+        let result = self
+            .cache
             .get_or_mint(&profile_key(profile), margin, force, || async {
-                let profiles = Profiles::load().await?;
-                let plan = profiles.plan(profile)?;
-                match &plan.role {
-                    None => {
-                        let session = self.mfa_session(&plan, &profiles, force, progress).await?;
-                        Ok(SessionCredentials::clone(&session))
-                    }
-                    Some(_) if self.config.profile(profile).assume_role_with_mfa => {
-                        self.role_with_mfa(&plan, &profiles, progress).await
-                    }
-                    Some(_) => {
-                        let session = self.mfa_session(&plan, &profiles, false, progress).await?;
-                        self.chained_role(&plan, &session).await
-                    }
-                }
+                minted_here.store(true, Ordering::Relaxed);
+                self.mint(profile, force, progress).await
             })
-            .await
+            .await;
+        if minted_here.load(Ordering::Relaxed) {
+            let profile = profile.to_owned();
+            match &result {
+                Ok(credentials) => {
+                    self.events.send(Event::Issued {
+                        profile,
+                        expiration: credentials.expiration,
+                    });
+                    self.publish_sessions();
+                }
+                Err(e) => self.events.send(Event::Failed {
+                    profile,
+                    message: e.to_string(),
+                }),
+            }
+        }
+        result
+    }
+
+    async fn mint(
+        &self,
+        profile: &str,
+        force: bool,
+        progress: &Progress,
+    ) -> Result<SessionCredentials, MintError> {
+        let profiles = Profiles::load().await?;
+        let plan = profiles.plan(profile)?;
+        match &plan.role {
+            None => {
+                let session = self.mfa_session(&plan, &profiles, force, progress).await?;
+                Ok(SessionCredentials::clone(&session))
+            }
+            Some(_) if self.config.profile(profile).assume_role_with_mfa => {
+                self.role_with_mfa(&plan, &profiles, progress).await
+            }
+            Some(_) => {
+                let session = self.mfa_session(&plan, &profiles, false, progress).await?;
+                self.chained_role(&plan, &session).await
+            }
+        }
     }
 
     /// The cached credentials for `profile`, if fresh: a cache hit without any waiting.
@@ -248,9 +300,15 @@ impl Minter {
     ) -> Result<Seed, MintError> {
         let configured = self.config.serials.get(serial).cloned();
         let (serial, profile) = (serial.to_owned(), profile.to_owned());
+        let approved = Event::Approved {
+            profile: profile.clone(),
+        };
+        let asked = Arc::new(AtomicBool::new(false));
         let prompter = AgentPrompter {
             progress: progress.clone(),
             profile: profile.clone(),
+            events: self.events.clone(),
+            asked: asked.clone(),
         };
         let keep_unlocked = self.config.touch(&profile) == TouchPolicy::Unlock;
         let held = if keep_unlocked {
@@ -291,6 +349,9 @@ impl Minter {
                 Ok((seed, vault.take_data_key()))
             })
             .await?;
+        if asked.load(Ordering::Relaxed) {
+            self.events.send(approved);
+        }
         if keep_unlocked
             && !was_held
             && let Some(key) = opened
@@ -337,15 +398,24 @@ impl Minter {
     }
 }
 
-/// Prompts from the agent reach the user through the waiting client ("touch your key").
+/// Prompts from the agent reach the user through the waiting client ("touch your key"),
+/// and through the event feed the tray and notifications.
 struct AgentPrompter {
     progress: Progress,
     profile: String,
+    events: Events,
+    /// Set once the user was asked for something: the answer is an approval.
+    asked: Arc<AtomicBool>,
 }
 
 impl crate::unlock::Prompter for AgentPrompter {
     fn tell(&self, message: &str) {
         let _ = self.progress.send(message.to_owned());
+        self.asked.store(true, Ordering::Relaxed);
+        self.events.send(Event::TouchNeeded {
+            profile: self.profile.clone(),
+            message: message.to_owned(),
+        });
     }
 
     fn pin(

@@ -5,7 +5,9 @@
 
 mod cache;
 mod connection;
+mod events;
 mod minter;
+pub mod notifier;
 mod replay;
 mod unlocked;
 
@@ -16,6 +18,7 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::net::UnixListener;
 
+pub use self::events::Events;
 pub use self::minter::Minter;
 use crate::aws::profile::ProfileError;
 use crate::aws::sts::StsError;

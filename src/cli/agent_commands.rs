@@ -47,7 +47,7 @@ struct ProcessCredentials<'a> {
 
 fn connect(paths: &Paths) -> Result<Client> {
     let config = Config::load(&paths.config_dir)?;
-    let autostart = config.autostart && std::env::var_os("MFA_AGENT_NO_AUTOSTART").is_none();
+    let autostart = config.autostart_enabled();
     Ok(Client::connect(paths, autostart)?)
 }
 

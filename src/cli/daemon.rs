@@ -70,6 +70,7 @@ pub fn run(paths: &Paths) -> Result<ExitCode> {
         let listener = tokio::net::UnixListener::from_std(listener)?;
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
+        tokio::spawn(agent::notifier::run(state.clone(), paths.data_dir.clone()));
         tracing::info!(socket = %socket.display(), "serving");
         notify_ready();
         let shutdown = async {

@@ -81,6 +81,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show the agent in the system tray: its state as the icon; a menu to copy codes, see
+    /// sessions, lock and refresh. Normally started by the mfa-agent-tray systemd unit.
+    Tray,
     /// Print shell completions, e.g. `mfa-agent completions bash >
     /// ~/.local/share/bash-completion/completions/mfa-agent`.
     Completions {
@@ -93,6 +96,16 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+}
+
+#[cfg(all(target_os = "linux", feature = "tray"))]
+fn tray(paths: &Paths) -> Result<ExitCode> {
+    crate::desktop::tray::run(paths)
+}
+
+#[cfg(not(all(target_os = "linux", feature = "tray")))]
+fn tray(_: &Paths) -> Result<ExitCode> {
+    anyhow::bail!("this mfa-agent was built without the tray (Linux, cargo feature `tray`)")
 }
 
 /// Runs a parsed command line.
@@ -120,6 +133,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Lock => agent_commands::lock(&paths),
         Command::Key(cmd) => key::run(&cmd, open_vault()?),
         Command::Doctor { json } => doctor::run(&paths, json),
+        Command::Tray => tray(&paths),
         Command::Completions { .. } | Command::Man { .. } => unreachable!("handled above"),
     }
 }

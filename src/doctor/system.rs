@@ -31,9 +31,7 @@ pub fn agent(paths: &Paths, config: &Config) -> Finding {
                     "`systemctl --user start mfa-agent.socket`; `journalctl --user -u mfa-agent` shows why it stopped",
                 );
             }
-            let autostart =
-                config.autostart && std::env::var_os("MFA_AGENT_NO_AUTOSTART").is_none();
-            return if autostart {
+            return if config.autostart_enabled() {
                 Finding::ok(
                     check,
                     format!(

@@ -1,0 +1,201 @@
+//! Desktop notifications from the agent's events: a touch that is taking a while, new
+//! credentials, failures, and sessions whose renewal will need a touch soon. Each kind can be
+//! turned off in config.toml (`[notifications]`).
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
+
+use super::AgentState;
+use crate::config::TouchPolicy;
+use crate::desktop::notify::{self, Shown, Urgency};
+use crate::protocol::{Event, SessionSummary};
+use crate::vault::Vault;
+
+/// How often sessions are checked for an approaching renewal.
+const EXPIRY_CHECK: Duration = Duration::from_secs(30);
+
+pub async fn run(state: Arc<AgentState>, data_dir: PathBuf) {
+    let config = state.minter.config().clone();
+    let settings = config.notifications.clone();
+    if !settings.enabled {
+        return;
+    }
+    let mut events = state.minter.events.subscribe();
+    let touch_delay = Duration::from_millis(settings.touch_delay_ms);
+    // Touch requests not yet answered, by profile: when to notify, and what to say.
+    let mut pending: HashMap<String, (Instant, String)> = HashMap::new();
+    let mut shown: HashMap<String, Shown> = HashMap::new();
+    let mut warned: HashSet<(String, i64)> = HashSet::new();
+    let mut expiry_check = tokio::time::interval(EXPIRY_CHECK);
+    loop {
+        let next_due = pending.values().map(|(due, _)| *due).min();
+        tokio::select! {
+            event = events.recv() => {
+                let event = match event {
+                    Ok(event) => event,
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return,
+                };
+                // Whatever the outcome, a request that was waiting for a touch is not any more.
+                if let Event::Approved { profile } | Event::Issued { profile, .. } | Event::Failed { profile, .. } = &event {
+                    pending.remove(profile);
+                    if let Some(notification) = shown.remove(profile) {
+                        tokio::task::spawn_blocking(move || notification.close());
+                    }
+                }
+                match event {
+                    Event::TouchNeeded { profile, message } if settings.touch => {
+                        pending.entry(profile).or_insert((Instant::now() + touch_delay, message));
+                    }
+                    Event::Issued { profile, expiration } if settings.issued => {
+                        let minutes = (expiration - unix_now()).max(0) / 60;
+                        show(
+                            format!("AWS credentials issued for {profile}"),
+                            format!("Valid for {minutes} min."),
+                            Urgency::Normal,
+                        )
+                        .await;
+                    }
+                    Event::Failed { profile, message } if settings.errors => {
+                        show(format!("mfa-agent: {profile} failed"), message, Urgency::Normal).await;
+                    }
+                    _ => {}
+                }
+            }
+            () = tokio::time::sleep_until(next_due.unwrap_or_else(Instant::now)), if next_due.is_some() => {
+                let now = Instant::now();
+                let due: Vec<String> = pending
+                    .iter()
+                    .filter(|(_, (at, _))| *at <= now)
+                    .map(|(profile, _)| profile.clone())
+                    .collect();
+                for profile in due {
+                    let (_, message) = pending.remove(&profile).expect("listed above");
+                    if let Some(notification) =
+                        show(sentence(&message), format!("mfa-agent is waiting to approve {profile}."), Urgency::Critical).await
+                    {
+                        shown.insert(profile, notification);
+                    }
+                }
+            }
+            _ = expiry_check.tick(), if settings.expiring => {
+                let sessions = state.minter.cache.summaries();
+                let due = renewals_due(&sessions, unix_now(), config.refresh_margin_seconds, settings.expiring_notice_seconds);
+                if due.is_empty() {
+                    continue;
+                }
+                let sealed = {
+                    let data_dir = data_dir.clone();
+                    tokio::task::spawn_blocking(move || vault_is_sealed(&data_dir)).await.unwrap_or(false)
+                };
+                for (profile, expiration, renew_at) in due {
+                    let unlocked_past_renewal = state.minter.unlocked_until().is_some_and(|until| until > renew_at);
+                    let needs_touch = sealed
+                        && (config.touch(&profile) == TouchPolicy::EveryMint || !unlocked_past_renewal);
+                    if needs_touch && warned.insert((profile.clone(), expiration)) {
+                        let minutes = (renew_at - unix_now()).max(0) / 60;
+                        show(
+                            format!("AWS session for {profile} needs renewing in {minutes} min"),
+                            "The next AWS call after that asks for a touch of your security key.".into(),
+                            Urgency::Normal,
+                        )
+                        .await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Profile sessions whose renewal (when less than `margin` is left) comes within `notice`
+/// seconds: (profile, expiration, renewal time).
+fn renewals_due(
+    sessions: &[SessionSummary],
+    now: i64,
+    margin: u64,
+    notice: u64,
+) -> Vec<(String, i64, i64)> {
+    let (margin, notice) = (margin.cast_signed(), notice.cast_signed());
+    sessions
+        .iter()
+        .filter_map(|s| {
+            let profile = s.name.strip_prefix("profile ")?;
+            let renew_at = s.expiration - margin;
+            (renew_at > now && renew_at - now <= notice)
+                .then(|| (profile.to_owned(), s.expiration, renew_at))
+        })
+        .collect()
+}
+
+fn vault_is_sealed(data_dir: &std::path::Path) -> bool {
+    let no_passphrase = Box::new(|_| -> Result<_, crate::vault::VaultError> {
+        unreachable!("only the index is read")
+    });
+    Vault::open(data_dir, None, no_passphrase).is_ok_and(|v| v.is_sealed())
+}
+
+/// "touch your security key (main) to approve base" -> "Touch your security key (main) to
+/// approve base".
+fn sentence(message: &str) -> String {
+    let mut chars = message.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
+}
+
+async fn show(summary: String, body: String, urgency: Urgency) -> Option<Shown> {
+    tokio::task::spawn_blocking(move || notify::show(&summary, &body, urgency))
+        .await
+        .ok()
+        .flatten()
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs().cast_signed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(name: &str, expiration: i64) -> SessionSummary {
+        SessionSummary {
+            name: name.into(),
+            access_key: "****ABCD".into(),
+            expiration,
+        }
+    }
+
+    #[test]
+    fn warns_once_renewal_is_within_the_notice() {
+        let now = 1_000_000;
+        let sessions = [
+            // Renewed (at 15 min left) in 4 min: due.
+            session("profile soon", now + 900 + 240),
+            // In an hour: not yet.
+            session("profile later", now + 900 + 3600),
+            // Renewal time already passed: the next call mints anyway, nothing to announce.
+            session("profile stale", now + 600),
+            // MFA sessions behind roles are not what the user asked for by name.
+            session("mfa-session base", now + 900 + 60),
+        ];
+        let due = renewals_due(&sessions, now, 900, 300);
+        assert_eq!(due, vec![("soon".to_owned(), now + 1140, now + 240)]);
+    }
+
+    #[test]
+    fn messages_become_sentences() {
+        assert_eq!(
+            sentence("touch your security key (main) to approve base"),
+            "Touch your security key (main) to approve base"
+        );
+        assert_eq!(sentence(""), "");
+    }
+}
