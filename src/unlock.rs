@@ -88,8 +88,11 @@ pub fn unlock(
     if enrolled.is_empty() {
         return Err(VaultError::Unlock("no security key is enrolled".into()));
     }
-    let devices = wait_for_keys(prompter)?;
-    for key in enrolled {
+    let devices: Vec<KeyDevice> = wait_for_keys(prompter)?
+        .into_iter()
+        .filter(|d| Some(d.path.as_str()) != skip_path)
+        .collect();
+    for (key, device) in touch_order(enrolled, &devices) {
         let pin = if key.uses_pin {
             Some(prompter.pin(key)?)
         } else {
@@ -98,29 +101,61 @@ pub fn unlock(
         if let Some(pin) = &pin {
             fido::check_pin(pin).map_err(unlock_error)?;
         }
-        for device in devices
-            .iter()
-            .filter(|d| Some(d.path.as_str()) != skip_path)
-        {
-            prompter.tell(&format!("touch your security key ({}) to {why}", key.name));
-            match fido::hmac_secret(
-                &device.path,
-                &credential_of(key),
-                salt_of(key)?,
-                pin.clone(),
-            ) {
-                Ok(output) => {
-                    return DataKey::unwrap(&key.wrapped_data_key, &output, &key.credential_id)
-                        .map_err(|e| VaultError::Unlock(e.to_string()));
-                }
-                Err(KeyError::NotEnrolled) => {}
-                Err(e) => return Err(unlock_error(e)),
+        prompter.tell(&format!("touch your security key ({}) to {why}", key.name));
+        match fido::hmac_secret(
+            &device.path,
+            &credential_of(key),
+            salt_of(key)?,
+            pin.clone(),
+        ) {
+            Ok(output) => {
+                return DataKey::unwrap(&key.wrapped_data_key, &output, &key.credential_id)
+                    .map_err(|e| VaultError::Unlock(e.to_string()));
             }
+            Err(KeyError::NotEnrolled) => {}
+            Err(e) => return Err(unlock_error(e)),
         }
     }
     Err(VaultError::Unlock(
         "none of the plugged-in security keys is enrolled with this vault; plug in an enrolled key (`mfa-agent key list` names them)".into(),
     ))
+}
+
+/// Which (enrolled key, device) pairs to ask for a touch, in order. Each device is first
+/// asked silently which enrolled credential it holds, so with several keys plugged in only
+/// the enrolled one blinks and the user is asked once, for the right key. A device that
+/// cannot answer silently stays a candidate for every key.
+fn touch_order<'a>(
+    enrolled: &'a [EnrolledKey],
+    devices: &'a [KeyDevice],
+) -> Vec<(&'a EnrolledKey, &'a KeyDevice)> {
+    let mut order = Vec::new();
+    for device in devices {
+        for key in enrolled {
+            match fido::holds(&device.path, &key.credential_id) {
+                Ok(true) => {
+                    order.push((key, device));
+                    break;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::debug!(path = %device.path, "no silent answer ({e}); trying each key");
+                    order.extend(enrolled.iter().map(|k| (k, device)));
+                    break;
+                }
+            }
+        }
+    }
+    order
+}
+
+/// The name of the enrolled key the device at `path` holds, asked silently.
+#[must_use]
+pub fn enrolled_on(enrolled: &[EnrolledKey], path: &str) -> Option<String> {
+    enrolled
+        .iter()
+        .find(|key| fido::holds(path, &key.credential_id).unwrap_or(false))
+        .map(|key| key.name.clone())
 }
 
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(unlock_error)`

@@ -129,7 +129,10 @@ fn enrol_and_unlock_with_touch_and_with_pin() {
     );
     let tested = env.run(["key", "test", "main"], "").success();
     assert!(tested.contains("works"), "{tested}");
-    assert_eq!(key_list(&env)["enrolled"][0], "main");
+    let listed = key_list(&env);
+    assert_eq!(listed["enrolled"][0], "main");
+    // Asked silently (no touch): this device is the one enrolled as "main".
+    assert_eq!(listed["devices"][0]["enrolled_as"], "main", "{listed}");
     // doctor sees the key, openable, and the vault sealed by it.
     let doctor: Value = serde_json::from_str(&env.run(["doctor", "--json"], "").stdout()).unwrap();
     let keys = doctor["findings"]
@@ -142,7 +145,7 @@ fn enrol_and_unlock_with_touch_and_with_pin() {
     assert_eq!(keys["status"], "ok", "{keys}");
     let detail = keys["detail"].as_str().unwrap();
     assert!(
-        detail.contains("mfa-agent test token (/dev/hidraw0, seal and approve)")
+        detail.contains("mfa-agent test token (/dev/hidraw0, seal and approve, enrolled as main)")
             && detail.contains("enrolled: main"),
         "{keys}"
     );
@@ -152,6 +155,11 @@ fn enrol_and_unlock_with_touch_and_with_pin() {
 
     // Another key (a fresh virtual one) is not the enrolled key.
     let stranger = virtual_key(&[]);
+    let listed = key_list(&env);
+    assert!(
+        listed["devices"][0].get("enrolled_as").is_none(),
+        "{listed}"
+    );
     env.run(["key", "test", "main"], "")
         .failure(&["not among the plugged-in keys"]);
     stop(stranger);

@@ -59,7 +59,13 @@ pub fn run(cmd: &KeyCommand, mut vault: Vault) -> Result<ExitCode> {
 }
 
 fn list(json: bool, vault: &Vault) -> Result<()> {
-    let devices = keys::list()?;
+    let mut devices = keys::list()?;
+    for device in devices
+        .iter_mut()
+        .filter(|d| d.error.is_none() && d.capability == "seal and approve")
+    {
+        device.enrolled_as = crate::unlock::enrolled_on(vault.enrolled_keys(), &device.path);
+    }
     let enrolled: Vec<String> = vault
         .enrolled_keys()
         .iter()
@@ -81,6 +87,9 @@ fn list(json: bool, vault: &Vault) -> Result<()> {
             d.path, d.vendor_id, d.product_id, d.product
         );
         println!("  can:        {}", d.capability);
+        if let Some(name) = &d.enrolled_as {
+            println!("  enrolled:   as {name:?}");
+        }
         if !d.versions.is_empty() {
             println!("  versions:   {}", d.versions.join(", "));
         }

@@ -204,7 +204,13 @@ pub fn security_keys(vault: Option<&Vault>) -> Vec<Finding> {
     let usable: Vec<String> = devices
         .iter()
         .filter(|d| d.error.is_none())
-        .map(|d| format!("{} ({}, {})", d.product, d.path, d.capability))
+        .map(|d| {
+            let name = vault.and_then(|v| crate::unlock::enrolled_on(v.enrolled_keys(), &d.path));
+            let enrolled = name
+                .map(|n| format!(", enrolled as {n}"))
+                .unwrap_or_default();
+            format!("{} ({}, {}{enrolled})", d.product, d.path, d.capability)
+        })
         .collect();
     let enrolled_list = enrolled.join(", ");
     findings.push(match (usable.is_empty(), sealed) {

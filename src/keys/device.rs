@@ -40,6 +40,10 @@ pub struct KeyDevice {
     /// Why the device could not be asked, if it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The name it is enrolled under in this vault, if it is (filled in by callers that
+    /// know the vault, with a silent probe).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enrolled_as: Option<String>,
 }
 
 /// ctap-hid-fido2's settings: it must never print (its keep-alive message goes to stdout
@@ -79,6 +83,7 @@ pub fn list() -> Result<Vec<KeyDevice>, KeyError> {
             pin_protocols: Vec::new(),
             capability: "unknown",
             error: None,
+            enrolled_as: None,
         };
         if let Err(e) = std::fs::OpenOptions::new()
             .read(true)

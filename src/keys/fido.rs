@@ -20,6 +20,9 @@ pub const RP_ID: &str = "mfa-agent";
 /// How long the user has to touch the key. Keys time out on their own after ~30 s.
 pub const TOUCH_DEADLINE: Duration = Duration::from_secs(45);
 
+/// A silent probe needs no user: a key that takes longer is not answering.
+const PROBE_DEADLINE: Duration = Duration::from_secs(5);
+
 /// What enrolment learns about a key, to be stored.
 #[derive(Debug, Clone)]
 pub struct Credential {
@@ -118,6 +121,30 @@ pub fn enroll(path: &str, pin: Option<SecretString>) -> Result<Credential, KeyEr
             pin_protocol: key.pin_protocol_version,
             uses_pin: pin.is_some(),
         })
+    })
+}
+
+/// Whether the key at `path` made the credential `credential_id`, asked silently: an
+/// assertion with user presence off and no PIN, so no touch and no blink. A key answers "no
+/// credentials" for an id another key made (non-resident ids only decrypt on their maker).
+pub fn holds(path: &str, credential_id: &[u8]) -> Result<bool, KeyError> {
+    let (path, credential_id) = (path.to_owned(), credential_id.to_vec());
+    run_exclusive(PROBE_DEADLINE, move || {
+        let key = open(&path)?;
+        let mut challenge = [0u8; 32];
+        rand::fill(&mut challenge[..]);
+        let args = GetAssertionArgsBuilder::new(RP_ID, &challenge)
+            .credential_id(&credential_id)
+            .without_pin_and_uv()
+            .without_up()
+            .build();
+        match key.get_assertion_with_args(&args) {
+            Ok(_) => Ok(true),
+            Err(e) => match classify(&e) {
+                KeyError::NotEnrolled => Ok(false),
+                other => Err(other),
+            },
+        }
     })
 }
 
