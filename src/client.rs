@@ -13,6 +13,7 @@ use thiserror::Error;
 
 use crate::paths::Paths;
 use crate::protocol::{Event, MAX_LINE, PROTOCOL_VERSION, Request, Response, StatusReport};
+use crate::secret::SecretString;
 use crate::{atomic, sys};
 
 /// How long a started daemon gets to open its socket.
@@ -89,31 +90,43 @@ impl Client {
     fn write(&mut self, request: &Request) -> Result<(), ClientError> {
         let mut line = serde_json::to_vec(request).expect("requests always serialise");
         line.push(b'\n');
-        self.stream
-            .get_mut()
-            .write_all(&line)
-            .map_err(|source| ClientError::Io {
-                path: self.path.clone(),
-                source,
-            })
+        let written = self.stream.get_mut().write_all(&line);
+        // A `pin` request carries the PIN.
+        zeroize::Zeroize::zeroize(&mut line);
+        written.map_err(|source| ClientError::Io {
+            path: self.path.clone(),
+            source,
+        })
     }
 
     /// Sends `request` and returns the final response, passing progress messages to
-    /// `on_waiting`. An `error` response becomes [`ClientError::Agent`].
+    /// `on_waiting`. An `error` response becomes [`ClientError::Agent`]. A PIN request is
+    /// answered with "cannot ask" (see [`Client::call_asking`]).
     pub fn call(
         &mut self,
         request: &Request,
+        on_waiting: impl FnMut(&str),
+    ) -> Result<Response, ClientError> {
+        self.call_asking(request, on_waiting, |_| None)
+    }
+
+    /// As [`Client::call`], and when the agent needs a security key's PIN, `on_pin` asks the
+    /// user (given what to ask) and returns the PIN, or `None` if it cannot ask.
+    pub fn call_asking(
+        &mut self,
+        request: &Request,
         mut on_waiting: impl FnMut(&str),
+        mut on_pin: impl FnMut(&str) -> Option<SecretString>,
     ) -> Result<Response, ClientError> {
         self.write(request)?;
         if self.hello_pending {
             self.hello_pending = false;
-            match self.read_reply(&mut on_waiting)? {
+            match self.read_reply(&mut on_waiting, &mut on_pin)? {
                 Response::Hello { .. } => {}
                 other => return Err(ClientError::Protocol(format!("{other:?}"))),
             }
         }
-        self.read_reply(&mut on_waiting)
+        self.read_reply(&mut on_waiting, &mut on_pin)
     }
 
     /// Subscribes to the agent's events: the state now, and the connection as a feed.
@@ -125,9 +138,14 @@ impl Client {
     }
 
     /// Reads up to the next final response, passing progress messages on.
-    fn read_reply(&mut self, on_waiting: &mut impl FnMut(&str)) -> Result<Response, ClientError> {
+    fn read_reply(
+        &mut self,
+        on_waiting: &mut impl FnMut(&str),
+        on_pin: &mut impl FnMut(&str) -> Option<SecretString>,
+    ) -> Result<Response, ClientError> {
+        let path = self.path.clone();
         let io_err = |source| ClientError::Io {
-            path: self.path.clone(),
+            path: path.clone(),
             source,
         };
         loop {
@@ -147,6 +165,10 @@ impl Client {
             zeroize::Zeroize::zeroize(&mut reply);
             match parsed {
                 Ok(Response::Waiting { message }) => on_waiting(&message),
+                Ok(Response::PinNeeded { message }) => {
+                    let pin = on_pin(&message);
+                    self.write(&Request::Pin { pin })?;
+                }
                 Ok(Response::Error { message }) => return Err(ClientError::Agent(message)),
                 Ok(response) => return Ok(response),
                 Err(e) => return Err(ClientError::Protocol(e.to_string())),
@@ -161,7 +183,7 @@ pub struct Subscription(Client);
 impl Subscription {
     /// Blocks until the agent reports something.
     pub fn next_event(&mut self) -> Result<Event, ClientError> {
-        match self.0.read_reply(&mut |_| {})? {
+        match self.0.read_reply(&mut |_| {}, &mut |_| None)? {
             Response::Event(event) => Ok(event),
             other => Err(ClientError::Protocol(format!("{other:?}"))),
         }

@@ -14,6 +14,8 @@
 //! [serials]                             # which seed serves an MFA device
 //! "arn:aws:iam::123456789012:mfa/alice" = "work"
 //!
+//! pinentry = "pinentry-gnome3"          # asks for a key's PIN when the client has no terminal
+//!
 //! [notifications]                     # desktop notifications, each on by default
 //! enabled = true                        # false turns them all off
 //! touch = true                          # "touch your security key" when a touch takes > 1 s
@@ -57,6 +59,9 @@ pub struct Config {
     pub serials: BTreeMap<String, String>,
     pub profiles: BTreeMap<String, ProfileSettings>,
     pub notifications: Notifications,
+    /// The pinentry program for a security key's PIN when the client has no terminal
+    /// (default: `pinentry` from PATH).
+    pub pinentry: Option<String>,
 }
 
 /// Which desktop notifications the agent shows.
@@ -128,6 +133,7 @@ impl Default for Config {
             serials: BTreeMap::new(),
             profiles: BTreeMap::new(),
             notifications: Notifications::default(),
+            pinentry: None,
         }
     }
 }

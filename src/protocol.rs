@@ -33,6 +33,16 @@ pub enum Request {
     Status,
     /// Drops every cached session.
     Lock,
+    /// The answer to `pin_needed`, on the same connection: the PIN the user typed, or none
+    /// when the client cannot ask (no terminal) and the agent should try pinentry.
+    Pin {
+        #[serde(
+            default,
+            serialize_with = "expose_option",
+            deserialize_with = "conceal_option"
+        )]
+        pin: Option<SecretString>,
+    },
     /// Turns the connection into a feed: a `status` response now, then an `event` line for
     /// every change until the client hangs up (the tray's view of the agent).
     Subscribe,
@@ -47,6 +57,11 @@ pub enum Response {
     },
     /// Progress on a long request, e.g. waiting for the next MFA code window.
     Waiting {
+        message: String,
+    },
+    /// The request needs a security key's PIN: the client asks its user (`message` says for
+    /// which key and how many tries are left) and answers with a `pin` request.
+    PinNeeded {
         message: String,
     },
     /// Shared with the agent's cache: a cache hit copies no secret.
@@ -106,6 +121,18 @@ fn expose<S: Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error>
 
 fn conceal<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
     String::deserialize(d).map(SecretString::new)
+}
+
+#[allow(clippy::ref_option)] // serde's serialize_with passes `&Option<T>`
+fn expose_option<S: Serializer>(secret: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(secret) => s.serialize_some(secret.expose()),
+        None => s.serialize_none(),
+    }
+}
+
+fn conceal_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
+    Option::<String>::deserialize(d).map(|s| s.map(SecretString::new))
 }
 
 /// What subscribers (the tray, the notifier) hear about. Never carries a secret.

@@ -13,8 +13,9 @@ use crate::vault::{EnrolledKey, VaultError};
 pub trait Prompter {
     /// Shows `message` (e.g. "touch your security key") to the user.
     fn tell(&self, message: &str);
-    /// The PIN for `key`.
-    fn pin(&self, key: &EnrolledKey) -> Result<SecretString, VaultError>;
+    /// The PIN for `key`; `prompt` names the key and the tries left ("PIN of security key
+    /// main (7 tries left)").
+    fn pin(&self, key: &EnrolledKey, prompt: &str) -> Result<SecretString, VaultError>;
 }
 
 /// How long to wait for a key to be plugged in (`MFA_AGENT_KEY_WAIT` seconds overrides).
@@ -94,7 +95,7 @@ pub fn unlock(
         .collect();
     for (key, device) in touch_order(enrolled, &devices) {
         let pin = if key.uses_pin {
-            Some(prompter.pin(key)?)
+            Some(prompter.pin(key, &pin_prompt(key, &device.path)?)?)
         } else {
             None
         };
@@ -121,14 +122,37 @@ pub fn unlock(
     ))
 }
 
+/// "PIN of security key NAME (N tries left)", after checking the PIN is not blocked: a
+/// blocked PIN is an error before the user types anything.
+fn pin_prompt(key: &EnrolledKey, path: &str) -> Result<String, VaultError> {
+    let name = &key.name;
+    match fido::pin_retries(path) {
+        Ok(0) => Err(unlock_error(KeyError::PinBlocked)),
+        Ok(1) => Ok(format!(
+            "PIN of security key {name} (1 try left: a wrong PIN now blocks it)"
+        )),
+        Ok(n) => Ok(format!("PIN of security key {name} ({n} tries left)")),
+        // Not every key reports retries; the PIN is still worth asking for.
+        Err(_) => Ok(format!("PIN of security key {name}")),
+    }
+}
+
 /// Which (enrolled key, device) pairs to ask for a touch, in order. Each device is first
 /// asked silently which enrolled credential it holds, so with several keys plugged in only
 /// the enrolled one blinks and the user is asked once, for the right key. A device that
-/// cannot answer silently stays a candidate for every key.
+/// cannot answer silently stays a candidate for every key, and so does every device when
+/// none admits to a credential: some keys hide credentials made with a PIN from a silent
+/// request, so "no" is not proof.
 fn touch_order<'a>(
     enrolled: &'a [EnrolledKey],
     devices: &'a [KeyDevice],
 ) -> Vec<(&'a EnrolledKey, &'a KeyDevice)> {
+    let every_pair = || {
+        enrolled
+            .iter()
+            .flat_map(|k| devices.iter().map(move |d| (k, d)))
+            .collect::<Vec<_>>()
+    };
     let mut order = Vec::new();
     for device in devices {
         for key in enrolled {
@@ -146,7 +170,11 @@ fn touch_order<'a>(
             }
         }
     }
-    order
+    if order.is_empty() {
+        every_pair()
+    } else {
+        order
+    }
 }
 
 /// The name of the enrolled key the device at `path` holds, asked silently.

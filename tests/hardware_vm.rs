@@ -495,3 +495,128 @@ fn udev_rule_lets_the_user_open_a_fido_key() {
     // Without a seat manager (no uaccess), the plugdev group may open it.
     assert!(with.contains("mode=0660"), "{with}");
 }
+
+/// A stand-in for the desktop's pinentry dialog: speaks pinentry's Assuan protocol, logs
+/// the description it was shown, and "types" the PIN in `pin_file`.
+fn fake_pinentry(dir: &std::path::Path, pin_file: &std::path::Path) -> (PathBuf, PathBuf) {
+    let script = dir.join("pinentry");
+    let log = dir.join("pinentry.log");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho 'OK ready'\nwhile read -r cmd rest; do\n  case \"$cmd\" in\n    SETDESC) printf '%s\\n' \"$rest\" >> '{log}'; echo OK ;;\n    GETPIN) printf 'D %s\\nOK\\n' \"$(cat '{pin}')\" ;;\n    BYE) echo OK; exit 0 ;;\n    *) echo OK ;;\n  esac\ndone\n",
+            log = log.display(),
+            pin = pin_file.display()
+        ),
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(&script).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&script, perms).unwrap();
+    (script, log)
+}
+
+#[test]
+fn the_agent_asks_for_the_pin_on_the_client_terminal_or_with_pinentry() {
+    if delegated_to_vm("the_agent_asks_for_the_pin_on_the_client_terminal_or_with_pinentry") {
+        return;
+    }
+    let mut env = common::TestEnv::with_file_store(PASSPHRASE);
+    env.add_seed("work", &["--serial", common::SERIAL]);
+    let key = virtual_key(&["--pin", "123456"]);
+    // Enrolment reads the PIN from a file; the agent below must ask for it.
+    let pin_file = env.path().join("pin");
+    std::fs::write(&pin_file, "123456").unwrap();
+    env.set("MFA_AGENT_PIN_FILE", pin_file.to_str().unwrap());
+    env.run(["key", "enroll", "--name", "main", "--pin"], "")
+        .success();
+    env.unset("MFA_AGENT_PIN_FILE");
+
+    let (pinentry, pinentry_log) = fake_pinentry(env.path(), &pin_file);
+    let config = env.path().join(".config/mfa-agent");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config.toml"),
+        format!("pinentry = \"{}\"\n", pinentry.display()),
+    )
+    .unwrap();
+    let sts = common::fake_sts::FakeSts::start(common::AWS_SEED, 30);
+    env.set("AWS_ENDPOINT_URL", &sts.url);
+    source_profile(&env);
+    env.start_daemon();
+
+    // A client on a terminal: the PIN prompt appears there, with the tries left, and what
+    // is typed reaches the key through the agent. `script` gives the client a terminal.
+    if !std::path::Path::new("/dev/pts/ptmx").exists() {
+        std::fs::create_dir_all("/dev/pts").unwrap();
+        assert!(
+            Command::new("mount")
+                .args(["-t", "devpts", "devpts", "/dev/pts"])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    let client = env.cmd(["credential-process", "--profile", "base"]);
+    let mut line: Vec<String> = vec![client.get_program().to_string_lossy().into_owned()];
+    line.extend(client.get_args().map(|a| a.to_string_lossy().into_owned()));
+    let mut on_terminal = Command::new("script");
+    on_terminal
+        .args(["-qec", &line.join(" "), "/dev/null"])
+        .env_clear()
+        .envs(client.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = on_terminal.spawn().expect("script (util-linux) runs");
+    // Typed once the prompt is up, as a person would.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains("to approve base: ") {
+        let n = std::io::Read::read(&mut stdout, &mut chunk).unwrap();
+        assert!(
+            n > 0,
+            "the client ended before asking: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&chunk[..n]);
+    }
+    // rpassword shows the prompt, then turns echo off: give it that moment, as a person's
+    // reaction time would.
+    std::thread::sleep(Duration::from_millis(300));
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"123456\n").unwrap();
+    std::io::Read::read_to_end(&mut stdout, &mut seen).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&seen);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("PIN of security key main (8 tries left) to approve base"),
+        "{text}"
+    );
+    assert!(text.contains("\"AccessKeyId\":\"ASIAFAKE"), "{text}");
+    assert!(!text.contains("123456"), "the PIN is not echoed: {text}");
+    assert!(
+        !pinentry_log.exists(),
+        "no pinentry while the client has a terminal"
+    );
+
+    // A client without a terminal (the AWS CLI under an IDE, say): the agent asks pinentry.
+    env.run(["credential-process", "--profile", "base", "--refresh"], "")
+        .success();
+    let shown = std::fs::read_to_string(&pinentry_log).unwrap();
+    assert!(shown.contains("PIN of security key main"), "{shown}");
+
+    // A wrong PIN from pinentry is a clear error, and costs a try that the next prompt shows.
+    std::fs::write(&pin_file, "654321").unwrap();
+    env.run(["credential-process", "--profile", "base", "--refresh"], "")
+        .failure(&["wrong PIN"]);
+    std::fs::write(&pin_file, "123456").unwrap();
+    env.run(["credential-process", "--profile", "base", "--refresh"], "")
+        .success();
+    let shown = std::fs::read_to_string(&pinentry_log).unwrap();
+    assert!(shown.contains("7 tries left"), "{shown}");
+    assert_eq!(sts.gst_calls(), 3);
+    env.stop_daemon();
+    stop(key);
+}

@@ -7,10 +7,11 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufRea
 use tokio::net::UnixStream;
 use tokio::sync::{broadcast, mpsc};
 
-use super::AgentState;
+use super::{AgentState, Prompt};
 use crate::protocol::{
     Event, LastError, MAX_LINE, PROTOCOL_VERSION, Request, Response, StatusReport,
 };
+use crate::secret::SecretString;
 
 enum Line {
     Complete(Vec<u8>),
@@ -84,7 +85,10 @@ pub async fn serve(stream: UnixStream, state: Arc<AgentState>) {
             subscribe(&mut reader, &mut writer, &state).await;
             return;
         }
-        if handle(request, &state, &mut writer).await.is_err() {
+        if handle(request, &state, &mut reader, &mut writer)
+            .await
+            .is_err()
+        {
             return;
         }
     }
@@ -109,14 +113,22 @@ async fn read_line<R: AsyncBufReadExt + Unpin>(reader: &mut R) -> std::io::Resul
     Ok(Line::Complete(line))
 }
 
-async fn handle<W: AsyncWrite + Unpin>(
+async fn handle<R, W>(
     request: Request,
     state: &AgentState,
+    reader: &mut R,
     writer: &mut W,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    R: AsyncBufReadExt + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let response = match request {
         Request::Hello { .. } => Response::Error {
             message: "hello was already said".into(),
+        },
+        Request::Pin { .. } => Response::Error {
+            message: "a PIN was sent, but none was asked for".into(),
         },
         Request::Status => Response::Status(status(state)),
         Request::Subscribe => unreachable!("served by `subscribe`"),
@@ -135,7 +147,13 @@ async fn handle<W: AsyncWrite + Unpin>(
             let result = loop {
                 tokio::select! {
                     result = &mut mint => break result,
-                    Some(message) = messages.recv() => send(writer, &Response::Waiting { message }).await?,
+                    Some(prompt) = messages.recv() => match prompt {
+                        Prompt::Tell(message) => send(writer, &Response::Waiting { message }).await?,
+                        Prompt::Pin { message, reply } => {
+                            send(writer, &Response::PinNeeded { message }).await?;
+                            let _ = reply.send(read_pin(reader).await);
+                        }
+                    },
                 }
             };
             match result {
@@ -154,6 +172,25 @@ async fn handle<W: AsyncWrite + Unpin>(
         }
     };
     send(writer, &response).await
+}
+
+/// How long the user has to type a PIN at the client.
+const PIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// The client's `pin` answer; `None` if it has none, says something else, or goes quiet.
+async fn read_pin<R: AsyncBufReadExt + Unpin>(reader: &mut R) -> Option<SecretString> {
+    let Ok(Ok(Line::Complete(mut line))) =
+        tokio::time::timeout(PIN_TIMEOUT, read_line(reader)).await
+    else {
+        return None;
+    };
+    let parsed = serde_json::from_slice::<Request>(&line);
+    // The line holds the PIN: wipe it once parsed.
+    zeroize::Zeroize::zeroize(&mut line);
+    match parsed {
+        Ok(Request::Pin { pin }) => pin,
+        _ => None,
+    }
 }
 
 /// A subscribed connection: the state now, then every event until the client hangs up. No

@@ -20,10 +20,23 @@ use crate::config::{Config, TouchPolicy};
 use crate::otp::{self, Seed};
 use crate::paths::Paths;
 use crate::protocol::{Event, SessionCredentials};
-use crate::vault::{self, Vault};
+use crate::secret::SecretString;
+use crate::vault::{self, EnrolledKey, Vault, VaultError};
 
-/// Messages for the waiting client ("waiting 12 s for a fresh MFA code").
-pub type Progress = UnboundedSender<String>;
+/// What a mint needs the waiting client to show or ask.
+pub enum Prompt {
+    /// "waiting 12 s for a fresh MFA code", "touch your security key (main) to approve base".
+    Tell(String),
+    /// A security key's PIN: the client asks its user and the answer comes back on `reply`
+    /// (`None`: the client cannot ask, it has no terminal).
+    Pin {
+        message: String,
+        reply: tokio::sync::oneshot::Sender<Option<SecretString>>,
+    },
+}
+
+/// The waiting client, for the mint's prompts.
+pub type Progress = UnboundedSender<Prompt>;
 
 pub struct Minter {
     config: Config,
@@ -270,9 +283,9 @@ impl Minter {
         let usable = self.replay.first_unused_step(serial, step);
         if usable > step {
             let wait = usable * seed.params.period - now;
-            let _ = progress.send(format!(
+            let _ = progress.send(Prompt::Tell(format!(
                 "waiting {wait} s for a fresh MFA code for {serial} (AWS rejects a code used twice)"
-            ));
+            )));
             tokio::time::sleep(Duration::from_secs(wait)).await;
         }
         let code = otp::code_at(&seed.params, &seed.secret, usable * seed.params.period)
@@ -306,6 +319,7 @@ impl Minter {
         let asked = Arc::new(AtomicBool::new(false));
         let prompter = AgentPrompter {
             progress: progress.clone(),
+            pinentry: self.config.pinentry.clone(),
             profile: profile.clone(),
             events: self.events.clone(),
             asked: asked.clone(),
@@ -402,6 +416,8 @@ impl Minter {
 /// and through the event feed the tray and notifications.
 struct AgentPrompter {
     progress: Progress,
+    /// The pinentry program for when the client cannot ask for a PIN.
+    pinentry: Option<String>,
     profile: String,
     events: Events,
     /// Set once the user was asked for something: the answer is an approval.
@@ -410,7 +426,7 @@ struct AgentPrompter {
 
 impl crate::unlock::Prompter for AgentPrompter {
     fn tell(&self, message: &str) {
-        let _ = self.progress.send(message.to_owned());
+        let _ = self.progress.send(Prompt::Tell(message.to_owned()));
         self.asked.store(true, Ordering::Relaxed);
         self.events.send(Event::TouchNeeded {
             profile: self.profile.clone(),
@@ -418,18 +434,31 @@ impl crate::unlock::Prompter for AgentPrompter {
         });
     }
 
-    fn pin(
-        &self,
-        key: &crate::vault::EnrolledKey,
-    ) -> Result<crate::secret::SecretString, crate::vault::VaultError> {
-        let Some(path) = std::env::var_os("MFA_AGENT_PIN_FILE") else {
-            return Err(crate::vault::VaultError::Unlock(format!(
-                "security key {:?} needs its PIN, and the agent cannot ask for it yet; enrol the key without --pin, or set MFA_AGENT_PIN_FILE for the agent",
-                key.name
-            )));
-        };
-        crate::cli::input::secret_from_file(std::path::Path::new(&path))
-            .map_err(|e| crate::vault::VaultError::Unlock(format!("{e:#}")))
+    /// From `MFA_AGENT_PIN_FILE` if set (automation), else the client's terminal, else a
+    /// pinentry dialog, as gpg-agent does. Runs on the blocking thread of the unlock.
+    fn pin(&self, _: &EnrolledKey, prompt: &str) -> Result<SecretString, VaultError> {
+        if let Some(path) = std::env::var_os("MFA_AGENT_PIN_FILE") {
+            return crate::cli::input::secret_from_file(std::path::Path::new(&path))
+                .map_err(|e| VaultError::Unlock(format!("{e:#}")));
+        }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let message = format!("{prompt} to approve {}", self.profile);
+        if self
+            .progress
+            .send(Prompt::Pin {
+                message: message.clone(),
+                reply,
+            })
+            .is_ok()
+            && let Ok(Some(pin)) = answer.blocking_recv()
+        {
+            return Ok(pin);
+        }
+        crate::desktop::pinentry::ask(self.pinentry.as_deref(), &message).map_err(|e| {
+            VaultError::Unlock(format!(
+                "the security key needs its PIN, and neither the client's terminal nor pinentry could ask: {e:#}"
+            ))
+        })
     }
 }
 

@@ -19,7 +19,7 @@ use thiserror::Error;
 use tokio::net::UnixListener;
 
 pub use self::events::Events;
-pub use self::minter::Minter;
+pub use self::minter::{Minter, Prompt};
 use crate::aws::profile::ProfileError;
 use crate::aws::sts::StsError;
 use crate::protocol::LastError;

@@ -57,7 +57,15 @@ fn fetch(paths: &Paths, profile: &str, force_refresh: bool) -> Result<Arc<Sessio
         profile: profile.to_owned(),
         force_refresh,
     };
-    match client.call(&request, super::input::tell_user)? {
+    // A security key's PIN is asked on this process's terminal; without one the agent
+    // falls back to pinentry.
+    let ask_pin = |prompt: &str| {
+        if !super::input::has_tty() {
+            return None;
+        }
+        super::input::prompt_hidden(&format!("mfa-agent: {prompt}: ")).ok()
+    };
+    match client.call_asking(&request, super::input::tell_user, ask_pin)? {
         Response::Credentials(credentials) => Ok(credentials),
         other => bail!(
             "the agent answered {other:?} to a credentials request; restart it after upgrading"

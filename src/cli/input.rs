@@ -164,9 +164,8 @@ impl crate::unlock::Prompter for TerminalPrompter {
         tell_user(message);
     }
 
-    fn pin(&self, key: &crate::vault::EnrolledKey) -> Result<SecretString, VaultError> {
-        security_key_pin(&format!("PIN of security key {}: ", key.name))
-            .map_err(|e| VaultError::Unlock(format!("{e:#}")))
+    fn pin(&self, _: &crate::vault::EnrolledKey, prompt: &str) -> Result<SecretString, VaultError> {
+        security_key_pin(&format!("{prompt}: ")).map_err(|e| VaultError::Unlock(format!("{e:#}")))
     }
 }
 

@@ -2,5 +2,6 @@
 //! `tray` feature on Linux, the tray icon.
 
 pub mod notify;
+pub mod pinentry;
 #[cfg(all(target_os = "linux", feature = "tray"))]
 pub mod tray;

@@ -124,6 +124,16 @@ pub fn enroll(path: &str, pin: Option<SecretString>) -> Result<Credential, KeyEr
     })
 }
 
+/// How many PIN tries the key at `path` has left; 0 means the PIN is blocked.
+pub fn pin_retries(path: &str) -> Result<u32, KeyError> {
+    let path = path.to_owned();
+    run_exclusive(PROBE_DEADLINE, move || {
+        let key = open(&path)?;
+        let retries = key.get_pin_retries().map_err(|e| classify(&e))?;
+        Ok(u32::try_from(retries).unwrap_or(0))
+    })
+}
+
 /// Whether the key at `path` made the credential `credential_id`, asked silently: an
 /// assertion with user presence off and no PIN, so no touch and no blink. A key answers "no
 /// credentials" for an id another key made (non-resident ids only decrypt on their maker).

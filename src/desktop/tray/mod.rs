@@ -262,10 +262,12 @@ impl crate::unlock::Prompter for NotifyPrompter {
         notify::show("mfa-agent", message, Urgency::Critical);
     }
 
-    fn pin(&self, key: &EnrolledKey) -> Result<SecretString, VaultError> {
-        Err(VaultError::Unlock(format!(
-            "security key {:?} needs its PIN, which the tray cannot ask for; use `mfa-agent code` in a terminal",
-            key.name
-        )))
+    fn pin(&self, key: &EnrolledKey, prompt: &str) -> Result<SecretString, VaultError> {
+        crate::desktop::pinentry::ask(None, prompt).map_err(|e| {
+            VaultError::Unlock(format!(
+                "security key {:?} needs its PIN and pinentry could not ask for it ({e:#}); use `mfa-agent code` in a terminal",
+                key.name
+            ))
+        })
     }
 }
