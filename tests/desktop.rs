@@ -13,114 +13,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::dbus::{PrivateBus, serve_notifications};
 use common::fake_sts::{self, FakeSts};
 use common::{AWS_SEED, SERIAL, TestEnv};
 use serde_json::Value;
 use zbus::blocking::{Connection, Proxy};
 use zbus::zvariant::{OwnedValue, Value as ZValue};
-
-/// A dbus-daemon of this test's own: nothing else owns the notification or tray names on it.
-struct PrivateBus {
-    daemon: Child,
-    address: String,
-}
-
-impl PrivateBus {
-    fn start() -> Self {
-        let mut daemon = Command::new("dbus-daemon")
-            .args(["--session", "--nofork", "--print-address=1"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dbus-daemon runs (package dbus)");
-        let mut address = String::new();
-        BufReader::new(daemon.stdout.take().unwrap())
-            .read_line(&mut address)
-            .unwrap();
-        Self {
-            daemon,
-            address: address.trim().to_owned(),
-        }
-    }
-
-    fn connect(&self) -> Connection {
-        zbus::blocking::connection::Builder::address(self.address.as_str())
-            .unwrap()
-            .build()
-            .unwrap()
-    }
-}
-
-impl Drop for PrivateBus {
-    fn drop(&mut self) {
-        let _ = self.daemon.kill();
-        let _ = self.daemon.wait();
-    }
-}
-
-/// What the fake notification server was asked to show: (summary, body, urgency).
-type Shown = Arc<Mutex<Vec<(String, String, u8)>>>;
-
-struct FakeNotifications {
-    shown: Shown,
-}
-
-// The D-Bus interface fixes these signatures.
-#[allow(clippy::unused_self, clippy::needless_pass_by_value)]
-#[zbus::interface(name = "org.freedesktop.Notifications")]
-impl FakeNotifications {
-    #[allow(clippy::too_many_arguments)]
-    fn notify(
-        &self,
-        _app_name: String,
-        _replaces_id: u32,
-        _app_icon: String,
-        summary: String,
-        body: String,
-        _actions: Vec<String>,
-        hints: HashMap<String, OwnedValue>,
-        _expire_timeout: i32,
-    ) -> u32 {
-        let urgency = hints
-            .get("urgency")
-            .and_then(|v| u8::try_from(v).ok())
-            .unwrap_or(1);
-        let mut shown = self.shown.lock().unwrap();
-        shown.push((summary, body, urgency));
-        u32::try_from(shown.len()).unwrap()
-    }
-
-    fn close_notification(&self, _id: u32) {}
-
-    fn get_capabilities(&self) -> Vec<String> {
-        vec!["body".into()]
-    }
-
-    fn get_server_information(&self) -> (String, String, String, String) {
-        (
-            "fake".into(),
-            "mfa-agent tests".into(),
-            "1".into(),
-            "1.2".into(),
-        )
-    }
-}
-
-fn serve_notifications(bus: &PrivateBus) -> (Connection, Shown) {
-    let shown = Shown::default();
-    let server = FakeNotifications {
-        shown: shown.clone(),
-    };
-    let conn = zbus::blocking::connection::Builder::address(bus.address.as_str())
-        .unwrap()
-        .name("org.freedesktop.Notifications")
-        .unwrap()
-        .serve_at("/org/freedesktop/Notifications", server)
-        .unwrap()
-        .build()
-        .unwrap();
-    (conn, shown)
-}
 
 /// The StatusNotifierWatcher a panel provides: it records which items registered.
 struct FakeWatcher {
@@ -199,7 +97,7 @@ fn agent_config(env: &TestEnv, text: &str) {
 #[test]
 fn notifications_say_what_the_agent_did_and_can_be_turned_off() {
     let bus = PrivateBus::start();
-    let (_server, shown) = serve_notifications(&bus);
+    let (_server, shown, _closed) = serve_notifications(&bus);
     let sts = FakeSts::start(AWS_SEED, 30);
     let env = desktop_env(&bus, &sts);
     env.start_daemon();
@@ -444,7 +342,7 @@ fn start_tray(bus: &PrivateBus, env: &TestEnv) -> (TrayItem, TrayProcess, Connec
 #[test]
 fn the_tray_copies_a_code_and_clears_it_when_its_window_ends() {
     let bus = PrivateBus::start();
-    let (_notifications, _shown) = serve_notifications(&bus);
+    let (_notifications, _shown, _closed) = serve_notifications(&bus);
     let x = Xvfb::start();
     let sts = FakeSts::start(AWS_SEED, 30);
     let mut env = desktop_env(&bus, &sts);
@@ -490,7 +388,7 @@ fn the_tray_copies_a_code_and_clears_it_when_its_window_ends() {
 #[test]
 fn the_tray_shows_state_sessions_and_acts_on_its_menu() {
     let bus = PrivateBus::start();
-    let (_notifications, _shown) = serve_notifications(&bus);
+    let (_notifications, _shown, _closed) = serve_notifications(&bus);
     let sts = FakeSts::start(AWS_SEED, 30);
     let env = desktop_env(&bus, &sts);
     // The tray must not restart a daemon this test stops on purpose.

@@ -620,3 +620,44 @@ fn the_agent_asks_for_the_pin_on_the_client_terminal_or_with_pinentry() {
     env.stop_daemon();
     stop(key);
 }
+
+#[test]
+fn a_slow_touch_is_announced_on_the_desktop_and_withdrawn_after() {
+    if delegated_to_vm("a_slow_touch_is_announced_on_the_desktop_and_withdrawn_after") {
+        return;
+    }
+    let bus = common::dbus::PrivateBus::start();
+    let (_server, shown, closed) = common::dbus::serve_notifications(&bus);
+    let mut env = common::TestEnv::with_file_store(PASSPHRASE);
+    env.set("DBUS_SESSION_BUS_ADDRESS", &bus.address);
+    env.add_seed("work", &["--serial", common::SERIAL]);
+    // The person takes 2.5 s to touch: longer than the 1 s after which the agent asks on the
+    // desktop too.
+    let key = virtual_key(&["--touch-delay-ms", "2500"]);
+    env.run(["key", "enroll", "--name", "main"], "").success();
+    let sts = common::fake_sts::FakeSts::start(common::AWS_SEED, 30);
+    env.set("AWS_ENDPOINT_URL", &sts.url);
+    source_profile(&env);
+    env.start_daemon();
+    env.run(["credential-process", "--profile", "base"], "")
+        .success();
+    // The agent answers the client, then notifies: wait (bounded) for both notifications.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while (shown.lock().unwrap().len() < 2 || closed.lock().unwrap().is_empty())
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    env.stop_daemon();
+    stop(key);
+
+    let shown = shown.lock().unwrap().clone();
+    assert_eq!(shown.len(), 2, "{shown:?}");
+    let (summary, body, urgency) = &shown[0];
+    assert_eq!(summary, "Touch your security key (main) to approve base");
+    assert!(body.contains("approve base"), "{body}");
+    assert_eq!(*urgency, 2, "critical: it needs the user now");
+    assert_eq!(shown[1].0, "AWS credentials issued for base");
+    // Once touched, the request is withdrawn from the desktop.
+    assert_eq!(*closed.lock().unwrap(), vec![1]);
+}

@@ -6,6 +6,7 @@
 //! (start the suite with `tests/run`, which provides one on a private D-Bus session).
 #![allow(dead_code)]
 
+pub mod dbus;
 pub mod fake_sts;
 pub mod moto;
 

@@ -2,10 +2,11 @@
 //! kernel hidraw device, hidapi and ctap-hid-fido2 on one side, soft-fido2 (an independent
 //! CTAP2 implementation) on the other.
 //!
-//!   mfa-agent-test-token [--pin PIN] [--deny-touch] [--touch-log FILE]
+//!   mfa-agent-test-token [--pin PIN] [--deny-touch] [--touch-log FILE] [--touch-delay-ms MS]
 //!
 //! Prints "ready" on stdout once the device exists, then serves until killed. Touches are
-//! approved at once unless --deny-touch (then every presence check is refused).
+//! approved at once (or after MS milliseconds, a slow person) unless --deny-touch (then every
+//! presence check is refused).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -23,6 +24,8 @@ struct Callbacks {
     deny_touch: bool,
     /// Appends a line per presence check, so tests can count touches.
     touch_log: Option<String>,
+    /// How long the "person" takes to touch.
+    touch_delay: Duration,
 }
 
 impl AuthenticatorCallbacks for Callbacks {
@@ -32,6 +35,7 @@ impl AuthenticatorCallbacks for Callbacks {
         {
             let _ = writeln!(log, "touch");
         }
+        std::thread::sleep(self.touch_delay);
         Ok(if self.deny_touch { UpResult::Denied } else { UpResult::Accepted })
     }
 
@@ -129,6 +133,11 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let pin = args.iter().position(|a| a == "--pin").and_then(|i| args.get(i + 1)).cloned();
     let deny_touch = args.iter().any(|a| a == "--deny-touch");
     let touch_log = args.iter().position(|a| a == "--touch-log").and_then(|i| args.get(i + 1)).cloned();
+    let touch_delay = args
+        .iter()
+        .position(|a| a == "--touch-delay-ms")
+        .and_then(|i| args.get(i + 1))
+        .map_or(Duration::ZERO, |ms| Duration::from_millis(ms.parse().expect("--touch-delay-ms takes milliseconds")));
     if let Some(pin) = &pin {
         Authenticator::<Callbacks>::set_pin_hash(&sha256(pin.as_bytes()));
     }
@@ -146,7 +155,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         )
         .device_name("mfa-agent test token".to_string())
         .build();
-    let callbacks = Callbacks { credentials: Mutex::new(HashMap::new()), deny_touch, touch_log };
+    let callbacks = Callbacks { credentials: Mutex::new(HashMap::new()), deny_touch, touch_log, touch_delay };
     let authenticator = Authenticator::with_config(callbacks, config.clone()).map_err(|e| format!("{e:?}"))?;
     let device = UhidDevice::create_fido_device_with_ids(
         config.device_name.as_deref(),
