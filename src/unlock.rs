@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::keys::fido::{self, Credential};
 use crate::keys::seal::DataKey;
-use crate::keys::{self, KeyDevice, KeyError};
+use crate::keys::{Authenticators, Hid, KeyDevice, KeyError};
 use crate::secret::SecretString;
 use crate::vault::{EnrolledKey, VaultError};
 
@@ -30,11 +30,19 @@ pub fn insert_deadline() -> Duration {
 
 /// The FIDO2 keys plugged in, waiting a bounded time for one to appear.
 pub fn wait_for_keys(prompter: &dyn Prompter) -> Result<Vec<KeyDevice>, VaultError> {
+    wait_for_keys_with(&Hid, prompter)
+}
+
+fn wait_for_keys_with(
+    keys: &dyn Authenticators,
+    prompter: &dyn Prompter,
+) -> Result<Vec<KeyDevice>, VaultError> {
     let wait = insert_deadline();
     let deadline = Instant::now() + wait;
     let mut told = false;
     loop {
-        let found: Vec<KeyDevice> = keys::list()
+        let found: Vec<KeyDevice> = keys
+            .devices()
             .map_err(unlock_error)?
             .into_iter()
             .filter(|d| d.capability == "seal and approve")
@@ -86,16 +94,27 @@ pub fn unlock(
     why: &str,
     skip_path: Option<&str>,
 ) -> Result<DataKey, VaultError> {
+    unlock_with(&Hid, enrolled, prompter, why, skip_path)
+}
+
+/// [`unlock`] with the given authenticators.
+pub fn unlock_with(
+    keys: &dyn Authenticators,
+    enrolled: &[EnrolledKey],
+    prompter: &dyn Prompter,
+    why: &str,
+    skip_path: Option<&str>,
+) -> Result<DataKey, VaultError> {
     if enrolled.is_empty() {
         return Err(VaultError::Unlock("no security key is enrolled".into()));
     }
-    let devices: Vec<KeyDevice> = wait_for_keys(prompter)?
+    let devices: Vec<KeyDevice> = wait_for_keys_with(keys, prompter)?
         .into_iter()
         .filter(|d| Some(d.path.as_str()) != skip_path)
         .collect();
-    for (key, device) in touch_order(enrolled, &devices) {
+    for (key, device) in touch_order(keys, enrolled, &devices) {
         let pin = if key.uses_pin {
-            Some(prompter.pin(key, &pin_prompt(key, &device.path)?)?)
+            Some(prompter.pin(key, &pin_prompt(keys, key, &device.path)?)?)
         } else {
             None
         };
@@ -103,7 +122,7 @@ pub fn unlock(
             fido::check_pin(pin).map_err(unlock_error)?;
         }
         prompter.tell(&format!("touch your security key ({}) to {why}", key.name));
-        match fido::hmac_secret(
+        match keys.hmac_secret(
             &device.path,
             &credential_of(key),
             salt_of(key)?,
@@ -124,9 +143,13 @@ pub fn unlock(
 
 /// "PIN of security key NAME (N tries left)", after checking the PIN is not blocked: a
 /// blocked PIN is an error before the user types anything.
-fn pin_prompt(key: &EnrolledKey, path: &str) -> Result<String, VaultError> {
+fn pin_prompt(
+    keys: &dyn Authenticators,
+    key: &EnrolledKey,
+    path: &str,
+) -> Result<String, VaultError> {
     let name = &key.name;
-    match fido::pin_retries(path) {
+    match keys.pin_retries(path) {
         Ok(0) => Err(unlock_error(KeyError::PinBlocked)),
         Ok(1) => Ok(format!(
             "PIN of security key {name} (1 try left: a wrong PIN now blocks it)"
@@ -144,37 +167,47 @@ fn pin_prompt(key: &EnrolledKey, path: &str) -> Result<String, VaultError> {
 /// none admits to a credential: some keys hide credentials made with a PIN from a silent
 /// request, so "no" is not proof.
 fn touch_order<'a>(
+    keys: &dyn Authenticators,
     enrolled: &'a [EnrolledKey],
     devices: &'a [KeyDevice],
 ) -> Vec<(&'a EnrolledKey, &'a KeyDevice)> {
-    let every_pair = || {
-        enrolled
-            .iter()
-            .flat_map(|k| devices.iter().map(move |d| (k, d)))
-            .collect::<Vec<_>>()
-    };
-    let mut order = Vec::new();
+    // Per device: the index of the enrolled key it holds, or why it could not say.
+    let mut holding = Vec::new();
+    let mut unsure = Vec::new();
     for device in devices {
-        for key in enrolled {
-            match fido::holds(&device.path, &key.credential_id) {
+        for (i, key) in enrolled.iter().enumerate() {
+            match keys.holds(&device.path, &key.credential_id) {
                 Ok(true) => {
-                    order.push((key, device));
+                    holding.push((i, device));
                     break;
                 }
                 Ok(false) => {}
                 Err(e) => {
                     tracing::debug!(path = %device.path, "no silent answer ({e}); trying each key");
-                    order.extend(enrolled.iter().map(|k| (k, device)));
+                    unsure.push(device);
                     break;
                 }
             }
         }
     }
+    // Enrolment order: "main" before "backup" when both are plugged in.
+    holding.sort_by_key(|(i, _)| *i);
+    let mut order: Vec<_> = holding
+        .into_iter()
+        .map(|(i, d)| (&enrolled[i], d))
+        .collect();
+    order.extend(
+        unsure
+            .into_iter()
+            .flat_map(|d| enrolled.iter().map(move |k| (k, d))),
+    );
     if order.is_empty() {
-        every_pair()
-    } else {
-        order
+        order = enrolled
+            .iter()
+            .flat_map(|k| devices.iter().map(move |d| (k, d)))
+            .collect();
     }
+    order
 }
 
 /// The name of the enrolled key the device at `path` holds, asked silently.
@@ -182,11 +215,211 @@ fn touch_order<'a>(
 pub fn enrolled_on(enrolled: &[EnrolledKey], path: &str) -> Option<String> {
     enrolled
         .iter()
-        .find(|key| fido::holds(path, &key.credential_id).unwrap_or(false))
+        .find(|key| Hid.holds(path, &key.credential_id).unwrap_or(false))
         .map(|key| key.name.clone())
 }
 
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(unlock_error)`
 fn unlock_error(e: KeyError) -> VaultError {
     VaultError::Unlock(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::keys::soft::{SoftKeys, Touch};
+
+    /// Records what the user was told; answers PIN prompts with `pin`.
+    #[derive(Default)]
+    struct User {
+        told: Mutex<Vec<String>>,
+        pin: Option<&'static str>,
+        asked_pin: Mutex<Vec<String>>,
+    }
+
+    impl Prompter for User {
+        fn tell(&self, message: &str) {
+            self.told.lock().unwrap().push(message.to_owned());
+        }
+
+        fn pin(&self, _: &EnrolledKey, prompt: &str) -> Result<SecretString, VaultError> {
+            self.asked_pin.lock().unwrap().push(prompt.to_owned());
+            Ok(SecretString::new(self.pin.unwrap_or("").to_owned()))
+        }
+    }
+
+    /// Whether `opened` is `data_key`: what one seals, the other opens.
+    fn same(data_key: &DataKey, opened: &DataKey) -> bool {
+        let sealed = data_key.seal("seed", b"JBSWY3DPEHPK3PXP");
+        opened
+            .open("seed", &sealed)
+            .is_ok_and(|plain| plain.expose() == b"JBSWY3DPEHPK3PXP")
+    }
+
+    fn open(keys: &SoftKeys, enrolled: &[EnrolledKey], user: &User) -> Result<DataKey, VaultError> {
+        unlock_with(keys, enrolled, user, "open your seeds", None)
+    }
+
+    #[test]
+    fn either_enrolled_key_opens_and_only_the_right_one_is_asked() {
+        let keys = SoftKeys::default();
+        let data_key = DataKey::generate();
+        keys.plug("/dev/main", None);
+        keys.plug("/dev/backup", None);
+        let enrolled = [
+            keys.enroll("/dev/main", "main", &data_key, false),
+            keys.enroll("/dev/backup", "backup", &data_key, false),
+        ];
+        let user = User::default();
+        assert!(same(&data_key, &open(&keys, &enrolled, &user).unwrap()));
+        // Both plugged in: one touch request, for the first enrolled key.
+        assert_eq!(
+            *user.told.lock().unwrap(),
+            ["touch your security key (main) to open your seeds"]
+        );
+        assert_eq!(
+            (keys.touches("/dev/main"), keys.touches("/dev/backup")),
+            (1, 0)
+        );
+
+        // The main key lost: the backup alone opens, and is the one asked for.
+        keys.unplug("/dev/main");
+        let user = User::default();
+        assert!(same(&data_key, &open(&keys, &enrolled, &user).unwrap()));
+        assert_eq!(
+            *user.told.lock().unwrap(),
+            ["touch your security key (backup) to open your seeds"]
+        );
+    }
+
+    #[test]
+    fn a_stranger_key_or_a_tampered_wrap_opens_nothing() {
+        let keys = SoftKeys::default();
+        let data_key = DataKey::generate();
+        keys.plug("/dev/main", None);
+        let mut enrolled = vec![keys.enroll("/dev/main", "main", &data_key, false)];
+        // The key's answer is right, the wrapped data key was altered: an authentication
+        // failure, never a wrong key used as if it were right.
+        let last = enrolled[0].wrapped_data_key.len() - 1;
+        enrolled[0].wrapped_data_key[last] ^= 1;
+        let err = open(&keys, &enrolled, &User::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("tampered") || err.contains("does not open"),
+            "{err}"
+        );
+
+        keys.unplug("/dev/main");
+        keys.plug("/dev/stranger", None);
+        let err = open(&keys, &enrolled, &User::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("none of the plugged-in security keys is enrolled"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_refused_missed_or_cancelled_touch_is_a_clear_error() {
+        let keys = SoftKeys::default();
+        let data_key = DataKey::generate();
+        keys.plug("/dev/main", None);
+        let enrolled = [keys.enroll("/dev/main", "main", &data_key, false)];
+        for (touch, says) in [
+            (Touch::Refused, "touch denied"),
+            (Touch::NeverGiven, "not touched in time"),
+            (Touch::Cancelled, "cancelled"),
+        ] {
+            keys.set_touch("/dev/main", touch);
+            let err = open(&keys, &enrolled, &User::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{touch:?}: {err}");
+        }
+        // Nothing was spoiled: the next touch opens.
+        keys.set_touch("/dev/main", Touch::Given);
+        assert!(same(
+            &data_key,
+            &open(&keys, &enrolled, &User::default()).unwrap()
+        ));
+    }
+
+    #[test]
+    fn a_key_pulled_out_mid_operation_fails_cleanly_and_the_next_try_waits_for_one() {
+        let keys = SoftKeys::default();
+        let data_key = DataKey::generate();
+        keys.plug("/dev/main", None);
+        let enrolled = [keys.enroll("/dev/main", "main", &data_key, false)];
+        keys.set_touch("/dev/main", Touch::Unplugged);
+        let err = open(&keys, &enrolled, &User::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("gone"), "{err}");
+        assert!(keys.devices().unwrap().is_empty());
+    }
+
+    #[test]
+    fn pin_prompts_show_the_tries_left_and_a_blocked_pin_is_refused_before_asking() {
+        let keys = SoftKeys::default();
+        let data_key = DataKey::generate();
+        keys.plug("/dev/main", Some("123456"));
+        let enrolled = [keys.enroll("/dev/main", "main", &data_key, true)];
+
+        let right = User {
+            pin: Some("123456"),
+            ..User::default()
+        };
+        assert!(same(&data_key, &open(&keys, &enrolled, &right).unwrap()));
+        assert_eq!(
+            *right.asked_pin.lock().unwrap(),
+            ["PIN of security key main (8 tries left)"]
+        );
+
+        let wrong = User {
+            pin: Some("654321"),
+            ..User::default()
+        };
+        let err = open(&keys, &enrolled, &wrong).unwrap_err().to_string();
+        assert!(err.contains("wrong PIN"), "{err}");
+        assert_eq!(keys.retries("/dev/main"), 7);
+        let err = open(&keys, &enrolled, &wrong).unwrap_err().to_string();
+        assert!(err.contains("wrong PIN"), "{err}");
+        assert_eq!(
+            wrong.asked_pin.lock().unwrap()[1],
+            "PIN of security key main (7 tries left)"
+        );
+
+        // Too short never reaches the key (and costs no try).
+        let short = User {
+            pin: Some("12"),
+            ..User::default()
+        };
+        let err = open(&keys, &enrolled, &short).unwrap_err().to_string();
+        assert!(err.contains("4 to 63 characters"), "{err}");
+        assert_eq!(keys.retries("/dev/main"), 6);
+
+        keys.set_retries("/dev/main", 1);
+        let last = User {
+            pin: Some("123456"),
+            ..User::default()
+        };
+        open(&keys, &enrolled, &last).unwrap();
+        assert!(last.asked_pin.lock().unwrap()[0].contains("1 try left"));
+
+        keys.set_retries("/dev/main", 0);
+        let blocked = User {
+            pin: Some("123456"),
+            ..User::default()
+        };
+        let err = open(&keys, &enrolled, &blocked).unwrap_err().to_string();
+        assert!(err.contains("blocked"), "{err}");
+        assert!(
+            blocked.asked_pin.lock().unwrap().is_empty(),
+            "no PIN is asked for a blocked key"
+        );
+    }
 }

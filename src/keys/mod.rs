@@ -6,12 +6,64 @@
 mod device;
 pub mod fido;
 pub mod seal;
+#[cfg(test)]
+pub mod soft;
 
 use std::time::Duration;
 
 use thiserror::Error;
 
 pub use self::device::{KeyDevice, PinState, list};
+use self::fido::Credential;
+use crate::secret::{SecretBytes, SecretString};
+
+/// The security-key operations opening the vault needs. [`Hid`] is the real thing (CTAP2
+/// over USB HID); tests put a software authenticator behind it to reach the failures a
+/// hardware key produces only on a bad day (a removed key, a blocked PIN, a cancel).
+pub trait Authenticators {
+    /// The FIDO2 devices plugged in now.
+    fn devices(&self) -> Result<Vec<KeyDevice>, KeyError>;
+    /// Whether the device at `path` made `credential_id`, asked without a touch.
+    fn holds(&self, path: &str, credential_id: &[u8]) -> Result<bool, KeyError>;
+    /// PIN tries left on the device at `path`.
+    fn pin_retries(&self, path: &str) -> Result<u32, KeyError>;
+    /// The credential's hmac-secret output for `salt`, after a touch (and the PIN), its
+    /// assertion signature checked against the enrolled public key.
+    fn hmac_secret(
+        &self,
+        path: &str,
+        credential: &Credential,
+        salt: [u8; 32],
+        pin: Option<SecretString>,
+    ) -> Result<SecretBytes, KeyError>;
+}
+
+/// Security keys over USB HID (hidapi and ctap-hid-fido2).
+pub struct Hid;
+
+impl Authenticators for Hid {
+    fn devices(&self) -> Result<Vec<KeyDevice>, KeyError> {
+        list()
+    }
+
+    fn holds(&self, path: &str, credential_id: &[u8]) -> Result<bool, KeyError> {
+        fido::holds(path, credential_id)
+    }
+
+    fn pin_retries(&self, path: &str) -> Result<u32, KeyError> {
+        fido::pin_retries(path)
+    }
+
+    fn hmac_secret(
+        &self,
+        path: &str,
+        credential: &Credential,
+        salt: [u8; 32],
+        pin: Option<SecretString>,
+    ) -> Result<SecretBytes, KeyError> {
+        fido::hmac_secret(path, credential, salt, pin)
+    }
+}
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum KeyError {
