@@ -16,6 +16,11 @@ pub trait Prompter {
     /// The PIN for `key`; `prompt` names the key and the tries left ("PIN of security key
     /// main (7 tries left)").
     fn pin(&self, key: &EnrolledKey, prompt: &str) -> Result<SecretString, VaultError>;
+    /// Whether the user went away (the agent's waiting client hung up): a touch request
+    /// still blinking on the key is then cancelled.
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// How long to wait for a key to be plugged in (`MFA_AGENT_KEY_WAIT` seconds overrides).
@@ -127,6 +132,7 @@ pub fn unlock_with(
             &credential_of(key),
             salt_of(key)?,
             pin.clone(),
+            &|| prompter.cancelled(),
         ) {
             Ok(output) => {
                 return DataKey::unwrap(&key.wrapped_data_key, &output, &key.credential_id)
@@ -237,6 +243,8 @@ mod tests {
         told: Mutex<Vec<String>>,
         pin: Option<&'static str>,
         asked_pin: Mutex<Vec<String>>,
+        /// Set when the user "walks away" (the agent's client hangs up).
+        gone: std::sync::atomic::AtomicBool,
     }
 
     impl Prompter for User {
@@ -247,6 +255,10 @@ mod tests {
         fn pin(&self, _: &EnrolledKey, prompt: &str) -> Result<SecretString, VaultError> {
             self.asked_pin.lock().unwrap().push(prompt.to_owned());
             Ok(SecretString::new(self.pin.unwrap_or("").to_owned()))
+        }
+
+        fn cancelled(&self) -> bool {
+            self.gone.load(std::sync::atomic::Ordering::Relaxed)
         }
     }
 
@@ -346,6 +358,27 @@ mod tests {
             &data_key,
             &open(&keys, &enrolled, &User::default()).unwrap()
         ));
+    }
+
+    #[test]
+    fn a_touch_request_is_cancelled_when_the_user_goes_away() {
+        let keys = SoftKeys::default();
+        let data_key = DataKey::generate();
+        keys.plug("/dev/main", None);
+        let enrolled = [keys.enroll("/dev/main", "main", &data_key, false)];
+        keys.set_touch("/dev/main", Touch::UntilCancelled);
+        let user = User::default();
+        let started = std::time::Instant::now();
+        let err = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                std::thread::sleep(Duration::from_millis(100));
+                user.gone.store(true, std::sync::atomic::Ordering::Relaxed);
+            });
+            open(&keys, &enrolled, &user).unwrap_err().to_string()
+        });
+        assert!(err.contains("cancelled"), "{err}");
+        // Ended by the cancel, not by the key's 5 s wait running out.
+        assert!(started.elapsed() < Duration::from_secs(4));
     }
 
     #[test]

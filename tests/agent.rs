@@ -188,17 +188,22 @@ fn a_used_code_is_never_sent_again_even_across_restarts() {
     );
 }
 
-#[test]
-fn a_second_mint_in_the_same_window_waits_and_says_why() {
-    let sts = FakeSts::start(SHORT_SEED, 3);
-    let env = setup_with(&sts, SHORT_SEED, 3, "");
-    // Start right after a window opens, so both mints below fall in the same window.
+/// Sleeps until just after a 3-second window of SHORT_SEED opens, so that two mints right
+/// after fall in the same window.
+fn align_to_a_fresh_window() {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap();
     std::thread::sleep(Duration::from_millis(
         3000 - u64::try_from(now.as_millis() % 3000).unwrap() + 50,
     ));
+}
+
+#[test]
+fn a_second_mint_in_the_same_window_waits_and_says_why() {
+    let sts = FakeSts::start(SHORT_SEED, 3);
+    let env = setup_with(&sts, SHORT_SEED, 3, "");
+    align_to_a_fresh_window();
     credential_process(&env, "base");
     let refreshed = env.run(["credential-process", "--profile", "base", "--refresh"], "");
     refreshed.success();
@@ -209,6 +214,41 @@ fn a_second_mint_in_the_same_window_waits_and_says_why() {
         refreshed.stderr()
     );
     assert_eq!(sts.gst_calls(), 2);
+}
+
+#[test]
+fn a_client_hanging_up_mid_mint_leaves_the_mint_to_finish_for_the_next() {
+    let sts = FakeSts::start(SHORT_SEED, 3);
+    let env = setup_with(&sts, SHORT_SEED, 3, "");
+    align_to_a_fresh_window();
+    credential_process(&env, "base");
+    // A refresh in the same window waits for the next code; the client hangs up meanwhile.
+    let mut stream = UnixStream::connect(env.socket()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(b"{\"type\":\"hello\",\"version\":1}\n{\"type\":\"credentials\",\"profile\":\"base\",\"force_refresh\":true}\n")
+        .unwrap();
+    let mut lines = BufReader::new(stream.try_clone().unwrap()).lines();
+    let hello = lines.next().unwrap().unwrap();
+    assert!(hello.contains("\"hello\""), "{hello}");
+    let waiting = lines.next().unwrap().unwrap();
+    assert!(waiting.contains("fresh MFA code"), "{waiting}");
+    drop(lines);
+    drop(stream);
+
+    // The mint still completes (one more STS call), and serves the next caller from the cache.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while sts.gst_calls() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the mint did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let served = credential_process(&env, "base");
+    assert_eq!(sts.gst_calls(), 2, "served from the cache: {served}");
 }
 
 #[test]

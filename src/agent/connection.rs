@@ -141,20 +141,16 @@ where
             profile,
             force_refresh,
         } => {
-            let (progress, mut messages) = mpsc::unbounded_channel();
-            let mint = state.minter.credentials(&profile, force_refresh, &progress);
-            tokio::pin!(mint);
-            let result = loop {
-                tokio::select! {
-                    result = &mut mint => break result,
-                    Some(prompt) = messages.recv() => match prompt {
-                        Prompt::Tell(message) => send(writer, &Response::Waiting { message }).await?,
-                        Prompt::Pin { message, reply } => {
-                            send(writer, &Response::PinNeeded { message }).await?;
-                            let _ = reply.send(read_pin(reader).await);
-                        }
-                    },
-                }
+            // The hot path: fresh credentials in the cache, nothing to wait for.
+            if !force_refresh && let Some(credentials) = state.minter.cached(&profile) {
+                return send(writer, &Response::Credentials(credentials)).await;
+            }
+            let (progress, messages) = mpsc::unbounded_channel();
+            // Boxed: a mint's state machine is large, and it only runs on a cache miss.
+            let mint = Box::pin(state.minter.credentials(&profile, force_refresh, &progress));
+            let Some(result) = follow_mint(mint, messages, reader, writer).await? else {
+                // The client hung up; the mint ran to its end for the cache and other callers.
+                return Err(std::io::ErrorKind::BrokenPipe.into());
             };
             match result {
                 Ok(credentials) => Response::Credentials(credentials),
@@ -172,6 +168,46 @@ where
         }
     };
     send(writer, &response).await
+}
+
+/// Drives `mint` while relaying its prompts to the client. If the client hangs up, the
+/// prompt channel is closed (a touch request waiting on the key gets cancelled), the mint
+/// still runs to its end, and the result is `None`.
+async fn follow_mint<T, R, W>(
+    mint: impl Future<Output = T>,
+    mut prompts: mpsc::UnboundedReceiver<Prompt>,
+    reader: &mut R,
+    writer: &mut W,
+) -> std::io::Result<Option<T>>
+where
+    R: AsyncBufReadExt + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    tokio::pin!(mint);
+    // Set when the client sends something ahead of the response: it is still there, and its
+    // bytes wait for the next request.
+    let mut sent_ahead = false;
+    loop {
+        tokio::select! {
+            result = &mut mint => return Ok(Some(result)),
+            Some(prompt) = prompts.recv() => match prompt {
+                Prompt::Tell(message) => send(writer, &Response::Waiting { message }).await?,
+                Prompt::Pin { message, reply } => {
+                    send(writer, &Response::PinNeeded { message }).await?;
+                    let _ = reply.send(read_pin(reader).await);
+                }
+            },
+            // A client says nothing while it waits: readable means it hung up (EOF).
+            gone = reader.fill_buf(), if !sent_ahead => {
+                if gone.map_or(true, <[u8]>::is_empty) {
+                    drop(prompts);
+                    mint.await;
+                    return Ok(None);
+                }
+                sent_ahead = true;
+            }
+        }
+    }
 }
 
 /// How long the user has to type a PIN at the client.

@@ -460,6 +460,11 @@ impl crate::unlock::Prompter for AgentPrompter {
             ))
         })
     }
+
+    /// The client that asked hung up (its connection dropped the progress channel).
+    fn cancelled(&self) -> bool {
+        self.progress.is_closed()
+    }
 }
 
 fn profile_key(profile: &str) -> String {

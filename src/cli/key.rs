@@ -170,7 +170,8 @@ fn enroll(name: &str, with_pin: bool, device: Option<&str>, vault: &mut Vault) -
     let mut salt = [0u8; 32];
     rand::fill(&mut salt[..]);
     input::tell_user("touch it again to confirm (2 of 2)");
-    let output = fido::hmac_secret(&target.path, &credential, salt, pin)?;
+    // The command runs in the user's terminal: Ctrl-C ends it, nothing to cancel for.
+    let output = fido::hmac_secret(&target.path, &credential, salt, pin, &|| false)?;
     let added = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -217,6 +218,7 @@ fn test(name: &str, vault: &Vault) -> Result<()> {
             &unlock::credential_of(key),
             unlock::salt_of(key)?,
             pin.clone(),
+            &|| false,
         ) {
             Ok(output) => {
                 DataKey::unwrap(&key.wrapped_data_key, &output, &key.credential_id)?;

@@ -11,7 +11,7 @@ use ctap_hid_fido2::public_key::{PublicKey, PublicKeyType};
 use ctap_hid_fido2::{FidoKeyHid, HidParam};
 
 use super::device::lib_config;
-use super::{KeyError, run_exclusive};
+use super::{KeyError, run_exclusive, run_exclusive_until};
 use crate::secret::{SecretBytes, SecretString};
 
 /// The relying party every mfa-agent credential belongs to.
@@ -165,13 +165,25 @@ pub fn hmac_secret(
     credential: &Credential,
     salt: [u8; 32],
     pin: Option<SecretString>,
+    cancelled: &dyn Fn() -> bool,
 ) -> Result<SecretBytes, KeyError> {
     if credential.uses_pin && pin.is_none() {
         return Err(KeyError::PinRequired);
     }
+    // The channel the request goes out on, for a cancel to name it.
+    let channel = std::sync::Arc::new(std::sync::Mutex::new(None::<[u8; 4]>));
+    let cancel = {
+        let (path, channel) = (path.to_owned(), channel.clone());
+        move || {
+            if let Some(cid) = *channel.lock().expect("channel lock poisoned") {
+                send_cancel(&path, cid);
+            }
+        }
+    };
     let (path, credential) = (path.to_owned(), credential.clone());
-    run_exclusive(TOUCH_DEADLINE, move || {
+    let op = move || {
         let key = open(&path)?;
+        *channel.lock().expect("channel lock poisoned") = key.get_cid().ok();
         let mut challenge = [0u8; 32];
         rand::fill(&mut challenge[..]);
         let extensions = [AssertionExtension::HmacSecret(Some(salt))];
@@ -200,5 +212,24 @@ pub fn hmac_secret(
                 _ => None,
             })
             .ok_or(KeyError::NoHmacSecret)
-    })
+    };
+    run_exclusive_until(TOUCH_DEADLINE, op, cancelled, cancel)
+}
+
+/// CTAPHID_CANCEL on channel `cid`: the key abandons the request waiting for a touch and
+/// answers it with KEEPALIVE_CANCEL. Written to the hidraw node directly (a second open of
+/// the device is allowed there), since the request's own handle is busy waiting.
+fn send_cancel(path: &str, cid: [u8; 4]) {
+    const CTAPHID_CANCEL: u8 = 0x80 | 0x11;
+    // Report id 0, then one 64-byte initialisation packet with no payload.
+    let mut packet = [0u8; 65];
+    packet[1..5].copy_from_slice(&cid);
+    packet[5] = CTAPHID_CANCEL;
+    let sent = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|mut device| std::io::Write::write_all(&mut device, &packet));
+    if let Err(e) = sent {
+        tracing::warn!("failed to cancel the request on {path}: {e}");
+    }
 }

@@ -28,13 +28,16 @@ pub trait Authenticators {
     /// PIN tries left on the device at `path`.
     fn pin_retries(&self, path: &str) -> Result<u32, KeyError>;
     /// The credential's hmac-secret output for `salt`, after a touch (and the PIN), its
-    /// assertion signature checked against the enrolled public key.
+    /// assertion signature checked against the enrolled public key. While the key waits
+    /// for the touch, `cancelled` is asked now and then; once it says yes, the request is
+    /// cancelled on the key (it stops blinking) and this returns [`KeyError::Cancelled`].
     fn hmac_secret(
         &self,
         path: &str,
         credential: &Credential,
         salt: [u8; 32],
         pin: Option<SecretString>,
+        cancelled: &dyn Fn() -> bool,
     ) -> Result<SecretBytes, KeyError>;
 }
 
@@ -60,8 +63,9 @@ impl Authenticators for Hid {
         credential: &Credential,
         salt: [u8; 32],
         pin: Option<SecretString>,
+        cancelled: &dyn Fn() -> bool,
     ) -> Result<SecretBytes, KeyError> {
-        fido::hmac_secret(path, credential, salt, pin)
+        fido::hmac_secret(path, credential, salt, pin, cancelled)
     }
 }
 
@@ -114,6 +118,17 @@ fn run_exclusive<T: Send + 'static>(
     deadline: Duration,
     op: impl FnOnce() -> Result<T, KeyError> + Send + 'static,
 ) -> Result<T, KeyError> {
+    run_exclusive_until(deadline, op, &|| false, || {})
+}
+
+/// [`run_exclusive`], asking `cancelled` every 100 ms while `op` runs; the first yes calls
+/// `cancel` once (which makes the key end `op` early).
+fn run_exclusive_until<T: Send + 'static>(
+    deadline: Duration,
+    op: impl FnOnce() -> Result<T, KeyError> + Send + 'static,
+    cancelled: &dyn Fn() -> bool,
+    cancel: impl FnOnce(),
+) -> Result<T, KeyError> {
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
@@ -132,6 +147,24 @@ fn run_exclusive<T: Send + 'static>(
             let _ = tx.send(result);
         })
         .map_err(|e| KeyError::Device(format!("failed to start the HID thread: {e}")))?;
-    rx.recv_timeout(deadline)
-        .map_err(|_| KeyError::Timeout(deadline))?
+    let give_up = std::time::Instant::now() + deadline;
+    let mut cancel = Some(cancel);
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(result) => return result,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(KeyError::Device(
+                    "the HID thread ended without an answer".into(),
+                ));
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if std::time::Instant::now() >= give_up {
+            return Err(KeyError::Timeout(deadline));
+        }
+        if cancel.is_some() && cancelled() {
+            tracing::info!("the waiting client went away: cancelling the touch request");
+            (cancel.take().expect("checked above"))();
+        }
+    }
 }

@@ -24,6 +24,8 @@ pub enum Touch {
     Cancelled,
     /// The key is pulled out while it blinks.
     Unplugged,
+    /// Nobody touches; the key waits (up to 5 s) until the request is cancelled.
+    UntilCancelled,
 }
 
 struct Device {
@@ -165,6 +167,7 @@ impl Authenticators for SoftKeys {
         credential: &Credential,
         salt: [u8; 32],
         pin: Option<SecretString>,
+        cancelled: &dyn Fn() -> bool,
     ) -> Result<SecretBytes, KeyError> {
         let mut devices = self.devices.lock().unwrap();
         let device = devices.get_mut(path).ok_or_else(gone)?;
@@ -195,6 +198,16 @@ impl Authenticators for SoftKeys {
             Touch::Unplugged => {
                 devices.remove(path);
                 Err(gone())
+            }
+            Touch::UntilCancelled => {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+                while !cancelled() {
+                    if std::time::Instant::now() >= deadline {
+                        return Err(KeyError::TouchTimeout);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(KeyError::Cancelled)
             }
         }
     }
