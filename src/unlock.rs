@@ -3,11 +3,12 @@
 
 use std::time::{Duration, Instant};
 
+use crate::keys::ctap1;
 use crate::keys::fido::{self, Credential};
 use crate::keys::seal::DataKey;
 use crate::keys::{Authenticators, Hid, KeyDevice, KeyError};
 use crate::secret::SecretString;
-use crate::vault::{EnrolledKey, VaultError};
+use crate::vault::{EnrolledKey, KeyKind, VaultError};
 
 /// How the caller talks to the user: where prompts go, and how a PIN is obtained.
 pub trait Prompter {
@@ -38,9 +39,37 @@ pub fn wait_for_keys(prompter: &dyn Prompter) -> Result<Vec<KeyDevice>, VaultErr
     wait_for_keys_with(&Hid, prompter)
 }
 
+/// Any plugged-in security key, FIDO2 or U2F-only, waiting a bounded time (enrolment).
+pub fn wait_for_any_key(prompter: &dyn Prompter) -> Result<Vec<KeyDevice>, VaultError> {
+    wait_for_capability(
+        &Hid,
+        prompter,
+        &["seal and approve", "approve only"],
+        "FIDO",
+    )
+}
+
+/// The plugged-in keys with `capability`, waiting a bounded time.
+fn wait_for(
+    prompter: &dyn Prompter,
+    capability: &str,
+    kind: &str,
+) -> Result<Vec<KeyDevice>, VaultError> {
+    wait_for_capability(&Hid, prompter, &[capability], kind)
+}
+
 fn wait_for_keys_with(
     keys: &dyn Authenticators,
     prompter: &dyn Prompter,
+) -> Result<Vec<KeyDevice>, VaultError> {
+    wait_for_capability(keys, prompter, &["seal and approve"], "FIDO2")
+}
+
+fn wait_for_capability(
+    keys: &dyn Authenticators,
+    prompter: &dyn Prompter,
+    capabilities: &[&str],
+    kind: &str,
 ) -> Result<Vec<KeyDevice>, VaultError> {
     let wait = insert_deadline();
     let deadline = Instant::now() + wait;
@@ -50,14 +79,14 @@ fn wait_for_keys_with(
             .devices()
             .map_err(unlock_error)?
             .into_iter()
-            .filter(|d| d.capability == "seal and approve")
+            .filter(|d| capabilities.contains(&d.capability))
             .collect();
         if !found.is_empty() {
             return Ok(found);
         }
         if Instant::now() >= deadline {
             return Err(VaultError::Unlock(format!(
-                "no FIDO2 security key found within {} s; plug one in (on Linux, check `mfa-agent key list` and the udev rule in the README)",
+                "no {kind} security key found within {} s; plug one in (on Linux, check `mfa-agent key list` and the udev rule in the README)",
                 wait.as_secs()
             )));
         }
@@ -147,6 +176,37 @@ pub fn unlock_with(
     ))
 }
 
+/// A touch on one of the approve-only (U2F) keys in `enrolled`, proven by its signature.
+/// The plugged-in U2F keys are asked silently which one holds an enrolled key handle; that
+/// one is asked for the touch.
+pub fn approve(
+    enrolled: &[EnrolledKey],
+    prompter: &dyn Prompter,
+    why: &str,
+) -> Result<(), VaultError> {
+    let devices = wait_for(prompter, "approve only", "U2F")?;
+    for device in &devices {
+        let Some(key) = enrolled
+            .iter()
+            .find(|k| ctap1::holds(&device.path, &k.credential_id).unwrap_or(false))
+        else {
+            continue;
+        };
+        prompter.tell(&format!("touch your security key ({}) to {why}", key.name));
+        let registration = ctap1::Registration {
+            key_handle: key.credential_id.clone(),
+            public_key: key.public_key.clone(),
+        };
+        return ctap1::approve(&device.path, &registration, fido::TOUCH_DEADLINE, &|| {
+            prompter.cancelled()
+        })
+        .map_err(unlock_error);
+    }
+    Err(VaultError::Unlock(
+        "none of the plugged-in U2F keys is enrolled with this vault; plug in an enrolled key (`mfa-agent key list` names them)".into(),
+    ))
+}
+
 /// "PIN of security key NAME (N tries left)", after checking the PIN is not blocked: a
 /// blocked PIN is an error before the user types anything.
 fn pin_prompt(
@@ -216,12 +276,16 @@ fn touch_order<'a>(
     order
 }
 
-/// The name of the enrolled key the device at `path` holds, asked silently.
+/// The name of the enrolled key the device at `path` holds, asked silently (CTAP2, or U2F
+/// check-only for approve-only keys).
 #[must_use]
 pub fn enrolled_on(enrolled: &[EnrolledKey], path: &str) -> Option<String> {
     enrolled
         .iter()
-        .find(|key| Hid.holds(path, &key.credential_id).unwrap_or(false))
+        .find(|key| match key.kind {
+            KeyKind::Seal => Hid.holds(path, &key.credential_id).unwrap_or(false),
+            KeyKind::Approve => ctap1::holds(path, &key.credential_id).unwrap_or(false),
+        })
         .map(|key| key.name.clone())
 }
 

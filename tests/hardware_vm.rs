@@ -661,3 +661,78 @@ fn a_slow_touch_is_announced_on_the_desktop_and_withdrawn_after() {
     // Once touched, the request is withdrawn from the desktop.
     assert_eq!(*closed.lock().unwrap(), vec![1]);
 }
+
+#[test]
+fn a_u2f_only_key_approves_every_code_and_mint() {
+    if delegated_to_vm("a_u2f_only_key_approves_every_code_and_mint") {
+        return;
+    }
+    let mut env = common::TestEnv::with_file_store(PASSPHRASE);
+    env.set("MFA_AGENT_KEY_WAIT", "2");
+    env.add_seed("work", &["--serial", common::SERIAL]);
+    let touches = env.path().join("touches");
+    let touch_count = || {
+        std::fs::read_to_string(&touches)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    let key = virtual_key(&["--u2f", "--touch-log", touches.to_str().unwrap()]);
+
+    // Listed as what it is: U2F only, so it approves but cannot seal.
+    let listed = key_list(&env);
+    let device = &listed["devices"][0];
+    assert_eq!(device["capability"], "approve only", "{listed}");
+    assert_eq!(device["versions"][0], "U2F_V2", "{listed}");
+    assert!(device.get("error").is_none(), "{listed}");
+
+    let enrolled = env.run(["key", "enroll", "--name", "u2f"], "");
+    enrolled.success();
+    assert!(
+        enrolled.stderr().contains("cannot seal"),
+        "{}",
+        enrolled.stderr()
+    );
+    assert_eq!(touch_count(), 1);
+    assert_eq!(key_list(&env)["devices"][0]["enrolled_as"], "u2f");
+    assert!(
+        stored_seed(&env, PASSPHRASE, "work").starts_with("ABCD"),
+        "a U2F key leaves the seeds unsealed"
+    );
+    let tested = env.run(["key", "test", "u2f"], "").success();
+    assert!(tested.contains("U2F signature verified"), "{tested}");
+
+    // Every code needs its touch, proven by a signature of the registered key.
+    let stderr = code_matches_oathtool(&env);
+    assert!(stderr.contains("touch your security key (u2f)"), "{stderr}");
+    assert_eq!(touch_count(), 3);
+
+    // So does every mint by the agent.
+    let sts = common::fake_sts::FakeSts::start(common::AWS_SEED, 30);
+    env.set("AWS_ENDPOINT_URL", &sts.url);
+    source_profile(&env);
+    env.start_daemon();
+    let minted = env.run(["credential-process", "--profile", "base"], "");
+    minted.success();
+    assert!(
+        minted.stderr().contains("(u2f) to approve base"),
+        "{}",
+        minted.stderr()
+    );
+    assert_eq!(touch_count(), 4);
+    env.stop_daemon();
+
+    // A FIDO2 key cannot join a U2F-guarded vault, and another U2F key does not approve.
+    stop(key);
+    let stranger = virtual_key(&["--u2f"]);
+    env.run(["code", "work"], "")
+        .failure(&["none of the plugged-in U2F keys is enrolled"]);
+    stop(stranger);
+    let fido2 = virtual_key(&[]);
+    env.run(["key", "enroll", "--name", "other"], "")
+        .failure(&["guarded by U2F keys", "key remove"]);
+    stop(fido2);
+
+    // Removing it leaves the seeds readable without a key.
+    env.run(["key", "remove", "u2f", "--yes"], "").success();
+    code_matches_oathtool(&env);
+}

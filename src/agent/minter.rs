@@ -333,14 +333,23 @@ impl Minter {
         let was_held = held.is_some();
         let (seed, opened) = self
             .with_vault(move |vault| {
-                let mut vault = vault.with_unsealer(Box::new(move |keys| {
-                    crate::unlock::unlock(
-                        keys,
-                        &prompter,
-                        &format!("approve {}", prompter.profile),
-                        None,
-                    )
-                }));
+                let u2f_prompter = prompter.clone();
+                let mut vault = vault
+                    .with_unsealer(Box::new(move |keys| {
+                        crate::unlock::unlock(
+                            keys,
+                            &prompter,
+                            &format!("approve {}", prompter.profile),
+                            None,
+                        )
+                    }))
+                    .with_approver(Box::new(move |keys| {
+                        crate::unlock::approve(
+                            keys,
+                            &u2f_prompter,
+                            &format!("approve {}", u2f_prompter.profile),
+                        )
+                    }));
                 if let Some(key) = held {
                     vault.set_data_key(key);
                 }
@@ -414,6 +423,7 @@ impl Minter {
 
 /// Prompts from the agent reach the user through the waiting client ("touch your key"),
 /// and through the event feed the tray and notifications.
+#[derive(Clone)]
 struct AgentPrompter {
     progress: Progress,
     /// The pinentry program for when the client cannot ask for a PIN.

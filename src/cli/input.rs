@@ -169,6 +169,12 @@ impl crate::unlock::Prompter for TerminalPrompter {
     }
 }
 
+/// Lets a CLI command read seeds guarded by U2F keys: asks for a touch on the terminal.
+#[must_use]
+pub fn terminal_approver() -> crate::vault::Approver {
+    Box::new(|keys| crate::unlock::approve(keys, &TerminalPrompter, "approve"))
+}
+
 /// Lets a CLI command open sealed seeds: asks for a touch on the terminal.
 #[must_use]
 pub fn terminal_unsealer() -> crate::vault::Unsealer {

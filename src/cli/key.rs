@@ -7,12 +7,12 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 
 use super::input::{self, TerminalPrompter};
-use crate::keys::fido;
 use crate::keys::seal::DataKey;
 use crate::keys::{self, KeyError};
+use crate::keys::{ctap1, fido};
 use crate::secret::SecretString;
 use crate::unlock;
-use crate::vault::{EnrolledKey, Vault};
+use crate::vault::{EnrolledKey, KeyKind, Vault};
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
@@ -60,10 +60,7 @@ pub fn run(cmd: &KeyCommand, mut vault: Vault) -> Result<ExitCode> {
 
 fn list(json: bool, vault: &Vault) -> Result<()> {
     let mut devices = keys::list()?;
-    for device in devices
-        .iter_mut()
-        .filter(|d| d.error.is_none() && d.capability == "seal and approve")
-    {
+    for device in devices.iter_mut().filter(|d| d.error.is_none()) {
         device.enrolled_as = crate::unlock::enrolled_on(vault.enrolled_keys(), &device.path);
     }
     let enrolled: Vec<String> = vault
@@ -134,7 +131,7 @@ fn enroll(name: &str, with_pin: bool, device: Option<&str>, vault: &mut Vault) -
     if vault.enrolled_keys().iter().any(|k| k.name == name) {
         return Err(crate::vault::VaultError::DuplicateKey { name: name.into() }.into());
     }
-    let devices = unlock::wait_for_keys(&TerminalPrompter)?;
+    let devices = unlock::wait_for_any_key(&TerminalPrompter)?;
     let target = match device {
         Some(path) => devices
             .iter()
@@ -150,6 +147,21 @@ fn enroll(name: &str, with_pin: bool, device: Option<&str>, vault: &mut Vault) -
                 .join(", ")
         ),
     };
+    let approve_only = target.capability == "approve only";
+    let has = |kind: KeyKind| vault.enrolled_keys().iter().any(|k| k.kind == kind);
+    if approve_only && has(KeyKind::Seal) {
+        bail!(
+            "this vault is sealed by FIDO2 keys, which a U2F-only key cannot open; enrol another FIDO2 key as the backup"
+        );
+    }
+    if !approve_only && has(KeyKind::Approve) {
+        bail!(
+            "this vault is guarded by U2F keys; remove them first (`mfa-agent key remove NAME`) to seal it with this FIDO2 key"
+        );
+    }
+    if approve_only {
+        return enroll_u2f(name, target, vault);
+    }
     // A backup key joins the data key the vault already has, so an enrolled key must unlock.
     let first = vault.enrolled_keys().is_empty();
     let data_key = if first {
@@ -178,6 +190,7 @@ fn enroll(name: &str, with_pin: bool, device: Option<&str>, vault: &mut Vault) -
     let wrapped_data_key = data_key.wrap(&output, &credential.credential_id);
     vault.add_key(EnrolledKey {
         name: name.to_owned(),
+        kind: KeyKind::Seal,
         wrapped_data_key,
         credential_id: credential.credential_id,
         public_key: credential.public_key,
@@ -203,12 +216,44 @@ fn enroll(name: &str, with_pin: bool, device: Option<&str>, vault: &mut Vault) -
     Ok(())
 }
 
+/// A U2F-only key: registered (one touch); from then on each seed read needs its touch.
+fn enroll_u2f(name: &str, target: &keys::KeyDevice, vault: &mut Vault) -> Result<()> {
+    input::tell_user(&format!(
+        "touch your security key to enrol it as {name:?} (U2F: it approves, it cannot seal)"
+    ));
+    let registration = ctap1::register(&target.path, fido::TOUCH_DEADLINE)?;
+    vault.add_key(EnrolledKey {
+        name: name.to_owned(),
+        kind: KeyKind::Approve,
+        credential_id: registration.key_handle,
+        public_key: registration.public_key,
+        rp_id: fido::RP_ID.to_owned(),
+        salt: Vec::new(),
+        uses_pin: false,
+        pin_protocol: 0,
+        wrapped_data_key: Vec::new(),
+        added: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    })?;
+    eprintln!(
+        "enrolled security key {name:?} ({}, U2F): every code and every mint now needs its touch; the seeds are not sealed (a U2F key cannot seal)",
+        target.product
+    );
+    Ok(())
+}
+
 fn test(name: &str, vault: &Vault) -> Result<()> {
     let key = vault
         .enrolled_keys()
         .iter()
         .find(|k| k.name == name)
         .ok_or_else(|| crate::vault::VaultError::UnknownKey { name: name.into() })?;
+    if key.kind == KeyKind::Approve {
+        unlock::approve(std::slice::from_ref(key), &TerminalPrompter, "test it")?;
+        println!("security key {name:?} works: touch and U2F signature verified");
+        return Ok(());
+    }
     let pin = pin_if(key.uses_pin)?;
     let devices = unlock::wait_for_keys(&TerminalPrompter)?;
     for device in &devices {
@@ -239,7 +284,13 @@ fn remove(name: &str, yes: bool, vault: &mut Vault) -> Result<()> {
     if !vault.enrolled_keys().iter().any(|k| k.name == name) {
         return Err(crate::vault::VaultError::UnknownKey { name: name.into() }.into());
     }
-    let last = vault.enrolled_keys().len() == 1;
+    let sealing = |k: &&EnrolledKey| k.kind == KeyKind::Seal;
+    let is_sealing = vault
+        .enrolled_keys()
+        .iter()
+        .filter(sealing)
+        .any(|k| k.name == name);
+    let last = is_sealing && vault.enrolled_keys().iter().filter(sealing).count() == 1;
     let question = if last {
         format!(
             "Forget the security key {name:?}? It is the last one: the seeds will be stored unsealed (a touch unseals them now)."

@@ -119,8 +119,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let paths = Paths::from_env()?;
     let open_vault = || -> Result<Vault> {
         let vault = Vault::open(&paths.data_dir, cli.store, input::passphrase_source())?;
-        // Sealed seeds open with a touch of an enrolled security key, asked for here.
-        Ok(vault.with_unsealer(input::terminal_unsealer()))
+        // Sealed (or U2F-guarded) seeds open with a touch of an enrolled key, asked for here.
+        Ok(vault
+            .with_unsealer(input::terminal_unsealer())
+            .with_approver(input::terminal_approver()))
     };
     match cli.command {
         Command::Seed(cmd) => seed::run(cmd, open_vault()?),

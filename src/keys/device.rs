@@ -120,13 +120,13 @@ pub fn list() -> Result<Vec<KeyDevice>, KeyError> {
                 device.versions = info.versions;
                 device.extensions = info.extensions;
             }
-            Err(e) => {
-                // No CTAP2 answer: most likely a U2F-only key.
+            // No CTAP2 answer: a U2F-only key, if it answers U2F.
+            Err(_) if super::ctap1::speaks_u2f(&path) => {
                 device.capability = "approve only";
                 device.versions = vec!["U2F_V2".into()];
-                device.error = Some(format!(
-                    "no CTAP2 answer ({e}); a U2F-only key can approve but not seal"
-                ));
+            }
+            Err(e) => {
+                device.error = Some(format!("the key answers neither CTAP2 nor U2F ({e})"));
             }
         }
         devices.push(device);

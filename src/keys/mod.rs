@@ -3,6 +3,7 @@
 //! Every HID operation runs on its own thread, one at a time, with a deadline: the library's
 //! calls block without a timeout, and a key that stops answering must not hang mfa-agent.
 
+pub mod ctap1;
 mod device;
 pub mod fido;
 pub mod seal;

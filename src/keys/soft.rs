@@ -101,6 +101,7 @@ impl SoftKeys {
         let output = hmac_output(&secret, uses_pin, &salt);
         EnrolledKey {
             name: name.into(),
+            kind: crate::vault::KeyKind::Seal,
             wrapped_data_key: data_key.wrap(&output, &credential_id),
             credential_id,
             public_key: Vec::new(),

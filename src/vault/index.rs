@@ -51,11 +51,26 @@ pub struct Index {
     pub keys: Vec<EnrolledKey>,
 }
 
+/// What an enrolled key does for the vault.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyKind {
+    /// A FIDO2 key with hmac-secret: it seals the seeds, and its touch approves.
+    #[default]
+    Seal,
+    /// A U2F-only key: its touch (a signed U2F authentication) approves; it cannot seal.
+    Approve,
+}
+
 /// An enrolled security key. Nothing here is secret: the data key is wrapped under a key
-/// only the security key can produce (its hmac-secret output for `salt`).
+/// only the security key can produce (its hmac-secret output for `salt`). For a U2F key,
+/// `credential_id` is its key handle and `public_key` the registered P-256 point; it wraps
+/// nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnrolledKey {
     pub name: String,
+    #[serde(default)]
+    pub kind: KeyKind,
     #[serde(with = "base64_bytes")]
     pub credential_id: Vec<u8>,
     /// ES256 public key, DER, to check every assertion's signature.

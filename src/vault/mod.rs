@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use self::error::VaultError;
 pub use self::file::{FileStore, PassphrasePurpose, PassphraseSource};
 use self::index::VaultLock;
-pub use self::index::{CredentialInfo, EnrolledKey, Index, SeedInfo};
+pub use self::index::{CredentialInfo, EnrolledKey, Index, KeyKind, SeedInfo};
 pub use self::keyring::KeyringStore;
 pub use self::store::{SecretStore, StoreKind};
 use crate::aws::LongTermKeys;
@@ -38,11 +38,16 @@ pub struct Vault {
     store: Option<Box<dyn SecretStore>>,
     /// Opens the data key when a sealed seed is read or a seed must be sealed.
     unsealer: Option<Unsealer>,
+    /// Gets a touch of an approve-only (U2F) key before a seed is read.
+    approver: Option<Approver>,
     data_key: Option<DataKey>,
 }
 
 /// Produces the vault's data key from its enrolled security keys (a touch, maybe a PIN).
 pub type Unsealer = Box<dyn FnMut(&[EnrolledKey]) -> Result<DataKey, VaultError>>;
+
+/// Gets the user's approval on one of the given approve-only keys (a touch).
+pub type Approver = Box<dyn FnMut(&[EnrolledKey]) -> Result<(), VaultError>>;
 
 /// Marks a stored seed as sealed: `sealed:v1:` + base64(nonce || ciphertext).
 const SEALED_PREFIX: &str = "sealed:v1:";
@@ -75,6 +80,7 @@ impl Vault {
             passphrase: Some(passphrase),
             store: None,
             unsealer: None,
+            approver: None,
             data_key: None,
         })
     }
@@ -99,13 +105,37 @@ impl Vault {
     /// Whether seeds are sealed by enrolled security keys.
     #[must_use]
     pub fn is_sealed(&self) -> bool {
-        !self.index.keys.is_empty()
+        self.index.keys.iter().any(|k| k.kind == KeyKind::Seal)
+    }
+
+    /// Lets the vault ask for a touch of an approve-only key before it hands out a seed.
+    #[must_use]
+    pub fn with_approver(mut self, approver: Approver) -> Self {
+        self.approver = Some(approver);
+        self
+    }
+
+    /// The approve-only (U2F) keys; they gate seeds only where no key seals them.
+    fn approval_keys(&self) -> Vec<EnrolledKey> {
+        self.index
+            .keys
+            .iter()
+            .filter(|k| k.kind == KeyKind::Approve)
+            .cloned()
+            .collect()
     }
 
     fn data_key(&mut self) -> Result<&DataKey, VaultError> {
         if self.data_key.is_none() {
             let unsealer = self.unsealer.as_mut().ok_or(VaultError::Sealed)?;
-            let data_key = unsealer(&self.index.keys)?;
+            let sealing: Vec<EnrolledKey> = self
+                .index
+                .keys
+                .iter()
+                .filter(|k| k.kind == KeyKind::Seal)
+                .cloned()
+                .collect();
+            let data_key = unsealer(&sealing)?;
             self.data_key = Some(data_key);
         }
         Ok(self.data_key.as_ref().expect("set above"))
@@ -259,6 +289,12 @@ impl Vault {
     /// Reads the whole seed `name`, secret included.
     pub fn seed(&mut self, name: &str) -> Result<Seed, VaultError> {
         let info = self.info(name)?.clone();
+        // Sealed seeds need a touch to open; unsealed ones with U2F keys enrolled, to hand out.
+        let approval = self.approval_keys();
+        if !self.is_sealed() && !approval.is_empty() {
+            let approver = self.approver.as_mut().ok_or(VaultError::Sealed)?;
+            approver(&approval)?;
+        }
         let id = self.secret_id(name);
         let stored = self.read_secret(&id, name)?;
         let encoded = self.plain_form(&id, name, stored)?;

@@ -219,9 +219,14 @@ fn copy_code(paths: &Paths, seed: &str, clipboard: &mut Option<Clipboard>) -> Re
         crate::cli::input::passphrase_source(),
     )?;
     let purpose = format!("copy the code of {seed}");
-    let mut vault = vault.with_unsealer(Box::new(move |keys| {
-        crate::unlock::unlock(keys, &NotifyPrompter, &purpose, None)
-    }));
+    let approval = purpose.clone();
+    let mut vault = vault
+        .with_unsealer(Box::new(move |keys| {
+            crate::unlock::unlock(keys, &NotifyPrompter, &purpose, None)
+        }))
+        .with_approver(Box::new(move |keys| {
+            crate::unlock::approve(keys, &NotifyPrompter, &approval)
+        }));
     let secret = vault.seed(seed)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?

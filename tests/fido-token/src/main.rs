@@ -2,8 +2,9 @@
 //! kernel hidraw device, hidapi and ctap-hid-fido2 on one side, soft-fido2 (an independent
 //! CTAP2 implementation) on the other.
 //!
-//!   mfa-agent-test-token [--pin PIN] [--deny-touch] [--touch-log FILE] [--touch-delay-ms MS]
+//!   mfa-agent-test-token [--u2f] [--pin PIN] [--deny-touch] [--touch-log FILE] [--touch-delay-ms MS]
 //!
+//! With --u2f it is a U2F-only key instead (CTAP1 register/authenticate, no CTAP2).
 //! Prints "ready" on stdout once the device exists, then serves until killed. Touches are
 //! approved at once (or after MS milliseconds, a slow person) unless --deny-touch (then every
 //! presence check is refused).
@@ -19,24 +20,38 @@ use soft_fido2::{
 };
 use soft_fido2_transport::{Cmd, CommandHandler, CtapHidHandler, Packet, UhidDevice};
 
-struct Callbacks {
-    credentials: Mutex<HashMap<Vec<u8>, Credential>>,
+mod u2f;
+
+/// The "person" at the key: whether and how fast they touch it.
+pub struct Presence {
     deny_touch: bool,
     /// Appends a line per presence check, so tests can count touches.
     touch_log: Option<String>,
-    /// How long the "person" takes to touch.
+    /// How long the person takes to touch.
     touch_delay: Duration,
 }
 
-impl AuthenticatorCallbacks for Callbacks {
-    fn request_up(&self, _info: &str, _user: Option<&str>, _rp: &str) -> Result<UpResult> {
+impl Presence {
+    /// One presence check: true if touched.
+    pub fn touch(&self) -> bool {
         if let Some(path) = &self.touch_log
             && let Ok(mut log) = std::fs::OpenOptions::new().create(true).append(true).open(path)
         {
             let _ = writeln!(log, "touch");
         }
         std::thread::sleep(self.touch_delay);
-        Ok(if self.deny_touch { UpResult::Denied } else { UpResult::Accepted })
+        !self.deny_touch
+    }
+}
+
+struct Callbacks {
+    credentials: Mutex<HashMap<Vec<u8>, Credential>>,
+    presence: Presence,
+}
+
+impl AuthenticatorCallbacks for Callbacks {
+    fn request_up(&self, _info: &str, _user: Option<&str>, _rp: &str) -> Result<UpResult> {
+        Ok(if self.presence.touch() { UpResult::Accepted } else { UpResult::Denied })
     }
 
     fn request_uv(&self, _info: &str, _user: Option<&str>, _rp: &str) -> Result<UvResult> {
@@ -155,7 +170,13 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         )
         .device_name("mfa-agent test token".to_string())
         .build();
-    let callbacks = Callbacks { credentials: Mutex::new(HashMap::new()), deny_touch, touch_log, touch_delay };
+    let presence = Presence { deny_touch, touch_log, touch_delay };
+    if args.iter().any(|a| a == "--u2f") {
+        let device = UhidDevice::create_fido_device_with_ids(Some("mfa-agent test U2F token"), config.vendor_id, config.product_id, config.device_version)
+            .map_err(|e| format!("failed to create the uhid device: {e:?}"))?;
+        return serve(&device, CtapHidHandler::new(u2f::U2fHandler::new(presence)));
+    }
+    let callbacks = Callbacks { credentials: Mutex::new(HashMap::new()), presence };
     let authenticator = Authenticator::with_config(callbacks, config.clone()).map_err(|e| format!("{e:?}"))?;
     let device = UhidDevice::create_fido_device_with_ids(
         config.device_name.as_deref(),
@@ -164,7 +185,12 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         config.device_version,
     )
     .map_err(|e| format!("failed to create the uhid device: {e:?}"))?;
-    let mut hid = CtapHidHandler::new(Handler { authenticator: Mutex::new(authenticator), key_agreements: HashMap::new() });
+    let hid = CtapHidHandler::new(Handler { authenticator: Mutex::new(authenticator), key_agreements: HashMap::new() });
+    serve(&device, hid)
+}
+
+/// Announces the device, then answers CTAPHID packets until killed.
+fn serve<H: CommandHandler>(device: &UhidDevice, mut hid: CtapHidHandler<H>) -> std::result::Result<(), Box<dyn std::error::Error>> {
     println!("ready");
     std::io::stdout().flush()?;
     loop {
