@@ -671,11 +671,7 @@ fn a_u2f_only_key_approves_every_code_and_mint() {
     env.set("MFA_AGENT_KEY_WAIT", "2");
     env.add_seed("work", &["--serial", common::SERIAL]);
     let touches = env.path().join("touches");
-    let touch_count = || {
-        std::fs::read_to_string(&touches)
-            .map(|t| t.lines().count())
-            .unwrap_or(0)
-    };
+    let touch_count = || std::fs::read_to_string(&touches).map_or(0, |t| t.lines().count());
     let key = virtual_key(&["--u2f", "--touch-log", touches.to_str().unwrap()]);
 
     // Listed as what it is: U2F only, so it approves but cannot seal.
