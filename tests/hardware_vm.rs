@@ -204,7 +204,8 @@ fn enrol_and_unlock_with_touch_and_with_pin() {
     absent.set("MFA_AGENT_KEY_WAIT", "1");
     absent
         .run(["key", "enroll"], "")
-        .failure(&["no FIDO2 security key found within 1 s", "plug one in"]);
+        // Enrolment takes any FIDO key, FIDO2 or U2F-only.
+        .failure(&["no FIDO security key found within 1 s", "plug one in"]);
 }
 
 /// The stored (age-encrypted) form of seed `name`, read with the library.
