@@ -74,6 +74,9 @@ impl AgentState {
     }
 }
 
+/// How long the agent must be without clients before it returns freed memory.
+const IDLE_TRIM_AFTER: Duration = Duration::from_millis(250);
+
 /// Serves connections on `listener` until `shutdown` completes.
 pub async fn run(
     listener: UnixListener,
@@ -81,12 +84,24 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    // Open connections; when the last one closes and none comes for a moment, the heap's
+    // free pages go back to the kernel (a burst of clients leaves nothing resident).
+    let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let went_idle = Arc::new(tokio::sync::Notify::new());
+    tokio::spawn(trim_when_idle(open.clone(), went_idle.clone()));
     loop {
         tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    tokio::spawn(connection::serve(stream, state.clone()));
+                    let (state, open, went_idle) = (state.clone(), open.clone(), went_idle.clone());
+                    open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tokio::spawn(async move {
+                        connection::serve(stream, state).await;
+                        if open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed) == 1 {
+                            went_idle.notify_one();
+                        }
+                    });
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -97,4 +112,17 @@ pub async fn run(
         }
     }
     tracing::info!("shutting down");
+}
+
+async fn trim_when_idle(
+    open: Arc<std::sync::atomic::AtomicUsize>,
+    went_idle: Arc<tokio::sync::Notify>,
+) {
+    loop {
+        went_idle.notified().await;
+        tokio::time::sleep(IDLE_TRIM_AFTER).await;
+        if open.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            crate::sys::release_free_memory();
+        }
+    }
 }

@@ -20,6 +20,7 @@ use crate::{atomic, sys};
 
 pub fn run(paths: &Paths) -> Result<ExitCode> {
     sys::raise_fd_limit();
+    sys::limit_malloc_arenas();
     let config = Config::load(&paths.config_dir)?;
     let socket = socket_path(paths);
     let dir = socket
@@ -65,6 +66,9 @@ pub fn run(paths: &Paths) -> Result<ExitCode> {
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        // Helper threads (keyring, security key, notifications) are for the odd mint: let
+        // them go soon after, so an idle agent holds no stacks it does not use.
+        .thread_keep_alive(Duration::from_millis(500))
         .build()?;
     runtime.block_on(async {
         let listener = tokio::net::UnixListener::from_std(listener)?;
