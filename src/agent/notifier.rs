@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use super::AgentState;
 use crate::config::TouchPolicy;
 use crate::desktop::notify::{self, Shown, Urgency};
+use crate::desktop::sentence;
 use crate::protocol::{Event, SessionSummary};
 use crate::vault::Vault;
 
@@ -139,15 +140,6 @@ fn vault_is_sealed(data_dir: &std::path::Path) -> bool {
     Vault::open(data_dir, None, no_passphrase).is_ok_and(|v| v.is_sealed())
 }
 
-/// "touch your security key (main) to approve base" -> "Touch your security key (main) to
-/// approve base".
-fn sentence(message: &str) -> String {
-    let mut chars = message.chars();
-    chars.next().map_or_else(String::new, |first| {
-        first.to_uppercase().chain(chars).collect()
-    })
-}
-
 async fn show(summary: String, body: String, urgency: Urgency) -> Option<Shown> {
     tokio::task::spawn_blocking(move || notify::show(&summary, &body, urgency))
         .await
@@ -188,14 +180,5 @@ mod tests {
         ];
         let due = renewals_due(&sessions, now, 900, 300);
         assert_eq!(due, vec![("soon".to_owned(), now + 1140, now + 240)]);
-    }
-
-    #[test]
-    fn messages_become_sentences() {
-        assert_eq!(
-            sentence("touch your security key (main) to approve base"),
-            "Touch your security key (main) to approve base"
-        );
-        assert_eq!(sentence(""), "");
     }
 }

@@ -1,6 +1,7 @@
 //! What the tray shows, as plain data: built from the agent's state and events, turned into
 //! an icon, a headline and menu entries. No D-Bus here, so it is tested directly.
 
+use crate::desktop::sentence;
 use crate::protocol::{Event, SessionSummary, StatusReport};
 use crate::sys::local_hh_mm;
 
@@ -129,13 +130,6 @@ impl View {
             })
             .collect()
     }
-}
-
-fn sentence(message: &str) -> String {
-    let mut chars = message.chars();
-    chars.next().map_or_else(String::new, |first| {
-        first.to_uppercase().chain(chars).collect()
-    })
 }
 
 #[cfg(test)]
