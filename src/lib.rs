@@ -14,7 +14,7 @@
 //!   the vault's data key with an enrolled key.
 //! - [`desktop`]: notifications, and the tray icon (Linux, feature `tray`).
 //! - [`secret`]: zeroizing, mlocked, never-printed containers for secrets.
-//! - [`paths`]: XDG locations; [`atomic`]: crash-safe private file writes.
+//! - [`paths`]: XDG locations; [`clock`]: Unix time; [`atomic`]: crash-safe private file writes.
 //! - [`sys`]: the only module that calls the OS directly (process hardening, mlock, flock,
 //!   inherited sockets).
 //! - [`cli`]: the `mfa-agent` command line.
@@ -24,6 +24,7 @@ pub mod atomic;
 pub mod aws;
 pub mod cli;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod desktop;
 pub mod doctor;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use super::MintError;
 use crate::protocol::{SessionCredentials, SessionSummary, mask};
@@ -125,10 +125,7 @@ impl SessionCache {
 }
 
 fn seconds_left(session: &SessionCredentials) -> i64 {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    session.expiration - i64::try_from(now).unwrap_or(i64::MAX)
+    session.expiration - crate::clock::unix_now_i64()
 }
 
 #[cfg(test)]
@@ -139,13 +136,7 @@ mod tests {
     use crate::secret::SecretString;
 
     fn session(expires_in: i64) -> SessionCredentials {
-        let now = i64::try_from(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_secs(),
-        )
-        .unwrap();
+        let now = crate::clock::unix_now_i64();
         SessionCredentials {
             access_key_id: "ASIATEST".into(),
             secret_access_key: SecretString::new("s".into()),

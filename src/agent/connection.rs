@@ -1,7 +1,6 @@
 //! One client connection: access check, handshake, then requests until the client leaves.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
@@ -158,7 +157,7 @@ where
                     let message = format!("profile {profile:?}: {err}");
                     tracing::warn!("{message}");
                     *state.last_error.lock().expect("last error lock poisoned") = Some(LastError {
-                        at: unix_now(),
+                        at: crate::clock::unix_now_i64(),
                         profile: profile.clone(),
                         message: message.clone(),
                     });
@@ -297,10 +296,4 @@ async fn send<W: AsyncWrite + Unpin>(writer: &mut W, response: &Response) -> std
     let written = writer.write_all(&line).await;
     zeroize::Zeroize::zeroize(&mut line);
     written
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -16,6 +16,7 @@ use super::unlocked::UnlockedKey;
 use crate::aws::LongTermKeys;
 use crate::aws::profile::{CHAINED_ROLE_MAX_DURATION, ProfilePlan, Profiles};
 use crate::aws::sts::{self, Mfa, Sts};
+use crate::clock::unix_now;
 use crate::config::{Config, TouchPolicy};
 use crate::otp::{self, Seed};
 use crate::paths::Paths;
@@ -483,10 +484,4 @@ fn profile_key(profile: &str) -> String {
 
 fn session_name(configured: Option<&str>) -> String {
     configured.map_or_else(|| format!("mfa-agent-{}", unix_now()), str::to_owned)
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

@@ -11,6 +11,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
 use super::AgentState;
+use crate::clock::unix_now_i64 as unix_now;
 use crate::config::TouchPolicy;
 use crate::desktop::notify::{self, Shown, Urgency};
 use crate::desktop::sentence;
@@ -145,12 +146,6 @@ async fn show(summary: String, body: String, urgency: Urgency) -> Option<Shown> 
         .await
         .ok()
         .flatten()
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs().cast_signed())
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! TTL passes, or they go unused for the idle time, or `mfa-agent lock` — whichever first.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::keys::seal::DataKey;
 
@@ -49,10 +49,8 @@ impl UnlockedKey {
     /// Keeps `key` after a touch unlocked it.
     pub fn keep(&self, key: DataKey) {
         let now = Instant::now();
-        let unix_now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let until_unix = i64::try_from(unix_now + self.ttl.as_secs()).unwrap_or(i64::MAX);
+        let until_unix =
+            i64::try_from(crate::clock::unix_now() + self.ttl.as_secs()).unwrap_or(i64::MAX);
         *self.held.lock().expect("unlock lock poisoned") = Some(Held {
             key,
             until: now + self.ttl,

@@ -1,7 +1,6 @@
 //! `mfa-agent key ...`: the security keys mfa-agent can see, enrol and use.
 
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
@@ -184,9 +183,7 @@ fn enroll(name: &str, with_pin: bool, device: Option<&str>, vault: &mut Vault) -
     input::tell_user("touch it again to confirm (2 of 2)");
     // The command runs in the user's terminal: Ctrl-C ends it, nothing to cancel for.
     let output = fido::hmac_secret(&target.path, &credential, salt, pin, &|| false)?;
-    let added = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let added = crate::clock::unix_now();
     let wrapped_data_key = data_key.wrap(&output, &credential.credential_id);
     vault.add_key(EnrolledKey {
         name: name.to_owned(),
@@ -232,9 +229,7 @@ fn enroll_u2f(name: &str, target: &keys::KeyDevice, vault: &mut Vault) -> Result
         uses_pin: false,
         pin_protocol: 0,
         wrapped_data_key: Vec::new(),
-        added: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
+        added: crate::clock::unix_now(),
     })?;
     eprintln!(
         "enrolled security key {name:?} ({}, U2F): every code and every mint now needs its touch; the seeds are not sealed (a U2F key cannot seal)",

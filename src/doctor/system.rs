@@ -267,10 +267,7 @@ pub async fn clock(sts: &Sts, region: Option<&str>) -> Finding {
             );
         }
     };
-    let local = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs().cast_signed());
-    let skew = local - server;
+    let skew = crate::clock::unix_now_i64() - server;
     let direction = if skew >= 0 { "ahead of" } else { "behind" };
     let detail = format!("this machine is {} s {direction} AWS STS", skew.abs());
     let fix = "turn on time synchronisation: `timedatectl set-ntp true` (or fix the NTP client)";

@@ -10,7 +10,6 @@ mod keyring;
 mod store;
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use self::error::VaultError;
 pub use self::file::{FileStore, PassphrasePurpose, PassphraseSource};
@@ -22,6 +21,7 @@ use crate::aws::LongTermKeys;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
+use crate::clock::unix_now;
 use crate::keys::seal::DataKey;
 use crate::otp::{self, Seed};
 use crate::secret::SecretString;
@@ -258,9 +258,7 @@ impl Vault {
                 issuer: seed.issuer.clone(),
                 account: seed.account.clone(),
                 serial,
-                added: SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs()),
+                added: unix_now(),
             },
         );
         if let Err(e) = self.save() {
@@ -501,12 +499,6 @@ impl Vault {
         }
         Ok(self.store.as_deref_mut().expect("set above"))
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// The seed linked to the MFA device `serial`, if exactly one is.

@@ -2,7 +2,7 @@
 //! (still a secret for that window) does not linger there.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 
@@ -28,9 +28,7 @@ impl Clipboard {
             .context("failed to set the clipboard")?;
         let clipboard = self.clone();
         std::thread::spawn(move || {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
+            let now = crate::clock::unix_now();
             std::thread::sleep(Duration::from_secs(valid_until.saturating_sub(now)));
             let mut board = clipboard.0.lock().expect("clipboard lock poisoned");
             if board.get_text().is_ok_and(|text| text == code) {
