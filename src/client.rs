@@ -4,7 +4,6 @@ use std::fs::OpenOptions;
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,7 +11,9 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 use crate::paths::Paths;
-use crate::protocol::{Event, MAX_LINE, PROTOCOL_VERSION, Request, Response, StatusReport};
+use crate::protocol::{
+    AskKind, Event, MAX_LINE, PROTOCOL_VERSION, Request, Response, StatusReport,
+};
 use crate::secret::SecretString;
 use crate::{atomic, sys};
 
@@ -33,10 +34,38 @@ pub enum ClientError {
     StartFailed { path: PathBuf, log: PathBuf },
     #[error("failed to talk to the agent at {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    #[error("failed to start the agent {exe}: {source}")]
+    Start { exe: PathBuf, source: io::Error },
     #[error("the agent sent an unexpected response ({0}); restart it after upgrading")]
     Protocol(String),
     #[error("{0}")]
     Agent(String),
+}
+
+/// The daemon's binary (the AWS SDK, HID and the keyring live there, not in clients).
+pub const DAEMON: &str = "mfa-agent-daemon";
+
+/// A binary of this package: the one installed next to the running one, else from PATH.
+pub fn companion(name: &str) -> io::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let beside = exe.with_file_name(name);
+    if beside.is_file() {
+        return Ok(beside);
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "{name} is not installed next to {} nor on PATH; reinstall mfa-agent (it ships mfa-agent, mfa-agent-daemon and mfa-agent-tray)",
+                    exe.display()
+                ),
+            )
+        })
 }
 
 /// Where the daemon listens: `MFA_AGENT_SOCKET`, else `$XDG_RUNTIME_DIR/mfa-agent/agent.sock`.
@@ -91,7 +120,7 @@ impl Client {
         let mut line = serde_json::to_vec(request).expect("requests always serialise");
         line.push(b'\n');
         let written = self.stream.get_mut().write_all(&line);
-        // A `pin` request carries the PIN.
+        // An `answer` may carry a PIN or passphrase, other requests a seed or key.
         zeroize::Zeroize::zeroize(&mut line);
         written.map_err(|source| ClientError::Io {
             path: self.path.clone(),
@@ -100,33 +129,34 @@ impl Client {
     }
 
     /// Sends `request` and returns the final response, passing progress messages to
-    /// `on_waiting`. An `error` response becomes [`ClientError::Agent`]. A PIN request is
-    /// answered with "cannot ask" (see [`Client::call_asking`]).
+    /// `on_waiting`. An `error` response becomes [`ClientError::Agent`]. A question from the
+    /// agent is answered with "cannot ask" (see [`Client::call_asking`]).
     pub fn call(
         &mut self,
         request: &Request,
         on_waiting: impl FnMut(&str),
     ) -> Result<Response, ClientError> {
-        self.call_asking(request, on_waiting, |_| None)
+        self.call_asking(request, on_waiting, |_, _| None)
     }
 
-    /// As [`Client::call`], and when the agent needs a security key's PIN, `on_pin` asks the
-    /// user (given what to ask) and returns the PIN, or `None` if it cannot ask.
+    /// As [`Client::call`], and when the agent needs something only the user can give (a
+    /// PIN, a passphrase, a yes), `on_ask` asks the user and returns the answer, or `None`
+    /// if it cannot ask.
     pub fn call_asking(
         &mut self,
         request: &Request,
         mut on_waiting: impl FnMut(&str),
-        mut on_pin: impl FnMut(&str) -> Option<SecretString>,
+        mut on_ask: impl FnMut(AskKind, &str) -> Option<SecretString>,
     ) -> Result<Response, ClientError> {
         self.write(request)?;
         if self.hello_pending {
             self.hello_pending = false;
-            match self.read_reply(&mut on_waiting, &mut on_pin)? {
+            match self.read_reply(&mut on_waiting, &mut on_ask)? {
                 Response::Hello { .. } => {}
                 other => return Err(ClientError::Protocol(format!("{other:?}"))),
             }
         }
-        self.read_reply(&mut on_waiting, &mut on_pin)
+        self.read_reply(&mut on_waiting, &mut on_ask)
     }
 
     /// Subscribes to the agent's events: the state now, and the connection as a feed.
@@ -141,7 +171,7 @@ impl Client {
     fn read_reply(
         &mut self,
         on_waiting: &mut impl FnMut(&str),
-        on_pin: &mut impl FnMut(&str) -> Option<SecretString>,
+        on_ask: &mut impl FnMut(AskKind, &str) -> Option<SecretString>,
     ) -> Result<Response, ClientError> {
         let path = self.path.clone();
         let io_err = |source| ClientError::Io {
@@ -165,9 +195,9 @@ impl Client {
             zeroize::Zeroize::zeroize(&mut reply);
             match parsed {
                 Ok(Response::Waiting { message }) => on_waiting(&message),
-                Ok(Response::PinNeeded { message }) => {
-                    let pin = on_pin(&message);
-                    self.write(&Request::Pin { pin })?;
+                Ok(Response::Ask { kind, message }) => {
+                    let answer = on_ask(kind, &message);
+                    self.write(&Request::Answer { answer })?;
                 }
                 Ok(Response::Error { message }) => return Err(ClientError::Agent(message)),
                 Ok(response) => return Ok(response),
@@ -183,7 +213,7 @@ pub struct Subscription(Client);
 impl Subscription {
     /// Blocks until the agent reports something.
     pub fn next_event(&mut self) -> Result<Event, ClientError> {
-        match self.0.read_reply(&mut |_| {}, &mut |_| None)? {
+        match self.0.read_reply(&mut |_| {}, &mut |_, _| None)? {
             Response::Event(event) => Ok(event),
             other => Err(ClientError::Protocol(format!("{other:?}"))),
         }
@@ -276,16 +306,21 @@ fn start_daemon(paths: &Paths, socket: &Path) -> Result<UnixStream, ClientError>
         .mode(0o600)
         .open(&log)
         .map_err(io_err)?;
-    let exe = std::env::current_exe().map_err(io_err)?;
-    Command::new(exe)
-        .arg("daemon")
+    let exe = companion(DAEMON).map_err(|source| ClientError::Start {
+        exe: PathBuf::from(DAEMON),
+        source,
+    })?;
+    let mut command = Command::new(&exe);
+    command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(log_file)
-        // Its own process group: a Ctrl-C meant for the client does not stop the daemon.
-        .process_group(0)
+        .stderr(log_file);
+    // Its own session: a Ctrl-C meant for the client does not stop the daemon, and it has
+    // no terminal to read (prompts go to the client that asks).
+    sys::detach_from_session(&mut command);
+    command
         .spawn()
-        .map_err(io_err)?;
+        .map_err(|source| ClientError::Start { exe, source })?;
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         match open(socket) {

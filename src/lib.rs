@@ -17,7 +17,13 @@
 //! - [`paths`]: XDG locations; [`clock`]: Unix time; [`atomic`]: crash-safe private file writes.
 //! - [`sys`]: the only module that calls the OS directly (process hardening, mlock, flock,
 //!   inherited sockets).
-//! - [`cli`]: the `mfa-agent` command line.
+//! - [`input`]: secrets the user hands over in files or on stdin.
+//! - [`cli`]: the `mfa-agent` command line, a lean client of the agent.
+//!
+//! Three binaries share this library: `mfa-agent` (the client every user command and every
+//! `credential_process` call runs; it links no AWS SDK, HID or D-Bus code),
+//! `mfa-agent-daemon` (the agent, the one owner of secrets and security keys; also
+//! `doctor`), and `mfa-agent-tray`.
 
 pub mod agent;
 pub mod atomic;
@@ -28,7 +34,9 @@ pub mod clock;
 pub mod config;
 pub mod desktop;
 pub mod doctor;
+pub mod input;
 pub mod keys;
+pub mod logging;
 pub mod otp;
 pub mod paths;
 pub mod protocol;

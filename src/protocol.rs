@@ -2,17 +2,24 @@
 //!
 //! One JSON object per line over a Unix socket. A connection opens with `hello` (the
 //! protocol version is checked); each request then gets zero or more `waiting` lines
-//! (progress the client shows to the user) and exactly one final response.
+//! (progress the client shows to the user) and `ask` lines (a question the client puts to
+//! its user and answers with `answer`), then exactly one final response.
+//!
+//! The agent is the one owner of secrets and security keys: every request that reads a
+//! seed or long-term key, or needs a touch, is carried out by the agent; the client only
+//! reads what the user gives it (stdin, a file, a QR image, a prompt) and shows answers.
 
 use std::fmt;
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::keys::KeyDevice;
 use crate::secret::SecretString;
+use crate::vault::{SeedInfo, StoreKind};
 
 /// Bumped by hand whenever a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// No request comes close; a longer line is refused and the connection closed.
 pub const MAX_LINE: usize = 64 * 1024;
@@ -21,7 +28,9 @@ pub const MAX_LINE: usize = 64 * 1024;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Request {
     /// Opens a connection; must come first.
-    Hello { version: u32 },
+    Hello {
+        version: u32,
+    },
     /// Session credentials for an AWS profile, minted if none are cached.
     Credentials {
         profile: String,
@@ -33,19 +42,113 @@ pub enum Request {
     Status,
     /// Drops every cached session.
     Lock,
-    /// The answer to `pin_needed`, on the same connection: the PIN the user typed, or none
-    /// when the client cannot ask (no terminal) and the agent should try pinentry.
-    Pin {
+    /// The answer to `ask`, on the same connection: what the user typed ("yes"/"no" for a
+    /// confirmation), or none when the client cannot ask (no terminal). For a PIN the agent
+    /// then tries pinentry.
+    Answer {
         #[serde(
             default,
             serialize_with = "expose_option",
             deserialize_with = "conceal_option"
         )]
-        pin: Option<SecretString>,
+        answer: Option<SecretString>,
     },
     /// Turns the connection into a feed: a `status` response now, then an `event` line for
     /// every change until the client hangs up (the tray's view of the agent).
     Subscribe,
+    /// The code of a seed; the replay guard marks its time step as used.
+    Code {
+        seed: String,
+        /// The code of the next window (the second code AWS asks for when enabling a device).
+        #[serde(default)]
+        next: bool,
+    },
+    /// The seeds in the vault (never their secrets).
+    SeedList,
+    /// Stores a seed given as an otpauth:// URI or a base32 secret.
+    SeedAdd {
+        name: String,
+        material: SeedMaterial,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        serial: Option<String>,
+        /// The store a new vault is created in; an existing vault must match it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        store: Option<StoreKind>,
+    },
+    SeedRemove {
+        name: String,
+        /// Confirmed already; otherwise the agent asks.
+        #[serde(default)]
+        yes: bool,
+    },
+    /// A seed's otpauth:// URI, for a backup in a phone app.
+    SeedExport {
+        name: String,
+    },
+    /// Profiles with long-term keys in the vault.
+    CredsList,
+    CredsAdd {
+        profile: String,
+        access_key_id: String,
+        #[serde(serialize_with = "expose", deserialize_with = "conceal")]
+        secret_access_key: SecretString,
+        #[serde(default)]
+        replace: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        store: Option<StoreKind>,
+    },
+    CredsRemove {
+        profile: String,
+        #[serde(default)]
+        yes: bool,
+    },
+    /// The security keys plugged in, and those enrolled.
+    KeyList,
+    KeyEnroll {
+        name: String,
+        #[serde(default)]
+        pin: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device: Option<String>,
+    },
+    KeyTest {
+        name: String,
+    },
+    KeyRemove {
+        name: String,
+        #[serde(default)]
+        yes: bool,
+    },
+}
+
+/// A seed as the user gave it; the agent parses and checks it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SeedMaterial {
+    /// An `otpauth://totp/...` URI (typed, piped, from a file or a QR image).
+    Uri {
+        #[serde(serialize_with = "expose", deserialize_with = "conceal")]
+        text: SecretString,
+    },
+    /// A base32 secret.
+    Base32 {
+        #[serde(serialize_with = "expose", deserialize_with = "conceal")]
+        text: SecretString,
+    },
+}
+
+/// What the agent asks the client's user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AskKind {
+    /// A security key's PIN (hidden).
+    Pin,
+    /// The passphrase of the encrypted seed file (hidden).
+    Passphrase,
+    /// A new passphrase for the encrypted seed file: the client asks twice and compares.
+    NewPassphrase,
+    /// A yes/no question; the answer is "yes" or "no".
+    Confirm,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -59,9 +162,10 @@ pub enum Response {
     Waiting {
         message: String,
     },
-    /// The request needs a security key's PIN: the client asks its user (`message` says for
-    /// which key and how many tries are left) and answers with a `pin` request.
-    PinNeeded {
+    /// The request needs something only the user can give: the client asks (`message` says
+    /// what, e.g. which key's PIN and how many tries are left) and replies with `answer`.
+    Ask {
+        kind: AskKind,
         message: String,
     },
     /// Shared with the agent's cache: a cache hit copies no secret.
@@ -72,6 +176,28 @@ pub enum Response {
     },
     /// On a subscribed connection: something happened.
     Event(Event),
+    Code(CodeReply),
+    Seeds {
+        store: StoreKind,
+        seeds: Vec<ListedSeed>,
+    },
+    /// A seed's otpauth:// URI (`seed_export`).
+    SeedUri {
+        #[serde(serialize_with = "expose", deserialize_with = "conceal")]
+        uri: SecretString,
+    },
+    Creds {
+        entries: Vec<CredsEntry>,
+    },
+    Keys {
+        devices: Vec<KeyDevice>,
+        /// The names of the enrolled keys.
+        enrolled: Vec<String>,
+    },
+    /// A change went through; `message` says what happened, for the user.
+    Done {
+        message: String,
+    },
     Error {
         message: String,
     },
@@ -99,6 +225,58 @@ impl fmt::Debug for SessionCredentials {
             .field("expiration", &self.expiration)
             .finish_non_exhaustive()
     }
+}
+
+impl Response {
+    /// The message's type, as on the wire; never its contents.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Hello { .. } => "hello",
+            Self::Waiting { .. } => "waiting",
+            Self::Ask { .. } => "ask",
+            Self::Credentials(_) => "credentials",
+            Self::Status(_) => "status",
+            Self::Locked { .. } => "locked",
+            Self::Event(_) => "event",
+            Self::Code(_) => "code",
+            Self::Seeds { .. } => "seeds",
+            Self::SeedUri { .. } => "seed_uri",
+            Self::Creds { .. } => "creds",
+            Self::Keys { .. } => "keys",
+            Self::Done { .. } => "done",
+            Self::Error { .. } => "error",
+        }
+    }
+}
+
+/// A code handed out by the agent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CodeReply {
+    pub name: String,
+    pub digits: String,
+    /// Unix seconds: the code's window.
+    pub valid_from: u64,
+    pub valid_until: u64,
+    pub period: u64,
+    /// The agent already sent the code of the window asked for to AWS: this is the
+    /// code of a later one, which AWS accepts once its window begins.
+    #[serde(default)]
+    pub spent: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ListedSeed {
+    pub name: String,
+    #[serde(flatten)]
+    pub info: SeedInfo,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CredsEntry {
+    pub profile: String,
+    /// Masked (`****ABCD`).
+    pub access_key: String,
 }
 
 /// Shows only the last four characters of an access key id, as in logs and `status`.
@@ -156,6 +334,9 @@ pub enum Event {
     Failed { profile: String, message: String },
     /// A cached session runs out soon and its renewal will need a touch.
     Expiring { session: String, expiration: i64 },
+    /// How many requests wait for their turn at the vault and the security key (one runs at
+    /// a time).
+    Queue { waiting: usize },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -172,6 +353,9 @@ pub struct StatusReport {
     pub unlocked_until: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<LastError>,
+    /// Requests waiting for their turn at the vault and the security key.
+    #[serde(default)]
+    pub queue: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

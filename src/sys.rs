@@ -216,3 +216,20 @@ pub fn release_free_memory() {
         libc::malloc_trim(0);
     }
 }
+
+/// Makes `command`'s child lead a session of its own, with no controlling terminal: an
+/// autostarted daemon must never read the terminal of the client that started it (the
+/// shell would stop it with SIGTTIN), nor get the client's Ctrl-C or hang-up.
+pub fn detach_from_session(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setsid is async-signal-safe and touches no memory of the parent; it runs in
+    // the forked child between fork and exec, as pre_exec requires.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}

@@ -79,7 +79,7 @@ fn wait_for_capability(
             .devices()
             .map_err(unlock_error)?
             .into_iter()
-            .filter(|d| capabilities.contains(&d.capability))
+            .filter(|d| capabilities.contains(&d.capability.as_str()))
             .collect();
         if !found.is_empty() {
             return Ok(found);

@@ -228,7 +228,7 @@ fn a_client_hanging_up_mid_mint_leaves_the_mint_to_finish_for_the_next() {
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     stream
-        .write_all(b"{\"type\":\"hello\",\"version\":1}\n{\"type\":\"credentials\",\"profile\":\"base\",\"force_refresh\":true}\n")
+        .write_all(b"{\"type\":\"hello\",\"version\":2}\n{\"type\":\"credentials\",\"profile\":\"base\",\"force_refresh\":true}\n")
         .unwrap();
     let mut lines = BufReader::new(stream.try_clone().unwrap()).lines();
     let hello = lines.next().unwrap().unwrap();
@@ -365,10 +365,13 @@ fn a_wrong_seed_is_rejected_by_sts_with_advice() {
     let env = setup_with(&sts, SHORT_SEED, 30, "");
     env.run(["credential-process", "--profile", "base"], "")
         .failure(&[
-            "AWS rejected the MFA code",
+            "AWS rejected two MFA codes in a row",
             "MultiFactorAuthentication failed",
-            "seed does not match",
+            "seed does not belong to this MFA device",
+            "mfa-agent doctor",
         ]);
+    // One rejection, then one try with the next window's code, and no more.
+    assert_eq!(sts.gst_calls(), 2);
 }
 
 #[test]
@@ -387,7 +390,7 @@ fn garbage_and_huge_requests_do_not_hurt_the_daemon() {
             .map_while(Result::ok)
             .collect()
     };
-    let replies = talk(b"{\"type\":\"hello\",\"version\":1}\nthis is not json\n{\"type\":\"launch\"}\n{\"type\":\"status\"}\n");
+    let replies = talk(b"{\"type\":\"hello\",\"version\":2}\nthis is not json\n{\"type\":\"launch\"}\n{\"type\":\"status\"}\n");
     assert_eq!(replies.len(), 4, "{replies:?}");
     assert!(
         replies[1].contains("malformed request") && replies[2].contains("malformed request"),
@@ -409,7 +412,7 @@ fn garbage_and_huge_requests_do_not_hurt_the_daemon() {
         "{replies:?}"
     );
 
-    let mut huge = b"{\"type\":\"hello\",\"version\":1}\n".to_vec();
+    let mut huge = b"{\"type\":\"hello\",\"version\":2}\n".to_vec();
     huge.extend(std::iter::repeat_n(b'x', 10 * 1024 * 1024));
     huge.push(b'\n');
     let replies = talk(&huge);
@@ -594,8 +597,8 @@ fn systemd_socket_activation_hands_over_the_socket() {
         "the unit's socket is the clients' socket"
     );
     let exec = setting("mfa-agent.service", "ExecStart=");
-    let (program, args) = exec.split_once(' ').unwrap();
-    assert_eq!(program, "/usr/bin/mfa-agent");
+    let (program, args) = exec.split_once(' ').unwrap_or((exec.as_str(), ""));
+    assert_eq!(program, "/usr/bin/mfa-agent-daemon");
     let mut activator = Command::new("systemd-socket-activate");
     activator.args(["-l", &listen]);
     let probe = env.cmd(["--version"]);
@@ -608,7 +611,7 @@ fn systemd_socket_activation_hands_over_the_socket() {
             ));
         }
     }
-    activator.arg(env!("CARGO_BIN_EXE_mfa-agent"));
+    activator.arg(env!("CARGO_BIN_EXE_mfa-agent-daemon"));
     activator.args(args.split_whitespace());
     activator
         .stdout(std::process::Stdio::null())

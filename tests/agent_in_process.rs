@@ -43,7 +43,7 @@ async fn silent_clients_are_disconnected_and_shutdown_stops_the_server() {
     let (reader, mut writer) = stream.into_split();
     let mut lines = BufReader::new(reader).lines();
     writer
-        .write_all(b"{\"type\":\"hello\",\"version\":1}\n{\"type\":\"status\"}\n")
+        .write_all(b"{\"type\":\"hello\",\"version\":2}\n{\"type\":\"status\"}\n")
         .await
         .unwrap();
     assert!(

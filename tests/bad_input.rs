@@ -150,6 +150,8 @@ fn locked_keyring_says_how_to_unlock() {
     let out = std::process::Command::new("timeout")
         .args(["60", "dbus-run-session", "--", "sh", "-c", script])
         .env("HOME", env.path())
+        // Its own agent: the one `seed add` starts talks to this session's keyring.
+        .env("XDG_RUNTIME_DIR", env.path().join("run"))
         .env("BIN", env!("CARGO_BIN_EXE_mfa-agent"))
         .env("SEED", AWS_SEED)
         .stdin(std::process::Stdio::null())

@@ -144,6 +144,8 @@ fn an_old_daemon_is_told_apart() {
     let sts = FakeSts::start(AWS_SEED, 30);
     let env = env_with(&sts, "");
     // A daemon of another version on the socket: it answers hello and status as 0.0.1 did.
+    // (The agent that added the seed goes first.)
+    env.stop_daemon();
     let socket = env.socket();
     std::fs::create_dir_all(socket.parent().unwrap()).unwrap();
     let listener = UnixListener::bind(&socket).unwrap();
@@ -153,7 +155,7 @@ fn an_old_daemon_is_told_apart() {
         let mut writer = stream;
         let mut line = String::new();
         for reply in [
-            r#"{"type":"hello","version":1,"agent_version":"0.0.1"}"#,
+            r#"{"type":"hello","version":2,"agent_version":"0.0.1"}"#,
             r#"{"type":"status","agent_version":"0.0.1","protocol_version":1,"pid":4242,"uptime_seconds":9,"store":"OS keyring","sessions":[]}"#,
         ] {
             line.clear();

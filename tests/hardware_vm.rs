@@ -642,9 +642,11 @@ fn a_slow_touch_is_announced_on_the_desktop_and_withdrawn_after() {
     env.start_daemon();
     env.run(["credential-process", "--profile", "base"], "")
         .success();
-    // The agent answers the client, then notifies: wait (bounded) for both notifications.
+    // The agent answers the client, then notifies: wait (bounded) for every notification:
+    // the enrolment's two touches (the agent enrols, so it asks on the desktop too), the
+    // mint's touch, and the credentials issued.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while (shown.lock().unwrap().len() < 2 || closed.lock().unwrap().is_empty())
+    while (shown.lock().unwrap().len() < 4 || closed.lock().unwrap().len() < 3)
         && std::time::Instant::now() < deadline
     {
         std::thread::sleep(Duration::from_millis(50));
@@ -653,14 +655,19 @@ fn a_slow_touch_is_announced_on_the_desktop_and_withdrawn_after() {
     stop(key);
 
     let shown = shown.lock().unwrap().clone();
-    assert_eq!(shown.len(), 2, "{shown:?}");
-    let (summary, body, urgency) = &shown[0];
+    assert_eq!(shown.len(), 4, "{shown:?}");
+    assert_eq!(
+        shown[0].0,
+        "Touch your security key to enrol it as \"main\" (1 of 2)"
+    );
+    assert_eq!(shown[1].0, "Touch it again to confirm (2 of 2)");
+    let (summary, body, urgency) = &shown[2];
     assert_eq!(summary, "Touch your security key (main) to approve base");
     assert!(body.contains("approve base"), "{body}");
     assert_eq!(*urgency, 2, "critical: it needs the user now");
-    assert_eq!(shown[1].0, "AWS credentials issued for base");
-    // Once touched, the request is withdrawn from the desktop.
-    assert_eq!(*closed.lock().unwrap(), vec![1]);
+    assert_eq!(shown[3].0, "AWS credentials issued for base");
+    // Once touched, each request is withdrawn from the desktop.
+    assert_eq!(*closed.lock().unwrap(), vec![1, 2, 3]);
 }
 
 #[test]

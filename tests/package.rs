@@ -50,6 +50,8 @@ fn the_package_installs_binary_units_rule_completions_and_man_pages() {
         .args(["-L", "mfa-agent"]));
     for file in [
         "/usr/bin/mfa-agent",
+        "/usr/bin/mfa-agent-daemon",
+        "/usr/bin/mfa-agent-tray",
         "/usr/lib/systemd/user/mfa-agent.socket",
         "/usr/lib/systemd/user/mfa-agent.service",
         "/usr/lib/systemd/user/mfa-agent-tray.service",
@@ -84,12 +86,14 @@ fn the_package_installs_binary_units_rule_completions_and_man_pages() {
         );
     }
 
-    // What was installed works: the binary, the man page, the completions.
-    let version = run(Command::new(at("/usr/bin/mfa-agent")).arg("--version"));
-    assert_eq!(
-        version.trim(),
-        concat!("mfa-agent ", env!("CARGO_PKG_VERSION"))
-    );
+    // What was installed works: the binaries, the man page, the completions.
+    for binary in ["mfa-agent", "mfa-agent-daemon", "mfa-agent-tray"] {
+        let version = run(Command::new(at(&format!("/usr/bin/{binary}"))).arg("--version"));
+        assert_eq!(
+            version.trim(),
+            format!("{binary} {}", env!("CARGO_PKG_VERSION"))
+        );
+    }
     let page = run(Command::new("man")
         .arg("-l")
         .arg(at("/usr/share/man/man1/mfa-agent-credential-process.1.gz"))

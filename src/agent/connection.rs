@@ -6,7 +6,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufRea
 use tokio::net::UnixStream;
 use tokio::sync::{broadcast, mpsc};
 
-use super::{AgentState, Prompt};
+use super::{AgentState, Prompt, actions};
 use crate::protocol::{
     Event, LastError, MAX_LINE, PROTOCOL_VERSION, Request, Response, StatusReport,
 };
@@ -126,8 +126,8 @@ where
         Request::Hello { .. } => Response::Error {
             message: "hello was already said".into(),
         },
-        Request::Pin { .. } => Response::Error {
-            message: "a PIN was sent, but none was asked for".into(),
+        Request::Answer { .. } => Response::Error {
+            message: "an answer was sent, but nothing was asked".into(),
         },
         Request::Status => Response::Status(status(state)),
         Request::Subscribe => unreachable!("served by `subscribe`"),
@@ -165,6 +165,19 @@ where
                 }
             }
         }
+        // Everything else reads the vault or talks to a security key.
+        request => {
+            let (progress, messages) = mpsc::unbounded_channel();
+            let work = Box::pin(actions::handle(request, &state.minter, progress));
+            let Some(result) = follow_mint(work, messages, reader, writer).await? else {
+                return Err(std::io::ErrorKind::BrokenPipe.into());
+            };
+            result.unwrap_or_else(|e| {
+                let message = format!("{e:#}");
+                tracing::info!("request failed: {message}");
+                Response::Error { message }
+            })
+        }
     };
     send(writer, &response).await
 }
@@ -191,9 +204,9 @@ where
             result = &mut mint => return Ok(Some(result)),
             Some(prompt) = prompts.recv() => match prompt {
                 Prompt::Tell(message) => send(writer, &Response::Waiting { message }).await?,
-                Prompt::Pin { message, reply } => {
-                    send(writer, &Response::PinNeeded { message }).await?;
-                    let _ = reply.send(read_pin(reader).await);
+                Prompt::Ask { kind, message, reply } => {
+                    send(writer, &Response::Ask { kind, message }).await?;
+                    let _ = reply.send(read_answer(reader).await);
                 }
             },
             // A client says nothing while it waits: readable means it hung up (EOF).
@@ -209,21 +222,21 @@ where
     }
 }
 
-/// How long the user has to type a PIN at the client.
-const PIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+/// How long the user has to answer a question (type a PIN, a passphrase) at the client.
+const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
-/// The client's `pin` answer; `None` if it has none, says something else, or goes quiet.
-async fn read_pin<R: AsyncBufReadExt + Unpin>(reader: &mut R) -> Option<SecretString> {
+/// The client's `answer`; `None` if it has none, says something else, or goes quiet.
+async fn read_answer<R: AsyncBufReadExt + Unpin>(reader: &mut R) -> Option<SecretString> {
     let Ok(Ok(Line::Complete(mut line))) =
-        tokio::time::timeout(PIN_TIMEOUT, read_line(reader)).await
+        tokio::time::timeout(ANSWER_TIMEOUT, read_line(reader)).await
     else {
         return None;
     };
     let parsed = serde_json::from_slice::<Request>(&line);
-    // The line holds the PIN: wipe it once parsed.
+    // The line may hold a PIN or passphrase: wipe it once parsed.
     zeroize::Zeroize::zeroize(&mut line);
     match parsed {
-        Ok(Request::Pin { pin }) => pin,
+        Ok(Request::Answer { answer }) => answer,
         _ => None,
     }
 }
@@ -284,6 +297,7 @@ fn status(state: &AgentState) -> StatusReport {
             .lock()
             .expect("last error lock poisoned")
             .clone(),
+        queue: state.minter.door.pending(),
     }
 }
 

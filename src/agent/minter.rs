@@ -10,45 +10,46 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::MintError;
 use super::cache::SessionCache;
+use super::door::{Door, Visitor};
 use super::events::Events;
-use super::replay::ReplayGuard;
-use super::unlocked::UnlockedKey;
+use super::replay::{ReplayGuard, Use};
 use crate::aws::LongTermKeys;
 use crate::aws::profile::{CHAINED_ROLE_MAX_DURATION, ProfilePlan, Profiles};
-use crate::aws::sts::{self, Mfa, Sts};
+use crate::aws::sts::{self, Mfa, Sts, StsError};
 use crate::clock::unix_now;
 use crate::config::{Config, TouchPolicy};
 use crate::otp::{self, Seed};
 use crate::paths::Paths;
-use crate::protocol::{Event, SessionCredentials};
+use crate::protocol::{AskKind, Event, SessionCredentials};
 use crate::secret::SecretString;
-use crate::vault::{self, EnrolledKey, Vault, VaultError};
+use crate::vault;
 
-/// What a mint needs the waiting client to show or ask.
+/// What a request needs the waiting client to show or ask.
 pub enum Prompt {
     /// "waiting 12 s for a fresh MFA code", "touch your security key (main) to approve base".
     Tell(String),
-    /// A security key's PIN: the client asks its user and the answer comes back on `reply`
-    /// (`None`: the client cannot ask, it has no terminal).
-    Pin {
+    /// A question for the user (a PIN, a passphrase, a confirmation); the answer comes back
+    /// on `reply` (`None`: the client cannot ask, it has no terminal).
+    Ask {
+        kind: AskKind,
         message: String,
         reply: tokio::sync::oneshot::Sender<Option<SecretString>>,
     },
 }
 
-/// The waiting client, for the mint's prompts.
+/// The waiting client, for the request's prompts.
 pub type Progress = UnboundedSender<Prompt>;
 
 pub struct Minter {
     config: Config,
     paths: Paths,
     sts: Sts,
-    replay: ReplayGuard,
+    pub(super) replay: ReplayGuard,
     pub cache: SessionCache,
     /// One MFA code in flight per device: two profiles sharing a serial take turns.
     serial_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// The data key, while unlocked under `touch = "unlock"`.
-    unlocked: UnlockedKey,
+    /// The way to the vault and the security keys, one request at a time.
+    pub door: Door,
     /// What happens, for the tray and notifications.
     pub events: Events,
 }
@@ -57,19 +58,17 @@ impl Minter {
     #[must_use]
     pub fn new(config: Config, paths: Paths, sts: Sts) -> Self {
         let replay = ReplayGuard::load(paths.state_dir.join("replay.json"));
-        let unlocked = UnlockedKey::new(
-            Duration::from_secs(config.unlock_ttl_seconds),
-            Duration::from_secs(config.unlock_idle_seconds),
-        );
+        let events = Events::default();
+        let door = Door::new(&config, paths.data_dir.clone(), events.clone());
         Self {
-            unlocked,
+            door,
             config,
             paths,
             sts,
             replay,
             cache: SessionCache::default(),
             serial_locks: Mutex::default(),
-            events: Events::default(),
+            events,
         }
     }
 
@@ -83,13 +82,13 @@ impl Minter {
     fn publish_sessions(&self) {
         self.events.send(Event::Sessions {
             sessions: self.cache.summaries(),
-            unlocked_until: self.unlocked.until(),
+            unlocked_until: self.door.unlocked_until(),
         });
     }
 
     /// Drops every cached session and locks the seeds; returns how many sessions there were.
     pub fn lock(&self) -> usize {
-        self.unlocked.clear();
+        self.door.lock();
         let dropped = self.cache.clear();
         self.publish_sessions();
         dropped
@@ -98,7 +97,7 @@ impl Minter {
     /// Until when the seeds stay unlocked under `touch = "unlock"`, if they are.
     #[must_use]
     pub fn unlocked_until(&self) -> Option<i64> {
-        self.unlocked.until()
+        self.door.unlocked_until()
     }
 
     /// Session credentials for `profile`, from the cache or freshly minted.
@@ -180,7 +179,9 @@ impl Minter {
         let key = format!("mfa-session {}", plan.source_profile);
         self.cache
             .get_or_mint(&key, self.config.refresh_margin_seconds, force, || async {
-                let keys = self.long_term_keys(&plan.source_profile, profiles).await?;
+                let keys = &self
+                    .long_term_keys(&plan.source_profile, profiles, progress)
+                    .await?;
                 let duration = plan
                     .session_duration
                     .or(self.config.session_duration_seconds);
@@ -190,7 +191,7 @@ impl Minter {
                         code: &code,
                     };
                     self.sts
-                        .get_session_token(&keys, plan.region.as_deref(), &mfa, duration)
+                        .get_session_token(keys, plan.region.as_deref(), &mfa, duration)
                         .await
                 })
                 .await
@@ -233,7 +234,9 @@ impl Minter {
         progress: &Progress,
     ) -> Result<SessionCredentials, MintError> {
         let role = plan.role.as_ref().expect("role profiles only");
-        let keys = self.long_term_keys(&plan.source_profile, profiles).await?;
+        let keys = &self
+            .long_term_keys(&plan.source_profile, profiles, progress)
+            .await?;
         self.with_fresh_code(plan, progress, |code| async move {
             let mfa = Mfa {
                 serial: &plan.mfa_serial,
@@ -242,7 +245,7 @@ impl Minter {
             let name = session_name(role.session_name.as_deref());
             self.sts
                 .assume_role(
-                    sts::long_term_credentials(&keys),
+                    sts::long_term_credentials(keys),
                     plan.region.as_deref(),
                     role,
                     &name,
@@ -255,7 +258,9 @@ impl Minter {
     }
 
     /// Runs `call` with a code AWS has not seen: waits for the next window when the current
-    /// code was already sent, and records the step before the call.
+    /// code was already sent (by a mint or `mfa-agent code`), and records the step before
+    /// the call. A code AWS rejects (spent elsewhere, e.g. typed into the console, or a
+    /// clock a little off) is followed once by the next window's code.
     async fn with_fresh_code<F, Fut>(
         &self,
         plan: &ProfilePlan,
@@ -263,8 +268,8 @@ impl Minter {
         call: F,
     ) -> Result<SessionCredentials, MintError>
     where
-        F: FnOnce(String) -> Fut,
-        Fut: Future<Output = Result<SessionCredentials, sts::StsError>>,
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Result<SessionCredentials, StsError>>,
     {
         let serial = plan.mfa_serial.as_str();
         let lock = self
@@ -278,30 +283,64 @@ impl Minter {
         let seed = self
             .seed_for_serial(serial, &plan.profile, progress)
             .await?;
+        let sts_error = |source| MintError::Sts {
+            profile: plan.profile.clone(),
+            source,
+        };
+        let mut from = seed.params.step(unix_now());
+        let mut rejected_once = false;
+        loop {
+            let code = self.claim_code(serial, &seed, from, progress).await?;
+            tracing::info!(profile = %plan.profile, serial, "calling STS with a fresh MFA code");
+            match call(code.digits.clone()).await {
+                Err(StsError::MfaRejected { message }) if rejected_once => {
+                    return Err(MintError::CodeRejected {
+                        serial: serial.to_owned(),
+                        message,
+                    });
+                }
+                Err(StsError::MfaRejected { .. }) => {
+                    rejected_once = true;
+                    let _ = progress.send(Prompt::Tell(format!(
+                        "AWS rejected the MFA code for {serial} (used elsewhere, or the clock is off); trying the next one"
+                    )));
+                    from = code.step + 1;
+                }
+                result => return result.map_err(sts_error),
+            }
+        }
+    }
 
+    /// The code of the first unspent step at or after `from`, claimed in the replay guard,
+    /// once its window has begun (telling the client why it waits).
+    async fn claim_code(
+        &self,
+        serial: &str,
+        seed: &Seed,
+        from: u64,
+        progress: &Progress,
+    ) -> Result<otp::Code, MintError> {
+        let step = self
+            .replay
+            .claim(&[serial.to_owned()], from, u64::MAX, Use::Send)
+            .map_err(|e| {
+                MintError::Internal(format!(
+                    "failed to save the replay guard in {}: {e}",
+                    self.paths.state_dir.display()
+                ))
+            })?
+            .expect("no limit on the step");
+        let starts = step.saturating_mul(seed.params.period);
         let now = unix_now();
-        let step = seed.params.step(now);
-        let usable = self.replay.first_unused_step(serial, step);
-        if usable > step {
-            let wait = usable * seed.params.period - now;
+        if starts > now {
+            let wait = starts - now;
             let _ = progress.send(Prompt::Tell(format!(
                 "waiting {wait} s for a fresh MFA code for {serial} (AWS rejects a code used twice)"
             )));
             tokio::time::sleep(Duration::from_secs(wait)).await;
         }
-        let code = otp::code_at(&seed.params, &seed.secret, usable * seed.params.period)
-            .map_err(|e| MintError::Internal(format!("failed to compute the MFA code: {e}")))?;
-        self.replay.record(serial, usable).map_err(|e| {
-            MintError::Internal(format!(
-                "failed to save the replay guard in {}: {e}",
-                self.paths.state_dir.display()
-            ))
-        })?;
-        tracing::info!(profile = %plan.profile, serial, "calling STS with a fresh MFA code");
-        call(code.digits.clone()).await.map_err(|e| MintError::Sts {
-            profile: plan.profile.clone(),
-            source: e,
-        })
+        otp::code_at(&seed.params, &seed.secret, starts)
+            .map_err(|e| MintError::Internal(format!("failed to compute the MFA code: {e}")))
     }
 
     /// The seed of `serial`. A sealed seed asks the user, through the waiting client, to
@@ -314,167 +353,58 @@ impl Minter {
     ) -> Result<Seed, MintError> {
         let configured = self.config.serials.get(serial).cloned();
         let (serial, profile) = (serial.to_owned(), profile.to_owned());
-        let approved = Event::Approved {
-            profile: profile.clone(),
-        };
-        let asked = Arc::new(AtomicBool::new(false));
-        let prompter = AgentPrompter {
+        let visitor = Visitor {
             progress: progress.clone(),
-            pinentry: self.config.pinentry.clone(),
-            profile: profile.clone(),
-            events: self.events.clone(),
-            asked: asked.clone(),
+            subject: profile.clone(),
+            purpose: format!("approve {profile}"),
         };
         let keep_unlocked = self.config.touch(&profile) == TouchPolicy::Unlock;
-        let held = if keep_unlocked {
-            self.unlocked.get()
-        } else {
-            None
-        };
-        let was_held = held.is_some();
-        let (seed, opened) = self
-            .with_vault(move |vault| {
-                let u2f_prompter = prompter.clone();
-                let mut vault = vault
-                    .with_unsealer(Box::new(move |keys| {
-                        crate::unlock::unlock(
-                            keys,
-                            &prompter,
-                            &format!("approve {}", prompter.profile),
-                            None,
-                        )
-                    }))
-                    .with_approver(Box::new(move |keys| {
-                        crate::unlock::approve(
-                            keys,
-                            &u2f_prompter,
-                            &format!("approve {}", u2f_prompter.profile),
-                        )
-                    }));
-                if let Some(key) = held {
-                    vault.set_data_key(key);
-                }
+        let found = self
+            .door
+            .enter(&visitor, keep_unlocked, None, move |vault, _| {
                 let name = if let Some(name) = configured {
                     name
                 } else {
                     let linked = vault::seed_for_serial(vault.seeds(), &serial);
                     match linked.as_slice() {
                         [one] => (*one).to_owned(),
-                        [] => return Err(MintError::NoSeed { serial, profile }),
+                        [] => return Ok(Err(MintError::NoSeed { serial, profile })),
                         _ => {
                             let seeds = linked.iter().map(|s| (*s).to_owned()).collect();
-                            return Err(MintError::AmbiguousSeed { serial, seeds });
+                            return Ok(Err(MintError::AmbiguousSeed { serial, seeds }));
                         }
                     }
                 };
-                let seed = vault
-                    .seed(&name)
-                    .map_err(|e| MintError::Vault(e.to_string()))?;
-                Ok((seed, vault.take_data_key()))
+                Ok(Ok(vault.seed(&name)?))
             })
-            .await?;
-        if asked.load(Ordering::Relaxed) {
-            self.events.send(approved);
-        }
-        if keep_unlocked
-            && !was_held
-            && let Some(key) = opened
-        {
-            self.unlocked.keep(key);
-        }
-        Ok(seed)
+            .await;
+        found.map_err(|e| MintError::Vault(format!("{e:#}")))?
     }
 
     async fn long_term_keys(
         &self,
         source_profile: &str,
         profiles: &Profiles,
+        progress: &Progress,
     ) -> Result<LongTermKeys, MintError> {
         let profile = source_profile.to_owned();
+        let visitor = Visitor {
+            progress: progress.clone(),
+            subject: profile.clone(),
+            purpose: format!("approve {profile}"),
+        };
         let from_vault = self
-            .with_vault(move |mut vault| {
-                vault
-                    .credentials(&profile)
-                    .map_err(|e| MintError::Vault(e.to_string()))
+            .door
+            .enter(&visitor, false, None, move |vault, _| {
+                Ok(vault.credentials(&profile)?)
             })
-            .await?;
+            .await
+            .map_err(|e| MintError::Vault(format!("{e:#}")))?;
         from_vault
             .or_else(|| profiles.static_keys(source_profile))
             .ok_or_else(|| MintError::NoSourceCredentials {
                 profile: source_profile.to_owned(),
             })
-    }
-
-    /// Opens the vault on a blocking thread: keyring calls are synchronous D-Bus round trips.
-    async fn with_vault<T, F>(&self, f: F) -> Result<T, MintError>
-    where
-        T: Send + 'static,
-        F: FnOnce(Vault) -> Result<T, MintError> + Send + 'static,
-    {
-        let data_dir = self.paths.data_dir.clone();
-        tokio::task::spawn_blocking(move || {
-            let vault = Vault::open(&data_dir, None, crate::cli::input::passphrase_source())
-                .map_err(|e| MintError::Vault(e.to_string()))?;
-            f(vault)
-        })
-        .await
-        .map_err(|e| MintError::Internal(format!("vault task failed: {e}")))?
-    }
-}
-
-/// Prompts from the agent reach the user through the waiting client ("touch your key"),
-/// and through the event feed the tray and notifications.
-#[derive(Clone)]
-struct AgentPrompter {
-    progress: Progress,
-    /// The pinentry program for when the client cannot ask for a PIN.
-    pinentry: Option<String>,
-    profile: String,
-    events: Events,
-    /// Set once the user was asked for something: the answer is an approval.
-    asked: Arc<AtomicBool>,
-}
-
-impl crate::unlock::Prompter for AgentPrompter {
-    fn tell(&self, message: &str) {
-        let _ = self.progress.send(Prompt::Tell(message.to_owned()));
-        self.asked.store(true, Ordering::Relaxed);
-        self.events.send(Event::TouchNeeded {
-            profile: self.profile.clone(),
-            message: message.to_owned(),
-        });
-    }
-
-    /// From `MFA_AGENT_PIN_FILE` if set (automation), else the client's terminal, else a
-    /// pinentry dialog, as gpg-agent does. Runs on the blocking thread of the unlock.
-    fn pin(&self, _: &EnrolledKey, prompt: &str) -> Result<SecretString, VaultError> {
-        if let Some(path) = std::env::var_os("MFA_AGENT_PIN_FILE") {
-            return crate::cli::input::secret_from_file(std::path::Path::new(&path))
-                .map_err(|e| VaultError::Unlock(format!("{e:#}")));
-        }
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let message = format!("{prompt} to approve {}", self.profile);
-        if self
-            .progress
-            .send(Prompt::Pin {
-                message: message.clone(),
-                reply,
-            })
-            .is_ok()
-            && let Ok(Some(pin)) = answer.blocking_recv()
-        {
-            return Ok(pin);
-        }
-        crate::desktop::pinentry::ask(self.pinentry.as_deref(), &message).map_err(|e| {
-            VaultError::Unlock(format!(
-                "the security key needs its PIN, and neither the client's terminal nor pinentry could ask: {e:#}"
-            ))
-        })
-    }
-
-    /// The client that asked hung up (its connection dropped the progress channel).
-    fn cancelled(&self) -> bool {
-        self.progress.is_closed()
     }
 }
 

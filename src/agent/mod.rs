@@ -3,12 +3,15 @@
 //! [`run`] takes an already-bound listener and a shutdown future, so tests and benchmarks
 //! run the real server in-process on a temporary socket.
 
+mod actions;
 mod cache;
 mod connection;
+mod door;
 mod events;
 mod minter;
 pub mod notifier;
 mod replay;
+pub mod startup;
 mod unlocked;
 
 use std::future::Future;
@@ -42,6 +45,10 @@ pub enum MintError {
         "no long-term keys for profile {profile:?}; store them with `mfa-agent creds add {profile}` (or move them out of ~/.aws/credentials with `mfa-agent creds import {profile}`)"
     )]
     NoSourceCredentials { profile: String },
+    #[error(
+        "AWS rejected two MFA codes in a row for {serial} ({message}); the codes were used elsewhere (typed into the console or another tool), this machine's clock is off, or the seed does not belong to this MFA device: `mfa-agent doctor` checks the clock"
+    )]
+    CodeRejected { serial: String, message: String },
     #[error("{0}")]
     Vault(String),
     #[error("{0}")]

@@ -52,7 +52,12 @@ pub async fn run(state: Arc<AgentState>, data_dir: PathBuf) {
                 }
                 match event {
                     Event::TouchNeeded { profile, message } if settings.touch => {
-                        pending.entry(profile).or_insert((Instant::now() + touch_delay, message));
+                        // A new request (the second touch of an enrolment) replaces the one
+                        // shown: the old text is out of date.
+                        if let Some(notification) = shown.remove(&profile) {
+                            tokio::task::spawn_blocking(move || notification.close());
+                        }
+                        pending.insert(profile, (Instant::now() + touch_delay, message));
                     }
                     Event::Issued { profile, expiration } if settings.issued => {
                         let minutes = (expiration - unix_now()).max(0) / 60;

@@ -1,9 +1,13 @@
-//! The replay guard: AWS rejects a TOTP code that was already used, so the agent remembers
-//! the last time step it sent per MFA serial, on disk, across restarts.
+//! The replay guard: AWS accepts each TOTP code once (and none older than the last it
+//! accepted), so the agent remembers, per MFA serial and on disk across restarts, the last
+//! time step it sent to AWS and the last one it showed the user (`mfa-agent code`, the
+//! tray). A mint skips both; a code shown to the user skips only what the agent sent.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
 
 use crate::atomic;
 
@@ -11,52 +15,113 @@ use crate::atomic;
 /// that was set back, and ignored rather than making the user wait for hours.
 const MAX_STEPS_AHEAD: u64 = 2;
 
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Steps {
+    /// The last step whose code the agent sent to AWS, per serial.
+    sent: BTreeMap<String, u64>,
+    /// The last step whose code the user was shown, per serial (it may be typed anywhere).
+    #[serde(default)]
+    shown: BTreeMap<String, u64>,
+}
+
+/// The file as written before codes shown to the user were tracked: steps sent, by serial.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OnDisk {
+    Steps(Steps),
+    SentOnly(BTreeMap<String, u64>),
+}
+
+/// Who gets the code a step is claimed for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    /// The agent sends it to AWS (a mint): it must be one no one has seen.
+    Send,
+    /// The user is shown it: any the agent has not sent. Showing it twice is what a phone
+    /// app does too; the agent's own mints skip it either way.
+    Show,
+}
+
 pub struct ReplayGuard {
     path: PathBuf,
-    last_used: Mutex<BTreeMap<String, u64>>,
+    steps: Mutex<Steps>,
 }
 
 impl ReplayGuard {
     /// Loads the guard's state; a missing file is a fresh start, a damaged one is logged
-    /// and replaced (at worst AWS rejects one reused code, with a clear error).
+    /// and replaced (at worst AWS rejects one reused code, and the mint tries the next).
     #[must_use]
     pub fn load(path: PathBuf) -> Self {
-        let last_used = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-                tracing::warn!(
-                    "ignoring the damaged replay guard file {}: {e}",
-                    path.display()
-                );
-                BTreeMap::new()
-            }),
-            Err(_) => BTreeMap::new(),
+        let steps = match std::fs::read(&path) {
+            Ok(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(OnDisk::Steps(steps)) => steps,
+                Ok(OnDisk::SentOnly(sent)) => Steps {
+                    sent,
+                    shown: BTreeMap::new(),
+                },
+                Err(e) => {
+                    tracing::warn!(
+                        "ignoring the damaged replay guard file {}: {e}",
+                        path.display()
+                    );
+                    Steps::default()
+                }
+            },
+            Err(_) => Steps::default(),
         };
         Self {
             path,
-            last_used: Mutex::new(last_used),
+            steps: Mutex::new(steps),
         }
     }
 
-    /// The first time step at or after `current` whose code has not been sent for `serial`.
-    pub fn first_unused_step(&self, serial: &str, current: u64) -> u64 {
-        match self
-            .last_used
-            .lock()
-            .expect("replay lock poisoned")
-            .get(serial)
-        {
-            Some(&last) if last >= current && last - current < MAX_STEPS_AHEAD => last + 1,
-            _ => current,
+    /// Claims the first step at or after `from` that `serials` allow for `use_`, if it is
+    /// no later than `latest`, and records it for all of them before returning: two mints
+    /// are never handed the same code. Saved before the code leaves the agent, so a crash
+    /// mid-call still never reuses it. `None`: every step up to `latest` is spent.
+    pub fn claim(
+        &self,
+        serials: &[String],
+        from: u64,
+        latest: u64,
+        use_: Use,
+    ) -> std::io::Result<Option<u64>> {
+        let mut steps = self.steps.lock().expect("replay lock poisoned");
+        let step = serials
+            .iter()
+            .map(|serial| {
+                let after_sent = first_unused(&steps.sent, serial, from);
+                match use_ {
+                    Use::Send => after_sent.max(first_unused(&steps.shown, serial, from)),
+                    Use::Show => after_sent,
+                }
+            })
+            .max()
+            .unwrap_or(from);
+        if step > latest {
+            return Ok(None);
         }
+        let record = match use_ {
+            Use::Send => &mut steps.sent,
+            Use::Show => &mut steps.shown,
+        };
+        for serial in serials {
+            let last = record.entry(serial.clone()).or_insert(step);
+            // A code shown earlier for a later window stays remembered.
+            if use_ == Use::Send || *last < step || *last > step + MAX_STEPS_AHEAD {
+                *last = step;
+            }
+        }
+        let json = serde_json::to_vec_pretty(&*steps).expect("a map of numbers serialises");
+        atomic::write_private(&self.path, &json)?;
+        Ok(Some(step))
     }
+}
 
-    /// Records that the code of `step` is about to be sent for `serial`. Saved before the
-    /// call, so a crash mid-call still never reuses the code.
-    pub fn record(&self, serial: &str, step: u64) -> std::io::Result<()> {
-        let mut last_used = self.last_used.lock().expect("replay lock poisoned");
-        last_used.insert(serial.to_owned(), step);
-        let json = serde_json::to_vec_pretty(&*last_used).expect("a map of numbers serialises");
-        atomic::write_private(&self.path, &json)
+fn first_unused(last_used: &BTreeMap<String, u64>, serial: &str, current: u64) -> u64 {
+    match last_used.get(serial) {
+        Some(&last) if last >= current && last - current < MAX_STEPS_AHEAD => last + 1,
+        _ => current,
     }
 }
 
@@ -64,30 +129,68 @@ impl ReplayGuard {
 mod tests {
     use super::*;
 
+    fn serials(names: &[&str]) -> Vec<String> {
+        names.iter().map(|&n| n.to_owned()).collect()
+    }
+
     #[test]
-    fn used_steps_are_skipped_and_survive_a_restart() {
+    fn sent_steps_are_skipped_and_survive_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("replay.json");
         let guard = ReplayGuard::load(path.clone());
-        assert_eq!(guard.first_unused_step("a", 100), 100);
-        guard.record("a", 100).unwrap();
-        assert_eq!(guard.first_unused_step("a", 100), 101);
-        assert_eq!(
-            guard.first_unused_step("b", 100),
-            100,
-            "serials are independent"
-        );
+        let send = |g: &ReplayGuard, s: &[&str], from| {
+            g.claim(&serials(s), from, u64::MAX, Use::Send)
+                .unwrap()
+                .unwrap()
+        };
+        assert_eq!(send(&guard, &["a"], 100), 100);
+        assert_eq!(send(&guard, &["a"], 100), 101, "never the same code twice");
+        assert_eq!(send(&guard, &["b"], 100), 100, "serials are independent");
 
         let restarted = ReplayGuard::load(path.clone());
-        assert_eq!(restarted.first_unused_step("a", 100), 101);
-        assert_eq!(restarted.first_unused_step("a", 101), 101);
+        assert_eq!(send(&restarted, &["a"], 100), 102);
         assert_eq!(
-            restarted.first_unused_step("a", 50),
+            send(&restarted, &["a"], 50),
             50,
             "a clock set back is not waited out"
         );
 
         std::fs::write(&path, "garbage").unwrap();
-        assert_eq!(ReplayGuard::load(path).first_unused_step("a", 100), 100);
+        assert_eq!(send(&ReplayGuard::load(path), &["a"], 100), 100);
+    }
+
+    #[test]
+    fn shown_codes_are_skipped_by_mints_and_sent_ones_by_the_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let guard = ReplayGuard::load(dir.path().join("replay.json"));
+        let claim = |s: &[&str], from, latest, use_| guard.claim(&serials(s), from, latest, use_);
+        // `code` twice in a window shows the same code; a mint then takes the next one.
+        assert_eq!(claim(&["a"], 100, 101, Use::Show).unwrap(), Some(100));
+        assert_eq!(claim(&["a"], 100, 101, Use::Show).unwrap(), Some(100));
+        assert_eq!(
+            claim(&["a", "c"], 100, u64::MAX, Use::Send).unwrap(),
+            Some(101)
+        );
+        // After the mint, the user is shown the one after: AWS takes none older.
+        assert_eq!(claim(&["c"], 100, 102, Use::Show).unwrap(), Some(102));
+        assert_eq!(
+            claim(&["a"], 100, 101, Use::Show).unwrap(),
+            None,
+            "the current and the next code are spent"
+        );
+    }
+
+    #[test]
+    fn the_old_file_format_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("replay.json");
+        std::fs::write(&path, r#"{"a": 100}"#).unwrap();
+        let guard = ReplayGuard::load(path);
+        assert_eq!(
+            guard
+                .claim(&serials(&["a"]), 100, u64::MAX, Use::Send)
+                .unwrap(),
+            Some(101)
+        );
     }
 }

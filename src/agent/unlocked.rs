@@ -1,25 +1,25 @@
-//! The data key kept under `touch = "unlock"`: one touch opens the seeds until the unlock
-//! TTL passes, or they go unused for the idle time, or `mfa-agent lock` — whichever first.
+//! What one unlock keeps open: the data key under `touch = "unlock"` (one touch opens the
+//! seeds), and the encrypted file's passphrase. Kept until the unlock TTL passes, or it goes
+//! unused for the idle time, or `mfa-agent lock` — whichever first.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::keys::seal::DataKey;
-
-pub struct UnlockedKey {
+/// A secret held for a while; dropping it (on expiry or lock) zeroes it.
+pub struct Unlocked<T: Clone> {
     ttl: Duration,
     idle: Duration,
-    held: Mutex<Option<Held>>,
+    held: Mutex<Option<Held<T>>>,
 }
 
-struct Held {
-    key: DataKey,
+struct Held<T> {
+    key: T,
     until: Instant,
     until_unix: i64,
     last_used: Instant,
 }
 
-impl UnlockedKey {
+impl<T: Clone> Unlocked<T> {
     #[must_use]
     pub fn new(ttl: Duration, idle: Duration) -> Self {
         Self {
@@ -30,7 +30,7 @@ impl UnlockedKey {
     }
 
     /// The held key, if still unlocked; using it counts as activity for the idle lock.
-    pub fn get(&self) -> Option<DataKey> {
+    pub fn get(&self) -> Option<T> {
         let mut held = self.held.lock().expect("unlock lock poisoned");
         let now = Instant::now();
         if held
@@ -39,7 +39,7 @@ impl UnlockedKey {
         {
             // Dropping the key zeroes it.
             *held = None;
-            tracing::info!("the seeds locked again (unlock time or idle time over)");
+            tracing::info!("locked again (unlock time or idle time over)");
         }
         let h = held.as_mut()?;
         h.last_used = now;
@@ -47,13 +47,17 @@ impl UnlockedKey {
     }
 
     /// Keeps `key` after a touch unlocked it.
-    pub fn keep(&self, key: DataKey) {
+    pub fn keep(&self, key: T) {
         let now = Instant::now();
-        let until_unix =
-            i64::try_from(crate::clock::unix_now() + self.ttl.as_secs()).unwrap_or(i64::MAX);
+        let until_unix = i64::try_from(crate::clock::unix_now().saturating_add(self.ttl.as_secs()))
+            .unwrap_or(i64::MAX);
+        // A TTL too long to add to the clock is as good as forever.
+        let until = now
+            .checked_add(self.ttl)
+            .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400));
         *self.held.lock().expect("unlock lock poisoned") = Some(Held {
             key,
-            until: now + self.ttl,
+            until,
             until_unix,
             last_used: now,
         });
@@ -81,10 +85,12 @@ impl UnlockedKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::seal::DataKey;
 
     #[test]
     fn kept_until_ttl_idle_or_lock() {
-        let unlocked = UnlockedKey::new(Duration::from_secs(3600), Duration::from_secs(3600));
+        let unlocked =
+            Unlocked::<DataKey>::new(Duration::from_secs(3600), Duration::from_secs(3600));
         assert!(unlocked.get().is_none());
         unlocked.keep(DataKey::generate());
         assert!(unlocked.get().is_some());
@@ -92,11 +98,11 @@ mod tests {
         assert!(unlocked.clear());
         assert!(unlocked.get().is_none() && unlocked.until().is_none());
 
-        let expired = UnlockedKey::new(Duration::ZERO, Duration::from_secs(3600));
+        let expired = Unlocked::<DataKey>::new(Duration::ZERO, Duration::from_secs(3600));
         expired.keep(DataKey::generate());
         assert!(expired.get().is_none(), "past the TTL");
 
-        let idle = UnlockedKey::new(Duration::from_secs(3600), Duration::ZERO);
+        let idle = Unlocked::<DataKey>::new(Duration::from_secs(3600), Duration::ZERO);
         idle.keep(DataKey::generate());
         assert!(idle.get().is_none(), "idle too long");
     }

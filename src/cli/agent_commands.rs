@@ -6,11 +6,11 @@ use std::process::{Command, ExitCode};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use aws_sdk_sts::primitives::{DateTime, DateTimeFormat};
 use clap::Args;
 use serde::Serialize;
 
 use crate::client::Client;
+use crate::clock::iso8601;
 use crate::config::Config;
 use crate::paths::Paths;
 use crate::protocol::{Request, Response, SessionCredentials, StatusReport};
@@ -57,26 +57,12 @@ fn fetch(paths: &Paths, profile: &str, force_refresh: bool) -> Result<Arc<Sessio
         profile: profile.to_owned(),
         force_refresh,
     };
-    // A security key's PIN is asked on this process's terminal; without one the agent
-    // falls back to pinentry.
-    let ask_pin = |prompt: &str| {
-        if !super::input::has_tty() {
-            return None;
-        }
-        super::input::prompt_hidden(&format!("mfa-agent: {prompt}: ")).ok()
-    };
-    match client.call_asking(&request, super::input::tell_user, ask_pin)? {
+    // A security key's PIN (or the seed file's passphrase) is asked on this process's
+    // terminal; without one the agent falls back to pinentry for a PIN.
+    match client.call_asking(&request, super::input::tell_user, super::input::answer)? {
         Response::Credentials(credentials) => Ok(credentials),
-        other => bail!(
-            "the agent answered {other:?} to a credentials request; restart it after upgrading"
-        ),
+        other => Err(super::unexpected(&other)),
     }
-}
-
-fn iso8601(unix: i64) -> String {
-    DateTime::from_secs(unix)
-        .fmt(DateTimeFormat::DateTime)
-        .unwrap_or_default()
 }
 
 pub fn credential_process(paths: &Paths, args: &CredentialProcessArgs) -> Result<ExitCode> {
@@ -88,7 +74,10 @@ pub fn credential_process(paths: &Paths, args: &CredentialProcessArgs) -> Result
         session_token: creds.session_token.expose(),
         expiration: iso8601(creds.expiration),
     };
-    let mut json = serde_json::to_vec(&out)?;
+    // Sized so that serialising never reallocates (which would strand unwiped copies of the
+    // secrets); wiped after the write.
+    let mut json = Vec::with_capacity(4096);
+    serde_json::to_writer(&mut json, &out)?;
     json.push(b'\n');
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(&json)?;

@@ -1,13 +1,14 @@
-//! `mfa-agent code NAME`: the current (or next) code of a seed.
+//! `mfa-agent code NAME`: the current (or next) code of a seed, from the agent, which marks
+//! it as used so that no mint sends it to AWS again.
 
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 use clap::Args;
 
-use crate::otp;
-use crate::vault::Vault;
+use super::{Agent, unexpected};
+use crate::clock::unix_now;
+use crate::protocol::{Request, Response};
 
 #[derive(Debug, Args)]
 pub struct CodeArgs {
@@ -17,38 +18,47 @@ pub struct CodeArgs {
     /// for when you enable or resync an MFA device.
     #[arg(long)]
     pub next: bool,
-    /// Print JSON: name, code, valid_from and valid_until (Unix seconds), seconds_left.
+    /// Print JSON: name, code, valid_from and valid_until (Unix seconds), seconds_left,
+    /// spent (the window asked for was used already, so this code is a later one's).
     #[arg(long)]
     pub json: bool,
 }
 
-pub fn run(args: &CodeArgs, mut vault: Vault) -> Result<ExitCode> {
-    let seed = vault.seed(&args.name)?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-    let at = if args.next {
-        now + seed.params.period
-    } else {
-        now
+pub fn run(args: &CodeArgs, agent: &Agent) -> Result<ExitCode> {
+    let request = Request::Code {
+        seed: args.name.clone(),
+        next: args.next,
     };
-    let code = otp::code_at(&seed.params, &seed.secret, at)?;
+    let code = match agent.call(&request)? {
+        Response::Code(code) => code,
+        other => return Err(unexpected(&other)),
+    };
+    let now = unix_now();
     let starts_in = code.valid_from.saturating_sub(now);
-    let seconds_left = code.valid_until - now;
+    let seconds_left = code.valid_until.saturating_sub(now);
     if args.json {
         let out = serde_json::json!({
-            "name": args.name,
+            "name": code.name,
             "code": code.digits,
             "valid_from": code.valid_from,
             "valid_until": code.valid_until,
             "seconds_left": seconds_left,
+            "spent": code.spent,
         });
         println!("{out}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{}", code.digits);
+    if code.spent {
+        eprintln!(
+            "(the agent sent the {} code to AWS already, and AWS takes each code once: this is the next one)",
+            if args.next { "next" } else { "current" }
+        );
+    }
+    if starts_in > 0 {
+        eprintln!("(valid in {starts_in} s, for {} s)", code.period);
     } else {
-        println!("{}", code.digits);
-        if starts_in > 0 {
-            eprintln!("(valid in {starts_in} s, for {} s)", seed.params.period);
-        } else {
-            eprintln!("(valid for {seconds_left} s)");
-        }
+        eprintln!("(valid for {seconds_left} s)");
     }
     Ok(ExitCode::SUCCESS)
 }

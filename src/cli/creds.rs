@@ -7,12 +7,11 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 
-use super::input;
+use super::{Agent, input, unexpected};
 use crate::atomic;
 use crate::aws::LongTermKeys;
-use crate::protocol::mask;
+use crate::protocol::{Request, Response};
 use crate::secret::SecretString;
-use crate::vault::Vault;
 
 #[derive(Debug, Subcommand)]
 pub enum CredsCommand {
@@ -48,7 +47,7 @@ pub enum CredsCommand {
     },
 }
 
-pub fn run(cmd: CredsCommand, mut vault: Vault) -> Result<ExitCode> {
+pub fn run(cmd: CredsCommand, agent: &Agent) -> Result<ExitCode> {
     match cmd {
         CredsCommand::Add {
             profile,
@@ -56,89 +55,49 @@ pub fn run(cmd: CredsCommand, mut vault: Vault) -> Result<ExitCode> {
             replace,
         } => {
             let keys = if stdin {
-                parse_keys(input::secret_from_stdin()?.expose())?
+                LongTermKeys::parse(crate::input::secret_from_stdin()?.expose())?
             } else {
                 prompt_keys()?
             };
-            vault.add_credentials(&profile, &keys, replace)?;
-            eprintln!(
-                "stored keys {} for profile {profile:?} in the {}",
-                mask(&keys.access_key_id),
-                vault.store_description()?
-            );
+            agent.change(&add_request(profile, keys, replace, agent))
         }
-        CredsCommand::Import { profile, yes } => import(&profile, yes, &mut vault)?,
-        CredsCommand::List { json } => {
-            let rows: Vec<_> = vault
-                .credential_list()
-                .map(|(p, info)| (p.to_owned(), mask(&info.access_key_id)))
-                .collect();
-            if json {
-                let list: Vec<_> = rows
-                    .iter()
-                    .map(|(p, k)| serde_json::json!({"profile": p, "access_key": k}))
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&list)?);
-            } else if rows.is_empty() {
-                eprintln!("no keys in the vault; add some with `mfa-agent creds add PROFILE`");
-            } else {
-                for (profile, key) in rows {
-                    println!("{profile}  {key}");
-                }
-            }
-        }
+        CredsCommand::Import { profile, yes } => import(&profile, yes, agent),
+        CredsCommand::List { json } => list(agent, json),
         CredsCommand::Remove { profile, yes } => {
-            if !yes
-                && input::confirm(&format!(
-                    "Delete the long-term keys of profile {profile:?} from the vault?"
-                ))? != Some(true)
-            {
-                bail!("kept the keys of {profile:?} (pass --yes where there is no terminal)");
-            }
-            vault.remove_credentials(&profile)?;
-            eprintln!("removed the keys of profile {profile:?}");
+            agent.change(&Request::CredsRemove { profile, yes })
+        }
+    }
+}
+
+fn add_request(profile: String, keys: LongTermKeys, replace: bool, agent: &Agent) -> Request {
+    Request::CredsAdd {
+        profile,
+        access_key_id: keys.access_key_id,
+        secret_access_key: keys.secret_access_key,
+        replace,
+        store: agent.store,
+    }
+}
+
+fn list(agent: &Agent, json: bool) -> Result<ExitCode> {
+    let entries = match agent.call(&Request::CredsList)? {
+        Response::Creds { entries } => entries,
+        other => return Err(unexpected(&other)),
+    };
+    if json {
+        let list: Vec<_> = entries
+            .iter()
+            .map(|e| serde_json::json!({"profile": e.profile, "access_key": e.access_key}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    } else if entries.is_empty() {
+        eprintln!("no keys in the vault; add some with `mfa-agent creds add PROFILE`");
+    } else {
+        for entry in entries {
+            println!("{}  {}", entry.profile, entry.access_key);
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Accepts "AKID SECRET" on one or two lines, or the IAM console's CSV download.
-fn parse_keys(text: &str) -> Result<LongTermKeys> {
-    let fields: Vec<&str> = text
-        .lines()
-        .filter(|l| !l.to_ascii_lowercase().contains("access key id"))
-        .flat_map(|l| l.split([',', ' ', '\t']))
-        .map(str::trim)
-        .filter(|f| !f.is_empty())
-        .collect();
-    let [akid, secret] = fields.as_slice() else {
-        bail!(
-            "expected an access key id and a secret access key on stdin (separated by a space, newline or comma)"
-        );
-    };
-    validate(akid, secret)?;
-    Ok(LongTermKeys {
-        access_key_id: (*akid).to_owned(),
-        secret_access_key: SecretString::new((*secret).to_owned()),
-    })
-}
-
-fn validate(akid: &str, secret: &str) -> Result<()> {
-    if !(16..=128).contains(&akid.len()) || !akid.chars().all(|c| c.is_ascii_alphanumeric()) {
-        bail!(
-            "{:?} does not look like an access key id (AKIA... in the IAM console)",
-            mask(akid)
-        );
-    }
-    if akid.starts_with("ASIA") {
-        bail!(
-            "that is a temporary (ASIA...) key; store the long-term AKIA... key of your IAM user"
-        );
-    }
-    if secret.len() < 16 {
-        bail!("the secret access key is too short; copy all 40 characters");
-    }
-    Ok(())
 }
 
 fn prompt_keys() -> Result<LongTermKeys> {
@@ -147,11 +106,12 @@ fn prompt_keys() -> Result<LongTermKeys> {
     }
     let akid = input::prompt_hidden("Access key ID: ")?;
     let secret = input::prompt_hidden("Secret access key (input hidden): ")?;
-    validate(akid.expose().trim(), secret.expose().trim())?;
-    Ok(LongTermKeys {
+    let keys = LongTermKeys {
         access_key_id: akid.expose().trim().to_owned(),
         secret_access_key: SecretString::new(secret.expose().trim().to_owned()),
-    })
+    };
+    keys.validate()?;
+    Ok(keys)
 }
 
 fn credentials_file() -> Result<PathBuf> {
@@ -168,7 +128,7 @@ const KEY_NAMES: [&str; 3] = [
     "aws_session_token",
 ];
 
-fn import(profile: &str, yes: bool, vault: &mut Vault) -> Result<()> {
+fn import(profile: &str, yes: bool, agent: &Agent) -> Result<ExitCode> {
     let path = credentials_file()?;
     let text = SecretString::new(
         std::fs::read_to_string(&path)
@@ -188,7 +148,11 @@ fn import(profile: &str, yes: bool, vault: &mut Vault) -> Result<()> {
             path.display()
         );
     };
-    validate(&akid, &secret)?;
+    let keys = LongTermKeys {
+        access_key_id: akid,
+        secret_access_key: SecretString::new(secret),
+    };
+    keys.validate()?;
     if !yes
         && input::confirm(&format!(
             "Move the keys of [{profile}] from {} into the vault? A backup is kept.",
@@ -197,24 +161,22 @@ fn import(profile: &str, yes: bool, vault: &mut Vault) -> Result<()> {
     {
         bail!("nothing was changed (pass --yes where there is no terminal)");
     }
-    let keys = LongTermKeys {
-        access_key_id: akid,
-        secret_access_key: SecretString::new(secret),
-    };
     // Order matters for "loses nothing": vault first, then a backup, then the rewrite.
-    vault.add_credentials(profile, &keys, true)?;
+    let stored = match agent.call(&add_request(profile.to_owned(), keys, true, agent))? {
+        Response::Done { message } => message,
+        other => return Err(unexpected(&other)),
+    };
     let backup = path.with_extension(format!("bak-{}", std::process::id()));
     atomic::write_private(&backup, text.expose().as_bytes())
         .with_context(|| format!("failed to write the backup {}", backup.display()))?;
     atomic::write_private(&path, kept.as_bytes())
         .with_context(|| format!("failed to rewrite {}", path.display()))?;
     eprintln!(
-        "moved the keys of [{profile}] into the {}; {} no longer holds them (backup: {} - delete it once things work)",
-        vault.store_description()?,
+        "moved the keys of [{profile}] into the vault ({stored}); {} no longer holds them (backup: {} - delete it once things work)",
         path.display(),
         backup.display()
     );
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Splits an INI credentials file into the text without `profile`'s key lines, and those
@@ -254,21 +216,5 @@ mod tests {
         assert_eq!(found.len(), 2);
         assert_eq!(found[0].1.expose(), "AKIAWORK00000000");
         assert_eq!(found[1].1.expose(), "s3cr3t");
-    }
-
-    #[test]
-    fn keys_parse_from_pairs_and_iam_csv() {
-        let pair =
-            parse_keys("AKIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n").unwrap();
-        assert_eq!(pair.access_key_id, "AKIAIOSFODNN7EXAMPLE");
-        let csv = parse_keys("Access key ID,Secret access key\nAKIAIOSFODNN7EXAMPLE,wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n").unwrap();
-        assert_eq!(
-            csv.secret_access_key.expose(),
-            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-        );
-        assert!(parse_keys("only-one").is_err());
-        assert!(
-            parse_keys("ASIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY").is_err()
-        );
     }
 }

@@ -3,8 +3,6 @@
 mod agent_commands;
 mod code;
 mod creds;
-mod daemon;
-mod doctor;
 mod generate;
 pub mod input;
 mod key;
@@ -13,11 +11,14 @@ mod seed;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 
+use crate::client::Client;
+use crate::config::Config;
 use crate::paths::Paths;
-use crate::vault::{StoreKind, Vault};
+use crate::protocol::{Request, Response};
+use crate::vault::StoreKind;
 
 /// Use a hardware security key as the MFA factor for the AWS command line.
 ///
@@ -98,44 +99,102 @@ pub enum Command {
     },
 }
 
-#[cfg(all(target_os = "linux", feature = "tray"))]
-fn tray(paths: &Paths) -> Result<ExitCode> {
-    crate::desktop::tray::run(paths)
-}
-
-#[cfg(not(all(target_os = "linux", feature = "tray")))]
-fn tray(_: &Paths) -> Result<ExitCode> {
-    anyhow::bail!("this mfa-agent was built without the tray (Linux, cargo feature `tray`)")
-}
-
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    // Needs no home or vault: works in a package build.
+    let verbose = cli.verbose;
+    let store = cli.store;
     match cli.command {
-        Command::Completions { shell } => return generate::completions(shell),
-        Command::Man { dir } => return generate::man(dir.as_deref()),
-        _ => {}
+        // Need no home or agent: work in a package build.
+        Command::Completions { shell } => generate::completions(shell),
+        Command::Man { dir } => generate::man(dir.as_deref()),
+        // The daemon, its checks and the tray are binaries of their own, so that this one
+        // (started by every credential_process call) stays small.
+        Command::Daemon => exec_companion(crate::client::DAEMON, &[], verbose),
+        Command::Doctor { json } => {
+            let args: &[&str] = if json {
+                &["doctor", "--json"]
+            } else {
+                &["doctor"]
+            };
+            exec_companion(crate::client::DAEMON, args, verbose)
+        }
+        Command::Tray => exec_companion("mfa-agent-tray", &[], verbose),
+        command => {
+            let paths = Paths::from_env()?;
+            let agent = Agent {
+                paths: &paths,
+                store,
+            };
+            match command {
+                Command::Seed(cmd) => seed::run(cmd, &agent),
+                Command::Code(args) => code::run(&args, &agent),
+                Command::Creds(cmd) => creds::run(cmd, &agent),
+                Command::Key(cmd) => key::run(&cmd, &agent),
+                Command::CredentialProcess(args) => {
+                    agent_commands::credential_process(&paths, &args)
+                }
+                Command::Exec(args) => agent_commands::exec(&paths, &args),
+                Command::Status { json } => agent_commands::status(&paths, json),
+                Command::Lock => agent_commands::lock(&paths),
+                _ => unreachable!("handled above"),
+            }
+        }
     }
-    let paths = Paths::from_env()?;
-    let open_vault = || -> Result<Vault> {
-        let vault = Vault::open(&paths.data_dir, cli.store, input::passphrase_source())?;
-        // Sealed (or U2F-guarded) seeds open with a touch of an enrolled key, asked for here.
-        Ok(vault
-            .with_unsealer(input::terminal_unsealer())
-            .with_approver(input::terminal_approver()))
-    };
-    match cli.command {
-        Command::Seed(cmd) => seed::run(cmd, open_vault()?),
-        Command::Code(args) => code::run(&args, open_vault()?),
-        Command::Creds(cmd) => creds::run(cmd, open_vault()?),
-        Command::Daemon => daemon::run(&paths),
-        Command::CredentialProcess(args) => agent_commands::credential_process(&paths, &args),
-        Command::Exec(args) => agent_commands::exec(&paths, &args),
-        Command::Status { json } => agent_commands::status(&paths, json),
-        Command::Lock => agent_commands::lock(&paths),
-        Command::Key(cmd) => key::run(&cmd, open_vault()?),
-        Command::Doctor { json } => doctor::run(&paths, json),
-        Command::Tray => tray(&paths),
-        Command::Completions { .. } | Command::Man { .. } => unreachable!("handled above"),
+}
+
+/// Replaces this process with another binary of the package.
+fn exec_companion(name: &str, args: &[&str], verbose: u8) -> Result<ExitCode> {
+    use std::os::unix::process::CommandExt;
+    let exe = crate::client::companion(name)?;
+    let verbosity = (verbose > 0).then(|| format!("-{}", "v".repeat(usize::from(verbose))));
+    let err = std::process::Command::new(&exe)
+        .args(args)
+        .args(verbosity)
+        .exec();
+    Err(err).with_context(|| format!("failed to run {}", exe.display()))
+}
+
+/// The agent, as the vault and key commands reach it: every one of them is carried out by
+/// the agent, the one owner of secrets and security keys.
+pub struct Agent<'a> {
+    paths: &'a Paths,
+    /// `--store`: where a new vault keeps its secrets.
+    store: Option<StoreKind>,
+}
+
+impl Agent<'_> {
+    /// Connects, starting the agent when none runs (unless `autostart = false`).
+    fn connect(&self) -> Result<Client> {
+        if let Some(store) = self.store {
+            crate::vault::check_store(&self.paths.data_dir, store)?;
+        }
+        let autostart = Config::load(&self.paths.config_dir)?.autostart_enabled();
+        Ok(Client::connect(self.paths, autostart)?)
     }
+
+    /// Sends `request`, showing the agent's progress on the terminal and answering its
+    /// questions there.
+    fn call(&self, request: &Request) -> Result<Response> {
+        let mut client = self.connect()?;
+        Ok(client.call_asking(request, input::tell_user, input::answer)?)
+    }
+
+    /// Sends a request whose answer is `done`, and prints what it did on stderr.
+    fn change(&self, request: &Request) -> Result<ExitCode> {
+        match self.call(request)? {
+            Response::Done { message } => {
+                eprintln!("{message}");
+                Ok(ExitCode::SUCCESS)
+            }
+            other => Err(unexpected(&other)),
+        }
+    }
+}
+
+/// An answer from the agent that does not fit the request: an agent of another version.
+fn unexpected(response: &Response) -> anyhow::Error {
+    let kind = response.kind();
+    anyhow::anyhow!(
+        "the agent answered {kind:?}, which this client did not ask for; restart the agent after upgrading (`mfa-agent status` shows its version)"
+    )
 }

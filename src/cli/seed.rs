@@ -5,11 +5,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use serde::Serialize;
 
-use super::input;
-use crate::otp::{self, Seed, qr, uri};
-use crate::vault::{SeedInfo, Vault};
+use super::{Agent, input, unexpected};
+use crate::otp::qr;
+use crate::protocol::{ListedSeed, Request, Response, SeedMaterial};
+use crate::secret::SecretString;
+use crate::vault::StoreKind;
 
 #[derive(Debug, Subcommand)]
 pub enum SeedCommand {
@@ -69,57 +70,59 @@ pub struct ExportArgs {
     pub qr: Option<PathBuf>,
 }
 
-pub fn run(cmd: SeedCommand, mut vault: Vault) -> Result<ExitCode> {
+pub fn run(cmd: SeedCommand, agent: &Agent) -> Result<ExitCode> {
     match cmd {
-        SeedCommand::Add(args) => add(&args, &mut vault),
-        SeedCommand::List { json } => list(&vault, json),
-        SeedCommand::Remove { name, yes } => remove(&name, yes, &mut vault),
-        SeedCommand::Export(args) => export(&args, &mut vault),
-    }?;
-    Ok(ExitCode::SUCCESS)
+        SeedCommand::Add(args) => add(&args, agent),
+        SeedCommand::List { json } => list(agent, json),
+        SeedCommand::Remove { name, yes } => agent.change(&Request::SeedRemove { name, yes }),
+        SeedCommand::Export(args) => export(&args, agent),
+    }
 }
 
-fn add(args: &AddArgs, vault: &mut Vault) -> Result<()> {
+fn add(args: &AddArgs, agent: &Agent) -> Result<ExitCode> {
     // Check the name before asking for a secret the user would then have to type again.
     crate::vault::validate_name(&args.name)?;
-    if vault.info(&args.name).is_ok() {
-        return Err(crate::vault::VaultError::DuplicateSeed {
-            name: args.name.clone(),
-        }
-        .into());
-    }
-    let seed = read_seed(args)?;
-    vault.add(&args.name, &seed, args.serial.clone())?;
-    let store = vault.store_description()?;
-    eprintln!("added seed {:?} to the {store}", args.name);
-    Ok(())
+    let material = read_material(args)?;
+    agent.change(&Request::SeedAdd {
+        name: args.name.clone(),
+        material,
+        serial: args.serial.clone(),
+        store: agent.store,
+    })
 }
 
-fn read_seed(args: &AddArgs) -> Result<Seed> {
-    let from_stdin = |flag: &str, value: &str| -> Result<()> {
-        if value == "-" {
-            Ok(())
-        } else {
+/// The seed as the user gives it; the agent parses and checks it.
+fn read_material(args: &AddArgs) -> Result<SeedMaterial> {
+    let from_stdin = |flag: &str, value: &str| -> Result<SecretString> {
+        if value != "-" {
             bail!(
                 "--{flag} takes `-` (read from stdin), not the secret itself: secrets on the command line end up in `ps` and shell history; try `mfa-agent seed add NAME --{flag} -` and paste it"
             )
         }
+        Ok(crate::input::secret_from_stdin()?)
     };
     if let Some(value) = &args.uri {
-        from_stdin("uri", value)?;
-        return Ok(uri::parse(input::secret_from_stdin()?.expose())?);
+        return Ok(SeedMaterial::Uri {
+            text: from_stdin("uri", value)?,
+        });
     }
     if let Some(path) = &args.uri_file {
-        return Ok(uri::parse(input::secret_from_file(path)?.expose())?);
+        return Ok(SeedMaterial::Uri {
+            text: crate::input::secret_from_file(path)?,
+        });
     }
     if let Some(path) = &args.qr {
         let text = qr::decode_file(path)?;
-        return uri::parse(text.expose())
-            .with_context(|| format!("the QR code in {} holds no TOTP seed", path.display()));
+        if !text.expose().starts_with("otpauth://") {
+            bail!(
+                "the QR code in {} holds no TOTP seed (not an otpauth URI); use the QR code AWS shows for a virtual MFA device",
+                path.display()
+            );
+        }
+        return Ok(SeedMaterial::Uri { text });
     }
     let secret = if let Some(value) = &args.secret {
-        from_stdin("secret", value)?;
-        input::secret_from_stdin()?
+        from_stdin("secret", value)?
     } else if input::has_tty() {
         input::prompt_hidden("Base32 secret (input hidden): ")?
     } else {
@@ -127,31 +130,29 @@ fn read_seed(args: &AddArgs) -> Result<Seed> {
             "no secret given and no terminal to ask on: pipe it with --secret - or --uri -, or use --uri-file or --qr"
         );
     };
-    Ok(Seed::from_secret(otp::decode_base32(secret.expose())?)?)
+    Ok(SeedMaterial::Base32 { text: secret })
 }
 
-#[derive(Serialize)]
-struct ListedSeed<'a> {
-    name: &'a str,
-    #[serde(flatten)]
-    info: &'a SeedInfo,
-}
-
-fn list(vault: &Vault, json: bool) -> Result<()> {
+fn list(agent: &Agent, json: bool) -> Result<ExitCode> {
+    let (store, seeds) = match agent.call(&Request::SeedList)? {
+        Response::Seeds { store, seeds } => (store, seeds),
+        other => return Err(unexpected(&other)),
+    };
     if json {
-        let seeds: Vec<_> = vault
-            .seeds()
-            .map(|(name, info)| ListedSeed { name, info })
-            .collect();
-        let out = serde_json::json!({ "store": vault.store_kind(), "seeds": seeds });
+        let out = serde_json::json!({ "store": store, "seeds": seeds });
         println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(());
+        return Ok(ExitCode::SUCCESS);
     }
-    let rows: Vec<[String; 6]> = vault
-        .seeds()
-        .map(|(name, info)| {
+    print_table(store, &seeds);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_table(store: StoreKind, seeds: &[ListedSeed]) {
+    let rows: Vec<[String; 5]> = seeds
+        .iter()
+        .map(|ListedSeed { name, info }| {
             [
-                name.to_owned(),
+                name.clone(),
                 info.issuer.clone().unwrap_or_else(|| "-".into()),
                 info.account.clone().unwrap_or_else(|| "-".into()),
                 format!(
@@ -159,7 +160,6 @@ fn list(vault: &Vault, json: bool) -> Result<()> {
                     info.params.algorithm, info.params.digits, info.params.period
                 ),
                 info.serial.clone().unwrap_or_else(|| "-".into()),
-                String::new(),
             ]
         })
         .collect();
@@ -167,9 +167,9 @@ fn list(vault: &Vault, json: bool) -> Result<()> {
         eprintln!(
             "no seeds yet; add one with `mfa-agent seed add NAME --qr IMAGE` (or --uri - / --secret -)"
         );
-        return Ok(());
+        return;
     }
-    let header = ["NAME", "ISSUER", "ACCOUNT", "CODES", "SERIAL", ""].map(String::from);
+    let header = ["NAME", "ISSUER", "ACCOUNT", "CODES", "SERIAL"].map(String::from);
     let widths: Vec<usize> = (0..5)
         .map(|i| {
             rows.iter()
@@ -185,32 +185,16 @@ fn list(vault: &Vault, json: bool) -> Result<()> {
             .collect();
         println!("{}", line.join("  ").trim_end());
     }
-    eprintln!("(secrets are in the {})", vault.store_kind());
-    Ok(())
+    eprintln!("(secrets are in the {store})");
 }
 
-fn remove(name: &str, yes: bool, vault: &mut Vault) -> Result<()> {
-    vault.info(name)?;
-    if !yes {
-        let question = format!(
-            "Remove seed {name:?}? Its codes cannot be generated afterwards unless you have a backup."
-        );
-        match input::confirm(&question)? {
-            Some(true) => {}
-            Some(false) => bail!("kept seed {name:?}"),
-            None => bail!(
-                "refusing to remove seed {name:?} without confirmation: there is no terminal to ask on; pass --yes"
-            ),
-        }
-    }
-    vault.remove(name)?;
-    eprintln!("removed seed {name:?}");
-    Ok(())
-}
-
-fn export(args: &ExportArgs, vault: &mut Vault) -> Result<()> {
-    let seed = vault.seed(&args.name)?;
-    let text = uri::format(&seed, &args.name);
+fn export(args: &ExportArgs, agent: &Agent) -> Result<ExitCode> {
+    let text = match agent.call(&Request::SeedExport {
+        name: args.name.clone(),
+    })? {
+        Response::SeedUri { uri } => uri,
+        other => return Err(unexpected(&other)),
+    };
     eprintln!(
         "warning: this is the secret of seed {:?}: anyone who sees it can generate its codes. Keep it like a password and delete copies you do not need.",
         args.name
@@ -223,5 +207,5 @@ fn export(args: &ExportArgs, vault: &mut Vault) -> Result<()> {
     } else {
         println!("{}", text.expose());
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -2,8 +2,11 @@
 //! fix it. Reads no secret (the keyring is asked whether it is locked, not for an entry) and
 //! asks for no touch.
 
+mod print;
 mod profiles;
 mod system;
+
+pub use self::print::run;
 
 use serde::Serialize;
 

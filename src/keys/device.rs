@@ -3,14 +3,14 @@
 use std::time::Duration;
 
 use ctap_hid_fido2::{FidoKeyHid, HidParam, LibCfg};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{KeyError, run_exclusive};
 
 /// How long one device gets to answer getInfo.
 const INFO_DEADLINE: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PinState {
     Set,
@@ -20,7 +20,7 @@ pub enum PinState {
 }
 
 /// One FIDO device and what it reports about itself.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KeyDevice {
     pub path: String,
     pub vendor_id: u16,
@@ -36,13 +36,13 @@ pub struct KeyDevice {
     pub pin_protocols: Vec<u32>,
     /// What mfa-agent can do with this key: "seal and approve" (FIDO2) or
     /// "approve only" (U2F-only keys: no hmac-secret to seal with).
-    pub capability: &'static str,
+    pub capability: String,
     /// Why the device could not be asked, if it could not.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// The name it is enrolled under in this vault, if it is (filled in by callers that
     /// know the vault, with a silent probe).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enrolled_as: Option<String>,
 }
 
@@ -81,7 +81,7 @@ pub fn list() -> Result<Vec<KeyDevice>, KeyError> {
             extensions: Vec::new(),
             pin: PinState::Unsupported,
             pin_protocols: Vec::new(),
-            capability: "unknown",
+            capability: "unknown".into(),
             error: None,
             enrolled_as: None,
         };
@@ -116,13 +116,14 @@ pub fn list() -> Result<Vec<KeyDevice>, KeyError> {
                     "seal and approve"
                 } else {
                     "approve only"
-                };
+                }
+                .into();
                 device.versions = info.versions;
                 device.extensions = info.extensions;
             }
             // No CTAP2 answer: a U2F-only key, if it answers U2F.
             Err(_) if super::ctap1::speaks_u2f(&path) => {
-                device.capability = "approve only";
+                device.capability = "approve only".into();
                 device.versions = vec!["U2F_V2".into()];
             }
             Err(e) => {

@@ -144,7 +144,7 @@ impl Authenticators for SoftKeys {
                     PinState::NotSet
                 },
                 pin_protocols: vec![2],
-                capability: "seal and approve",
+                capability: "seal and approve".into(),
                 error: None,
                 enrolled_as: None,
             })

@@ -501,6 +501,18 @@ impl Vault {
     }
 }
 
+/// Refuses `requested` when the vault in `data_dir` keeps its secrets in another store: a
+/// vault never switches stores silently. Reads only the (non-secret) index.
+pub fn check_store(data_dir: &Path, requested: StoreKind) -> Result<(), VaultError> {
+    match Index::load(&data_dir.join(INDEX_FILE))? {
+        Some(index) if index.store != requested => Err(VaultError::StoreMismatch {
+            actual: index.store,
+            requested,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// The seed linked to the MFA device `serial`, if exactly one is.
 #[must_use]
 pub fn seed_for_serial<'a>(

@@ -146,8 +146,11 @@ impl TestEnv {
         std::fs::write(dir.join("config"), text).unwrap();
     }
 
-    /// Starts `mfa-agent daemon` in the background and waits for its socket.
+    /// Starts `mfa-agent daemon` in the background and waits for its socket. A daemon that
+    /// an earlier command of the test autostarted (`seed add` goes through the agent) is
+    /// stopped first, so the one under test sees the environment set since.
     pub fn start_daemon(&self) {
+        self.stop_daemon();
         let mut cmd = self.cmd(["daemon"]);
         cmd.stdout(Stdio::null()).stderr(Stdio::inherit());
         let child = cmd.spawn().expect("the daemon starts");

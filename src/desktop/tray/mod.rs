@@ -20,8 +20,6 @@ use crate::config::Config;
 use crate::desktop::notify::{self, Urgency};
 use crate::paths::Paths;
 use crate::protocol::{Request, Response};
-use crate::secret::SecretString;
-use crate::vault::{EnrolledKey, Vault, VaultError};
 
 /// Waits between reconnection attempts, growing up to the last one.
 const RECONNECT_BACKOFF: [u64; 5] = [1, 2, 5, 10, 30];
@@ -94,7 +92,9 @@ impl ksni::Tray for Tray {
     }
 
     fn menu(&self) -> Vec<MenuItem<Self>> {
-        let mut menu = vec![Self::label(self.view.headline()), MenuItem::Separator];
+        let mut menu = vec![Self::label(self.view.headline())];
+        menu.extend(self.view.queue_line().map(Self::label));
+        menu.push(MenuItem::Separator);
         let copy: Vec<MenuItem<Self>> = self
             .view
             .seeds
@@ -201,37 +201,31 @@ fn follow_agent(handle: &Handle, paths: &Paths, autostart: bool) {
     }
 }
 
+/// The seeds' names, from the agent (the only reader of the vault).
 fn seed_names(paths: &Paths) -> Vec<String> {
-    let no_passphrase = Box::new(|_| -> Result<SecretString, VaultError> {
-        Err(VaultError::Unlock(
-            "the seed list needs no passphrase".into(),
-        ))
-    });
-    Vault::open(&paths.data_dir, None, no_passphrase)
-        .map(|vault| vault.seeds().map(|(name, _)| name.to_owned()).collect())
-        .unwrap_or_default()
+    let listed = Client::connect(paths, false).and_then(|mut c| c.call(&Request::SeedList, |_| {}));
+    match listed {
+        Ok(Response::Seeds { seeds, .. }) => seeds.into_iter().map(|s| s.name).collect(),
+        _ => Vec::new(),
+    }
 }
 
+/// Asks the agent for a code (it marks the code used, so no mint sends it again) and puts
+/// it on the clipboard until its window ends. A touch or PIN the agent needs is asked on the
+/// desktop: the agent's own notification and pinentry (the tray has no terminal).
 fn copy_code(paths: &Paths, seed: &str, clipboard: &mut Option<Clipboard>) -> Result<()> {
-    let vault = Vault::open(
-        &paths.data_dir,
-        None,
-        crate::cli::input::passphrase_source(),
-    )?;
-    let purpose = format!("copy the code of {seed}");
-    let approval = purpose.clone();
-    let mut vault = vault
-        .with_unsealer(Box::new(move |keys| {
-            crate::unlock::unlock(keys, &NotifyPrompter, &purpose, None)
-        }))
-        .with_approver(Box::new(move |keys| {
-            crate::unlock::approve(keys, &NotifyPrompter, &approval)
-        }));
-    let secret = vault.seed(seed)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs();
-    let code = crate::otp::code_at(&secret.params, &secret.secret, now)?;
+    let mut client = Client::connect(paths, false)?;
+    let request = Request::Code {
+        seed: seed.to_owned(),
+        next: false,
+    };
+    let code = match client.call(&request, |_| {})? {
+        Response::Code(code) => code,
+        other => anyhow::bail!(
+            "the agent answered {:?} to a code request; restart it after upgrading",
+            other.kind()
+        ),
+    };
     let board = match clipboard {
         Some(board) => board,
         None => clipboard.insert(Clipboard::open()?),
@@ -257,22 +251,4 @@ fn refresh(paths: &Paths, handle: &Handle) -> Result<()> {
         });
     }
     Ok(())
-}
-
-/// Touch requests for sealed seeds, as desktop notifications (the tray has no terminal).
-struct NotifyPrompter;
-
-impl crate::unlock::Prompter for NotifyPrompter {
-    fn tell(&self, message: &str) {
-        notify::show("mfa-agent", message, Urgency::Critical);
-    }
-
-    fn pin(&self, key: &EnrolledKey, prompt: &str) -> Result<SecretString, VaultError> {
-        crate::desktop::pinentry::ask(None, prompt).map_err(|e| {
-            VaultError::Unlock(format!(
-                "security key {:?} needs its PIN and pinentry could not ask for it ({e:#}); use `mfa-agent code` in a terminal",
-                key.name
-            ))
-        })
-    }
 }

@@ -43,6 +43,8 @@ pub struct View {
     pub failure: Option<String>,
     /// Seed names, for "copy code".
     pub seeds: Vec<String>,
+    /// Requests at the agent's vault and security key: the one running and those queued.
+    pub queue: usize,
 }
 
 impl View {
@@ -52,6 +54,7 @@ impl View {
         self.sessions.clone_from(&report.sessions);
         self.unlocked_until = report.unlocked_until;
         self.waiting = None;
+        self.queue = report.queue;
     }
 
     pub fn apply(&mut self, event: Event) {
@@ -74,7 +77,15 @@ impl View {
                 self.failure = Some(format!("{profile}: {message}"));
             }
             Event::Expiring { .. } => {}
+            Event::Queue { waiting } => self.queue = waiting,
         }
+    }
+
+    /// The queue at the security key, when more than the running request waits.
+    #[must_use]
+    pub fn queue_line(&self) -> Option<String> {
+        (self.queue > 1)
+            .then(|| format!("{} request(s) waiting for the security key", self.queue - 1))
     }
 
     #[must_use]

@@ -1,14 +1,14 @@
-//! `mfa-agent doctor [--json]`: the checks of [`crate::doctor`], printed with their fixes.
+//! `mfa-agent doctor [--json]`: the checks, printed with their fixes.
 
 use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::doctor::{self, Status};
+use super::Status;
 use crate::paths::Paths;
 
 pub fn run(paths: &Paths, json: bool) -> Result<ExitCode> {
-    let report = doctor::diagnose(paths);
+    let report = super::diagnose(paths);
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

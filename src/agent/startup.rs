@@ -1,4 +1,4 @@
-//! `mfa-agent daemon`: binds (or inherits) the socket and serves until SIGTERM.
+//! The daemon's start: binds (or inherits) the socket and serves until SIGTERM.
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::agent::{self, AgentState, Minter};
+use super::{AgentState, Minter};
 use crate::aws::sts::Sts;
 use crate::client::socket_path;
 use crate::config::Config;
@@ -18,7 +18,8 @@ use crate::paths::Paths;
 use crate::vault::Vault;
 use crate::{atomic, sys};
 
-pub fn run(paths: &Paths) -> Result<ExitCode> {
+/// Runs the daemon in the foreground until SIGTERM or SIGINT.
+pub fn serve(paths: &Paths) -> Result<ExitCode> {
     sys::raise_fd_limit();
     sys::limit_malloc_arenas();
     let config = Config::load(&paths.config_dir)?;
@@ -74,7 +75,7 @@ pub fn run(paths: &Paths) -> Result<ExitCode> {
         let listener = tokio::net::UnixListener::from_std(listener)?;
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
-        tokio::spawn(agent::notifier::run(state.clone(), paths.data_dir.clone()));
+        tokio::spawn(super::notifier::run(state.clone(), paths.data_dir.clone()));
         tracing::info!(socket = %socket.display(), "serving");
         notify_ready();
         let shutdown = async {
@@ -83,7 +84,7 @@ pub fn run(paths: &Paths) -> Result<ExitCode> {
                 _ = int.recv() => {}
             }
         };
-        agent::run(listener, state, shutdown).await;
+        super::run(listener, state, shutdown).await;
         anyhow::Ok(())
     })?;
     if bound_here {
@@ -94,15 +95,24 @@ pub fn run(paths: &Paths) -> Result<ExitCode> {
 }
 
 /// Binds the socket with mode 0600, replacing a stale one left by a daemon that died (the
-/// lock above guarantees no live daemon owns it).
+/// lock above guarantees no live daemon owns it). Whatever else is at the path is left
+/// alone: `MFA_AGENT_SOCKET` pointing at a file must never delete that file.
 fn bind(socket: &Path) -> Result<std::os::unix::net::UnixListener> {
-    match std::fs::remove_file(socket) {
-        Ok(()) => tracing::info!("replaced the stale socket {}", socket.display()),
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::symlink_metadata(socket) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            std::fs::remove_file(socket).with_context(|| {
+                format!("failed to remove the stale socket {}", socket.display())
+            })?;
+            tracing::info!("replaced the stale socket {}", socket.display());
+        }
+        Ok(_) => bail!(
+            "{} exists and is not a socket; refusing to replace it: point MFA_AGENT_SOCKET elsewhere or move the file away",
+            socket.display()
+        ),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => {
-            return Err(e).with_context(|| {
-                format!("failed to remove the stale socket {}", socket.display())
-            });
+            return Err(e).with_context(|| format!("failed to inspect {}", socket.display()));
         }
     }
     let listener = std::os::unix::net::UnixListener::bind(socket)

@@ -1,0 +1,295 @@
+//! Security keys: list, enrol, test and remove, carried out by the agent (the only process
+//! that talks to a key). Touch and PIN prompts go to the client that asked.
+
+use anyhow::{Context as _, bail};
+
+use super::super::door::{AgentPrompter, Visitor};
+use super::super::minter::Minter;
+use crate::keys::seal::DataKey;
+use crate::keys::{self, KeyError, ctap1, fido};
+use crate::protocol::{AskKind, Response};
+use crate::secret::SecretString;
+use crate::unlock::{self, Prompter as _};
+use crate::vault::{EnrolledKey, KeyKind, Vault, VaultError};
+
+pub async fn list(minter: &Minter, visitor: &Visitor) -> anyhow::Result<Response> {
+    minter
+        .door
+        .enter(visitor, false, None, |vault, _| {
+            let mut devices = keys::list()?;
+            for device in devices.iter_mut().filter(|d| d.error.is_none()) {
+                device.enrolled_as = unlock::enrolled_on(vault.enrolled_keys(), &device.path);
+            }
+            let enrolled = vault
+                .enrolled_keys()
+                .iter()
+                .map(|k| k.name.clone())
+                .collect();
+            Ok(Response::Keys { devices, enrolled })
+        })
+        .await
+}
+
+/// The key's PIN, asked of the client when the key is to be used with one.
+fn pin_if(
+    wanted: bool,
+    prompter: &AgentPrompter,
+    name: &str,
+) -> anyhow::Result<Option<SecretString>> {
+    if !wanted {
+        return Ok(None);
+    }
+    let pin = if let Some(path) = std::env::var_os("MFA_AGENT_PIN_FILE") {
+        crate::input::secret_from_file(std::path::Path::new(&path))?
+    } else {
+        prompter
+            .ask(AskKind::Pin, &format!("PIN of the security key {name}"))
+            .context("the security key needs its PIN and there is no terminal to ask on; run the command in a terminal (or give the agent MFA_AGENT_PIN_FILE)")?
+    };
+    fido::check_pin(&pin)?;
+    Ok(Some(pin))
+}
+
+pub async fn enroll(
+    minter: &Minter,
+    visitor: &Visitor,
+    name: String,
+    with_pin: bool,
+    device: Option<String>,
+) -> anyhow::Result<Response> {
+    crate::vault::validate_name(&name)?;
+    let keep_unlocked = minter.config().touch == crate::config::TouchPolicy::Unlock;
+    minter
+        .door
+        .enter(visitor, keep_unlocked, None, move |vault, prompter| {
+            enroll_in(vault, prompter, &name, with_pin, device.as_deref())
+        })
+        .await
+}
+
+fn enroll_in(
+    vault: &mut Vault,
+    prompter: &AgentPrompter,
+    name: &str,
+    with_pin: bool,
+    device: Option<&str>,
+) -> anyhow::Result<Response> {
+    if vault.enrolled_keys().iter().any(|k| k.name == name) {
+        return Err(VaultError::DuplicateKey { name: name.into() }.into());
+    }
+    let devices = unlock::wait_for_any_key(prompter)?;
+    let target = match device {
+        Some(path) => devices
+            .iter()
+            .find(|d| d.path == path)
+            .with_context(|| format!("no FIDO2 key at {path}"))?,
+        None if devices.len() == 1 => &devices[0],
+        None => bail!(
+            "several keys are plugged in ({}); name the one to enrol with --device",
+            devices
+                .iter()
+                .map(|d| d.path.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let approve_only = target.capability == "approve only";
+    let has = |kind: KeyKind| vault.enrolled_keys().iter().any(|k| k.kind == kind);
+    if approve_only && has(KeyKind::Seal) {
+        bail!(
+            "this vault is sealed by FIDO2 keys, which a U2F-only key cannot open; enrol another FIDO2 key as the backup"
+        );
+    }
+    if !approve_only && has(KeyKind::Approve) {
+        bail!(
+            "this vault is guarded by U2F keys; remove them first (`mfa-agent key remove NAME`) to seal it with this FIDO2 key"
+        );
+    }
+    if approve_only {
+        return enroll_u2f(name, target, vault, prompter);
+    }
+    // A backup key joins the data key the vault already has, so an enrolled key must unlock
+    // it (or it is still open under `touch = "unlock"`).
+    let first = vault.enrolled_keys().is_empty();
+    let data_key = if first {
+        DataKey::generate()
+    } else if let Some(key) = vault.take_data_key() {
+        key
+    } else {
+        unlock::unlock(
+            vault.enrolled_keys(),
+            prompter,
+            "add a backup key",
+            Some(&target.path),
+        )?
+    };
+    let pin = pin_if(with_pin, prompter, name)?;
+    prompter.tell(&format!(
+        "touch your security key to enrol it as {name:?} (1 of 2)"
+    ));
+    let cancelled = || prompter.cancelled();
+    let credential = fido::enroll(&target.path, pin.clone())?;
+    let mut salt = [0u8; 32];
+    rand::fill(&mut salt[..]);
+    prompter.tell("touch it again to confirm (2 of 2)");
+    let output = fido::hmac_secret(&target.path, &credential, salt, pin, &cancelled)?;
+    let wrapped_data_key = data_key.wrap(&output, &credential.credential_id);
+    vault.add_key(EnrolledKey {
+        name: name.to_owned(),
+        kind: KeyKind::Seal,
+        wrapped_data_key,
+        credential_id: credential.credential_id,
+        public_key: credential.public_key,
+        rp_id: fido::RP_ID.to_owned(),
+        salt: salt.to_vec(),
+        uses_pin: credential.uses_pin,
+        pin_protocol: credential.pin_protocol,
+        added: crate::clock::unix_now(),
+    })?;
+    // Seal what is stored in the clear (all seeds, on the first enrolment).
+    vault.set_data_key(data_key);
+    let sealed = vault.reseal_all(true)?;
+    Ok(Response::Done {
+        message: format!(
+            "enrolled security key {name:?} ({}, PIN {}){}",
+            target.product,
+            if with_pin { "required" } else { "not required" },
+            if first {
+                format!("; sealed {sealed} seed(s): from now on they open only with a touch")
+            } else {
+                String::new()
+            }
+        ),
+    })
+}
+
+/// A U2F-only key: registered (one touch); from then on each seed read needs its touch.
+fn enroll_u2f(
+    name: &str,
+    target: &keys::KeyDevice,
+    vault: &mut Vault,
+    prompter: &AgentPrompter,
+) -> anyhow::Result<Response> {
+    prompter.tell(&format!(
+        "touch your security key to enrol it as {name:?} (U2F: it approves, it cannot seal)"
+    ));
+    let registration = ctap1::register(&target.path, fido::TOUCH_DEADLINE)?;
+    vault.add_key(EnrolledKey {
+        name: name.to_owned(),
+        kind: KeyKind::Approve,
+        credential_id: registration.key_handle,
+        public_key: registration.public_key,
+        rp_id: fido::RP_ID.to_owned(),
+        salt: Vec::new(),
+        uses_pin: false,
+        pin_protocol: 0,
+        wrapped_data_key: Vec::new(),
+        added: crate::clock::unix_now(),
+    })?;
+    Ok(Response::Done {
+        message: format!(
+            "enrolled security key {name:?} ({}, U2F): every code and every mint now needs its touch; the seeds are not sealed (a U2F key cannot seal)",
+            target.product
+        ),
+    })
+}
+
+pub async fn test(minter: &Minter, visitor: &Visitor, name: String) -> anyhow::Result<Response> {
+    minter
+        .door
+        .enter(visitor, false, None, move |vault, prompter| {
+            test_in(vault, prompter, &name)
+        })
+        .await
+}
+
+fn test_in(vault: &Vault, prompter: &AgentPrompter, name: &str) -> anyhow::Result<Response> {
+    let key = vault
+        .enrolled_keys()
+        .iter()
+        .find(|k| k.name == name)
+        .ok_or_else(|| VaultError::UnknownKey { name: name.into() })?;
+    if key.kind == KeyKind::Approve {
+        unlock::approve(std::slice::from_ref(key), prompter, "test it")?;
+        return Ok(Response::Done {
+            message: format!("security key {name:?} works: touch and U2F signature verified"),
+        });
+    }
+    let pin = pin_if(key.uses_pin, prompter, name)?;
+    let devices = unlock::wait_for_keys(prompter)?;
+    let cancelled = || prompter.cancelled();
+    for device in &devices {
+        prompter.tell(&format!("touch your security key ({name}) to test it"));
+        match fido::hmac_secret(
+            &device.path,
+            &unlock::credential_of(key),
+            unlock::salt_of(key)?,
+            pin.clone(),
+            &cancelled,
+        ) {
+            Ok(output) => {
+                DataKey::unwrap(&key.wrapped_data_key, &output, &key.credential_id)?;
+                return Ok(Response::Done {
+                    message: format!(
+                        "security key {name:?} works: touch, signature and vault unlock verified ({})",
+                        device.path
+                    ),
+                });
+            }
+            Err(KeyError::NotEnrolled) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    bail!("the enrolled key {name:?} is not among the plugged-in keys; plug it in and retry")
+}
+
+pub async fn remove(
+    minter: &Minter,
+    visitor: &Visitor,
+    name: String,
+    yes: bool,
+) -> anyhow::Result<Response> {
+    minter
+        .door
+        .enter(visitor, false, None, move |vault, prompter| {
+            remove_in(vault, prompter, &name, yes)
+        })
+        .await
+}
+
+fn remove_in(
+    vault: &mut Vault,
+    prompter: &AgentPrompter,
+    name: &str,
+    yes: bool,
+) -> anyhow::Result<Response> {
+    if !vault.enrolled_keys().iter().any(|k| k.name == name) {
+        return Err(VaultError::UnknownKey { name: name.into() }.into());
+    }
+    let sealing = |k: &&EnrolledKey| k.kind == KeyKind::Seal;
+    let is_sealing = vault
+        .enrolled_keys()
+        .iter()
+        .filter(sealing)
+        .any(|k| k.name == name);
+    let last = is_sealing && vault.enrolled_keys().iter().filter(sealing).count() == 1;
+    if !yes {
+        prompter.confirm(&if last {
+            format!(
+                "Forget the security key {name:?}? It is the last one: the seeds will be stored unsealed (a touch unseals them now)."
+            )
+        } else {
+            format!("Forget the security key {name:?}?")
+        })?;
+    }
+    let mut unsealed = String::new();
+    if last {
+        // Unseal first: while the key is still enrolled, an interruption leaves a vault that
+        // opens as before.
+        unsealed = format!("unsealed {} seed(s); ", vault.reseal_all(false)?);
+    }
+    vault.remove_key(name)?;
+    Ok(Response::Done {
+        message: format!("{unsealed}removed security key {name:?}"),
+    })
+}

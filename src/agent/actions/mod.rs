@@ -1,0 +1,88 @@
+//! What the agent does for each vault and security-key request: codes, seeds, long-term
+//! keys, enrolment. Each runs inside the [door](super::door): one at a time, with its
+//! prompts relayed to the client that asked.
+
+mod code;
+mod creds;
+mod keys;
+mod seeds;
+
+use super::door::Visitor;
+use super::minter::{Minter, Progress};
+use crate::protocol::{Request, Response};
+
+/// Carries out a vault or key request. Errors are for the user, whole: `{err:#}`.
+pub async fn handle(
+    request: Request,
+    minter: &Minter,
+    progress: Progress,
+) -> anyhow::Result<Response> {
+    let visitor = |subject: String, purpose: String| Visitor {
+        progress: progress.clone(),
+        subject,
+        purpose,
+    };
+    match request {
+        Request::Code { seed, next } => {
+            let v = visitor(format!("seed {seed}"), format!("show the code of {seed}"));
+            code::code(minter, &v, seed, next).await
+        }
+        Request::SeedList => {
+            seeds::list(minter, &visitor("seeds".into(), "list seeds".into())).await
+        }
+        Request::SeedAdd {
+            name,
+            material,
+            serial,
+            store,
+        } => {
+            let v = visitor(format!("seed {name}"), format!("add the seed {name}"));
+            seeds::add(minter, &v, name, material, serial, store).await
+        }
+        Request::SeedRemove { name, yes } => {
+            let v = visitor(format!("seed {name}"), format!("remove the seed {name}"));
+            seeds::remove(minter, &v, name, yes).await
+        }
+        Request::SeedExport { name } => {
+            let v = visitor(format!("seed {name}"), format!("export the seed {name}"));
+            seeds::export(minter, &v, name).await
+        }
+        Request::CredsList => {
+            creds::list(minter, &visitor("keys".into(), "list keys".into())).await
+        }
+        Request::CredsAdd {
+            profile,
+            access_key_id,
+            secret_access_key,
+            replace,
+            store,
+        } => {
+            let v = visitor(profile.clone(), format!("store the keys of {profile}"));
+            let keys = crate::aws::LongTermKeys {
+                access_key_id,
+                secret_access_key,
+            };
+            creds::add(minter, &v, profile, keys, replace, store).await
+        }
+        Request::CredsRemove { profile, yes } => {
+            let v = visitor(profile.clone(), format!("remove the keys of {profile}"));
+            creds::remove(minter, &v, profile, yes).await
+        }
+        Request::KeyList => {
+            keys::list(minter, &visitor("security keys".into(), "list keys".into())).await
+        }
+        Request::KeyEnroll { name, pin, device } => {
+            let v = visitor(format!("key {name}"), "add a backup key".into());
+            keys::enroll(minter, &v, name, pin, device).await
+        }
+        Request::KeyTest { name } => {
+            let v = visitor(format!("key {name}"), "test it".into());
+            keys::test(minter, &v, name).await
+        }
+        Request::KeyRemove { name, yes } => {
+            let v = visitor(format!("key {name}"), format!("remove the key {name}"));
+            keys::remove(minter, &v, name, yes).await
+        }
+        other => anyhow::bail!("{other:?} is not a vault request"),
+    }
+}

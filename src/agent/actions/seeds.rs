@@ -1,0 +1,106 @@
+//! Seeds: list, add, remove and export, carried out by the agent (the only reader of the
+//! vault). The client reads the seed from where the user gave it and sends it here.
+
+use anyhow::bail;
+
+use super::super::door::Visitor;
+use super::super::minter::Minter;
+use crate::otp::{self, Seed, uri};
+use crate::protocol::{ListedSeed, Response, SeedMaterial};
+use crate::vault::StoreKind;
+
+pub async fn list(minter: &Minter, visitor: &Visitor) -> anyhow::Result<Response> {
+    minter
+        .door
+        .enter(visitor, false, None, |vault, _| {
+            let seeds = vault
+                .seeds()
+                .map(|(name, info)| ListedSeed {
+                    name: name.to_owned(),
+                    info: info.clone(),
+                })
+                .collect();
+            Ok(Response::Seeds {
+                store: vault.store_kind(),
+                seeds,
+            })
+        })
+        .await
+}
+
+pub async fn add(
+    minter: &Minter,
+    visitor: &Visitor,
+    name: String,
+    material: SeedMaterial,
+    serial: Option<String>,
+    store: Option<StoreKind>,
+) -> anyhow::Result<Response> {
+    crate::vault::validate_name(&name)?;
+    let seed = parse(material)?;
+    minter
+        .door
+        .enter(visitor, false, store, move |vault, _| {
+            vault.add(&name, &seed, serial)?;
+            let store = vault.store_description()?;
+            Ok(Response::Done {
+                message: format!("added seed {name:?} to the {store}"),
+            })
+        })
+        .await
+}
+
+/// The seed in what the user gave, with a hint when it went to the wrong flag.
+fn parse(material: SeedMaterial) -> anyhow::Result<Seed> {
+    match material {
+        SeedMaterial::Uri { text } => {
+            let text = text.expose().trim();
+            if !text.contains("://") && otp::decode_base32(text).is_ok() {
+                bail!("that is a base32 secret, not an otpauth:// URI: did you mean --secret -?");
+            }
+            Ok(uri::parse(text)?)
+        }
+        SeedMaterial::Base32 { text } => {
+            let text = text.expose().trim();
+            if text.starts_with("otpauth") {
+                bail!("that is an otpauth:// URI, not a base32 secret: did you mean --uri -?");
+            }
+            Ok(Seed::from_secret(otp::decode_base32(text)?)?)
+        }
+    }
+}
+
+pub async fn remove(
+    minter: &Minter,
+    visitor: &Visitor,
+    name: String,
+    yes: bool,
+) -> anyhow::Result<Response> {
+    minter
+        .door
+        .enter(visitor, false, None, move |vault, prompter| {
+            vault.info(&name)?;
+            if !yes {
+                prompter.confirm(&format!(
+                    "Remove seed {name:?}? Its codes cannot be generated afterwards unless you have a backup."
+                ))?;
+            }
+            vault.remove(&name)?;
+            Ok(Response::Done {
+                message: format!("removed seed {name:?}"),
+            })
+        })
+        .await
+}
+
+pub async fn export(minter: &Minter, visitor: &Visitor, name: String) -> anyhow::Result<Response> {
+    minter
+        .door
+        .enter(visitor, false, None, move |vault, _| {
+            let seed = vault.seed(&name)?;
+            Ok(Response::SeedUri {
+                uri: uri::format(&seed, &name),
+            })
+        })
+        .await
+}

@@ -1,0 +1,312 @@
+//! The one door to the vault and the security keys. Every request that reads a secret or
+//! talks to a key passes through it, one at a time (two operations on one key at once get
+//! CTAPHID_ERR_CHANNEL_BUSY, and two vault writers could lose each other's change). Its
+//! prompts go back to the client that asked; the unlock state lives here, shared by all.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use super::events::Events;
+use super::minter::{Progress, Prompt};
+use super::unlocked::Unlocked;
+use crate::config::Config;
+use crate::keys::seal::DataKey;
+use crate::protocol::{AskKind, Event};
+use crate::secret::SecretString;
+use crate::vault::{
+    EnrolledKey, PassphrasePurpose, PassphraseSource, StoreKind, Vault, VaultError,
+};
+
+/// A new encrypted seed file's passphrase is at least this long.
+const MIN_PASSPHRASE: usize = 8;
+
+pub struct Door {
+    data_dir: PathBuf,
+    pinentry: Option<String>,
+    turn: tokio::sync::Mutex<()>,
+    /// Requests inside the door or waiting at it.
+    pending: AtomicUsize,
+    /// The data key, while unlocked under `touch = "unlock"`.
+    data_key: Unlocked<DataKey>,
+    /// The encrypted file's passphrase, once typed (the file store's unlock).
+    passphrase: Arc<Unlocked<SecretString>>,
+    events: Events,
+}
+
+/// Who is asking, and how to reach them.
+#[derive(Clone)]
+pub struct Visitor {
+    pub progress: Progress,
+    /// Named in events and touch prompts: the profile of a mint, or "seed NAME".
+    pub subject: String,
+    /// Completes "touch your security key (NAME) to ...": "approve prod".
+    pub purpose: String,
+}
+
+impl Door {
+    #[must_use]
+    pub fn new(config: &Config, data_dir: PathBuf, events: Events) -> Self {
+        let ttl = Duration::from_secs(config.unlock_ttl_seconds);
+        let idle = Duration::from_secs(config.unlock_idle_seconds);
+        Self {
+            data_dir,
+            pinentry: config.pinentry.clone(),
+            turn: tokio::sync::Mutex::new(()),
+            pending: AtomicUsize::new(0),
+            data_key: Unlocked::new(ttl, idle),
+            passphrase: Arc::new(Unlocked::new(ttl, idle)),
+            events,
+        }
+    }
+
+    /// Forgets the unlocked data key and passphrase.
+    pub fn lock(&self) {
+        self.data_key.clear();
+        self.passphrase.clear();
+    }
+
+    /// Until when the seeds stay unlocked under `touch = "unlock"`, if they are.
+    #[must_use]
+    pub fn unlocked_until(&self) -> Option<i64> {
+        self.data_key.until()
+    }
+
+    /// Requests inside the door or waiting at it.
+    #[must_use]
+    pub fn pending(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    /// Runs `work` on the vault when it is this request's turn, on a blocking thread
+    /// (keyring calls are D-Bus round trips, key operations wait for a touch). With
+    /// `keep_unlocked`, a data key opened by a touch is kept for the next requests, and one
+    /// kept already is used. `store` is the store a new vault is created in.
+    pub async fn enter<T, F>(
+        &self,
+        visitor: &Visitor,
+        keep_unlocked: bool,
+        store: Option<StoreKind>,
+        work: F,
+    ) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Vault, &AgentPrompter) -> anyhow::Result<T> + Send + 'static,
+    {
+        let ahead = self.pending.fetch_add(1, Ordering::Relaxed);
+        self.events.send(Event::Queue { waiting: ahead + 1 });
+        if ahead > 0 {
+            let _ = visitor.progress.send(Prompt::Tell(format!(
+                "waiting for {ahead} earlier request(s) at the vault and security key"
+            )));
+        }
+        let result = {
+            let _turn = self.turn.lock().await;
+            self.inside(visitor, keep_unlocked, store, work).await
+        };
+        let left = self.pending.fetch_sub(1, Ordering::Relaxed) - 1;
+        self.events.send(Event::Queue { waiting: left });
+        result
+    }
+
+    async fn inside<T, F>(
+        &self,
+        visitor: &Visitor,
+        keep_unlocked: bool,
+        store: Option<StoreKind>,
+        work: F,
+    ) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Vault, &AgentPrompter) -> anyhow::Result<T> + Send + 'static,
+    {
+        let asked = Arc::new(AtomicBool::new(false));
+        let prompter = AgentPrompter {
+            visitor: visitor.clone(),
+            pinentry: self.pinentry.clone(),
+            events: self.events.clone(),
+            asked: asked.clone(),
+        };
+        let held = if keep_unlocked {
+            self.data_key.get()
+        } else {
+            None
+        };
+        let was_held = held.is_some();
+        let typed = Arc::new(Mutex::new(None));
+        let (kept, typing) = (self.passphrase.get(), typed.clone());
+        let data_dir = self.data_dir.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let passphrase = passphrase_source(prompter.clone(), kept, typing);
+            let mut vault = Vault::open(&data_dir, store, passphrase)?;
+            let (sealer, approver) = (prompter.clone(), prompter.clone());
+            vault = vault
+                .with_unsealer(Box::new(move |keys| {
+                    crate::unlock::unlock(keys, &sealer, &sealer.visitor.purpose, None)
+                }))
+                .with_approver(Box::new(move |keys| {
+                    crate::unlock::approve(keys, &approver, &approver.visitor.purpose)
+                }));
+            if let Some(key) = held {
+                vault.set_data_key(key);
+            }
+            let output = work(&mut vault, &prompter)?;
+            anyhow::Ok((output, vault.take_data_key()))
+        })
+        .await
+        .context("the vault task failed")?;
+        // Touched or not, the wait for the user is over (the tray and the touch
+        // notification stop asking).
+        if asked.load(Ordering::Relaxed) {
+            self.events.send(Event::Approved {
+                profile: visitor.subject.clone(),
+            });
+        }
+        let (output, opened) = outcome?;
+        // Only a passphrase that opened the file is worth keeping.
+        if let Some(passphrase) = typed.lock().expect("passphrase lock poisoned").take() {
+            self.passphrase.keep(passphrase);
+        }
+        if keep_unlocked
+            && !was_held
+            && let Some(key) = opened
+        {
+            self.data_key.keep(key);
+        }
+        Ok(output)
+    }
+}
+
+/// The encrypted file's passphrase: the one kept from an earlier request, else the file
+/// `MFA_AGENT_PASSPHRASE_FILE` names (in the agent's environment: automation), else asked
+/// of the waiting client. What the user typed is put in `typed`, to keep once it worked.
+fn passphrase_source(
+    prompter: AgentPrompter,
+    kept: Option<SecretString>,
+    typed: Arc<Mutex<Option<SecretString>>>,
+) -> PassphraseSource {
+    Box::new(move |purpose| {
+        let fail = VaultError::Passphrase;
+        if let (Some(kept), PassphrasePurpose::Unlock) = (&kept, purpose) {
+            return Ok(kept.clone());
+        }
+        if let Some(path) = std::env::var_os("MFA_AGENT_PASSPHRASE_FILE") {
+            let path = std::path::Path::new(&path);
+            let passphrase = crate::input::secret_from_file(path)
+                .map_err(|e| fail(format!("the agent's MFA_AGENT_PASSPHRASE_FILE: {e}")))?;
+            if passphrase.is_empty() {
+                return Err(fail(format!(
+                    "the passphrase file {} is empty",
+                    path.display()
+                )));
+            }
+            return Ok(passphrase);
+        }
+        let (kind, message) = match purpose {
+            PassphrasePurpose::Unlock => (
+                AskKind::Passphrase,
+                "Passphrase for the encrypted seed file",
+            ),
+            PassphrasePurpose::Create => (
+                AskKind::NewPassphrase,
+                "New passphrase for the encrypted seed file",
+            ),
+        };
+        let Some(passphrase) = prompter.ask(kind, message) else {
+            return Err(fail(
+                "the encrypted seed file needs its passphrase and the client has no terminal to ask on: run the command in a terminal, or give the agent MFA_AGENT_PASSPHRASE_FILE (a file holding it)".into(),
+            ));
+        };
+        if passphrase.is_empty() {
+            return Err(fail("no passphrase was typed; nothing was changed".into()));
+        }
+        if purpose == PassphrasePurpose::Create
+            && passphrase.expose().chars().count() < MIN_PASSPHRASE
+        {
+            return Err(fail(format!(
+                "the passphrase is too short; use at least {MIN_PASSPHRASE} characters"
+            )));
+        }
+        *typed.lock().expect("passphrase lock poisoned") = Some(passphrase.clone());
+        Ok(passphrase)
+    })
+}
+
+/// Prompts from the agent reach the user through the waiting client ("touch your key"),
+/// and through the event feed the tray and notifications.
+#[derive(Clone)]
+pub struct AgentPrompter {
+    visitor: Visitor,
+    /// The pinentry program for when the client cannot ask for a PIN.
+    pinentry: Option<String>,
+    events: Events,
+    /// Set once the user was asked to touch: the answer is an approval.
+    asked: Arc<AtomicBool>,
+}
+
+impl AgentPrompter {
+    /// Asks the waiting client's user; `None` when the client cannot ask (no terminal) or
+    /// went away. Blocks: call it on the door's blocking thread.
+    pub fn ask(&self, kind: AskKind, message: &str) -> Option<SecretString> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let asked = Prompt::Ask {
+            kind,
+            message: message.to_owned(),
+            reply,
+        };
+        if self.visitor.progress.send(asked).is_err() {
+            return None;
+        }
+        answer.blocking_recv().ok().flatten()
+    }
+
+    /// A yes from the user, or an error that says how to confirm without a terminal.
+    pub fn confirm(&self, question: &str) -> anyhow::Result<()> {
+        match self.ask(AskKind::Confirm, question) {
+            Some(answer) if answer.expose() == "yes" => Ok(()),
+            Some(_) => anyhow::bail!("nothing was changed (you answered no)"),
+            None => anyhow::bail!(
+                "nothing was changed: refusing without confirmation, and there is no terminal to ask on; pass --yes"
+            ),
+        }
+    }
+}
+
+impl crate::unlock::Prompter for AgentPrompter {
+    fn tell(&self, message: &str) {
+        let _ = self.visitor.progress.send(Prompt::Tell(message.to_owned()));
+        if message.starts_with("touch") {
+            self.asked.store(true, Ordering::Relaxed);
+        }
+        self.events.send(Event::TouchNeeded {
+            profile: self.visitor.subject.clone(),
+            message: message.to_owned(),
+        });
+    }
+
+    /// From `MFA_AGENT_PIN_FILE` if the agent has it (automation), else the client's
+    /// terminal, else a pinentry dialog, as gpg-agent does.
+    fn pin(&self, _: &EnrolledKey, prompt: &str) -> Result<SecretString, VaultError> {
+        if let Some(path) = std::env::var_os("MFA_AGENT_PIN_FILE") {
+            return crate::input::secret_from_file(std::path::Path::new(&path))
+                .map_err(|e| VaultError::Unlock(e.to_string()));
+        }
+        let message = format!("{prompt} to {}", self.visitor.purpose);
+        if let Some(pin) = self.ask(AskKind::Pin, &message) {
+            return Ok(pin);
+        }
+        crate::desktop::pinentry::ask(self.pinentry.as_deref(), &message).map_err(|e| {
+            VaultError::Unlock(format!(
+                "the security key needs its PIN, and neither the client's terminal nor pinentry could ask: {e:#}"
+            ))
+        })
+    }
+
+    /// The client that asked hung up (its connection dropped the progress channel).
+    fn cancelled(&self) -> bool {
+        self.visitor.progress.is_closed()
+    }
+}
