@@ -17,8 +17,12 @@ use crate::protocol::{
 use crate::secret::SecretString;
 use crate::{atomic, sys};
 
-/// How long a started daemon gets to open its socket.
-const START_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a started daemon gets to open its socket: milliseconds on a normal machine,
+/// seconds on a slow, loaded or emulated one. A daemon that dies is noticed at once.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long to go on waiting once the started daemon has exited: it may have lost the race
+/// to another client's daemon, which then opens the socket.
+const AFTER_EXIT: Duration = Duration::from_secs(2);
 /// The longest a request may take: a wait for the next code window plus a slow STS.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -30,8 +34,15 @@ pub enum ClientError {
         "the socket {path} belongs to uid {owner}, not to you (uid {me}); refusing to send requests there: unset MFA_AGENT_SOCKET or fix its path"
     )]
     ForeignSocket { path: PathBuf, owner: u32, me: u32 },
-    #[error("the started daemon did not open {path} within {} s; run `mfa-agent daemon` by hand to see why (log: {log})", START_TIMEOUT.as_secs())]
-    StartFailed { path: PathBuf, log: PathBuf },
+    #[error(
+        "the started daemon {how} without opening {path}; run `mfa-agent daemon` by hand to see why (log: {log})"
+    )]
+    StartFailed {
+        path: PathBuf,
+        log: PathBuf,
+        /// "exited (status 1)", "did not answer within 30 s".
+        how: String,
+    },
     #[error("failed to talk to the agent at {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
     #[error("failed to start the agent {exe}: {source}")]
@@ -318,20 +329,32 @@ fn start_daemon(paths: &Paths, socket: &Path) -> Result<UnixStream, ClientError>
     // Its own session: a Ctrl-C meant for the client does not stop the daemon, and it has
     // no terminal to read (prompts go to the client that asks).
     sys::detach_from_session(&mut command);
-    command
+    let mut child = command
         .spawn()
         .map_err(|source| ClientError::Start { exe, source })?;
-    let deadline = Instant::now() + START_TIMEOUT;
+    let mut deadline = Instant::now() + START_TIMEOUT;
+    let mut exited = None;
     loop {
         match open(socket) {
             Ok(stream) => return Ok(stream),
             Err(ClientError::NotRunning { .. }) if Instant::now() < deadline => {
+                if exited.is_none()
+                    && let Ok(Some(status)) = child.try_wait()
+                {
+                    exited = Some(status);
+                    deadline = deadline.min(Instant::now() + AFTER_EXIT);
+                }
                 std::thread::sleep(Duration::from_millis(10));
             }
             Err(ClientError::NotRunning { .. }) => {
+                let how = exited.map_or_else(
+                    || format!("did not answer within {} s", START_TIMEOUT.as_secs()),
+                    |status| format!("exited ({status})"),
+                );
                 return Err(ClientError::StartFailed {
                     path: socket.into(),
                     log,
+                    how,
                 });
             }
             Err(e) => return Err(e),

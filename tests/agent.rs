@@ -10,44 +10,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::fake_sts::{self, FakeSts, Fault};
+use common::minting::{SHORT_SEED, align_to_a_fresh_window, setup, setup_with};
 use common::{AWS_SEED, SERIAL, TestEnv};
 use serde_json::Value;
-
-const ROLE: &str = "arn:aws:iam::210987654321:role/Admin";
-
-/// A keyring-backed env with the test seed, a source and a role profile, and a daemon
-/// pointed at `sts`.
-fn setup(sts: &FakeSts) -> TestEnv {
-    setup_with(sts, AWS_SEED, 30, "")
-}
-
-/// A seed with a 3-second period, so tests that must wait for the next code window wait
-/// briefly (AWS's devices use 30 s; the agent handles any period).
-const SHORT_SEED: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
-
-fn setup_with(sts: &FakeSts, seed: &str, period: u64, agent_config: &str) -> TestEnv {
-    let mut env = TestEnv::with_keyring();
-    env.set("AWS_ENDPOINT_URL", &sts.url);
-    let uri = format!("otpauth://totp/work?secret={seed}&period={period}");
-    env.run(
-        ["seed", "add", "work", "--uri", "-", "--serial", SERIAL],
-        &uri,
-    )
-    .success();
-    env.aws_config(&format!(
-        "[profile base]\nregion = eu-west-1\nmfa_serial = {SERIAL}\naws_access_key_id = {}\naws_secret_access_key = {}\n\n\
-         [profile admin]\nrole_arn = {ROLE}\nsource_profile = base\n",
-        fake_sts::ACCESS_KEY_ID,
-        fake_sts::SECRET_ACCESS_KEY
-    ));
-    if !agent_config.is_empty() {
-        let dir = env.path().join(".config/mfa-agent");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("config.toml"), agent_config).unwrap();
-    }
-    env.start_daemon();
-    env
-}
 
 /// Runs `credential-process` and checks its stdout is exactly the AWS JSON.
 fn credential_process(env: &TestEnv, profile: &str) -> Value {
@@ -186,17 +151,6 @@ fn a_used_code_is_never_sent_again_even_across_restarts() {
         codes.windows(2).all(|w| w[0] != w[1]),
         "no code sent twice in a row: {codes:?}"
     );
-}
-
-/// Sleeps until just after a 3-second window of SHORT_SEED opens, so that two mints right
-/// after fall in the same window.
-fn align_to_a_fresh_window() {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(
-        3000 - u64::try_from(now.as_millis() % 3000).unwrap() + 50,
-    ));
 }
 
 #[test]

@@ -426,6 +426,9 @@ fn unlock_policy_needs_one_touch_for_many_mints() {
     assert_eq!(sts.gst_calls(), 2);
     let status: Value = serde_json::from_str(&env.run(["status", "--json"], "").success()).unwrap();
     assert!(status["unlocked_until"].as_i64().is_some(), "{status}");
+    // The unlock is the agent's, shared by every client: `code` needs no touch either.
+    env.run(["code", "work"], "").success();
+    assert_eq!(count(), after_enrolment + 1, "code shares the unlock");
 
     // `lock` forgets the sessions and locks the seeds: the next mint needs a touch again.
     env.run(["lock"], "").success();
@@ -434,6 +437,89 @@ fn unlock_policy_needs_one_touch_for_many_mints() {
     env.run(["credential-process", "--profile", "base"], "")
         .success();
     assert_eq!(count(), after_enrolment + 2);
+    env.stop_daemon();
+    stop(key);
+}
+
+#[test]
+fn requests_at_once_take_turns_at_the_key() {
+    if delegated_to_vm("requests_at_once_take_turns_at_the_key") {
+        return;
+    }
+    let mut env = common::TestEnv::with_file_store(PASSPHRASE);
+    // 15-second windows: the mint, which waits for the window after the codes shown, waits
+    // briefly.
+    let uri = format!("otpauth://totp/work?secret={SHORT_SEED}&period=15");
+    env.run(
+        [
+            "seed",
+            "add",
+            "work",
+            "--uri",
+            "-",
+            "--serial",
+            common::SERIAL,
+        ],
+        &uri,
+    )
+    .success();
+    let touches = std::env::temp_dir().join("touches-at-once");
+    // Each touch takes a moment, so the requests below are in flight together.
+    let key = virtual_key(&[
+        "--touch-log",
+        touches.to_str().unwrap(),
+        "--touch-delay-ms",
+        "500",
+    ]);
+    env.run(["key", "enroll", "--name", "main"], "").success();
+    let sts = common::fake_sts::FakeSts::start(SHORT_SEED, 15);
+    env.set("AWS_ENDPOINT_URL", &sts.url);
+    source_profile(&env);
+    env.start_daemon();
+    let count = || {
+        std::fs::read_to_string(&touches)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let before = count();
+
+    // Two `code` commands and a mint at once on a sealed vault (a touch each).
+    let children: Vec<_> = [
+        &["code", "work"][..],
+        &["code", "work"],
+        &["credential-process", "--profile", "base"],
+    ]
+    .iter()
+    .map(|args| {
+        env.cmd(*args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    })
+    .collect();
+    let outputs: Vec<_> = children
+        .into_iter()
+        .map(|c| common::Run(c.wait_with_output().unwrap()))
+        .collect();
+    for out in &outputs {
+        out.success();
+        assert!(
+            !out.stderr().contains("CHANNEL_BUSY") && !out.stderr().contains("busy"),
+            "{}",
+            out.stderr()
+        );
+    }
+    // The key was asked one request at a time: three touches, every one answered.
+    assert_eq!(count(), before + 3);
+    assert!(
+        outputs.iter().any(|o| o
+            .stderr()
+            .contains("earlier request(s) at the vault and security key")),
+        "a client that waited for its turn was told so"
+    );
+    assert_eq!(sts.gst_calls(), 1);
     env.stop_daemon();
     stop(key);
 }

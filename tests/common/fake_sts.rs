@@ -40,6 +40,8 @@ struct State {
     issued: usize,
     /// Every code received, in order, for assertions.
     codes: Vec<String>,
+    /// How many codes were refused (wrong, or used already).
+    rejected: usize,
 }
 
 pub struct FakeSts {
@@ -101,6 +103,33 @@ impl FakeSts {
 
     pub fn codes_received(&self) -> Vec<String> {
         self.state.lock().unwrap().codes.clone()
+    }
+
+    /// How many codes this STS refused (wrong, or not newer than the last it accepted).
+    pub fn rejected_codes(&self) -> usize {
+        self.state.lock().unwrap().rejected
+    }
+
+    /// Spends `code` for `serial` the way the AWS console or another tool would: a
+    /// GetSessionToken straight to this STS, with the long-term test keys. Returns whether
+    /// STS accepted it.
+    pub fn spend_code_elsewhere(&self, serial: &str, code: &str) -> bool {
+        use std::io::{Read, Write};
+        let body = format!(
+            "Action=GetSessionToken&Version=2011-06-15&SerialNumber={}&TokenCode={code}",
+            percent_encoding::utf8_percent_encode(serial, percent_encoding::NON_ALPHANUMERIC)
+        );
+        let host = self.url.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(host).unwrap();
+        write!(
+            stream,
+            "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nX-Amz-Date: 20260101T000000Z\r\nAuthorization: AWS4-HMAC-SHA256 Credential={ACCESS_KEY_ID}/20260101/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).unwrap();
+        reply.starts_with("HTTP/1.1 200")
     }
 
     pub fn gst_calls(&self) -> usize {
@@ -330,6 +359,7 @@ impl Handler {
             .into_iter()
             .find(|step| oathtool(&self.seed, step * self.period, self.period) == *code);
         let Some(step) = matched else {
+            state.rejected += 1;
             return Some(error(403, "Sender", "AccessDenied", MFA_FAILED));
         };
         if state
@@ -337,6 +367,7 @@ impl Handler {
             .get(serial)
             .is_some_and(|last| step <= *last)
         {
+            state.rejected += 1;
             return Some(error(403, "Sender", "AccessDenied", MFA_FAILED));
         }
         state.used_steps.insert(serial.clone(), step);

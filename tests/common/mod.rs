@@ -8,6 +8,7 @@
 
 pub mod dbus;
 pub mod fake_sts;
+pub mod minting;
 pub mod moto;
 
 use std::ffi::OsStr;
@@ -155,7 +156,9 @@ impl TestEnv {
         cmd.stdout(Stdio::null()).stderr(Stdio::inherit());
         let child = cmd.spawn().expect("the daemon starts");
         *self.daemon.lock().unwrap() = Some(child);
-        wait_for(&self.socket(), Duration::from_secs(10));
+        // Bounded for a software-emulated VM sharing two cores with another: ready is when
+        // the socket accepts, which on a normal machine takes milliseconds.
+        wait_for_agent(&self.socket(), Duration::from_secs(60));
     }
 
     /// Stops the daemon: the one `start_daemon` started, and one a client autostarted.
@@ -208,6 +211,19 @@ pub fn wait_for(path: &Path, limit: Duration) {
             Instant::now() < deadline,
             "{} did not appear within {limit:?}",
             path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Waits (bounded) until the agent at `socket` accepts connections.
+pub fn wait_for_agent(socket: &Path, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while std::os::unix::net::UnixStream::connect(socket).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the agent at {} did not accept connections within {limit:?}",
+            socket.display()
         );
         std::thread::sleep(Duration::from_millis(10));
     }
