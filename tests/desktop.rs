@@ -10,57 +10,15 @@ mod common;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::dbus::{PrivateBus, serve_notifications};
+use common::dbus::{PrivateBus, serve_notifications, serve_watcher};
 use common::fake_sts::{self, FakeSts};
 use common::{AWS_SEED, SERIAL, TestEnv};
 use serde_json::Value;
 use zbus::blocking::{Connection, Proxy};
 use zbus::zvariant::{OwnedValue, Value as ZValue};
 
-/// The StatusNotifierWatcher a panel provides: it records which items registered.
-struct FakeWatcher {
-    items: Arc<Mutex<Vec<String>>>,
-}
-
-// The D-Bus interface fixes these signatures.
-#[allow(clippy::unused_self, clippy::needless_pass_by_value)]
-#[zbus::interface(name = "org.kde.StatusNotifierWatcher")]
-impl FakeWatcher {
-    fn register_status_notifier_item(
-        &self,
-        service: String,
-        #[zbus(header)] header: zbus::message::Header<'_>,
-    ) {
-        // Items register by bus name or by object path; either way the sender is the item.
-        let sender = header.sender().map(ToString::to_string).unwrap_or_default();
-        let name = if service.starts_with('/') {
-            sender
-        } else {
-            service
-        };
-        self.items.lock().unwrap().push(name);
-    }
-
-    fn register_status_notifier_host(&self, _service: String) {}
-
-    #[zbus(property)]
-    fn registered_status_notifier_items(&self) -> Vec<String> {
-        self.items.lock().unwrap().clone()
-    }
-
-    #[zbus(property)]
-    fn is_status_notifier_host_registered(&self) -> bool {
-        true
-    }
-
-    #[zbus(property)]
-    fn protocol_version(&self) -> i32 {
-        0
-    }
-}
 
 fn wait_until<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + limit;
@@ -312,20 +270,7 @@ impl Drop for TrayProcess {
 /// Starts a fake watcher on `bus` and `mfa-agent tray` in `env`; returns the tray's item once
 /// it has registered.
 fn start_tray(bus: &PrivateBus, env: &TestEnv) -> (TrayItem, TrayProcess, Connection) {
-    let items = Arc::new(Mutex::new(Vec::new()));
-    let watcher = zbus::blocking::connection::Builder::address(bus.address.as_str())
-        .unwrap()
-        .name("org.kde.StatusNotifierWatcher")
-        .unwrap()
-        .serve_at(
-            "/StatusNotifierWatcher",
-            FakeWatcher {
-                items: items.clone(),
-            },
-        )
-        .unwrap()
-        .build()
-        .unwrap();
+    let (watcher, items) = serve_watcher(bus);
     let mut tray = env.cmd(["tray"]);
     tray.stdout(Stdio::null()).stderr(Stdio::inherit());
     let tray = TrayProcess(tray.spawn().expect("mfa-agent tray starts"));

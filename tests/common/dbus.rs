@@ -125,3 +125,65 @@ pub fn serve_notifications(bus: &PrivateBus) -> (Connection, Shown, Closed) {
         .unwrap();
     (conn, shown, closed)
 }
+
+/// The StatusNotifierWatcher a panel provides: it records which items registered.
+pub struct FakeWatcher {
+    items: Arc<Mutex<Vec<String>>>,
+}
+
+// The D-Bus interface fixes these signatures.
+#[allow(clippy::unused_self, clippy::needless_pass_by_value)]
+#[zbus::interface(name = "org.kde.StatusNotifierWatcher")]
+impl FakeWatcher {
+    fn register_status_notifier_item(
+        &self,
+        service: String,
+        #[zbus(header)] header: zbus::message::Header<'_>,
+    ) {
+        // Items register by bus name or by object path; either way the sender is the item.
+        let sender = header.sender().map(ToString::to_string).unwrap_or_default();
+        let name = if service.starts_with('/') {
+            sender
+        } else {
+            service
+        };
+        self.items.lock().unwrap().push(name);
+    }
+
+    fn register_status_notifier_host(&self, _service: String) {}
+
+    #[zbus(property)]
+    fn registered_status_notifier_items(&self) -> Vec<String> {
+        self.items.lock().unwrap().clone()
+    }
+
+    #[zbus(property)]
+    fn is_status_notifier_host_registered(&self) -> bool {
+        true
+    }
+
+    #[zbus(property)]
+    fn protocol_version(&self) -> i32 {
+        0
+    }
+}
+
+/// Serves a StatusNotifierWatcher on `bus`, as a panel does; returns the connection (drop
+/// it to stop) and the items that registered.
+pub fn serve_watcher(bus: &PrivateBus) -> (Connection, Arc<Mutex<Vec<String>>>) {
+    let items = Arc::new(Mutex::new(Vec::new()));
+    let watcher = zbus::blocking::connection::Builder::address(bus.address.as_str())
+        .unwrap()
+        .name("org.kde.StatusNotifierWatcher")
+        .unwrap()
+        .serve_at(
+            "/StatusNotifierWatcher",
+            FakeWatcher {
+                items: items.clone(),
+            },
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+    (watcher, items)
+}
