@@ -46,7 +46,10 @@ fn min_client() -> std::path::PathBuf {
     let status = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
         .args(["-O", "--edition", "2024", "-o"])
         .arg(&out)
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/min_client.rs"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/benches/min_client.rs"
+        ))
         .status()
         .expect("rustc runs");
     assert!(status.success(), "building benches/min_client.rs failed");

@@ -19,7 +19,6 @@ use serde_json::Value;
 use zbus::blocking::{Connection, Proxy};
 use zbus::zvariant::{OwnedValue, Value as ZValue};
 
-
 fn wait_until<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + limit;
     loop {
