@@ -26,10 +26,13 @@ pub fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::other("path has no file name"))?;
+    // A random part too: a temp file left by a process killed mid-write (whose pid may come
+    // round again) never blocks a later write.
     let tmp = dir.join(format!(
-        ".{}.tmp-{}",
+        ".{}.tmp-{}-{:016x}",
         name.to_string_lossy(),
-        std::process::id()
+        std::process::id(),
+        rand::random::<u64>()
     ));
     let result = (|| {
         let mut file = OpenOptions::new()
@@ -51,6 +54,19 @@ pub fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stale_temp_file_from_a_killed_write_blocks_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("replay.json");
+        // What a `kill -9` between create and rename leaves, under this very pid.
+        let stale = dir
+            .path()
+            .join(format!(".replay.json.tmp-{}", std::process::id()));
+        std::fs::write(&stale, b"half").unwrap();
+        write_private(&path, b"whole").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"whole");
+    }
 
     #[test]
     fn writes_replace_whole_file_with_private_mode() {

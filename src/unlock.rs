@@ -27,11 +27,12 @@ pub trait Prompter {
 /// How long to wait for a key to be plugged in (`MFA_AGENT_KEY_WAIT` seconds overrides).
 #[must_use]
 pub fn insert_deadline() -> Duration {
-    let seconds = std::env::var("MFA_AGENT_KEY_WAIT")
+    // Capped at a day: a bigger number means "wait long", and must not overflow the clock.
+    let seconds: u64 = std::env::var("MFA_AGENT_KEY_WAIT")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(30);
-    Duration::from_secs(seconds)
+    Duration::from_secs(seconds.min(86_400))
 }
 
 /// The FIDO2 keys plugged in, waiting a bounded time for one to appear.

@@ -208,7 +208,8 @@ fn enrol_and_unlock_with_touch_and_with_pin() {
         .failure(&["no FIDO security key found within 1 s", "plug one in"]);
 }
 
-/// The stored (age-encrypted) form of seed `name`, read with the library.
+/// The stored (age-encrypted) form of the secret `name` (a seed's name, or
+/// `aws-keys:PROFILE`), read with the library.
 fn stored_seed(env: &common::TestEnv, passphrase: &'static str, name: &str) -> String {
     let index: Value =
         serde_json::from_slice(&std::fs::read(env.data_dir().join("seeds.json")).unwrap()).unwrap();
@@ -246,6 +247,13 @@ fn seeds_sealed_by_a_key_open_only_with_an_enrolled_key() {
         stored_seed(&env, PASSPHRASE, "work").starts_with("ABCD"),
         "plain before enrolment"
     );
+    let keys = format!(
+        "{} {}",
+        common::fake_sts::ACCESS_KEY_ID,
+        common::fake_sts::SECRET_ACCESS_KEY
+    );
+    env.run(["creds", "add", "base", "--stdin"], &keys)
+        .success();
 
     // Two keys: the main one and a backup, both plugged in while enrolling.
     let main = virtual_key(&[]);
@@ -270,7 +278,7 @@ fn seeds_sealed_by_a_key_open_only_with_an_enrolled_key() {
     );
     enrolled.success();
     assert!(
-        enrolled.stderr().contains("sealed 1 seed(s)"),
+        enrolled.stderr().contains("sealed 2 secret(s)"),
         "{}",
         enrolled.stderr()
     );
@@ -278,6 +286,13 @@ fn seeds_sealed_by_a_key_open_only_with_an_enrolled_key() {
     assert!(
         sealed.starts_with("sealed:v1:") && !sealed.contains("ABCDEFGH"),
         "sealed at rest: {sealed}"
+    );
+    // The long-term AWS keys are sealed like the seeds.
+    let sealed_keys = stored_seed(&env, PASSPHRASE, "aws-keys:base");
+    assert!(
+        sealed_keys.starts_with("sealed:v1:")
+            && !sealed_keys.contains(&common::fake_sts::SECRET_ACCESS_KEY[..12]),
+        "long-term keys sealed at rest: {sealed_keys}"
     );
     env.run(
         [
@@ -349,7 +364,7 @@ fn removing_the_last_key_unseals_the_seeds() {
     let removed = env.run(["key", "remove", "only", "--yes"], "");
     removed.success();
     assert!(
-        removed.stderr().contains("unsealed 1 seed(s)"),
+        removed.stderr().contains("unsealed 1 secret(s)"),
         "{}",
         removed.stderr()
     );
@@ -471,10 +486,21 @@ fn requests_at_once_take_turns_at_the_key() {
         "--touch-delay-ms",
         "500",
     ]);
+    // The source keys in the vault, sealed with the seed: a mint opens both with one touch.
+    let keys = format!(
+        "{} {}",
+        common::fake_sts::ACCESS_KEY_ID,
+        common::fake_sts::SECRET_ACCESS_KEY
+    );
+    env.run(["creds", "add", "base", "--stdin"], &keys)
+        .success();
     env.run(["key", "enroll", "--name", "main"], "").success();
     let sts = common::fake_sts::FakeSts::start(SHORT_SEED, 15);
     env.set("AWS_ENDPOINT_URL", &sts.url);
-    source_profile(&env);
+    env.aws_config(&format!(
+        "[profile base]\nmfa_serial = {}\n",
+        common::SERIAL
+    ));
     env.start_daemon();
     let count = || {
         std::fs::read_to_string(&touches)
@@ -511,7 +537,8 @@ fn requests_at_once_take_turns_at_the_key() {
             out.stderr()
         );
     }
-    // The key was asked one request at a time: three touches, every one answered.
+    // The key was asked one request at a time: three touches, every one answered (the
+    // mint's one opened both the seed and the long-term keys).
     assert_eq!(count(), before + 3);
     assert!(
         outputs.iter().any(|o| o

@@ -136,6 +136,12 @@ where
             tracing::info!(dropped, "locked: dropped cached sessions");
             Response::Locked { dropped }
         }
+        Request::Credentials { profile, .. } if !plausible_profile(&profile) => Response::Error {
+            message: format!(
+                "{:?} is not an AWS profile name (at most {MAX_PROFILE_NAME} printable characters)",
+                profile.chars().take(40).collect::<String>()
+            ),
+        },
         Request::Credentials {
             profile,
             force_refresh,
@@ -180,6 +186,14 @@ where
         }
     };
     send(writer, &response).await
+}
+
+/// Longer than any profile name people write; every name asked for keeps a cache slot, so
+/// the bound is also the agent's memory bound for names that do not exist.
+const MAX_PROFILE_NAME: usize = 256;
+
+fn plausible_profile(name: &str) -> bool {
+    !name.is_empty() && name.len() <= MAX_PROFILE_NAME && !name.chars().any(char::is_control)
 }
 
 /// Drives `mint` while relaying its prompts to the client. If the client hangs up, the

@@ -179,19 +179,16 @@ impl Minter {
         let key = format!("mfa-session {}", plan.source_profile);
         self.cache
             .get_or_mint(&key, self.config.refresh_margin_seconds, force, || async {
-                let keys = &self
-                    .long_term_keys(&plan.source_profile, profiles, progress)
-                    .await?;
                 let duration = plan
                     .session_duration
                     .or(self.config.session_duration_seconds);
-                self.with_fresh_code(plan, progress, |code| async move {
+                self.with_fresh_code(plan, profiles, progress, |keys, code| async move {
                     let mfa = Mfa {
                         serial: &plan.mfa_serial,
                         code: &code,
                     };
                     self.sts
-                        .get_session_token(keys, plan.region.as_deref(), &mfa, duration)
+                        .get_session_token(&keys, plan.region.as_deref(), &mfa, duration)
                         .await
                 })
                 .await
@@ -234,10 +231,7 @@ impl Minter {
         progress: &Progress,
     ) -> Result<SessionCredentials, MintError> {
         let role = plan.role.as_ref().expect("role profiles only");
-        let keys = &self
-            .long_term_keys(&plan.source_profile, profiles, progress)
-            .await?;
-        self.with_fresh_code(plan, progress, |code| async move {
+        self.with_fresh_code(plan, profiles, progress, |keys, code| async move {
             let mfa = Mfa {
                 serial: &plan.mfa_serial,
                 code: &code,
@@ -245,7 +239,7 @@ impl Minter {
             let name = session_name(role.session_name.as_deref());
             self.sts
                 .assume_role(
-                    sts::long_term_credentials(keys),
+                    sts::long_term_credentials(&keys),
                     plan.region.as_deref(),
                     role,
                     &name,
@@ -264,11 +258,12 @@ impl Minter {
     async fn with_fresh_code<F, Fut>(
         &self,
         plan: &ProfilePlan,
+        profiles: &Profiles,
         progress: &Progress,
         call: F,
     ) -> Result<SessionCredentials, MintError>
     where
-        F: Fn(String) -> Fut,
+        F: Fn(LongTermKeys, String) -> Fut,
         Fut: Future<Output = Result<SessionCredentials, StsError>>,
     {
         let serial = plan.mfa_serial.as_str();
@@ -280,9 +275,7 @@ impl Minter {
             .or_default()
             .clone();
         let _turn = lock.lock().await;
-        let seed = self
-            .seed_for_serial(serial, &plan.profile, progress)
-            .await?;
+        let (keys, seed) = self.secrets_for(plan, profiles, progress).await?;
         let sts_error = |source| MintError::Sts {
             profile: plan.profile.clone(),
             source,
@@ -292,7 +285,7 @@ impl Minter {
         loop {
             let code = self.claim_code(serial, &seed, from, progress).await?;
             tracing::info!(profile = %plan.profile, serial, "calling STS with a fresh MFA code");
-            match call(code.digits.clone()).await {
+            match call(keys.clone(), code.digits.clone()).await {
                 Err(StsError::MfaRejected { message }) if rejected_once => {
                     return Err(MintError::CodeRejected {
                         serial: serial.to_owned(),
@@ -343,16 +336,19 @@ impl Minter {
             .map_err(|e| MintError::Internal(format!("failed to compute the MFA code: {e}")))
     }
 
-    /// The seed of `serial`. A sealed seed asks the user, through the waiting client, to
-    /// touch an enrolled security key: the approval for this mint.
-    async fn seed_for_serial(
+    /// The source profile's long-term keys (from the vault, else the AWS files) and the
+    /// seed of the plan's MFA device, read in one visit to the vault: sealed, they open with
+    /// one touch of an enrolled security key, asked through the waiting client (the
+    /// approval for this mint).
+    async fn secrets_for(
         &self,
-        serial: &str,
-        profile: &str,
+        plan: &ProfilePlan,
+        profiles: &Profiles,
         progress: &Progress,
-    ) -> Result<Seed, MintError> {
-        let configured = self.config.serials.get(serial).cloned();
-        let (serial, profile) = (serial.to_owned(), profile.to_owned());
+    ) -> Result<(LongTermKeys, Seed), MintError> {
+        let serial = plan.mfa_serial.clone();
+        let configured = self.config.serials.get(&serial).cloned();
+        let (profile, source) = (plan.profile.clone(), plan.source_profile.clone());
         let visitor = Visitor {
             progress: progress.clone(),
             subject: profile.clone(),
@@ -362,49 +358,31 @@ impl Minter {
         let found = self
             .door
             .enter(&visitor, keep_unlocked, None, move |vault, _| {
+                let keys = vault.credentials(&source)?;
                 let name = if let Some(name) = configured {
                     name
                 } else {
                     let linked = vault::seed_for_serial(vault.seeds(), &serial);
                     match linked.as_slice() {
                         [one] => (*one).to_owned(),
-                        [] => return Ok(Err(MintError::NoSeed { serial, profile })),
+                        [] => return Ok((keys, Err(MintError::NoSeed { serial, profile }))),
                         _ => {
                             let seeds = linked.iter().map(|s| (*s).to_owned()).collect();
-                            return Ok(Err(MintError::AmbiguousSeed { serial, seeds }));
+                            let ambiguous = MintError::AmbiguousSeed { serial, seeds };
+                            return Ok((keys, Err(ambiguous)));
                         }
                     }
                 };
-                Ok(Ok(vault.seed(&name)?))
+                Ok((keys, Ok(vault.seed(&name)?)))
             })
             .await;
-        found.map_err(|e| MintError::Vault(format!("{e:#}")))?
-    }
-
-    async fn long_term_keys(
-        &self,
-        source_profile: &str,
-        profiles: &Profiles,
-        progress: &Progress,
-    ) -> Result<LongTermKeys, MintError> {
-        let profile = source_profile.to_owned();
-        let visitor = Visitor {
-            progress: progress.clone(),
-            subject: profile.clone(),
-            purpose: format!("approve {profile}"),
-        };
-        let from_vault = self
-            .door
-            .enter(&visitor, false, None, move |vault, _| {
-                Ok(vault.credentials(&profile)?)
-            })
-            .await
-            .map_err(|e| MintError::Vault(format!("{e:#}")))?;
-        from_vault
-            .or_else(|| profiles.static_keys(source_profile))
+        let (from_vault, seed) = found.map_err(|e| MintError::Vault(format!("{e:#}")))?;
+        let keys = from_vault
+            .or_else(|| profiles.static_keys(&plan.source_profile))
             .ok_or_else(|| MintError::NoSourceCredentials {
-                profile: source_profile.to_owned(),
-            })
+                profile: plan.source_profile.clone(),
+            })?;
+        Ok((keys, seed?))
     }
 }
 

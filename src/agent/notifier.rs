@@ -28,7 +28,8 @@ pub async fn run(state: Arc<AgentState>, data_dir: PathBuf) {
         return;
     }
     let mut events = state.minter.events.subscribe();
-    let touch_delay = Duration::from_millis(settings.touch_delay_ms);
+    // At most an hour: a larger setting must not overflow the clock when added to it.
+    let touch_delay = Duration::from_millis(settings.touch_delay_ms.min(3_600_000));
     // Touch requests not yet answered, by profile: when to notify, and what to say.
     let mut pending: HashMap<String, (Instant, String)> = HashMap::new();
     let mut shown: HashMap<String, Shown> = HashMap::new();

@@ -9,6 +9,7 @@ use crate::protocol::mask;
 use crate::secret::SecretString;
 
 /// Long-term IAM user keys, the source of every MFA session.
+#[derive(Clone)]
 pub struct LongTermKeys {
     pub access_key_id: String,
     pub secret_access_key: SecretString,

@@ -25,7 +25,7 @@ pub enum VaultError {
     Unlock(String),
     #[error("the seeds are sealed by a security key, and nothing here can ask for a touch")]
     Sealed,
-    #[error("the sealed seed {name:?} does not open: {detail}")]
+    #[error("the sealed secret {name:?} does not open: {detail}")]
     Unseal { name: String, detail: String },
     #[error("no seed named {name:?}; `mfa-agent seed list` shows the names")]
     UnknownSeed { name: String },

@@ -40,6 +40,8 @@ pub struct Vault {
     unsealer: Option<Unsealer>,
     /// Gets a touch of an approve-only (U2F) key before a seed is read.
     approver: Option<Approver>,
+    /// This vault's user approved already: one touch per request, for all it reads.
+    approved: bool,
     data_key: Option<DataKey>,
 }
 
@@ -81,6 +83,7 @@ impl Vault {
             store: None,
             unsealer: None,
             approver: None,
+            approved: false,
             data_key: None,
         })
     }
@@ -183,13 +186,21 @@ impl Vault {
         Ok(SecretString::new(text.to_owned()))
     }
 
-    /// Rewrites every seed in the store in its proper form: sealed while keys are enrolled,
-    /// plain once none is. Idempotent, so an interrupted run is finished by the next.
+    /// Rewrites every secret in the store (seeds and long-term keys) in its proper form:
+    /// sealed while keys are enrolled, plain once none is. Idempotent, so an interrupted run
+    /// is finished by the next.
     pub fn reseal_all(&mut self, seal: bool) -> Result<usize, VaultError> {
-        let names: Vec<String> = self.index.seeds.keys().cloned().collect();
+        let seeds = self.index.seeds.keys().map(|name| {
+            let label = format!("mfa-agent TOTP seed {name}");
+            (self.secret_id(name), name.clone(), label)
+        });
+        let creds = self.index.credentials.keys().map(|profile| {
+            let label = format!("mfa-agent AWS keys for profile {profile}");
+            (self.credential_id(profile), profile.clone(), label)
+        });
+        let secrets: Vec<(String, String, String)> = seeds.chain(creds).collect();
         let mut changed = 0;
-        for name in names {
-            let id = self.secret_id(&name);
+        for (id, name, label) in secrets {
             let stored = self.read_secret(&id, &name)?;
             let is_sealed = stored.expose().starts_with(SEALED_PREFIX);
             if is_sealed == seal {
@@ -201,11 +212,22 @@ impl Vault {
             } else {
                 plain
             };
-            self.store()?
-                .put(&id, &format!("mfa-agent TOTP seed {name}"), &new_form)?;
+            self.store()?.put(&id, &label, &new_form)?;
             changed += 1;
         }
         Ok(changed)
+    }
+
+    /// Asks an enrolled approve-only (U2F) key for a touch before a secret is handed out,
+    /// where no key seals the secrets (a sealing key's touch is the approval then).
+    fn approve(&mut self) -> Result<(), VaultError> {
+        let approval = self.approval_keys();
+        if !self.approved && !self.is_sealed() && !approval.is_empty() {
+            let approver = self.approver.as_mut().ok_or(VaultError::Sealed)?;
+            approver(&approval)?;
+            self.approved = true;
+        }
+        Ok(())
     }
 
     /// Which kind of store holds (or will hold) this vault's secrets.
@@ -288,11 +310,7 @@ impl Vault {
     pub fn seed(&mut self, name: &str) -> Result<Seed, VaultError> {
         let info = self.info(name)?.clone();
         // Sealed seeds need a touch to open; unsealed ones with U2F keys enrolled, to hand out.
-        let approval = self.approval_keys();
-        if !self.is_sealed() && !approval.is_empty() {
-            let approver = self.approver.as_mut().ok_or(VaultError::Sealed)?;
-            approver(&approval)?;
-        }
+        self.approve()?;
         let id = self.secret_id(name);
         let stored = self.read_secret(&id, name)?;
         let encoded = self.plain_form(&id, name, stored)?;
@@ -381,10 +399,11 @@ impl Vault {
             });
         }
         let id = self.credential_id(profile);
+        let stored = self.stored_form(&id, &keys.secret_access_key)?;
         self.store()?.put(
             &id,
             &format!("mfa-agent AWS keys for profile {profile}"),
-            &keys.secret_access_key,
+            &stored,
         )?;
         let info = CredentialInfo {
             access_key_id: keys.access_key_id.clone(),
@@ -402,13 +421,16 @@ impl Vault {
         Ok(())
     }
 
-    /// The long-term keys for `profile`, or `None` when the vault has none.
+    /// The long-term keys for `profile`, or `None` when the vault has none. Sealed like the
+    /// seeds once a key is enrolled, and approved like them by an approve-only key.
     pub fn credentials(&mut self, profile: &str) -> Result<Option<LongTermKeys>, VaultError> {
         let Some(info) = self.index.credentials.get(profile).cloned() else {
             return Ok(None);
         };
+        self.approve()?;
         let id = self.credential_id(profile);
-        let secret = self.read_secret(&id, profile)?;
+        let stored = self.read_secret(&id, profile)?;
+        let secret = self.plain_form(&id, profile, stored)?;
         Ok(Some(LongTermKeys {
             access_key_id: info.access_key_id,
             secret_access_key: secret,

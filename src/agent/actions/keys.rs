@@ -155,7 +155,9 @@ fn enroll_in(
             target.product,
             if with_pin { "required" } else { "not required" },
             if first {
-                format!("; sealed {sealed} seed(s): from now on they open only with a touch")
+                format!(
+                    "; sealed {sealed} secret(s) (seeds and long-term keys): from now on they open only with a touch"
+                )
             } else {
                 String::new()
             }
@@ -276,7 +278,7 @@ fn remove_in(
     if !yes {
         prompter.confirm(&if last {
             format!(
-                "Forget the security key {name:?}? It is the last one: the seeds will be stored unsealed (a touch unseals them now)."
+                "Forget the security key {name:?}? It is the last one: the seeds and long-term keys will be stored unsealed (a touch unseals them now)."
             )
         } else {
             format!("Forget the security key {name:?}?")
@@ -286,7 +288,7 @@ fn remove_in(
     if last {
         // Unseal first: while the key is still enrolled, an interruption leaves a vault that
         // opens as before.
-        unsealed = format!("unsealed {} seed(s); ", vault.reseal_all(false)?);
+        unsealed = format!("unsealed {} secret(s); ", vault.reseal_all(false)?);
     }
     vault.remove_key(name)?;
     Ok(Response::Done {
