@@ -1,0 +1,80 @@
+//! What the agent does not let happen: it deletes only its own socket, never reads the
+//! terminal of the client that started it, and survives requests built to exhaust it.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::process::Command;
+
+use common::{SERIAL, TestEnv};
+
+#[test]
+fn a_socket_path_naming_a_file_leaves_the_file_alone() {
+    let mut env = TestEnv::new();
+    let precious = env.path().join("notes.txt");
+    std::fs::write(&precious, "my notes").unwrap();
+    env.set("MFA_AGENT_SOCKET", precious.to_str().unwrap());
+    env.run(["daemon"], "")
+        .failure(&["is not a socket", "refusing to replace it", "MFA_AGENT_SOCKET"]);
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "my notes");
+}
+
+/// Fields 6 (session id) and 7 (controlling terminal) of /proc/PID/stat.
+fn session_and_tty(pid: u64) -> (u64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    (fields[3].parse().unwrap(), fields[4].parse().unwrap())
+}
+
+#[test]
+fn an_autostarted_agent_has_no_terminal_of_its_own() {
+    let env = TestEnv::with_keyring();
+    // The first command runs on a real terminal (a pty from `script`) and starts the agent.
+    let started = Command::new("script")
+        .args(["-qec", "\"$MFA_AGENT_BIN\" seed list", "/dev/null"])
+        .env_clear()
+        .envs(env.cmd(["status"]).get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .env("MFA_AGENT_BIN", env!("CARGO_BIN_EXE_mfa-agent"))
+        .output()
+        .expect("script runs (util-linux)");
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stdout)
+    );
+    let status: serde_json::Value =
+        serde_json::from_str(&env.run(["status", "--json"], "").success()).unwrap();
+    let pid = status["pid"].as_u64().unwrap();
+    let (session, tty) = session_and_tty(pid);
+    assert_eq!(session, pid, "the agent leads a session of its own");
+    assert_eq!(tty, 0, "and has no controlling terminal to be stopped on");
+}
+
+#[test]
+fn huge_or_bogus_profile_names_are_refused_and_the_agent_stays_small() {
+    let env = TestEnv::with_keyring();
+    env.add_seed("work", &["--serial", SERIAL]);
+    let mut stream = UnixStream::connect(env.socket()).unwrap();
+    stream
+        .write_all(b"{\"type\":\"hello\",\"version\":2}\n")
+        .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    let long = "x".repeat(60_000);
+    for name in [long.as_str(), "bad\nname", ""] {
+        let request = serde_json::json!({"type": "credentials", "profile": name});
+        stream
+            .write_all(format!("{request}\n").as_bytes())
+            .unwrap();
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        assert!(
+            line.contains("is not an AWS profile name") && line.len() < 300,
+            "{line}"
+        );
+    }
+    // Still serving, with a clear answer for a real request.
+    env.run(["status"], "").success();
+}
