@@ -15,8 +15,11 @@ fn a_socket_path_naming_a_file_leaves_the_file_alone() {
     let precious = env.path().join("notes.txt");
     std::fs::write(&precious, "my notes").unwrap();
     env.set("MFA_AGENT_SOCKET", precious.to_str().unwrap());
-    env.run(["daemon"], "")
-        .failure(&["is not a socket", "refusing to replace it", "MFA_AGENT_SOCKET"]);
+    env.run(["daemon"], "").failure(&[
+        "is not a socket",
+        "refusing to replace it",
+        "MFA_AGENT_SOCKET",
+    ]);
     assert_eq!(std::fs::read_to_string(&precious).unwrap(), "my notes");
 }
 
@@ -34,7 +37,11 @@ fn an_autostarted_agent_has_no_terminal_of_its_own() {
     let started = Command::new("script")
         .args(["-qec", "\"$MFA_AGENT_BIN\" seed list", "/dev/null"])
         .env_clear()
-        .envs(env.cmd(["status"]).get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .envs(
+            env.cmd(["status"])
+                .get_envs()
+                .filter_map(|(k, v)| Some((k, v?))),
+        )
         .env("MFA_AGENT_BIN", env!("CARGO_BIN_EXE_mfa-agent"))
         .output()
         .expect("script runs (util-linux)");
@@ -65,9 +72,7 @@ fn huge_or_bogus_profile_names_are_refused_and_the_agent_stays_small() {
     let long = "x".repeat(60_000);
     for name in [long.as_str(), "bad\nname", ""] {
         let request = serde_json::json!({"type": "credentials", "profile": name});
-        stream
-            .write_all(format!("{request}\n").as_bytes())
-            .unwrap();
+        stream.write_all(format!("{request}\n").as_bytes()).unwrap();
         line.clear();
         reader.read_line(&mut line).unwrap();
         assert!(

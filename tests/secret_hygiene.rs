@@ -65,3 +65,42 @@ fn file_vault_keeps_the_seed_out_of_files_and_logs() {
     assert!(!leaks(&code.0.stderr));
     assert_no_leak_in_files(&env);
 }
+
+#[test]
+fn a_mint_at_trace_level_logs_no_session_secret() {
+    let sts = common::fake_sts::FakeSts::start(AWS_SEED, 30);
+    let mut env = TestEnv::with_keyring();
+    env.set("MFA_AGENT_LOG", "trace");
+    env.set("AWS_ENDPOINT_URL", &sts.url);
+    // The agent `seed add` starts logs to daemon.log, at trace level, the SDK's too.
+    env.add_seed("work", &["--serial", common::SERIAL]);
+    // A role profile: its AssumeRole is signed with the MFA session's token, which the
+    // SDK's request tracing would print.
+    env.aws_config(&format!(
+        "[profile base]\nregion = eu-west-1\nmfa_serial = {}\naws_access_key_id = {}\naws_secret_access_key = {}\n\n\
+         [profile admin]\nregion = eu-west-1\nrole_arn = arn:aws:iam::210987654321:role/Admin\nsource_profile = base\n",
+        common::SERIAL,
+        common::fake_sts::ACCESS_KEY_ID,
+        common::fake_sts::SECRET_ACCESS_KEY
+    ));
+    let out = env.run(["credential-process", "--profile", "admin"], "");
+    let json: serde_json::Value = serde_json::from_str(&out.success()).unwrap();
+    let log =
+        std::fs::read_to_string(env.path().join(".local/state/mfa-agent/daemon.log")).unwrap();
+    assert!(log.contains("TRACE"), "trace logging was on");
+    for secret in [
+        json["SessionToken"].as_str().unwrap(),
+        json["SecretAccessKey"].as_str().unwrap(),
+        common::fake_sts::SECRET_ACCESS_KEY,
+        // Every session's token and secret, the MFA session's among them (the fake's form).
+        "FakeSessionToken",
+        "FakeSessionSecret",
+    ] {
+        assert!(!log.contains(secret), "daemon.log holds a secret");
+        assert!(
+            !out.stderr().contains(secret),
+            "the client's stderr holds a secret"
+        );
+    }
+    assert!(!leaks(log.as_bytes()), "daemon.log holds the seed");
+}
