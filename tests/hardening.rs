@@ -83,3 +83,39 @@ fn huge_or_bogus_profile_names_are_refused_and_the_agent_stays_small() {
     // Still serving, with a clear answer for a real request.
     env.run(["status"], "").success();
 }
+
+#[test]
+fn subscribers_are_capped_and_status_still_answers() {
+    let env = TestEnv::with_keyring();
+    env.add_seed("work", &["--serial", SERIAL]);
+    let subscribe = || {
+        let mut stream = UnixStream::connect(env.socket()).unwrap();
+        stream
+            .write_all(b"{\"type\":\"hello\",\"version\":2}\n{\"type\":\"subscribe\"}\n")
+            .unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let (mut hello, mut first) = (String::new(), String::new());
+        reader.read_line(&mut hello).unwrap();
+        reader.read_line(&mut first).unwrap();
+        (stream, first)
+    };
+    let held: Vec<_> = (0..64).map(|_| subscribe()).collect();
+    assert!(
+        held.iter()
+            .all(|(_, first)| first.contains("\"type\":\"status\""))
+    );
+    let (_, refused) = subscribe();
+    assert!(refused.contains("too many subscribers"), "{refused}");
+    env.run(["status"], "").success();
+    drop(held);
+    // Once they leave, subscribing works again.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, first) = subscribe();
+        if first.contains("\"type\":\"status\"") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{first}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -1,6 +1,8 @@
 //! One client connection: access check, handshake, then requests until the client leaves.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
@@ -11,6 +13,13 @@ use crate::protocol::{
     Event, LastError, MAX_LINE, PROTOCOL_VERSION, Request, Response, StatusReport,
 };
 use crate::secret::SecretString;
+
+/// Subscribed connections at once: a desktop has one tray, a few monitors at most.
+const MAX_SUBSCRIBERS: usize = 64;
+
+/// How long one response may take to write: a client that stops reading is let go rather
+/// than holding its connection (and for a subscriber, the agent's memory) for ever.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 enum Line {
     Complete(Vec<u8>),
@@ -81,7 +90,17 @@ pub async fn serve(stream: UnixStream, state: Arc<AgentState>) {
             continue;
         }
         if matches!(request, Request::Subscribe) {
+            let subscribers = &state.subscribers;
+            if subscribers.fetch_add(1, Ordering::Relaxed) >= MAX_SUBSCRIBERS {
+                subscribers.fetch_sub(1, Ordering::Relaxed);
+                let message = format!(
+                    "too many subscribers ({MAX_SUBSCRIBERS} trays or monitors are connected); close one and retry"
+                );
+                let _ = send(&mut writer, &Response::Error { message }).await;
+                return;
+            }
             subscribe(&mut reader, &mut writer, &state).await;
+            subscribers.fetch_sub(1, Ordering::Relaxed);
             return;
         }
         if handle(request, &state, &mut reader, &mut writer)
@@ -321,7 +340,9 @@ async fn send<W: AsyncWrite + Unpin>(writer: &mut W, response: &Response) -> std
     let mut line = Vec::with_capacity(4096);
     serde_json::to_writer(&mut line, response).expect("responses always serialise");
     line.push(b'\n');
-    let written = writer.write_all(&line).await;
+    let written = tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(&line))
+        .await
+        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()));
     zeroize::Zeroize::zeroize(&mut line);
     written
 }

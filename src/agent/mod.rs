@@ -65,6 +65,8 @@ pub struct AgentState {
     pub last_error: Mutex<Option<LastError>>,
     /// How long a connection may stay silent before it is closed.
     pub idle_timeout: Duration,
+    /// Subscribed connections now (the tray; capped, as each holds a descriptor for good).
+    pub subscribers: std::sync::atomic::AtomicUsize,
 }
 
 impl AgentState {
@@ -77,9 +79,14 @@ impl AgentState {
             store,
             last_error: Mutex::new(None),
             idle_timeout: Duration::from_secs(60),
+            subscribers: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 }
+
+/// Connections served at once; past it, new ones wait in the socket's backlog (a flood of
+/// clients cannot take every descriptor and starve `status`).
+const MAX_CONNECTIONS: usize = 1024;
 
 /// How long the agent must be without clients before it returns freed memory.
 const IDLE_TRIM_AFTER: Duration = Duration::from_millis(250);
@@ -96,7 +103,12 @@ pub async fn run(
     let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let went_idle = Arc::new(tokio::sync::Notify::new());
     tokio::spawn(trim_when_idle(open.clone(), went_idle.clone()));
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let slot = tokio::select! {
+            () = &mut shutdown => break,
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+        };
         tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -105,6 +117,7 @@ pub async fn run(
                     open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tokio::spawn(async move {
                         connection::serve(stream, state).await;
+                        drop(slot);
                         if open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed) == 1 {
                             went_idle.notify_one();
                         }
