@@ -4,6 +4,7 @@ mod common;
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::Command;
@@ -482,7 +483,14 @@ fn import_moves_keys_out_of_the_credentials_file() {
     env.aws_config(&format!(
         "[profile imported]\nmfa_serial = {SERIAL}\nregion = eu-west-1\n"
     ));
-    let credentials = env.path().join(".aws/credentials");
+    // Kept in a dotfiles repository, linked into ~/.aws (whose mode is the user's business).
+    let aws_dir = env.path().join(".aws");
+    std::fs::set_permissions(&aws_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dotfiles = env.path().join("dotfiles");
+    std::fs::create_dir(&dotfiles).unwrap();
+    let real = dotfiles.join("aws-credentials");
+    let credentials = aws_dir.join("credentials");
+    std::os::unix::fs::symlink(&real, &credentials).unwrap();
     let original = format!(
         "# work keys\n[imported]\naws_access_key_id = {}\naws_secret_access_key = {}\n\n[other]\naws_access_key_id = AKIAOTHER0000000000\naws_secret_access_key = keepme\n",
         fake_sts::ACCESS_KEY_ID,
@@ -508,20 +516,28 @@ fn import_moves_keys_out_of_the_credentials_file() {
         rewritten.contains("# work keys") && rewritten.contains("keepme"),
         "the rest is kept: {rewritten}"
     );
-    let backups: Vec<_> = std::fs::read_dir(env.path().join(".aws"))
-        .unwrap()
-        .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with("credentials.bak-")
-        })
-        .collect();
-    assert_eq!(backups.len(), 1);
-    assert_eq!(
-        std::fs::read_to_string(backups[0].path()).unwrap(),
-        original
+    // The link is kept and its target rewritten; no plaintext copy is left anywhere.
+    assert!(
+        std::fs::symlink_metadata(&credentials)
+            .unwrap()
+            .file_type()
+            .is_symlink()
     );
+    assert!(
+        !std::fs::read_to_string(&real)
+            .unwrap()
+            .contains(fake_sts::SECRET_ACCESS_KEY)
+    );
+    for (path, bytes) in env.all_file_contents() {
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(fake_sts::SECRET_ACCESS_KEY)
+                || path.ends_with("config"),
+            "a plaintext copy of the secret key is left in {}",
+            path.display()
+        );
+    }
+    let mode = std::fs::metadata(&aws_dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o755, "~/.aws is left as it was");
     credential_process(&env, "imported");
 }
 

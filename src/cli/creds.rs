@@ -26,8 +26,8 @@ pub enum CredsCommand {
         #[arg(long)]
         replace: bool,
     },
-    /// Move a profile's keys out of the plaintext ~/.aws/credentials into the vault (the
-    /// file is backed up first).
+    /// Move a profile's keys out of the plaintext ~/.aws/credentials into the vault (a
+    /// symlinked file is rewritten where it points; no plaintext copy is kept).
     Import {
         profile: String,
         /// Do not ask for confirmation.
@@ -155,26 +155,24 @@ fn import(profile: &str, yes: bool, agent: &Agent) -> Result<ExitCode> {
     keys.validate()?;
     if !yes
         && input::confirm(&format!(
-            "Move the keys of [{profile}] from {} into the vault? A backup is kept.",
+            "Move the keys of [{profile}] from {} into the vault?",
             path.display()
         ))? != Some(true)
     {
         bail!("nothing was changed (pass --yes where there is no terminal)");
     }
-    // Order matters for "loses nothing": vault first, then a backup, then the rewrite.
+    // Order matters for "loses nothing": the agent stores the keys first; only once it says
+    // they are in the vault is the plaintext file rewritten. No plaintext backup is kept:
+    // it would be the very file this command exists to get rid of.
     let stored = match agent.call(&add_request(profile.to_owned(), keys, true, agent))? {
         Response::Done { message } => message,
         other => return Err(unexpected(&other)),
     };
-    let backup = path.with_extension(format!("bak-{}", std::process::id()));
-    atomic::write_private(&backup, text.expose().as_bytes())
-        .with_context(|| format!("failed to write the backup {}", backup.display()))?;
-    atomic::write_private(&path, kept.as_bytes())
-        .with_context(|| format!("failed to rewrite {}", path.display()))?;
+    atomic::replace_user_file(&path, kept.as_bytes())
+        .with_context(|| format!("the keys are in the vault, but rewriting {} failed: remove the [{profile}] keys from it by hand", path.display()))?;
     eprintln!(
-        "moved the keys of [{profile}] into the vault ({stored}); {} no longer holds them (backup: {} - delete it once things work)",
-        path.display(),
-        backup.display()
+        "moved the keys of [{profile}] into the vault ({stored}); {} no longer holds them, and no plaintext copy was kept",
+        path.display()
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -201,8 +201,12 @@ fn export(args: &ExportArgs, agent: &Agent) -> Result<ExitCode> {
     );
     if let Some(path) = &args.qr {
         let png = qr::encode_png(&text)?;
-        crate::atomic::write_private(path, png.expose())
-            .with_context(|| format!("failed to write {}", path.display()))?;
+        crate::atomic::create_user_file(path, png.expose()).with_context(|| {
+            format!(
+                "failed to create {} (an existing file is never overwritten)",
+                path.display()
+            )
+        })?;
         eprintln!("wrote the QR code to {} (mode 0600)", path.display());
     } else {
         println!("{}", text.expose());
