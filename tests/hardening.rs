@@ -119,3 +119,32 @@ fn subscribers_are_capped_and_status_still_answers() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+#[test]
+fn a_tmp_fallback_another_user_created_is_refused() {
+    assert_eq!(
+        mfa_agent::sys::current_uid(),
+        0,
+        "this test creates a directory owned by another user, which needs root (CI runs as root)"
+    );
+    let mut env = TestEnv::new();
+    env.unset("XDG_RUNTIME_DIR");
+    let tmp = env.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    env.set("TMPDIR", tmp.to_str().unwrap());
+    // Another user (nobody) got there first and left the directory open to all.
+    let squatted = tmp.join("mfa-agent-0");
+    std::fs::create_dir(&squatted).unwrap();
+    std::os::unix::fs::chown(&squatted, Some(65_534), Some(65_534)).unwrap();
+    std::fs::set_permissions(
+        &squatted,
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    env.run(["daemon"], "")
+        .failure(&["is not a directory of yours", "XDG_RUNTIME_DIR"]);
+    assert!(
+        !squatted.join("mfa-agent").exists(),
+        "nothing was created in it"
+    );
+}

@@ -27,6 +27,20 @@ pub fn serve(paths: &Paths) -> Result<ExitCode> {
     let dir = socket
         .parent()
         .context("the socket path has no directory")?;
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none()
+        && std::env::var_os("MFA_AGENT_SOCKET").is_none()
+    {
+        // The /tmp fallback: it must be this user's own, private directory, not one another
+        // user created first.
+        if let Some(fallback) = dir.parent() {
+            atomic::ensure_private_dir(fallback)
+                .with_context(|| format!("failed to use {}", fallback.display()))?;
+        }
+        tracing::warn!(
+            "XDG_RUNTIME_DIR is not set: serving {} (private to your uid, shared by all your sessions)",
+            socket.display()
+        );
+    }
     atomic::ensure_private_dir(dir)
         .with_context(|| format!("failed to create {}", dir.display()))?;
 
