@@ -148,3 +148,46 @@ fn a_tmp_fallback_another_user_created_is_refused() {
         "nothing was created in it"
     );
 }
+
+#[test]
+fn another_user_is_refused_even_with_the_socket_opened_to_all() {
+    use std::os::unix::process::CommandExt;
+    assert_eq!(
+        mfa_agent::sys::current_uid(),
+        0,
+        "this test connects as another user (nobody), which needs root (CI runs as root)"
+    );
+    let env = TestEnv::with_keyring();
+    env.add_seed("work", &["--serial", SERIAL]);
+    // Someone opened every permission on the way to the socket.
+    let socket = env.socket();
+    let mode = |path: &std::path::Path, mode| {
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+    };
+    for dir in socket
+        .ancestors()
+        .skip(1)
+        .take_while(|d| d.starts_with(env.path()))
+    {
+        mode(dir, 0o755);
+    }
+    mode(&socket, 0o666);
+    let script = "import socket, sys\n\
+        s = socket.socket(socket.AF_UNIX)\n\
+        s.connect(sys.argv[1])\n\
+        print(s.makefile().readline(), end='')\n";
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(&socket)
+        .uid(65_534)
+        .gid(65_534)
+        .output()
+        .expect("python3 runs");
+    let reply = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        reply.contains("refused: this agent serves only uid 0"),
+        "the agent's own check refuses another uid: {reply} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(reply.lines().count(), 1, "the refusal, and nothing more: {reply}");
+}
