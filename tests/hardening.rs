@@ -189,5 +189,30 @@ fn another_user_is_refused_even_with_the_socket_opened_to_all() {
         "the agent's own check refuses another uid: {reply} {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(reply.lines().count(), 1, "the refusal, and nothing more: {reply}");
+    assert_eq!(
+        reply.lines().count(),
+        1,
+        "the refusal, and nothing more: {reply}"
+    );
+}
+
+#[test]
+fn the_agent_keeps_its_files_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::with_keyring();
+    // Started by a client, as on a machine without the systemd units.
+    env.add_seed("work", &["--serial", SERIAL]);
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(
+        mode(env.socket().parent().unwrap()),
+        0o700,
+        "the socket's directory"
+    );
+    assert_eq!(mode(&env.socket()), 0o600, "the socket");
+    assert_eq!(mode(&env.data_dir()), 0o700, "the vault's directory");
+    assert_eq!(mode(&env.data_dir().join("seeds.json")), 0o600, "the index");
+    let state = env.path().join(".local/state/mfa-agent");
+    assert_eq!(mode(&state), 0o700, "the state directory");
+    assert_eq!(mode(&state.join("daemon.log")), 0o600, "the agent's log");
 }
