@@ -106,8 +106,9 @@ pub enum Request {
     KeyList,
     KeyEnroll {
         name: String,
-        #[serde(default)]
-        pin: bool,
+        /// Whether the PIN is part of unlocking; unset: yes when the key has a PIN.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pin: Option<bool>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         device: Option<String>,
     },
@@ -193,6 +194,9 @@ pub enum Response {
         devices: Vec<KeyDevice>,
         /// The names of the enrolled keys.
         enrolled: Vec<String>,
+        /// What each enrolled key guarantees, in enrolment order.
+        #[serde(default)]
+        guarantees: Vec<KeyGuarantee>,
     },
     /// A change went through; `message` says what happened, for the user.
     Done {
@@ -270,6 +274,19 @@ pub struct ListedSeed {
     pub name: String,
     #[serde(flatten)]
     pub info: SeedInfo,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyGuarantee {
+    pub name: String,
+    pub uses_pin: bool,
+    /// Whether the key refused hmac-secret without a touch when asked at enrolment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub touch_gated: Option<bool>,
+    /// What it protects, in words.
+    pub protects: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

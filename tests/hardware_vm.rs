@@ -208,6 +208,101 @@ fn enrol_and_unlock_with_touch_and_with_pin() {
         .failure(&["no FIDO security key found within 1 s", "plug one in"]);
 }
 
+#[test]
+fn enrolment_asks_silently_whether_the_key_gates_its_secret_on_a_touch() {
+    if delegated_to_vm("enrolment_asks_silently_whether_the_key_gates_its_secret_on_a_touch") {
+        return;
+    }
+    let touches = std::env::temp_dir().join("touches-probe");
+    let count = || {
+        std::fs::read_to_string(&touches)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let guarantee = |env: &common::TestEnv| key_list(env)["guarantees"][0].clone();
+
+    // soft-fido2 answers hmac-secret without a touch, as many keys do: said at enrolment,
+    // in `key list` and by doctor, with the fix.
+    let open_env = common::TestEnv::new();
+    let key = virtual_key(&["--touch-log", touches.to_str().unwrap()]);
+    let enrolled = open_env.run(["key", "enroll", "--name", "main"], "");
+    enrolled.success();
+    assert!(
+        enrolled
+            .stderr()
+            .contains("gives its sealing secret without a touch")
+            && enrolled.stderr().contains("--pin"),
+        "{}",
+        enrolled.stderr()
+    );
+    assert_eq!(count(), 2, "the silent probe costs no touch");
+    let listed = guarantee(&open_env);
+    assert_eq!(listed["touch_gated"], false, "{listed}");
+    assert!(
+        listed["fix"].as_str().unwrap().contains("--pin"),
+        "{listed}"
+    );
+    assert_eq!(count(), 2, "`key list` costs no touch");
+    let doctor: Value =
+        serde_json::from_str(&open_env.run(["doctor", "--json"], "").stdout()).unwrap();
+    let finding = doctor["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "key main")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(finding["status"], "warn", "{doctor}");
+    stop(key);
+
+    // A key that refuses hmac-secret without a touch, like the Nitrokey 3 firmware.
+    let gated_env = common::TestEnv::new();
+    let key = virtual_key(&["--gate-hmac-on-touch"]);
+    let enrolled = gated_env.run(["key", "enroll", "--name", "main"], "");
+    enrolled.success();
+    assert!(
+        !enrolled.stderr().contains("warning"),
+        "{}",
+        enrolled.stderr()
+    );
+    let listed = guarantee(&gated_env);
+    assert_eq!(listed["touch_gated"], true, "{listed}");
+    assert!(listed.get("fix").is_none(), "{listed}");
+    stop(key);
+
+    // A key with a PIN is enrolled with it by default; a silent assertion with the index's
+    // credential and salt then gets an answer that does not open the data key.
+    let mut pinned = common::TestEnv::new();
+    let pin_file = pinned.path().join("pin");
+    std::fs::write(&pin_file, "123456").unwrap();
+    pinned.set("MFA_AGENT_PIN_FILE", pin_file.to_str().unwrap());
+    let key = virtual_key(&["--pin", "123456"]);
+    pinned
+        .run(["key", "enroll", "--name", "pinned"], "")
+        .success();
+    assert_eq!(guarantee(&pinned)["uses_pin"], true, "PIN by default");
+    let index = mfa_agent::vault::Index::load(&pinned.data_dir().join("seeds.json"))
+        .unwrap()
+        .unwrap();
+    let enrolled = &index.keys[0];
+    let salt: [u8; 32] = enrolled.salt.as_slice().try_into().unwrap();
+    let silent =
+        mfa_agent::keys::fido::silent_hmac_secret("/dev/hidraw0", &enrolled.credential_id, salt)
+            .unwrap()
+            .expect("this key answers without a touch");
+    assert!(
+        mfa_agent::keys::seal::DataKey::unwrap(
+            &enrolled.wrapped_data_key,
+            &silent,
+            &enrolled.credential_id
+        )
+        .is_err(),
+        "without the PIN, the key's silent answer does not open a PIN-sealed vault"
+    );
+    stop(key);
+}
+
 /// The stored (age-encrypted) form of the secret `name` (a seed's name, or
 /// `aws-keys:PROFILE`), read with the library.
 fn stored_seed(env: &common::TestEnv, passphrase: &'static str, name: &str) -> String {

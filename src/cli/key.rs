@@ -23,9 +23,14 @@ pub enum KeyCommand {
         /// A name for the key, e.g. "blue-yubikey" or "backup".
         #[arg(long, default_value = "key")]
         name: String,
-        /// Require the key's PIN as well as a touch whenever it unlocks the vault.
-        #[arg(long)]
+        /// Require the key's PIN as well as a touch whenever it unlocks the vault (the
+        /// default when the key has a PIN): the PIN protects the seal even on keys that
+        /// answer without a touch.
+        #[arg(long, conflicts_with = "no_pin")]
         pin: bool,
+        /// A touch alone opens the vault, even if the key has a PIN.
+        #[arg(long)]
+        no_pin: bool,
         /// The hidraw path of the key, when several are plugged in.
         #[arg(long, value_name = "PATH")]
         device: Option<String>,
@@ -44,9 +49,14 @@ pub enum KeyCommand {
 pub fn run(cmd: &KeyCommand, agent: &Agent) -> Result<ExitCode> {
     match cmd {
         KeyCommand::List { json } => list(*json, agent),
-        KeyCommand::Enroll { name, pin, device } => agent.change(&Request::KeyEnroll {
+        KeyCommand::Enroll {
+            name,
+            pin,
+            no_pin,
+            device,
+        } => agent.change(&Request::KeyEnroll {
             name: name.clone(),
-            pin: *pin,
+            pin: (*pin || *no_pin).then_some(*pin),
             device: device.clone(),
         }),
         KeyCommand::Test { name } => match agent.call(&Request::KeyTest { name: name.clone() })? {
@@ -65,12 +75,16 @@ pub fn run(cmd: &KeyCommand, agent: &Agent) -> Result<ExitCode> {
 }
 
 fn list(json: bool, agent: &Agent) -> Result<ExitCode> {
-    let (devices, enrolled) = match agent.call(&Request::KeyList)? {
-        Response::Keys { devices, enrolled } => (devices, enrolled),
+    let (devices, enrolled, guarantees) = match agent.call(&Request::KeyList)? {
+        Response::Keys {
+            devices,
+            enrolled,
+            guarantees,
+        } => (devices, enrolled, guarantees),
         other => return Err(unexpected(&other)),
     };
     if json {
-        let out = serde_json::json!({ "devices": devices, "enrolled": enrolled });
+        let out = serde_json::json!({ "devices": devices, "enrolled": enrolled, "guarantees": guarantees });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
     }
@@ -86,6 +100,12 @@ fn list(json: bool, agent: &Agent) -> Result<ExitCode> {
         println!("enrolled: none yet (`mfa-agent key enroll`)");
     } else {
         println!("enrolled: {}", enrolled.join(", "));
+    }
+    for g in &guarantees {
+        println!("  {}: {}", g.name, g.protects);
+        if let Some(fix) = &g.fix {
+            println!("    fix: {fix}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -194,6 +194,11 @@ pub fn security_keys(vault: Option<&Vault>) -> Vec<Finding> {
         }
     };
     let mut findings = Vec::new();
+    for key in vault.map(Vault::enrolled_keys).unwrap_or_default() {
+        if let (protects, Some(fix)) = key.guarantee() {
+            findings.push(Finding::warn(format!("key {}", key.name), protects, fix));
+        }
+    }
     for device in devices.iter().filter(|d| d.error.is_some()) {
         findings.push(Finding::fail(
             check,

@@ -158,6 +158,61 @@ pub fn holds(path: &str, credential_id: &[u8]) -> Result<bool, KeyError> {
     })
 }
 
+/// The credential's hmac-secret output for `salt` asked *without* user presence and
+/// without PIN/UV: what any program of the user could get from the key while it is plugged
+/// in, no touch asked. `None` when the key refuses (it gates hmac-secret on a touch, as the
+/// Nitrokey 3 / SoloKeys 2 firmware does, CTAP2_ERR_UNSUPPORTED_OPTION) or answers without
+/// the extension. CTAP 2.1 allows either behaviour, so enrolment asks, once.
+pub fn silent_hmac_secret(
+    path: &str,
+    credential_id: &[u8],
+    salt: [u8; 32],
+) -> Result<Option<SecretBytes>, KeyError> {
+    let (path, credential_id) = (path.to_owned(), credential_id.to_vec());
+    run_exclusive(PROBE_DEADLINE, move || {
+        let key = open(&path)?;
+        let mut challenge = [0u8; 32];
+        rand::fill(&mut challenge[..]);
+        let extensions = [AssertionExtension::HmacSecret(Some(salt))];
+        let args = GetAssertionArgsBuilder::new(RP_ID, &challenge)
+            .credential_id(&credential_id)
+            .extensions(&extensions)
+            .without_pin_and_uv()
+            .without_up()
+            .build();
+        let assertions = match key.get_assertion_with_args(&args) {
+            Ok(assertions) => assertions,
+            Err(e) => {
+                let text = format!("{e:#}");
+                // Unsupported option, invalid option, or no answer without a touch: gated.
+                if ["0x2B", "0x2b", "0x2C", "0x2c", "0x27", "0x2E", "0x2e"]
+                    .iter()
+                    .any(|code| text.contains(code))
+                {
+                    return Ok(None);
+                }
+                return Err(classify(&e));
+            }
+        };
+        Ok(assertions.first().and_then(|a| {
+            a.extensions.iter().find_map(|e| match e {
+                AssertionExtension::HmacSecret(Some(output)) => {
+                    Some(SecretBytes::new(output.to_vec()))
+                }
+                _ => None,
+            })
+        }))
+    })
+}
+
+/// Whether the key at `path` holds back `credential_id`'s hmac-secret until touched,
+/// asked with a throwaway salt (nothing of the vault's goes to the key).
+pub fn gates_hmac_secret_on_touch(path: &str, credential_id: &[u8]) -> Result<bool, KeyError> {
+    let mut salt = [0u8; 32];
+    rand::fill(&mut salt[..]);
+    Ok(silent_hmac_secret(path, credential_id, salt)?.is_none())
+}
+
 /// Asks the key for its hmac-secret output for `salt` (needs a touch), after checking the
 /// assertion's signature against the enrolled public key.
 pub fn hmac_secret(

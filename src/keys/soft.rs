@@ -110,6 +110,7 @@ impl SoftKeys {
             uses_pin,
             pin_protocol: 2,
             added: 0,
+            touch_gated: Some(true),
         }
     }
 }

@@ -85,6 +85,32 @@ pub struct EnrolledKey {
     #[serde(with = "base64_bytes")]
     pub wrapped_data_key: Vec<u8>,
     pub added: u64,
+    /// Whether the key refused, at enrolment, to give hmac-secret without a touch (`None`:
+    /// not asked, or a U2F key). Where it gives it, a touch-only seal protects the vault at
+    /// rest but not against a program of the user's asking the key itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub touch_gated: Option<bool>,
+}
+
+impl EnrolledKey {
+    /// What this key guarantees, in a phrase for `key list` and doctor; `Some(fix)` when the
+    /// user should do something about it.
+    #[must_use]
+    pub fn guarantee(&self) -> (&'static str, Option<&'static str>) {
+        match (self.kind, self.uses_pin, self.touch_gated) {
+            (KeyKind::Approve, ..) => ("approves each use with a touch (U2F); cannot seal", None),
+            (KeyKind::Seal, true, _) => ("seals; opens with a touch and the PIN", None),
+            (KeyKind::Seal, false, Some(true)) => ("seals; opens only with a touch", None),
+            (KeyKind::Seal, false, Some(false)) => (
+                "seals at rest, but this key gives its sealing secret without a touch to any program of yours that asks",
+                Some("enrol it again with --pin: the PIN protects against that"),
+            ),
+            (KeyKind::Seal, false, None) => (
+                "seals; whether it opens without a touch was not checked (enrolled by an older mfa-agent)",
+                Some("enrol it again to check, or with --pin"),
+            ),
+        }
+    }
 }
 
 /// Binary fields as standard base64 strings in the JSON index.

@@ -5,9 +5,10 @@ use anyhow::{Context as _, bail};
 
 use super::super::door::{AgentPrompter, Visitor};
 use super::super::minter::Minter;
+use crate::keys::PinState;
 use crate::keys::seal::DataKey;
 use crate::keys::{self, KeyError, ctap1, fido};
-use crate::protocol::{AskKind, Response};
+use crate::protocol::{AskKind, KeyGuarantee, Response};
 use crate::secret::SecretString;
 use crate::unlock::{self, Prompter as _};
 use crate::vault::{EnrolledKey, KeyKind, Vault, VaultError};
@@ -25,7 +26,25 @@ pub async fn list(minter: &Minter, visitor: &Visitor) -> anyhow::Result<Response
                 .iter()
                 .map(|k| k.name.clone())
                 .collect();
-            Ok(Response::Keys { devices, enrolled })
+            let guarantees = vault
+                .enrolled_keys()
+                .iter()
+                .map(|k| {
+                    let (protects, fix) = k.guarantee();
+                    KeyGuarantee {
+                        name: k.name.clone(),
+                        uses_pin: k.uses_pin,
+                        touch_gated: k.touch_gated,
+                        protects: protects.into(),
+                        fix: fix.map(Into::into),
+                    }
+                })
+                .collect();
+            Ok(Response::Keys {
+                devices,
+                enrolled,
+                guarantees,
+            })
         })
         .await
 }
@@ -54,7 +73,7 @@ pub async fn enroll(
     minter: &Minter,
     visitor: &Visitor,
     name: String,
-    with_pin: bool,
+    with_pin: Option<bool>,
     device: Option<String>,
 ) -> anyhow::Result<Response> {
     crate::vault::validate_name(&name)?;
@@ -71,7 +90,7 @@ fn enroll_in(
     vault: &mut Vault,
     prompter: &AgentPrompter,
     name: &str,
-    with_pin: bool,
+    with_pin: Option<bool>,
     device: Option<&str>,
 ) -> anyhow::Result<Response> {
     if vault.enrolled_keys().iter().any(|k| k.name == name) {
@@ -123,6 +142,9 @@ fn enroll_in(
             Some(&target.path),
         )?
     };
+    // The PIN protects even where a key answers without a touch: on by default when the
+    // key has one.
+    let with_pin = with_pin.unwrap_or(target.pin == PinState::Set);
     let pin = pin_if(with_pin, prompter, name)?;
     prompter.tell(&format!(
         "touch your security key to enrol it as {name:?} (1 of 2)"
@@ -133,6 +155,14 @@ fn enroll_in(
     rand::fill(&mut salt[..]);
     prompter.tell("touch it again to confirm (2 of 2)");
     let output = fido::hmac_secret(&target.path, &credential, salt, pin, &cancelled)?;
+    // Does the key give hmac-secret without a touch? Asked once, silently, with a
+    // throwaway salt: CTAP2 allows either answer, and it decides what a touch-only seal is
+    // worth (see SECURITY.md).
+    let touch_gated = fido::gates_hmac_secret_on_touch(&target.path, &credential.credential_id)
+        .map_err(|e| {
+            tracing::warn!("could not ask the key whether it gates hmac-secret on a touch: {e}");
+        })
+        .ok();
     let wrapped_data_key = data_key.wrap(&output, &credential.credential_id);
     vault.add_key(EnrolledKey {
         name: name.to_owned(),
@@ -145,13 +175,19 @@ fn enroll_in(
         uses_pin: credential.uses_pin,
         pin_protocol: credential.pin_protocol,
         added: crate::clock::unix_now(),
+        touch_gated,
     })?;
     // Seal what is stored in the clear (all seeds, on the first enrolment).
     vault.set_data_key(data_key);
     let sealed = vault.reseal_all(true)?;
+    let warning = if !with_pin && touch_gated == Some(false) {
+        "\nwarning: this key gives its sealing secret without a touch to any program of yours that asks while it is plugged in: the seal protects the vault at rest (a stolen disk or keyring), not against malware running as you; enrol it with --pin (set a PIN first) for that"
+    } else {
+        ""
+    };
     Ok(Response::Done {
         message: format!(
-            "enrolled security key {name:?} ({}, PIN {}){}",
+            "enrolled security key {name:?} ({}, PIN {}){}{warning}",
             target.product,
             if with_pin { "required" } else { "not required" },
             if first {
@@ -187,6 +223,7 @@ fn enroll_u2f(
         pin_protocol: 0,
         wrapped_data_key: Vec::new(),
         added: crate::clock::unix_now(),
+        touch_gated: None,
     })?;
     Ok(Response::Done {
         message: format!(

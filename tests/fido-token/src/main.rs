@@ -3,11 +3,14 @@
 //! CTAP2 implementation) on the other.
 //!
 //!   mfa-agent-test-token [--u2f] [--pin PIN] [--deny-touch] [--touch-log FILE] [--touch-delay-ms MS]
+//!                        [--gate-hmac-on-touch]
 //!
 //! With --u2f it is a U2F-only key instead (CTAP1 register/authenticate, no CTAP2).
 //! Prints "ready" on stdout once the device exists, then serves until killed. Touches are
 //! approved at once (or after MS milliseconds, a slow person) unless --deny-touch (then every
-//! presence check is refused).
+//! presence check is refused). soft-fido2 answers hmac-secret to an assertion without user
+//! presence, as many keys do; with --gate-hmac-on-touch it refuses that request with
+//! CTAP2_ERR_UNSUPPORTED_OPTION instead, as the Nitrokey 3 / SoloKeys 2 firmware does.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -109,6 +112,16 @@ struct Handler {
     /// the PIN token, and the first no longer matches). Answering repeats from this cache
     /// keeps soft-fido2 on its first key, as hardware would be.
     key_agreements: HashMap<u8, Vec<u8>>,
+    /// Refuse hmac-secret without user presence (see the module comment).
+    gate_hmac_on_touch: bool,
+}
+
+/// Whether `data` is a getAssertion asking for hmac-secret with `up: false`. The strings are
+/// CBOR text items: "hmac-secret" as an extension key, and the option "up" (0x62 'u' 'p')
+/// followed by false (0xF4).
+fn silent_hmac_request(data: &[u8]) -> bool {
+    let has = |needle: &[u8]| data.windows(needle.len()).any(|w| w == needle);
+    data.first() == Some(&0x02) && has(b"hmac-secret") && has(&[0x62, b'u', b'p', 0xF4])
 }
 
 /// `clientPIN(pinUvAuthProtocol: P, subCommand: getKeyAgreement)` encoded as CTAP2 CBOR.
@@ -123,6 +136,10 @@ impl CommandHandler for Handler {
     fn handle_command(&mut self, cmd: Cmd, data: &[u8]) -> soft_fido2_transport::Result<Vec<u8>> {
         if cmd != Cmd::Cbor {
             return Err(soft_fido2_transport::Error::InvalidCommand);
+        }
+        if self.gate_hmac_on_touch && silent_hmac_request(data) {
+            const CTAP2_ERR_UNSUPPORTED_OPTION: u8 = 0x2B;
+            return Ok(vec![CTAP2_ERR_UNSUPPORTED_OPTION]);
         }
         let protocol = key_agreement_protocol(data);
         if let Some(cached) = protocol.and_then(|p| self.key_agreements.get(&p)) {
@@ -185,7 +202,12 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         config.device_version,
     )
     .map_err(|e| format!("failed to create the uhid device: {e:?}"))?;
-    let hid = CtapHidHandler::new(Handler { authenticator: Mutex::new(authenticator), key_agreements: HashMap::new() });
+    let gate_hmac_on_touch = args.iter().any(|a| a == "--gate-hmac-on-touch");
+    let hid = CtapHidHandler::new(Handler {
+        authenticator: Mutex::new(authenticator),
+        key_agreements: HashMap::new(),
+        gate_hmac_on_touch,
+    });
     serve(&device, hid)
 }
 
