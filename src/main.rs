@@ -10,9 +10,16 @@ use mfa_agent::cli::{Cli, run};
 fn main() -> ExitCode {
     // Before anything holds a secret: no core dumps, no ptrace by other same-user processes.
     mfa_agent::sys::harden_process();
-    let cli = Cli::parse();
-    mfa_agent::logging::init(cli.verbose);
-    match run(cli) {
+    // The hot path first: a credential_process cache hit skips building the command line.
+    let result = if let Some(fast) = mfa_agent::cli::credential_process_fast_path() {
+        mfa_agent::logging::init(0);
+        fast.run()
+    } else {
+        let cli = Cli::parse();
+        mfa_agent::logging::init(cli.verbose);
+        run(cli)
+    };
+    match result {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");

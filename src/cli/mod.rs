@@ -142,6 +142,55 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// `credential-process --profile P [--refresh]`, recognised without building the whole
+/// command line: the AWS CLI and SDKs start this process for every credentials lookup, so
+/// its start-up is the cost of a cache hit. Anything else (a typo, `--help`, `-v`) gives
+/// `None` and goes through clap, which then explains or rejects it.
+#[must_use]
+pub fn credential_process_fast_path() -> Option<FastPath> {
+    fast_path_from(
+        std::env::args_os().skip(1),
+        std::env::var("AWS_PROFILE").ok(),
+    )
+}
+
+fn fast_path_from(
+    mut args: impl Iterator<Item = std::ffi::OsString>,
+    aws_profile: Option<String>,
+) -> Option<FastPath> {
+    if args.next()? != "credential-process" {
+        return None;
+    }
+    let (mut profile, mut refresh) = (None, false);
+    while let Some(arg) = args.next() {
+        let arg = arg.into_string().ok()?;
+        match arg.as_str() {
+            "--refresh" if !refresh => refresh = true,
+            "--profile" if profile.is_none() => profile = Some(args.next()?.into_string().ok()?),
+            _ => match arg.strip_prefix("--profile=") {
+                Some(value) if profile.is_none() => profile = Some(value.to_owned()),
+                _ => return None,
+            },
+        }
+    }
+    let profile = profile
+        .or(aws_profile)
+        .filter(|p| !p.is_empty() && !p.starts_with('-'))?;
+    Some(FastPath(agent_commands::CredentialProcessArgs {
+        profile,
+        refresh,
+    }))
+}
+
+/// A `credential-process` command line recognised by [`credential_process_fast_path`].
+pub struct FastPath(agent_commands::CredentialProcessArgs);
+
+impl FastPath {
+    pub fn run(self) -> Result<ExitCode> {
+        agent_commands::credential_process(&Paths::from_env()?, &self.0)
+    }
+}
+
 /// Replaces this process with another binary of the package.
 fn exec_companion(name: &str, args: &[&str], verbose: u8) -> Result<ExitCode> {
     use std::os::unix::process::CommandExt;
@@ -197,4 +246,46 @@ fn unexpected(response: &Response) -> anyhow::Error {
     anyhow::anyhow!(
         "the agent answered {kind:?}, which this client did not ask for; restart the agent after upgrading (`mfa-agent status` shows its version)"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fast(args: &[&str], aws_profile: Option<&str>) -> Option<(String, bool)> {
+        let args = args.iter().map(std::ffi::OsString::from);
+        fast_path_from(args, aws_profile.map(str::to_owned)).map(|f| (f.0.profile, f.0.refresh))
+    }
+
+    #[test]
+    fn the_fast_path_takes_exactly_what_clap_would_and_leaves_the_rest_to_it() {
+        let yes = |p: &str, r| Some((p.to_owned(), r));
+        assert_eq!(
+            fast(&["credential-process", "--profile", "prod"], None),
+            yes("prod", false)
+        );
+        assert_eq!(
+            fast(&["credential-process", "--profile=prod", "--refresh"], None),
+            yes("prod", true)
+        );
+        assert_eq!(
+            fast(&["credential-process"], Some("env")),
+            yes("env", false)
+        );
+        assert_eq!(
+            fast(&["credential-process", "--profile", "p"], Some("env")),
+            yes("p", false)
+        );
+        for clap_decides in [
+            &["credential-process"][..],
+            &["credential-process", "--help"],
+            &["credential-process", "-v", "--profile", "p"],
+            &["credential-process", "--profile"],
+            &["credential-process", "--profile", "a", "--profile", "b"],
+            &["credential-process", "--profile", "--refresh"],
+            &["status"],
+        ] {
+            assert_eq!(fast(clap_decides, None), None, "{clap_decides:?}");
+        }
+    }
 }
