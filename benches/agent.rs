@@ -418,6 +418,10 @@ fn single_flight() {
         }
         served
     });
+    // Counts, not times: these hold on any machine.
+    assert_eq!(served, CALLERS, "every caller got credentials");
+    assert_eq!(sts.gst_calls(), 1, "one GetSessionToken for all callers");
+    assert_eq!(sts.assume_role_count(), 1, "one AssumeRole for all callers");
     println!("single-flight, {CALLERS} concurrent cold requests for one role profile:");
     println!(
         "  served {served}/{CALLERS} in {:.2} s; GetSessionToken calls: {}, AssumeRole calls: {}  (target: 1 GetSessionToken, all served)",
