@@ -53,6 +53,9 @@ pub enum ClientError {
     Agent(String),
 }
 
+/// Past this size, an autostarted daemon's log is rotated (to `daemon.log.1`).
+const MAX_LOG: u64 = 1024 * 1024;
+
 /// The daemon's binary (the AWS SDK, HID and the keyring live there, not in clients).
 pub const DAEMON: &str = "mfa-agent-daemon";
 
@@ -311,6 +314,10 @@ fn start_daemon(paths: &Paths, socket: &Path) -> Result<UnixStream, ClientError>
         source,
     };
     atomic::ensure_private_dir(&paths.state_dir).map_err(io_err)?;
+    // One old log is kept, so the log never grows without bound.
+    if std::fs::metadata(&log).is_ok_and(|m| m.len() > MAX_LOG) {
+        std::fs::rename(&log, log.with_extension("log.1")).map_err(io_err)?;
+    }
     let log_file = OpenOptions::new()
         .create(true)
         .append(true)

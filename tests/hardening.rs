@@ -216,3 +216,19 @@ fn the_agent_keeps_its_files_private() {
     assert_eq!(mode(&state), 0o700, "the state directory");
     assert_eq!(mode(&state.join("daemon.log")), 0o600, "the agent's log");
 }
+
+#[test]
+fn the_agents_log_is_rotated_instead_of_growing_for_ever() {
+    let env = TestEnv::with_keyring();
+    let state = env.path().join(".local/state/mfa-agent");
+    std::fs::create_dir_all(&state).unwrap();
+    let old = "an old line\n".repeat(100_000);
+    std::fs::write(state.join("daemon.log"), &old).unwrap();
+    // The next autostart rotates it.
+    env.add_seed("work", &["--serial", SERIAL]);
+    assert_eq!(
+        std::fs::read_to_string(state.join("daemon.log.1")).unwrap(),
+        old
+    );
+    assert!(std::fs::metadata(state.join("daemon.log")).unwrap().len() < 100_000);
+}

@@ -44,7 +44,7 @@ pub struct Minter {
     config: Config,
     paths: Paths,
     sts: Sts,
-    pub(super) replay: ReplayGuard,
+    replay: Arc<ReplayGuard>,
     pub cache: SessionCache,
     /// One MFA code in flight per device: two profiles sharing a serial take turns.
     serial_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -57,7 +57,7 @@ pub struct Minter {
 impl Minter {
     #[must_use]
     pub fn new(config: Config, paths: Paths, sts: Sts) -> Self {
-        let replay = ReplayGuard::load(paths.state_dir.join("replay.json"));
+        let replay = Arc::new(ReplayGuard::load(paths.state_dir.join("replay.json")));
         let events = Events::default();
         let door = Door::new(&config, paths.data_dir.clone(), events.clone());
         Self {
@@ -304,6 +304,21 @@ impl Minter {
         }
     }
 
+    /// [`ReplayGuard::claim`] on a blocking thread: it fsyncs the guard's file, which must
+    /// not stall every other connection on the runtime's one thread.
+    pub(super) async fn claim_step(
+        &self,
+        serials: Vec<String>,
+        from: u64,
+        latest: u64,
+        use_: Use,
+    ) -> std::io::Result<Option<u64>> {
+        let replay = self.replay.clone();
+        tokio::task::spawn_blocking(move || replay.claim(&serials, from, latest, use_))
+            .await
+            .map_err(std::io::Error::other)?
+    }
+
     /// The code of the first unspent step at or after `from`, claimed in the replay guard,
     /// once its window has begun (telling the client why it waits).
     async fn claim_code(
@@ -314,8 +329,8 @@ impl Minter {
         progress: &Progress,
     ) -> Result<otp::Code, MintError> {
         let step = self
-            .replay
-            .claim(&[serial.to_owned()], from, u64::MAX, Use::Send)
+            .claim_step(vec![serial.to_owned()], from, u64::MAX, Use::Send)
+            .await
             .map_err(|e| {
                 MintError::Internal(format!(
                     "failed to save the replay guard in {}: {e}",

@@ -32,8 +32,8 @@ pub async fn code(
     // The asked window or the one after: AWS takes a code from the next window too (it
     // allows a step of clock skew), and the client says when it starts.
     let step = minter
-        .replay
-        .claim(&serials, from, from + 1, Use::Show)
+        .claim_step(serials, from, from + 1, Use::Show)
+        .await
         .context("failed to save the replay guard")?;
     let Some(step) = step else {
         let wait = (from + 1) * seed.params.period - now;
