@@ -186,6 +186,30 @@ impl Vault {
         Ok(SecretString::new(text.to_owned()))
     }
 
+    /// A secret read for use. In a sealed vault it takes the data key (a touch) even when
+    /// it is found unsealed — an enrolment interrupted before it sealed everything — and is
+    /// then sealed where it lies, so an interruption never leaves a secret that opens
+    /// without the key.
+    fn opened(
+        &mut self,
+        id: &str,
+        name: &str,
+        stored: SecretString,
+        label: &str,
+    ) -> Result<SecretString, VaultError> {
+        let left_plain = self.is_sealed() && !stored.expose().starts_with(SEALED_PREFIX);
+        let plain = self.plain_form(id, name, stored)?;
+        if left_plain {
+            let sealed = self.stored_form(id, &plain)?;
+            self.store()?.put(id, label, &sealed)?;
+            tracing::info!(
+                name,
+                "sealed a secret an interrupted enrolment had left unsealed"
+            );
+        }
+        Ok(plain)
+    }
+
     /// Rewrites every secret in the store (seeds and long-term keys) in its proper form:
     /// sealed while keys are enrolled, plain once none is. Idempotent, so an interrupted run
     /// is finished by the next.
@@ -313,7 +337,7 @@ impl Vault {
         self.approve()?;
         let id = self.secret_id(name);
         let stored = self.read_secret(&id, name)?;
-        let encoded = self.plain_form(&id, name, stored)?;
+        let encoded = self.opened(&id, name, stored, &format!("mfa-agent TOTP seed {name}"))?;
         let secret =
             otp::decode_base32(encoded.expose()).map_err(|source| VaultError::BadStoredSeed {
                 name: name.into(),
@@ -430,7 +454,8 @@ impl Vault {
         self.approve()?;
         let id = self.credential_id(profile);
         let stored = self.read_secret(&id, profile)?;
-        let secret = self.plain_form(&id, profile, stored)?;
+        let label = format!("mfa-agent AWS keys for profile {profile}");
+        let secret = self.opened(&id, profile, stored, &label)?;
         Ok(Some(LongTermKeys {
             access_key_id: info.access_key_id,
             secret_access_key: secret,
@@ -597,6 +622,61 @@ pub fn validate_serial(serial: &str) -> Result<(), VaultError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `key enroll` leaves when it is killed after recording the key, before sealing.
+    #[test]
+    fn a_secret_left_unsealed_by_an_interrupted_enrolment_needs_the_key_and_is_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let passphrase = || -> PassphraseSource {
+            Box::new(|_| Ok(SecretString::new("correct horse battery".into())))
+        };
+        let mut vault = Vault::open(dir.path(), Some(StoreKind::File), passphrase()).unwrap();
+        let seed =
+            Seed::from_secret(otp::decode_base32("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP").unwrap())
+                .unwrap();
+        vault.add("work", &seed, None).unwrap();
+        vault
+            .add_key(EnrolledKey {
+                name: "main".into(),
+                kind: KeyKind::Seal,
+                credential_id: vec![1],
+                public_key: vec![2],
+                rp_id: "mfa-agent".into(),
+                salt: vec![0; 32],
+                uses_pin: false,
+                pin_protocol: 2,
+                wrapped_data_key: vec![3],
+                added: 0,
+                touch_gated: Some(true),
+            })
+            .unwrap();
+
+        let data_key = DataKey::generate();
+        let touches = std::rc::Rc::new(std::cell::Cell::new(0));
+        let (key, counted) = (data_key.clone(), touches.clone());
+        let mut reopened = Vault::open(dir.path(), None, passphrase())
+            .unwrap()
+            .with_unsealer(Box::new(move |_| {
+                counted.set(counted.get() + 1);
+                Ok(key.clone())
+            }));
+        reopened.seed("work").unwrap();
+        assert_eq!(
+            touches.get(),
+            1,
+            "a sealed vault hands out nothing without the key"
+        );
+        let id = reopened.secret_id("work");
+        let stored = reopened.store().unwrap().get(&id).unwrap().unwrap();
+        assert!(
+            stored.expose().starts_with(SEALED_PREFIX),
+            "sealed where it lay"
+        );
+
+        // Without a way to ask for a touch, it does not open at all.
+        let mut locked = Vault::open(dir.path(), None, passphrase()).unwrap();
+        assert!(matches!(locked.seed("work"), Err(VaultError::Sealed)));
+    }
 
     #[test]
     fn names() {
