@@ -50,16 +50,30 @@ fn credential_process(env: &TestEnv, profile: &str) -> Value {
     json
 }
 
+/// The `n`th credentials the fake STS issued, as (key id, secret, token).
+fn issued_as_json(sts: &FakeSts, n: usize) -> (String, String, String) {
+    sts.issued()[n].clone()
+}
+
+/// A credential_process answer's (key id, secret, token).
+fn triple(json: &Value) -> (String, String, String) {
+    let field = |name: &str| json[name].as_str().unwrap().to_owned();
+    (
+        field("AccessKeyId"),
+        field("SecretAccessKey"),
+        field("SessionToken"),
+    )
+}
+
 #[test]
 fn credential_process_mints_once_then_serves_from_memory() {
     let sts = FakeSts::start(AWS_SEED, 30);
     let env = setup(&sts);
     let first = credential_process(&env, "base");
-    assert!(
-        first["AccessKeyId"]
-            .as_str()
-            .unwrap()
-            .starts_with("ASIAFAKE")
+    assert_eq!(
+        issued_as_json(&sts, 0),
+        triple(&first),
+        "exactly what STS issued"
     );
     for _ in 0..3 {
         assert_eq!(
@@ -75,7 +89,11 @@ fn credential_process_mints_once_then_serves_from_memory() {
 
     // The role profile reuses the MFA session: AssumeRole without a new code.
     let role = credential_process(&env, "admin");
-    assert_ne!(role["AccessKeyId"], first["AccessKeyId"]);
+    assert_eq!(
+        issued_as_json(&sts, 1),
+        triple(&role),
+        "the AssumeRole session"
+    );
     credential_process(&env, "admin");
     assert_eq!((sts.gst_calls(), sts.assume_role_count()), (1, 1));
 
@@ -106,7 +124,7 @@ fn credential_process_mints_once_then_serves_from_memory() {
 fn exec_puts_session_credentials_in_the_environment() {
     let sts = FakeSts::start(AWS_SEED, 30);
     let env = setup(&sts);
-    let script = "echo $AWS_ACCESS_KEY_ID $AWS_REGION ${AWS_SESSION_TOKEN:+token} ${AWS_SECRET_ACCESS_KEY:+secret} $AWS_CREDENTIAL_EXPIRATION ${AWS_PROFILE:-noprofile}";
+    let script = "echo $AWS_ACCESS_KEY_ID $AWS_REGION $AWS_SESSION_TOKEN $AWS_SECRET_ACCESS_KEY $AWS_CREDENTIAL_EXPIRATION ${AWS_PROFILE:-noprofile}";
     let mut cmd = env.cmd(["exec", "admin", "--", "sh", "-c", script]);
     cmd.env("AWS_PROFILE", "admin");
     let out = cmd.output().unwrap();
@@ -120,8 +138,11 @@ fn exec_puts_session_credentials_in_the_environment() {
         .split_whitespace()
         .map(str::to_owned)
         .collect();
-    assert!(fields[0].starts_with("ASIAFAKE"), "{fields:?}");
-    assert_eq!(&fields[1..4], ["eu-west-1", "token", "secret"]);
+    // The role session, exactly as STS issued it (the MFA session came first).
+    let (key, secret, token) = issued_as_json(&sts, 1);
+    assert_eq!(fields[0], key, "{fields:?}");
+    assert_eq!(fields[1], "eu-west-1");
+    assert_eq!((&fields[2], &fields[3]), (&token, &secret));
     assert!(fields[4].ends_with('Z'));
     assert_eq!(
         fields[5], "noprofile",
@@ -647,4 +668,19 @@ fn role_durations_follow_aws_limits_and_the_direct_mfa_option() {
     assert!((7100..=7200).contains(&expires_in(&direct)), "{direct}");
     assert_eq!(sts.gst_calls(), gst_before);
     assert_eq!(sts.assume_role_count(), 2);
+}
+
+#[test]
+fn the_strict_sts_checks_the_signature_so_a_wrong_secret_key_fails() {
+    let sts = FakeSts::start(AWS_SEED, 30);
+    let env = setup(&sts);
+    // The right key id with a garbled secret: only a real signature check notices.
+    env.aws_config(&format!(
+        "[profile base]\nregion = eu-west-1\nmfa_serial = {SERIAL}\naws_access_key_id = {}\naws_secret_access_key = {}x\n",
+        fake_sts::ACCESS_KEY_ID,
+        fake_sts::SECRET_ACCESS_KEY
+    ));
+    env.run(["credential-process", "--profile", "base"], "")
+        .failure(&["AWS denied the request", "signature"]);
+    assert!(sts.issued().is_empty(), "nothing was issued");
 }

@@ -1,7 +1,9 @@
-//! A strict fake of AWS STS on 127.0.0.1, for what moto does not check: it validates the
-//! SigV4 header's presence and key, the TOTP code (with oathtool, an independent
-//! implementation), rejects a reused code with AWS's exact error, enforces AWS's duration
-//! limits, and injects faults (latency, 5xx, throttling, dropped connections).
+//! A strict fake of AWS STS on 127.0.0.1, for what moto does not check: it verifies each
+//! request's SigV4 signature with the secret it knows for the signing key (the long-term
+//! test key, or a session it issued, whose token must come along), the MFA serial, the TOTP
+//! code (with oathtool, an independent implementation), rejects a reused code with AWS's
+//! exact error, enforces AWS's duration limits, records what it issued, and injects faults
+//! (latency, 5xx, throttling, dropped connections).
 #![allow(dead_code)]
 
 use std::collections::{HashMap, VecDeque};
@@ -32,8 +34,10 @@ pub enum Fault {
 struct State {
     /// Last accepted time step per MFA serial.
     used_steps: HashMap<String, u64>,
-    /// Session key id -> token, for checking AssumeRole signed by a session.
-    sessions: HashMap<String, String>,
+    /// Session key id -> (token, secret), for checking requests signed by a session.
+    sessions: HashMap<String, (String, String)>,
+    /// What was issued, in order: (access key id, secret, token).
+    issued_credentials: Vec<(String, String, String)>,
     faults: VecDeque<Fault>,
     /// Seconds STS's clock (its Date header) is ahead of this machine's.
     clock_offset: i64,
@@ -120,16 +124,40 @@ impl FakeSts {
             percent_encoding::utf8_percent_encode(serial, percent_encoding::NON_ALPHANUMERIC)
         );
         let host = self.url.trim_start_matches("http://");
+        let date = "20260101T000000Z";
+        let headers = [
+            (
+                "content-type".to_owned(),
+                "application/x-www-form-urlencoded".to_owned(),
+            ),
+            ("host".to_owned(), host.to_owned()),
+            ("x-amz-date".to_owned(), date.to_owned()),
+        ];
+        let signature = sigv4::signature(
+            "POST",
+            "/",
+            &headers,
+            &["content-type", "host", "x-amz-date"],
+            &body,
+            SECRET_ACCESS_KEY,
+            date,
+            "20260101/us-east-1/sts/aws4_request",
+        );
         let mut stream = std::net::TcpStream::connect(host).unwrap();
         write!(
             stream,
-            "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nX-Amz-Date: 20260101T000000Z\r\nAuthorization: AWS4-HMAC-SHA256 Credential={ACCESS_KEY_ID}/20260101/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nX-Amz-Date: {date}\r\nAuthorization: AWS4-HMAC-SHA256 Credential={ACCESS_KEY_ID}/20260101/us-east-1/sts/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature={signature}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         )
         .unwrap();
         let mut reply = String::new();
         stream.read_to_string(&mut reply).unwrap();
         reply.starts_with("HTTP/1.1 200")
+    }
+
+    /// Every credential set this STS issued, in order: (access key id, secret, token).
+    pub fn issued(&self) -> Vec<(String, String, String)> {
+        self.state.lock().unwrap().issued_credentials.clone()
     }
 
     pub fn gst_calls(&self) -> usize {
@@ -213,7 +241,7 @@ impl Handler {
             .filter_map(|pair| pair.split_once('='))
             .map(|(k, v)| (decode(k), decode(v)))
             .collect();
-        let by_session = match self.authenticate(request) {
+        let by_session = match self.authenticate(request, body) {
             Ok(by_session) => by_session,
             Err(reply) => return reply,
         };
@@ -231,7 +259,7 @@ impl Handler {
 
     /// SigV4: the SDK must sign with a key this fake knows. Returns whether the key is a
     /// session key (whose token must come along).
-    fn authenticate(&self, request: &tiny_http::Request) -> Result<bool, Reply> {
+    fn authenticate(&self, request: &tiny_http::Request, body: &str) -> Result<bool, Reply> {
         let header = |name: &str| {
             request
                 .headers()
@@ -262,21 +290,51 @@ impl Handler {
             .next()
             .unwrap_or("")
             .to_owned();
-        if key_id == ACCESS_KEY_ID {
-            return Ok(false);
-        }
-        let token = self.state.lock().unwrap().sessions.get(&key_id).cloned();
-        match token {
-            Some(token) if header("X-Amz-Security-Token").as_deref() == Some(token.as_str()) => {
-                Ok(true)
+        let (secret, by_session) = if key_id == ACCESS_KEY_ID {
+            (SECRET_ACCESS_KEY.to_owned(), false)
+        } else {
+            let session = self.state.lock().unwrap().sessions.get(&key_id).cloned();
+            match session {
+                Some((token, secret))
+                    if header("X-Amz-Security-Token").as_deref() == Some(token.as_str()) =>
+                {
+                    (secret, true)
+                }
+                _ => {
+                    return Err(error(
+                        403,
+                        "Sender",
+                        "InvalidClientTokenId",
+                        "The security token included in the request is invalid.",
+                    ));
+                }
             }
-            _ => Err(error(
+        };
+        let headers: Vec<(String, String)> = request
+            .headers()
+            .iter()
+            .map(|h| {
+                (
+                    h.field.as_str().as_str().to_owned(),
+                    h.value.as_str().to_owned(),
+                )
+            })
+            .collect();
+        if !sigv4::verifies(
+            request.method().as_str(),
+            request.url(),
+            &headers,
+            body,
+            &secret,
+        ) {
+            return Err(error(
                 403,
                 "Sender",
-                "InvalidClientTokenId",
-                "The security token included in the request is invalid.",
-            )),
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.",
+            ));
         }
+        Ok(by_session)
     }
 
     fn get_session_token(&self, form: &HashMap<String, String>, by_session: bool) -> Reply {
@@ -350,6 +408,14 @@ impl Handler {
                 "1 validation error detected: Value at 'tokenCode' failed to satisfy constraint: Member must have length less than or equal to 6",
             ));
         }
+        if serial != super::SERIAL {
+            return Some(error(
+                403,
+                "Sender",
+                "AccessDenied",
+                &format!("MultiFactorAuthentication failed: no MFA device {serial} for this user"),
+            ));
+        }
         let mut state = self.state.lock().unwrap();
         state.codes.push(code.clone());
         let now = unix_now();
@@ -380,7 +446,12 @@ impl Handler {
         let key_id = format!("ASIAFAKE{:012}", state.issued);
         let token = format!("FakeSessionToken{}x{}", state.issued, "t".repeat(40));
         let secret = format!("FakeSessionSecret{:023}", state.issued);
-        state.sessions.insert(key_id.clone(), token.clone());
+        state
+            .sessions
+            .insert(key_id.clone(), (token.clone(), secret.clone()));
+        state
+            .issued_credentials
+            .push((key_id.clone(), secret.clone(), token.clone()));
         let expiration = DateTime::from_secs(i64::try_from(unix_now() + duration).unwrap())
             .fmt(DateTimeFormat::DateTime)
             .unwrap();
@@ -442,4 +513,113 @@ fn unix_now() -> u64 {
 
 fn oathtool(seed: &str, time: u64, period: u64) -> String {
     super::oathtool(seed, time, "sha1", 6, period)
+}
+
+/// AWS Signature Version 4, as STS checks it: recomputed from the request and the secret.
+mod sigv4 {
+    use hmac::{Hmac, Mac};
+    use sha2::{Digest, Sha256};
+
+    fn hmac(key: &[u8], data: &str) -> Vec<u8> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+        mac.update(data.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        use std::fmt::Write as _;
+        bytes.iter().fold(String::new(), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+    }
+
+    /// The signature of a request with `headers` (lower-case names), signing `signed`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn signature(
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        signed: &[&str],
+        body: &str,
+        secret: &str,
+        amz_date: &str,
+        scope: &str,
+    ) -> String {
+        let (path, query) = url.split_once('?').unwrap_or((url, ""));
+        let mut query: Vec<&str> = query.split('&').filter(|q| !q.is_empty()).collect();
+        query.sort_unstable();
+        let mut canonical_headers = String::new();
+        for name in signed {
+            let value = headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map_or("", |(_, v)| v.as_str());
+            canonical_headers.push_str(name);
+            canonical_headers.push(':');
+            canonical_headers.push_str(&value.split_whitespace().collect::<Vec<_>>().join(" "));
+            canonical_headers.push('\n');
+        }
+        let canonical = format!(
+            "{method}\n{path}\n{}\n{canonical_headers}\n{}\n{}",
+            query.join("&"),
+            signed.join(";"),
+            hex(&Sha256::digest(body.as_bytes()))
+        );
+        let to_sign = format!(
+            "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+            hex(&Sha256::digest(canonical.as_bytes()))
+        );
+        let mut parts = scope.split('/');
+        let (date, region, service) = (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+        );
+        let key = hmac(format!("AWS4{secret}").as_bytes(), date);
+        let key = hmac(&key, region);
+        let key = hmac(&key, service);
+        let key = hmac(&key, "aws4_request");
+        hex(&hmac(&key, &to_sign))
+    }
+
+    /// Whether the request's `Authorization` header carries the signature `secret` makes.
+    pub fn verifies(
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        body: &str,
+        secret: &str,
+    ) -> bool {
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        };
+        let (Some(auth), Some(amz_date)) = (header("Authorization"), header("X-Amz-Date")) else {
+            return false;
+        };
+        let field = |name: &str| {
+            auth.split([',', ' '])
+                .find_map(|part| part.trim().strip_prefix(name))
+                .map(str::to_owned)
+        };
+        let (Some(credential), Some(signed), Some(given)) = (
+            field("Credential="),
+            field("SignedHeaders="),
+            field("Signature="),
+        ) else {
+            return false;
+        };
+        let Some((_, scope)) = credential.split_once('/') else {
+            return false;
+        };
+        let signed: Vec<&str> = signed.split(';').collect();
+        let lower: Vec<(String, String)> = headers
+            .iter()
+            .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+            .collect();
+        signature(method, url, &lower, &signed, body, secret, &amz_date, scope) == given
+    }
 }
