@@ -143,13 +143,18 @@ impl Config {
     pub fn load(dir: &Path) -> Result<Self, ConfigError> {
         let path = dir.join("config.toml");
         match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text).map_err(|e| ConfigError::Invalid {
-                path,
-                detail: e.message().to_owned(),
-            }),
+            Ok(text) => Self::parse(&text, path),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Self::default()),
             Err(source) => Err(ConfigError::Read { path, source }),
         }
+    }
+
+    /// The settings in `text`, the contents of `path`.
+    pub fn parse(text: &str, path: PathBuf) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            path,
+            detail: e.message().to_owned(),
+        })
     }
 
     /// Whether clients may start the daemon: `autostart` here, unless MFA_AGENT_NO_AUTOSTART

@@ -197,19 +197,24 @@ pub fn register(path: &str, touch_deadline: Duration) -> Result<Registration, Ke
         let mut data = challenge().to_vec();
         data.extend_from_slice(&app_param());
         let reply = channel.with_touch(0x01, 0x03, &data, Instant::now() + touch_deadline)?;
-        // 0x05 | public key (65) | handle length | handle | certificate | signature
-        let bad = || KeyError::Device("the key sent a malformed U2F registration".into());
-        if reply.first() != Some(&0x05) || reply.len() < 67 {
-            return Err(bad());
-        }
-        let public_key = reply[1..66].to_vec();
-        let handle_len = usize::from(reply[66]);
-        let key_handle = reply.get(67..67 + handle_len).ok_or_else(bad)?.to_vec();
-        VerifyingKey::from_sec1_bytes(&public_key).map_err(|_| bad())?;
-        Ok(Registration {
-            key_handle,
-            public_key,
-        })
+        parse_registration(&reply)
+    })
+}
+
+/// A U2F registration response: `0x05 | public key (65) | handle length | handle |
+/// certificate | signature`. Whatever a device sends is checked, never trusted.
+pub fn parse_registration(reply: &[u8]) -> Result<Registration, KeyError> {
+    let bad = || KeyError::Device("the key sent a malformed U2F registration".into());
+    if reply.first() != Some(&0x05) || reply.len() < 67 {
+        return Err(bad());
+    }
+    let public_key = reply[1..66].to_vec();
+    let handle_len = usize::from(reply[66]);
+    let key_handle = reply.get(67..67 + handle_len).ok_or_else(bad)?.to_vec();
+    VerifyingKey::from_sec1_bytes(&public_key).map_err(|_| bad())?;
+    Ok(Registration {
+        key_handle,
+        public_key,
     })
 }
 
@@ -265,13 +270,22 @@ pub fn approve(
         cancelled,
         move || stop.store(true, std::sync::atomic::Ordering::Relaxed),
     )?;
-    // user presence (1) | counter (4) | signature over app | presence | counter | challenge
+    check_authentication(&reply, registration, &challenge)
+}
+
+/// A U2F authentication response: `user presence (1) | counter (4) | signature` over app,
+/// presence, counter and `challenge`, checked against the registered key.
+pub fn check_authentication(
+    reply: &[u8],
+    registration: &Registration,
+    challenge: &[u8; 32],
+) -> Result<(), KeyError> {
     if reply.len() < 6 || reply[0] & 0x01 == 0 {
         return Err(KeyError::Device("the key did not confirm the touch".into()));
     }
     let mut signed = app_param().to_vec();
     signed.extend_from_slice(&reply[..5]);
-    signed.extend_from_slice(&challenge);
+    signed.extend_from_slice(challenge);
     let key = VerifyingKey::from_sec1_bytes(&registration.public_key)
         .map_err(|_| KeyError::BadSignature)?;
     let signature = DerSignature::from_bytes(&reply[5..]).map_err(|_| KeyError::BadSignature)?;

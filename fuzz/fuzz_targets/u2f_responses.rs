@@ -1,0 +1,32 @@
+//! What a U2F security key (or something pretending to be one) answers: registrations and
+//! authentications are checked, never trusted, and never panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use mfa_agent::keys::ctap1::{Registration, check_authentication, parse_registration};
+
+fuzz_target!(|reply: &[u8]| {
+    let _ = parse_registration(reply);
+    let registration = Registration {
+        key_handle: vec![1; 64],
+        // A valid P-256 point (the generator), so the signature check itself is reached.
+        public_key: [
+            &[0x04][..],
+            &[
+                0x6b, 0x17, 0xd1, 0xf2, 0xe1, 0x2c, 0x42, 0x47, 0xf8, 0xbc, 0xe6, 0xe5, 0x63,
+                0xa4, 0x40, 0xf2, 0x77, 0x03, 0x7d, 0x81, 0x2d, 0xeb, 0x33, 0xa0, 0xf4, 0xa1,
+                0x39, 0x45, 0xd8, 0x98, 0xc2, 0x96,
+            ],
+            &[
+                0x4f, 0xe3, 0x42, 0xe2, 0xfe, 0x1a, 0x7f, 0x9b, 0x8e, 0xe7, 0xeb, 0x4a, 0x7c,
+                0x0f, 0x9e, 0x16, 0x2b, 0xce, 0x33, 0x57, 0x6b, 0x31, 0x5e, 0xce, 0xcb, 0xb6,
+                0x40, 0x68, 0x37, 0xbf, 0x51, 0xf5,
+            ],
+        ]
+        .concat(),
+    };
+    assert!(
+        check_authentication(reply, &registration, &[0; 32]).is_err(),
+        "no forged signature passes"
+    );
+});
