@@ -8,7 +8,10 @@ use mfa_agent::secret::SecretBytes;
 
 fuzz_target!(|bytes: &[u8]| {
     let key = DataKey::generate();
-    assert!(key.open("seed", bytes).is_err(), "a random key opens no blob");
+    assert!(
+        key.open("seed", bytes).is_err(),
+        "a random key opens no blob"
+    );
     let output = SecretBytes::new(vec![7; 32]);
     assert!(DataKey::unwrap(bytes, &output, b"credential").is_err());
     // What we seal opens, under its own id only.
