@@ -232,3 +232,53 @@ fn the_agents_log_is_rotated_instead_of_growing_for_ever() {
     );
     assert!(std::fs::metadata(state.join("daemon.log")).unwrap().len() < 100_000);
 }
+
+#[test]
+fn the_agent_cannot_be_dumped_or_read_by_another_process_of_its_user() {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::process::CommandExt;
+    assert_eq!(
+        mfa_agent::sys::current_uid(),
+        0,
+        "this test runs the agent as another user (nobody), which needs root (CI runs as root)"
+    );
+    // The agent as an ordinary user, in a home of its own.
+    let home = tempfile::tempdir().unwrap();
+    let run = home.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    for dir in [home.path(), run.as_path()] {
+        std::os::unix::fs::chown(dir, Some(65_534), Some(65_534)).unwrap();
+    }
+    let mut agent = Command::new(env!("CARGO_BIN_EXE_mfa-agent-daemon"))
+        .env_clear()
+        .env("HOME", home.path())
+        .env("XDG_RUNTIME_DIR", &run)
+        .uid(65_534)
+        .gid(65_534)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    common::wait_for_agent(
+        &run.join("mfa-agent/agent.sock"),
+        std::time::Duration::from_secs(30),
+    );
+    let proc = format!("/proc/{}", agent.id());
+    // The kernel hands /proc/PID of a non-dumpable process to root: no other process of the
+    // user can read its memory or environment, or ptrace it.
+    let owner = std::fs::metadata(format!("{proc}/environ")).unwrap().uid();
+    let limits = std::fs::read_to_string(format!("{proc}/limits")).unwrap();
+    let _ = agent.kill();
+    let _ = agent.wait();
+    assert_eq!(
+        owner, 0,
+        "/proc/PID/environ belongs to root: the agent is non-dumpable"
+    );
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
+    assert!(
+        core.split_whitespace().nth(4) == Some("0"),
+        "no core dumps: {core}"
+    );
+}
