@@ -78,3 +78,48 @@ fn no_passphrase_and_no_terminal_is_a_clear_error() {
         .failure(&["needs its passphrase", "MFA_AGENT_PASSPHRASE_FILE"]);
     assert!(!env.data_dir().join("seeds.json").exists());
 }
+
+#[test]
+fn concurrent_changes_lose_nothing() {
+    let env = TestEnv::with_file_store("correct horse battery");
+    for name in ["a0", "a1"] {
+        env.add_seed(name, &[]);
+    }
+    // A remove and an add at once, twice: the agent is the one writer, one at a time.
+    for round in 0..2 {
+        let spawn = |args: &[&str], stdin: &str| {
+            let mut cmd = env.cmd(args);
+            cmd.stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped());
+            let mut child = cmd.spawn().unwrap();
+            std::io::Write::write_all(&mut child.stdin.take().unwrap(), stdin.as_bytes()).unwrap();
+            child
+        };
+        let removed = format!("a{round}");
+        let added = format!("b{round}");
+        let remove = spawn(&["seed", "remove", &removed, "--yes"], "");
+        let add = spawn(&["seed", "add", &added, "--secret", "-"], AWS_SEED);
+        for child in [remove, add] {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    let listed: serde_json::Value =
+        serde_json::from_str(&env.run(["seed", "list", "--json"], "").success()).unwrap();
+    let names: Vec<&str> = listed["seeds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["b0", "b1"]);
+    // Every listed seed still has its secret.
+    for name in names {
+        env.run(["code", name], "").success();
+    }
+}
