@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::fake_sts::{self, FakeSts, Fault};
-use common::minting::{SHORT_SEED, align_to_a_fresh_window, setup, setup_with};
+use common::minting::{ROLE, SHORT_SEED, align_to_a_fresh_window, setup, setup_with};
 use common::{AWS_SEED, SERIAL, TestEnv};
 use serde_json::Value;
 
@@ -683,4 +683,49 @@ fn the_strict_sts_checks_the_signature_so_a_wrong_secret_key_fails() {
     env.run(["credential-process", "--profile", "base"], "")
         .failure(&["AWS denied the request", "signature"]);
     assert!(sts.issued().is_empty(), "nothing was issued");
+}
+
+#[test]
+fn profile_settings_reach_sts_as_the_aws_cli_sends_them() {
+    let sts = FakeSts::start(AWS_SEED, 30);
+    let mut env = TestEnv::with_keyring();
+    // Only the STS-specific endpoint variable, as the SDKs honour it.
+    env.set("AWS_ENDPOINT_URL_STS", &sts.url);
+    env.add_seed("work", &["--serial", SERIAL]);
+    env.aws_config(&format!(
+        "[profile base]\nregion = eu-west-1\nmfa_serial = {SERIAL}\naws_access_key_id = {}\naws_secret_access_key = {}\nduration_seconds = 1800\n\n\
+         [profile admin]\nregion = eu-west-1\nrole_arn = {ROLE}\nsource_profile = base\nexternal_id = partner-7\nrole_session_name = alice-laptop\nduration_seconds = 900\n",
+        fake_sts::ACCESS_KEY_ID,
+        fake_sts::SECRET_ACCESS_KEY
+    ));
+    let role = credential_process(&env, "admin");
+    assert_eq!(issued_as_json(&sts, 1), triple(&role));
+    let requests = sts.requests();
+    let sent = |action: &str, key: &str| {
+        requests
+            .iter()
+            .find(|r| r.get("Action").map(String::as_str) == Some(action))
+            .and_then(|r| r.get(key).cloned())
+    };
+    assert_eq!(
+        sent("GetSessionToken", "DurationSeconds").as_deref(),
+        Some("1800")
+    );
+    assert_eq!(
+        sent("GetSessionToken", "SerialNumber").as_deref(),
+        Some(SERIAL)
+    );
+    assert_eq!(sent("AssumeRole", "RoleArn").as_deref(), Some(ROLE));
+    assert_eq!(
+        sent("AssumeRole", "ExternalId").as_deref(),
+        Some("partner-7")
+    );
+    assert_eq!(
+        sent("AssumeRole", "RoleSessionName").as_deref(),
+        Some("alice-laptop")
+    );
+    assert_eq!(
+        sent("AssumeRole", "DurationSeconds").as_deref(),
+        Some("900")
+    );
 }

@@ -46,6 +46,8 @@ struct State {
     codes: Vec<String>,
     /// How many codes were refused (wrong, or used already).
     rejected: usize,
+    /// The form of every signed GetSessionToken and AssumeRole, in order.
+    requests: Vec<HashMap<String, String>>,
 }
 
 pub struct FakeSts {
@@ -155,6 +157,11 @@ impl FakeSts {
         reply.starts_with("HTTP/1.1 200")
     }
 
+    /// The parameters of every signed request, in order (`Action`, `DurationSeconds`, ...).
+    pub fn requests(&self) -> Vec<HashMap<String, String>> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
     /// Every credential set this STS issued, in order: (access key id, secret, token).
     pub fn issued(&self) -> Vec<(String, String, String)> {
         self.state.lock().unwrap().issued_credentials.clone()
@@ -245,6 +252,7 @@ impl Handler {
             Ok(by_session) => by_session,
             Err(reply) => return reply,
         };
+        self.state.lock().unwrap().requests.push(form.clone());
         match form.get("Action").map(String::as_str) {
             Some("GetSessionToken") => self.get_session_token(&form, by_session),
             Some("AssumeRole") => self.assume_role(&form, by_session),
