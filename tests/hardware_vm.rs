@@ -348,13 +348,7 @@ fn seeds_sealed_by_a_key_open_only_with_an_enrolled_key() {
         stored_seed(&env, PASSPHRASE, "work").starts_with("ABCD"),
         "plain before enrolment"
     );
-    let keys = format!(
-        "{} {}",
-        common::fake_sts::ACCESS_KEY_ID,
-        common::fake_sts::SECRET_ACCESS_KEY
-    );
-    env.run(["creds", "add", "base", "--stdin"], &keys)
-        .success();
+    vault_keys(&env);
 
     // Two keys: the main one and a backup, both plugged in while enrolling.
     let main = virtual_key(&[]);
@@ -485,14 +479,11 @@ fn stop_device(mut key: Child, node: &str) {
     }
 }
 
-#[test]
-fn unlock_policy_needs_one_touch_for_many_mints() {
-    if delegated_to_vm("unlock_policy_needs_one_touch_for_many_mints") {
-        return;
-    }
-    let mut env = common::TestEnv::with_file_store(PASSPHRASE);
-    // A 15-second code period keeps the wait between two mints short (AWS uses 30 s) while
-    // leaving the slow, emulated VM time to send each code inside its window.
+/// A file-store vault with seed `work` for the test serial, of 15-second codes: short waits
+/// between two mints (AWS uses 30 s) that still leave the slow, emulated VM time to send
+/// each code inside its window.
+fn env_with_a_15_second_seed() -> common::TestEnv {
+    let env = common::TestEnv::with_file_store(PASSPHRASE);
     let uri = format!("otpauth://totp/work?secret={SHORT_SEED}&period=15");
     env.run(
         [
@@ -507,6 +498,26 @@ fn unlock_policy_needs_one_touch_for_many_mints() {
         &uri,
     )
     .success();
+    env
+}
+
+/// Stores the fake STS's long-term keys in the vault for profile `base`.
+fn vault_keys(env: &common::TestEnv) {
+    let keys = format!(
+        "{} {}",
+        common::fake_sts::ACCESS_KEY_ID,
+        common::fake_sts::SECRET_ACCESS_KEY
+    );
+    env.run(["creds", "add", "base", "--stdin"], &keys)
+        .success();
+}
+
+#[test]
+fn unlock_policy_needs_one_touch_for_many_mints() {
+    if delegated_to_vm("unlock_policy_needs_one_touch_for_many_mints") {
+        return;
+    }
+    let mut env = env_with_a_15_second_seed();
     let touches = std::env::temp_dir().join("touches");
     let key = virtual_key(&["--touch-log", touches.to_str().unwrap()]);
     env.run(["key", "enroll", "--name", "main"], "").success();
@@ -562,23 +573,8 @@ fn requests_at_once_take_turns_at_the_key() {
     if delegated_to_vm("requests_at_once_take_turns_at_the_key") {
         return;
     }
-    let mut env = common::TestEnv::with_file_store(PASSPHRASE);
-    // 15-second windows: the mint, which waits for the window after the codes shown, waits
-    // briefly.
-    let uri = format!("otpauth://totp/work?secret={SHORT_SEED}&period=15");
-    env.run(
-        [
-            "seed",
-            "add",
-            "work",
-            "--uri",
-            "-",
-            "--serial",
-            common::SERIAL,
-        ],
-        &uri,
-    )
-    .success();
+    // The mint waits for the window after the codes shown: a short one.
+    let mut env = env_with_a_15_second_seed();
     let touches = std::env::temp_dir().join("touches-at-once");
     // Each touch takes a moment, so the requests below are in flight together.
     let key = virtual_key(&[
@@ -588,13 +584,7 @@ fn requests_at_once_take_turns_at_the_key() {
         "500",
     ]);
     // The source keys in the vault, sealed with the seed: a mint opens both with one touch.
-    let keys = format!(
-        "{} {}",
-        common::fake_sts::ACCESS_KEY_ID,
-        common::fake_sts::SECRET_ACCESS_KEY
-    );
-    env.run(["creds", "add", "base", "--stdin"], &keys)
-        .success();
+    vault_keys(&env);
     env.run(["key", "enroll", "--name", "main"], "").success();
     let sts = common::fake_sts::FakeSts::start(SHORT_SEED, 15);
     env.set("AWS_ENDPOINT_URL", &sts.url);
