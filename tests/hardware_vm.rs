@@ -165,11 +165,7 @@ fn enrol_and_unlock_with_touch_and_with_pin() {
     stop(stranger);
 
     // With a PIN, over PIN/UV protocol 2 (the only one soft-fido2 speaks).
-    let mut pinned = common::TestEnv::new();
-    let pin_file = pinned.path().join("pin");
-    std::fs::write(&pin_file, "123456").unwrap();
-    pinned.set("MFA_AGENT_PIN_FILE", pin_file.to_str().unwrap());
-    let key = virtual_key(&["--pin", "123456"]);
+    let (pinned, pin_file, key) = pinned_key();
     pinned
         .run(["key", "enroll", "--name", "pinned", "--pin"], "")
         .success();
@@ -273,11 +269,7 @@ fn enrolment_asks_silently_whether_the_key_gates_its_secret_on_a_touch() {
 
     // A key with a PIN is enrolled with it by default; a silent assertion with the index's
     // credential and salt then gets an answer that does not open the data key.
-    let mut pinned = common::TestEnv::new();
-    let pin_file = pinned.path().join("pin");
-    std::fs::write(&pin_file, "123456").unwrap();
-    pinned.set("MFA_AGENT_PIN_FILE", pin_file.to_str().unwrap());
-    let key = virtual_key(&["--pin", "123456"]);
+    let (pinned, _, key) = pinned_key();
     pinned
         .run(["key", "enroll", "--name", "pinned"], "")
         .success();
@@ -307,6 +299,16 @@ fn enrolment_asks_silently_whether_the_key_gates_its_secret_on_a_touch() {
     // The PIN-sealed vault still opens the proper way.
     pinned.run(["key", "test", "pinned"], "").success();
     stop(key);
+}
+
+/// A private HOME whose PIN file (MFA_AGENT_PIN_FILE) holds 123456, and a virtual key with
+/// that PIN.
+fn pinned_key() -> (common::TestEnv, PathBuf, Child) {
+    let mut env = common::TestEnv::new();
+    let pin_file = env.path().join("pin");
+    std::fs::write(&pin_file, "123456").unwrap();
+    env.set("MFA_AGENT_PIN_FILE", pin_file.to_str().unwrap());
+    (env, pin_file, virtual_key(&["--pin", "123456"]))
 }
 
 /// The stored (age-encrypted) form of the secret `name` (a seed's name, or
