@@ -1,5 +1,6 @@
 //! The blocking client every command uses to talk to the daemon, starting it on demand.
 
+use std::cell::Cell;
 use std::fs::OpenOptions;
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -150,7 +151,7 @@ impl Client {
         request: &Request,
         on_waiting: impl FnMut(&str),
     ) -> Result<Response, ClientError> {
-        self.call_asking(request, on_waiting, |_, _| None)
+        self.call_asking(request, on_waiting, |_| None)
     }
 
     /// As [`Client::call`], and when the agent needs something only the user can give (a
@@ -160,7 +161,7 @@ impl Client {
         &mut self,
         request: &Request,
         mut on_waiting: impl FnMut(&str),
-        mut on_ask: impl FnMut(AskKind, &str) -> Option<SecretString>,
+        mut on_ask: impl FnMut(&Question<'_>) -> Option<SecretString>,
     ) -> Result<Response, ClientError> {
         self.write(request)?;
         if self.hello_pending {
@@ -185,7 +186,7 @@ impl Client {
     fn read_reply(
         &mut self,
         on_waiting: &mut impl FnMut(&str),
-        on_ask: &mut impl FnMut(AskKind, &str) -> Option<SecretString>,
+        on_ask: &mut impl FnMut(&Question<'_>) -> Option<SecretString>,
     ) -> Result<Response, ClientError> {
         let path = self.path.clone();
         let io_err = |source| ClientError::Io {
@@ -210,8 +211,17 @@ impl Client {
             match parsed {
                 Ok(Response::Waiting { message }) => on_waiting(&message),
                 Ok(Response::Ask { kind, message }) => {
-                    let answer = on_ask(kind, &message);
-                    self.write(&Request::Answer { answer })?;
+                    let question = Question {
+                        kind,
+                        message: &message,
+                        agent: self.stream.get_ref(),
+                        superseded: Cell::new(false),
+                    };
+                    let answer = on_ask(&question);
+                    // An agent that stopped waiting sends its final response instead.
+                    if !question.superseded.get() {
+                        self.write(&Request::Answer { answer })?;
+                    }
                 }
                 Ok(Response::Error { message }) => return Err(ClientError::Agent(message)),
                 Ok(response) => return Ok(response),
@@ -221,13 +231,32 @@ impl Client {
     }
 }
 
+/// Something the agent asks the client's user (see [`Client::call_asking`]).
+pub struct Question<'a> {
+    pub kind: AskKind,
+    pub message: &'a str,
+    agent: &'a UnixStream,
+    superseded: Cell<bool>,
+}
+
+impl Question<'_> {
+    /// Waits until `input` has something to read (`true`), or the agent stops waiting for
+    /// the answer, e.g. its prompt timed out (`false`: the answer is not sent).
+    pub fn wait_for(&self, input: std::os::fd::BorrowedFd<'_>) -> io::Result<bool> {
+        use std::os::fd::AsFd as _;
+        let ready = sys::first_readable(&[input, self.agent.as_fd()])?;
+        self.superseded.set(ready != 0);
+        Ok(ready == 0)
+    }
+}
+
 /// A subscribed connection (see [`Client::subscribe`]).
 pub struct Subscription(Client);
 
 impl Subscription {
     /// Blocks until the agent reports something.
     pub fn next_event(&mut self) -> Result<Event, ClientError> {
-        match self.0.read_reply(&mut |_| {}, &mut |_, _| None)? {
+        match self.0.read_reply(&mut |_| {}, &mut |_| None)? {
             Response::Event(event) => Ok(event),
             other => Err(ClientError::Protocol(format!("{other:?}"))),
         }

@@ -1,22 +1,27 @@
 //! The agent's own settings, `XDG_CONFIG_HOME/mfa-agent/config.toml`. AWS settings stay in
-//! `~/.aws/config`; this file holds only what AWS has no place for.
+//! `~/.aws/config`; this file holds only what AWS has no place for. Top-level keys come
+//! before the first `[table]` (TOML puts any key after a table header inside that table).
 //!
 //! ```toml
 //! refresh_margin_seconds = 900          # mint again when less than this is left
 //! session_duration_seconds = 43200      # GetSessionToken duration (AWS: 900..=129600)
 //! sts_timeout_seconds = 20              # give up on a silent STS after this long
 //! autostart = true                      # clients start the daemon when none runs
+//! prompt_timeout_seconds = 120          # how long a typed MFA code is waited for
 //!
 //! touch = "every-mint"                  # or "unlock": one touch opens the seeds for a while
 //! unlock_ttl_seconds = 28800            # ... at most this long
 //! unlock_idle_seconds = 3600            # ... and locks again when unused this long
 //!
+//! pinentry = "pinentry-gnome3"          # asks for a PIN or code when the client has no terminal
+//!
 //! [serials]                             # which seed serves an MFA device
 //! "arn:aws:iam::123456789012:mfa/alice" = "work"
 //!
-//! pinentry = "pinentry-gnome3"          # asks for a key's PIN when the client has no terminal
+//! [code_source]                         # "prompt": the user types the device's codes
+//! "arn:aws:iam::123456789012:mfa/alice-fob" = "prompt"
 //!
-//! [notifications]                     # desktop notifications, each on by default
+//! [notifications]                       # desktop notifications, each on by default
 //! enabled = true                        # false turns them all off
 //! touch = true                          # "touch your security key" when a touch takes > 1 s
 //! issued = true                         # "credentials issued for PROFILE"
@@ -39,8 +44,15 @@ use thiserror::Error;
 pub enum ConfigError {
     #[error("failed to read {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
-    #[error("{path} is not valid: {detail}; fix the file or move it away to use the defaults")]
-    Invalid { path: PathBuf, detail: String },
+    #[error(
+        "{} line {line}: {detail}; fix the file (every setting: the README's \"config.toml\" section) or move it away to use the defaults",
+        path.display()
+    )]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        detail: String,
+    },
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -57,6 +69,11 @@ pub struct Config {
     /// Locks again after this long without a mint.
     pub unlock_idle_seconds: u64,
     pub serials: BTreeMap<String, String>,
+    /// Where an MFA device's codes come from, by serial; unset: its seed if the vault holds
+    /// one, else the user.
+    pub code_source: BTreeMap<String, CodeSource>,
+    /// How long the agent waits for the user to type an MFA code.
+    pub prompt_timeout_seconds: u64,
     pub profiles: BTreeMap<String, ProfileSettings>,
     pub notifications: Notifications,
     /// The pinentry program for a security key's PIN when the client has no terminal
@@ -106,6 +123,16 @@ pub struct ProfileSettings {
     pub touch: Option<TouchPolicy>,
 }
 
+/// Where the codes of an MFA device come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CodeSource {
+    /// Computed from the device's seed in the vault.
+    Seed,
+    /// Typed by the user, from a hardware TOTP token or a phone app (the vault holds no seed).
+    Prompt,
+}
+
 /// When a mint needs a touch of the security key that seals the seeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -131,6 +158,8 @@ impl Default for Config {
             unlock_ttl_seconds: 8 * 3600,
             unlock_idle_seconds: 3600,
             serials: BTreeMap::new(),
+            code_source: BTreeMap::new(),
+            prompt_timeout_seconds: 120,
             profiles: BTreeMap::new(),
             notifications: Notifications::default(),
             pinentry: None,
@@ -152,6 +181,9 @@ impl Config {
     /// The settings in `text`, the contents of `path`.
     pub fn parse(text: &str, path: PathBuf) -> Result<Self, ConfigError> {
         toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            line: e
+                .span()
+                .map_or(1, |span| 1 + text[..span.start].matches('\n').count()),
             path,
             detail: e.message().to_owned(),
         })
@@ -169,6 +201,17 @@ impl Config {
         self.profiles.get(name).cloned().unwrap_or_default()
     }
 
+    /// Whether the user types the codes of the MFA device `serial` (configured so, or no seed
+    /// is linked to it: `seeded` says whether one is).
+    #[must_use]
+    pub fn typed_codes(&self, serial: &str, seeded: bool) -> bool {
+        match self.code_source.get(serial) {
+            Some(CodeSource::Prompt) => true,
+            Some(CodeSource::Seed) => false,
+            None => !seeded,
+        }
+    }
+
     /// The touch policy for `profile`.
     #[must_use]
     pub fn touch(&self, profile: &str) -> TouchPolicy {
@@ -182,6 +225,52 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The README's config.toml section, taken literally: it must be a valid file that
+    /// says what it means (a top-level key after a table header would land in the table).
+    #[test]
+    fn the_readme_example_is_a_valid_config() {
+        let readme = include_str!("../README.md");
+        let section = &readme[readme.find("### config.toml").expect("the section")..];
+        let start = section.find("```toml\n").expect("its example") + "```toml\n".len();
+        let example = &section[start..start + section[start..].find("```").unwrap()];
+        let config = Config::parse(example, "README.md".into()).unwrap();
+        let serials = config.serials.keys().chain(config.code_source.keys());
+        assert!(serials.into_iter().all(|s| s.starts_with("arn:aws:iam::")));
+        assert_eq!(config.touch, TouchPolicy::EveryMint);
+        assert_eq!(config.prompt_timeout_seconds, 120);
+        assert!(config.profile("prod-admin").assume_role_with_mfa);
+        // Every setting the agent has is shown (add a new one here and there).
+        let keys: Vec<&str> = example
+            .lines()
+            .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.trim()))
+            .collect();
+        let documented = |k: &str| keys.contains(&k) || example.contains(&format!("[{k}]"));
+        let fields = [
+            "refresh_margin_seconds",
+            "session_duration_seconds",
+            "sts_timeout_seconds",
+            "autostart",
+            "prompt_timeout_seconds",
+            "touch",
+            "unlock_ttl_seconds",
+            "unlock_idle_seconds",
+            "pinentry",
+            "serials",
+            "code_source",
+            "notifications",
+            "enabled",
+            "issued",
+            "expiring",
+            "errors",
+            "touch_delay_ms",
+            "expiring_notice_seconds",
+            "assume_role_with_mfa",
+        ];
+        for field in fields {
+            assert!(documented(field), "README's config.toml lacks {field}");
+        }
+    }
 
     #[test]
     fn missing_file_gives_defaults_and_typos_are_errors() {
@@ -210,11 +299,26 @@ mod tests {
         assert_eq!(config.touch("p"), TouchPolicy::EveryMint);
         assert_eq!(config.touch("other"), TouchPolicy::Unlock);
 
-        std::fs::write(dir.path().join("config.toml"), "refresh_margin = 3\n").unwrap();
+        std::fs::write(
+            dir.path().join("config.toml"),
+            "autostart = true\n\nrefresh_margin = 3\n",
+        )
+        .unwrap();
         let err = Config::load(dir.path()).unwrap_err().to_string();
         assert!(
-            err.contains("refresh_margin") && err.contains("config.toml"),
+            err.contains("config.toml line 3: unknown field `refresh_margin`"),
             "{err}"
         );
+
+        std::fs::write(
+            dir.path().join("config.toml"),
+            "[code_source]\n\"arn:aws:iam::123456789012:mfa/fob\" = \"prompt\"\n\"arn:aws:iam::123456789012:mfa/app\" = \"seed\"\n",
+        )
+        .unwrap();
+        let config = Config::load(dir.path()).unwrap();
+        assert!(config.typed_codes("arn:aws:iam::123456789012:mfa/fob", true));
+        assert!(!config.typed_codes("arn:aws:iam::123456789012:mfa/app", false));
+        assert!(config.typed_codes("arn:aws:iam::123456789012:mfa/new", false));
+        assert!(!config.typed_codes("arn:aws:iam::123456789012:mfa/new", true));
     }
 }

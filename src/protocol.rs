@@ -150,6 +150,9 @@ pub enum AskKind {
     NewPassphrase,
     /// A yes/no question; the answer is "yes" or "no".
     Confirm,
+    /// A 6-digit MFA code from the user's token or phone app (shown as typed: it is spent
+    /// once used). The agent may stop waiting and send its final response instead.
+    MfaCode,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -340,8 +343,8 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         unlocked_until: Option<i64>,
     },
-    /// A mint for `profile` waits for the user: a touch of the security key (or a key to be
-    /// plugged in); `message` says which.
+    /// A mint for `profile` waits for the user: a touch of the security key, a key to be
+    /// plugged in, or an MFA code to be typed; `message` says which.
     TouchNeeded { profile: String, message: String },
     /// The user approved (touched the key); the mint goes on.
     Approved { profile: String },

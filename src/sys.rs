@@ -73,6 +73,30 @@ pub fn lock_exclusive(file: &File) -> io::Result<()> {
     }
 }
 
+/// Waits until one of `fds` can be read (or has hung up), and returns its index.
+pub fn first_readable(fds: &[std::os::fd::BorrowedFd<'_>]) -> io::Result<usize> {
+    let mut polled: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    loop {
+        // SAFETY: `polled` is a valid array of pollfd, its length passed with it.
+        let rc = unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, -1) };
+        if rc > 0 {
+            let ready = polled.iter().position(|p| p.revents != 0);
+            return Ok(ready.expect("poll reported a ready descriptor"));
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
 /// The real user id of this process.
 #[must_use]
 pub fn current_uid() -> u32 {

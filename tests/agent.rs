@@ -290,8 +290,9 @@ fn configuration_mistakes_are_explained() {
     fail(
         "noseed",
         &[
-            "no seed is linked",
-            "arn:aws:iam::123456789012:mfa/bob",
+            "arn:aws:iam::123456789012:mfa/bob needs a code typed by you",
+            "no terminal or pinentry to ask with",
+            "run the command in a terminal",
             "seed add NAME --serial",
         ],
     );

@@ -703,26 +703,6 @@ fn udev_rule_lets_the_user_open_a_fido_key() {
     assert!(with.contains("mode=0660"), "{with}");
 }
 
-/// A stand-in for the desktop's pinentry dialog: speaks pinentry's Assuan protocol, logs
-/// the description it was shown, and "types" the PIN in `pin_file`.
-fn fake_pinentry(dir: &std::path::Path, pin_file: &std::path::Path) -> (PathBuf, PathBuf) {
-    let script = dir.join("pinentry");
-    let log = dir.join("pinentry.log");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\necho 'OK ready'\nwhile read -r cmd rest; do\n  case \"$cmd\" in\n    SETDESC) printf '%s\\n' \"$rest\" >> '{log}'; echo OK ;;\n    GETPIN) printf 'D %s\\nOK\\n' \"$(cat '{pin}')\" ;;\n    BYE) echo OK; exit 0 ;;\n    *) echo OK ;;\n  esac\ndone\n",
-            log = log.display(),
-            pin = pin_file.display()
-        ),
-    )
-    .unwrap();
-    let mut perms = std::fs::metadata(&script).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&script, perms).unwrap();
-    (script, log)
-}
-
 #[test]
 fn the_agent_asks_for_the_pin_on_the_client_terminal_or_with_pinentry() {
     if delegated_to_vm("the_agent_asks_for_the_pin_on_the_client_terminal_or_with_pinentry") {
@@ -739,7 +719,8 @@ fn the_agent_asks_for_the_pin_on_the_client_terminal_or_with_pinentry() {
         .success();
     env.unset("MFA_AGENT_PIN_FILE");
 
-    let (pinentry, pinentry_log) = fake_pinentry(env.path(), &pin_file);
+    let (pinentry, pinentry_log) =
+        common::terminal::pinentry(env.path(), &pin_file, &common::terminal::Answers::Same, 0);
     let config = env.path().join(".config/mfa-agent");
     std::fs::create_dir_all(&config).unwrap();
     std::fs::write(
@@ -764,39 +745,15 @@ fn the_agent_asks_for_the_pin_on_the_client_terminal_or_with_pinentry() {
                 .success()
         );
     }
-    let client = env.cmd(["credential-process", "--profile", "base"]);
-    let mut line: Vec<String> = vec![client.get_program().to_string_lossy().into_owned()];
-    line.extend(client.get_args().map(|a| a.to_string_lossy().into_owned()));
-    let mut on_terminal = Command::new("script");
-    on_terminal
-        .args(["-qec", &line.join(" "), "/dev/null"])
-        .env_clear()
-        .envs(client.get_envs().filter_map(|(k, v)| Some((k, v?))))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = on_terminal.spawn().expect("script (util-linux) runs");
-    // Typed once the prompt is up, as a person would.
-    let mut stdout = child.stdout.take().unwrap();
-    let mut seen = Vec::new();
-    let mut chunk = [0u8; 256];
-    while !String::from_utf8_lossy(&seen).contains("to approve base: ") {
-        let n = std::io::Read::read(&mut stdout, &mut chunk).unwrap();
-        assert!(
-            n > 0,
-            "the client ended before asking: {}",
-            String::from_utf8_lossy(&seen)
-        );
-        seen.extend_from_slice(&chunk[..n]);
-    }
+    let mut client =
+        common::terminal::OnTerminal::start(&env.cmd(["credential-process", "--profile", "base"]));
+    client.wait_for("to approve base: ");
     // rpassword shows the prompt, then turns echo off: give it that moment, as a person's
     // reaction time would.
     std::thread::sleep(Duration::from_millis(300));
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"123456\n").unwrap();
-    std::io::Read::read_to_end(&mut stdout, &mut seen).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&seen);
-    assert!(out.status.success(), "{text}");
+    client.type_line("123456");
+    let (status, text) = client.finish();
+    assert!(status.success(), "{text}");
     assert!(
         text.contains("PIN of security key main (8 tries left) to approve base"),
         "{text}"

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::{AgentState, Prompt, actions};
 use crate::protocol::{
-    Event, LastError, MAX_LINE, PROTOCOL_VERSION, Request, Response, StatusReport,
+    AskKind, Event, LastError, MAX_LINE, PROTOCOL_VERSION, Request, Response, StatusReport,
 };
 use crate::secret::SecretString;
 
@@ -244,7 +244,8 @@ fn plausible_profile(name: &str) -> bool {
 
 /// Drives `mint` while relaying its prompts to the client. If the client hangs up, the
 /// prompt channel is closed (a touch request waiting on the key gets cancelled), the mint
-/// still runs to its end, and the result is `None`.
+/// still runs to its end, and the result is `None`. The mint keeps running while the
+/// client's answer to a question is awaited: it may stop waiting (a prompt timeout).
 async fn follow_mint<T, R, W>(
     mint: impl Future<Output = T>,
     mut prompts: mpsc::UnboundedReceiver<Prompt>,
@@ -259,45 +260,87 @@ where
     // Set when the client sends something ahead of the response: it is still there, and its
     // bytes wait for the next request.
     let mut sent_ahead = false;
+    // The question the client is answering: where the answer goes, how long to wait.
+    let mut asking: Option<(oneshot::Sender<Option<SecretString>>, Duration)> = None;
     loop {
+        let answer_wait = asking.as_ref().map(|(_, wait)| *wait);
         tokio::select! {
             result = &mut mint => return Ok(Some(result)),
-            Some(prompt) = prompts.recv() => match prompt {
+            // One question at a time, and nothing else meanwhile: the client watches the
+            // connection while its user types, and anything on it ends the prompt.
+            Some(prompt) = prompts.recv(), if asking.is_none() => match prompt {
                 Prompt::Tell(message) => send(writer, &Response::Waiting { message }).await?,
                 Prompt::Ask { kind, message, reply } => {
                     send(writer, &Response::Ask { kind, message }).await?;
-                    let _ = reply.send(read_answer(reader).await);
+                    asking = Some((reply, answer_timeout(kind)));
                 }
             },
-            // A client says nothing while it waits: readable means it hung up (EOF).
-            gone = reader.fill_buf(), if !sent_ahead => {
-                if gone.map_or(true, <[u8]>::is_empty) {
-                    drop(prompts);
+            heard = hear(reader, answer_wait), if answer_wait.is_some() || !sent_ahead => match heard {
+                Heard::Answer(answer) => {
+                    if let Some((reply, _)) = asking.take() {
+                        let _ = reply.send(answer);
+                    }
+                }
+                Heard::HungUp => {
+                    drop((prompts, asking));
                     mint.await;
                     return Ok(None);
                 }
-                sent_ahead = true;
-            }
+                Heard::SentAhead => sent_ahead = true,
+            },
+            () = asker_gone(&mut asking) => asking = None,
         }
     }
 }
 
-/// How long the user has to answer a question (type a PIN, a passphrase) at the client.
-const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+/// What the client said while a request ran.
+enum Heard {
+    /// Its answer to the question (`None`: it cannot ask, or said something else).
+    Answer(Option<SecretString>),
+    /// It closed the connection.
+    HungUp,
+    /// It sent bytes ahead of the response, with no question pending: they wait.
+    SentAhead,
+}
 
-/// The client's `answer`; `None` if it has none, says something else, or goes quiet.
-async fn read_answer<R: AsyncBufReadExt + Unpin>(reader: &mut R) -> Option<SecretString> {
-    let Ok(Ok(Line::Complete(mut line))) =
-        tokio::time::timeout(ANSWER_TIMEOUT, read_line(reader)).await
-    else {
-        return None;
+/// Waits for the client: its answer when a question is pending (`answer_wait` bounds the
+/// wait; past it, the answer is "none"), else for it to hang up or send something.
+async fn hear<R: AsyncBufReadExt + Unpin>(reader: &mut R, answer_wait: Option<Duration>) -> Heard {
+    let Some(wait) = answer_wait else {
+        return match reader.fill_buf().await {
+            Ok(bytes) if !bytes.is_empty() => Heard::SentAhead,
+            // A client says nothing while it waits: readable with nothing in it is EOF.
+            _ => Heard::HungUp,
+        };
+    };
+    let mut line = match tokio::time::timeout(wait, read_line(reader)).await {
+        Ok(Ok(Line::Complete(line))) => line,
+        Ok(Ok(Line::Closed) | Err(_)) => return Heard::HungUp,
+        Ok(Ok(Line::TooLong)) | Err(_) => return Heard::Answer(None),
     };
     let parsed = serde_json::from_slice::<Request>(&line);
     // The line may hold a PIN or passphrase: wipe it once parsed.
     zeroize::Zeroize::zeroize(&mut line);
     match parsed {
-        Ok(Request::Answer { answer }) => answer,
-        _ => None,
+        Ok(Request::Answer { answer }) => Heard::Answer(answer),
+        _ => Heard::Answer(None),
+    }
+}
+
+/// Resolves when the one who asked the pending question stopped waiting for the answer.
+async fn asker_gone(asking: &mut Option<(oneshot::Sender<Option<SecretString>>, Duration)>) {
+    match asking {
+        Some((reply, _)) => reply.closed().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// How long the user has to answer a question (type a PIN, a passphrase) at the client.
+/// An MFA code's wait is the minter's (`prompt_timeout_seconds`), which stops it itself.
+fn answer_timeout(kind: AskKind) -> Duration {
+    match kind {
+        AskKind::MfaCode => Duration::from_secs(24 * 3600),
+        _ => Duration::from_secs(120),
     }
 }
 

@@ -275,7 +275,10 @@ impl Minter {
             .or_default()
             .clone();
         let _turn = lock.lock().await;
-        let (keys, seed) = self.secrets_for(plan, profiles, progress).await?;
+        let (keys, seed) = match self.secrets_for(plan, profiles, progress).await? {
+            (keys, Codes::Seed(seed)) => (keys, seed),
+            (keys, Codes::Typed) => return self.with_typed_code(plan, &keys, progress, call).await,
+        };
         let sts_error = |source| MintError::Sts {
             profile: plan.profile.clone(),
             source,
@@ -331,12 +334,7 @@ impl Minter {
         let step = self
             .claim_step(vec![serial.to_owned()], from, u64::MAX, Use::Send)
             .await
-            .map_err(|e| {
-                MintError::Internal(format!(
-                    "failed to save the replay guard in {}: {e}",
-                    self.paths.state_dir.display()
-                ))
-            })?
+            .map_err(|e| self.replay_save_error(&e))?
             .expect("no limit on the step");
         let starts = step.saturating_mul(seed.params.period);
         let now = unix_now();
@@ -351,18 +349,19 @@ impl Minter {
             .map_err(|e| MintError::Internal(format!("failed to compute the MFA code: {e}")))
     }
 
-    /// The source profile's long-term keys (from the vault, else the AWS files) and the
-    /// seed of the plan's MFA device, read in one visit to the vault: sealed, they open with
-    /// one touch of an enrolled security key, asked through the waiting client (the
-    /// approval for this mint).
+    /// The source profile's long-term keys (from the vault, else the AWS files) and where
+    /// the codes of the plan's MFA device come from (its seed, read in the same visit to the
+    /// vault, or the user). Sealed, they open with one touch of an enrolled security key,
+    /// asked through the waiting client (the approval for this mint).
     async fn secrets_for(
         &self,
         plan: &ProfilePlan,
         profiles: &Profiles,
         progress: &Progress,
-    ) -> Result<(LongTermKeys, Seed), MintError> {
+    ) -> Result<(LongTermKeys, Codes), MintError> {
         let serial = plan.mfa_serial.clone();
         let configured = self.config.serials.get(&serial).cloned();
+        let config = self.config.clone();
         let (profile, source) = (plan.profile.clone(), plan.source_profile.clone());
         let visitor = Visitor {
             progress: progress.clone(),
@@ -374,10 +373,13 @@ impl Minter {
             .door
             .enter(&visitor, keep_unlocked, None, move |vault, _| {
                 let keys = vault.credentials(&source)?;
+                let linked = vault::seed_for_serial(vault.seeds(), &serial);
+                if config.typed_codes(&serial, configured.is_some() || !linked.is_empty()) {
+                    return Ok((keys, Ok(Codes::Typed)));
+                }
                 let name = if let Some(name) = configured {
                     name
                 } else {
-                    let linked = vault::seed_for_serial(vault.seeds(), &serial);
                     match linked.as_slice() {
                         [one] => (*one).to_owned(),
                         [] => return Ok((keys, Err(MintError::NoSeed { serial, profile }))),
@@ -388,18 +390,148 @@ impl Minter {
                         }
                     }
                 };
-                Ok((keys, Ok(vault.seed(&name)?)))
+                Ok((keys, Ok(Codes::Seed(vault.seed(&name)?))))
             })
             .await;
-        let (from_vault, seed) = found.map_err(|e| MintError::Vault(format!("{e:#}")))?;
+        let (from_vault, codes) = found.map_err(|e| MintError::Vault(format!("{e:#}")))?;
         let keys = from_vault
             .or_else(|| profiles.static_keys(&plan.source_profile))
             .ok_or_else(|| MintError::NoSourceCredentials {
                 profile: plan.source_profile.clone(),
             })?;
-        Ok((keys, seed?))
+        Ok((keys, codes?))
+    }
+
+    /// Runs `call` with codes the user types (a hardware token, a phone app): asked through
+    /// the waiting client, else pinentry; 6 digits, never one already sent for this device,
+    /// and asked again (with the reason) when AWS rejects it, [`TYPED_CODE_TRIES`] times.
+    async fn with_typed_code<F, Fut>(
+        &self,
+        plan: &ProfilePlan,
+        keys: &LongTermKeys,
+        progress: &Progress,
+        call: F,
+    ) -> Result<SessionCredentials, MintError>
+    where
+        F: Fn(LongTermKeys, String) -> Fut,
+        Fut: Future<Output = Result<SessionCredentials, StsError>>,
+    {
+        let serial = plan.mfa_serial.as_str();
+        let mut retry_because: Option<String> = None;
+        for _ in 0..TYPED_CODE_TRIES {
+            let question = format!("MFA code for {serial} (profile {})", plan.profile);
+            let message = match &retry_because {
+                Some(why) => format!("{why}; {question}"),
+                None => question,
+            };
+            let typed = self.ask_code(plan, message, progress).await?;
+            let code = typed.expose().trim();
+            if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+                retry_because = Some("that was not a 6-digit code".into());
+                continue;
+            }
+            let (replay, spent) = (self.replay.clone(), (serial.to_owned(), code.to_owned()));
+            let fresh = tokio::task::spawn_blocking(move || {
+                replay.spend_typed(&spent.0, &spent.1, unix_now())
+            })
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|saved| saved);
+            if !fresh.map_err(|e| self.replay_save_error(&e))? {
+                retry_because = Some("this code was already used; wait for the next one".into());
+                continue;
+            }
+            tracing::info!(profile = %plan.profile, serial, "calling STS with a typed MFA code");
+            match call(keys.clone(), code.to_owned()).await {
+                Err(StsError::MfaRejected { message }) => {
+                    retry_because = Some(format!("AWS rejected the code ({message})"));
+                }
+                result => {
+                    return result.map_err(|source| MintError::Sts {
+                        profile: plan.profile.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+        Err(MintError::TypedCodeFailed {
+            serial: serial.to_owned(),
+            tries: TYPED_CODE_TRIES,
+            last: retry_because.unwrap_or_default(),
+        })
+    }
+
+    /// One typed code: asked of the waiting client, which shows the prompt on its terminal;
+    /// a client without one leaves it to pinentry. The tray and a notification show that a
+    /// code is wanted. Nobody answering within `prompt_timeout_seconds` is an error for
+    /// every client waiting on this mint; a client that hangs up cancels its prompt.
+    async fn ask_code(
+        &self,
+        plan: &ProfilePlan,
+        message: String,
+        progress: &Progress,
+    ) -> Result<SecretString, MintError> {
+        let seconds = self.config.prompt_timeout_seconds;
+        let profile = plan.profile.clone();
+        self.events.send(Event::TouchNeeded {
+            profile: profile.clone(),
+            message: format!("type the MFA code for {} ({profile})", plan.mfa_serial),
+        });
+        let pinentry = self.config.pinentry.clone();
+        let asked = async {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let question = Prompt::Ask {
+                kind: AskKind::MfaCode,
+                message: message.clone(),
+                reply,
+            };
+            if progress.send(question).is_err() {
+                return Err(MintError::Cancelled);
+            }
+            if let Ok(Some(code)) = answer.await {
+                return Ok(code);
+            }
+            if progress.is_closed() {
+                return Err(MintError::Cancelled);
+            }
+            tokio::task::spawn_blocking(move || {
+                crate::desktop::pinentry::ask_code(pinentry.as_deref(), &message, seconds)
+            })
+            .await
+            .map_err(|e| MintError::Internal(format!("the pinentry task failed: {e}")))?
+            .map_err(|e| MintError::NoWayToAsk {
+                serial: plan.mfa_serial.clone(),
+                detail: format!("{e:#}"),
+            })
+        };
+        let answered = tokio::time::timeout(Duration::from_secs(seconds), asked).await;
+        self.events.send(Event::Approved { profile });
+        answered.unwrap_or_else(|_| {
+            Err(MintError::NoCodeTyped {
+                serial: plan.mfa_serial.clone(),
+                seconds,
+            })
+        })
+    }
+
+    fn replay_save_error(&self, e: &std::io::Error) -> MintError {
+        MintError::Internal(format!(
+            "failed to save the replay guard in {}: {e}",
+            self.paths.state_dir.display()
+        ))
     }
 }
+
+/// How the codes of a mint's MFA device are had.
+enum Codes {
+    /// Computed from its seed.
+    Seed(Seed),
+    /// Typed by the user.
+    Typed,
+}
+
+/// How many codes a user may type for one mint (a typo, a reused code, one AWS rejects).
+const TYPED_CODE_TRIES: usize = 3;
 
 fn profile_key(profile: &str) -> String {
     format!("profile {profile}")

@@ -36,7 +36,7 @@ pub enum MintError {
     #[error("{source}")]
     Sts { profile: String, source: StsError },
     #[error(
-        "no seed is linked to the MFA device {serial} (profile {profile:?}); add it with `mfa-agent seed add NAME --serial {serial}`, or name its seed under [serials] in config.toml"
+        "no seed is linked to the MFA device {serial} (profile {profile:?}), and config.toml's [code_source] says its codes come from one; add it with `mfa-agent seed add NAME --serial {serial}`, name its seed under [serials], or set it to \"prompt\" to type its codes"
     )]
     NoSeed { serial: String, profile: String },
     #[error("several seeds are linked to the MFA device {serial} ({}); name the right one under [serials] in config.toml", seeds.join(", "))]
@@ -49,6 +49,24 @@ pub enum MintError {
         "AWS rejected two MFA codes in a row for {serial} ({message}); the codes were used elsewhere (typed into the console or another tool), this machine's clock is off, or the seed does not belong to this MFA device: `mfa-agent doctor` checks the clock"
     )]
     CodeRejected { serial: String, message: String },
+    #[error(
+        "no MFA code was typed within {seconds} s for {serial}; run the command again and type the code from your token or phone (prompt_timeout_seconds in config.toml sets the wait)"
+    )]
+    NoCodeTyped { serial: String, seconds: u64 },
+    #[error(
+        "{tries} codes for {serial} did not work (the last: {last}); nothing was minted: check the token or phone shows the codes of this MFA device, and run the command again"
+    )]
+    TypedCodeFailed {
+        serial: String,
+        tries: usize,
+        last: String,
+    },
+    #[error(
+        "the MFA device {serial} needs a code typed by you, and there is no terminal or pinentry to ask with ({detail}); run the command in a terminal, or add the device's seed with `mfa-agent seed add NAME --serial {serial}`"
+    )]
+    NoWayToAsk { serial: String, detail: String },
+    #[error("the client went away before the MFA code was typed; nothing was minted")]
+    Cancelled,
     #[error("{0}")]
     Vault(String),
     #[error("{0}")]

@@ -2,6 +2,8 @@
 //! accepted), so the agent remembers, per MFA serial and on disk across restarts, the last
 //! time step it sent to AWS and the last one it showed the user (`mfa-agent code`, the
 //! tray). A mint skips both; a code shown to the user skips only what the agent sent.
+//! Codes the user types (no seed held) are remembered by digest for a while, so that one
+//! already sent is refused before it reaches AWS.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -22,7 +24,15 @@ struct Steps {
     /// The last step whose code the user was shown, per serial (it may be typed anywhere).
     #[serde(default)]
     shown: BTreeMap<String, u64>,
+    /// Codes the user typed and the agent sent, per serial: a digest of serial and code,
+    /// and when (Unix seconds). Kept [`TYPED_CODE_MEMORY`] seconds, past any window AWS
+    /// would accept them in.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    typed: BTreeMap<String, Vec<(String, u64)>>,
 }
+
+/// How long a typed code is remembered as spent (AWS accepts a code for a window or two).
+const TYPED_CODE_MEMORY: u64 = 600;
 
 /// The file as written before codes shown to the user were tracked: steps sent, by serial.
 #[derive(Deserialize)]
@@ -57,7 +67,7 @@ impl ReplayGuard {
                 Ok(OnDisk::Steps(steps)) => steps,
                 Ok(OnDisk::SentOnly(sent)) => Steps {
                     sent,
-                    shown: BTreeMap::new(),
+                    ..Steps::default()
                 },
                 Err(e) => {
                     tracing::warn!(
@@ -112,9 +122,40 @@ impl ReplayGuard {
                 *last = step;
             }
         }
-        let json = serde_json::to_vec_pretty(&*steps).expect("a map of numbers serialises");
-        atomic::write_private(&self.path, &json)?;
+        self.save(&steps)?;
         Ok(Some(step))
+    }
+
+    /// Records `code`, typed by the user for `serial`, as sent; `false` (nothing recorded)
+    /// when it was sent already. Saved before the code leaves the agent.
+    pub fn spend_typed(&self, serial: &str, code: &str, now: u64) -> std::io::Result<bool> {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::new()
+            .chain_update(serial)
+            .chain_update([0])
+            .chain_update(code)
+            .finalize();
+        let digest = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD_NO_PAD,
+            &digest[..16],
+        );
+        let mut steps = self.steps.lock().expect("replay lock poisoned");
+        for spent in steps.typed.values_mut() {
+            spent.retain(|(_, at)| at.saturating_add(TYPED_CODE_MEMORY) > now);
+        }
+        steps.typed.retain(|_, spent| !spent.is_empty());
+        let spent = steps.typed.entry(serial.to_owned()).or_default();
+        if spent.iter().any(|(d, _)| *d == digest) {
+            return Ok(false);
+        }
+        spent.push((digest, now));
+        self.save(&steps)?;
+        Ok(true)
+    }
+
+    fn save(&self, steps: &Steps) -> std::io::Result<()> {
+        let json = serde_json::to_vec_pretty(steps).expect("maps of numbers and strings serialise");
+        atomic::write_private(&self.path, &json)
     }
 }
 
@@ -177,6 +218,34 @@ mod tests {
             claim(&["a"], 100, 101, Use::Show).unwrap(),
             None,
             "the current and the next code are spent"
+        );
+    }
+
+    #[test]
+    fn a_typed_code_is_spent_once_per_serial_and_forgotten_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("replay.json");
+        let guard = ReplayGuard::load(path.clone());
+        assert!(guard.spend_typed("a", "123456", 1000).unwrap());
+        assert!(
+            !guard.spend_typed("a", "123456", 1030).unwrap(),
+            "refused twice"
+        );
+        assert!(
+            guard.spend_typed("b", "123456", 1030).unwrap(),
+            "per serial"
+        );
+        let restarted = ReplayGuard::load(path.clone());
+        assert!(!restarted.spend_typed("a", "123456", 1060).unwrap());
+        assert!(
+            !std::fs::read_to_string(&path).unwrap().contains("123456"),
+            "only digests are kept"
+        );
+        assert!(
+            restarted
+                .spend_typed("a", "123456", 1000 + TYPED_CODE_MEMORY)
+                .unwrap(),
+            "long after, the same digits are a new code"
         );
     }
 

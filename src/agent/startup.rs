@@ -85,7 +85,7 @@ pub fn serve(paths: &Paths) -> Result<ExitCode> {
         // them go soon after, so an idle agent holds no stacks it does not use.
         .thread_keep_alive(Duration::from_millis(500))
         .build()?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         let listener = tokio::net::UnixListener::from_std(listener)?;
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
@@ -100,7 +100,11 @@ pub fn serve(paths: &Paths) -> Result<ExitCode> {
         };
         super::run(listener, state, shutdown).await;
         anyhow::Ok(())
-    })?;
+    });
+    // A helper thread may still wait for a touch or a pinentry dialog nobody answers:
+    // stopping must not wait for it.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    served?;
     if bound_here {
         let _ = std::fs::remove_file(&socket);
     }

@@ -12,7 +12,8 @@ use crate::protocol::{Request, Response};
 
 #[derive(Debug, Args)]
 pub struct CodeArgs {
-    /// The seed's name (see `mfa-agent seed list`).
+    /// The seed's name (see `mfa-agent seed list`), or the serial (ARN) of the MFA device
+    /// it is linked to.
     pub name: String,
     /// Print the code of the next time window instead, e.g. for the second code AWS asks
     /// for when you enable or resync an MFA device.

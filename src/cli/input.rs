@@ -8,6 +8,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
+use crate::client::Question;
 use crate::protocol::AskKind;
 use crate::secret::SecretString;
 
@@ -62,14 +63,15 @@ pub fn confirm(question: &str) -> Result<Option<bool>> {
 /// `MFA_AGENT_PIN_FILE` / `MFA_AGENT_PASSPHRASE_FILE` (scripts, tests), else typed on the
 /// terminal; a confirmation asked on the terminal. `None` when there is no terminal.
 #[must_use]
-pub fn answer(kind: AskKind, message: &str) -> Option<SecretString> {
+pub fn answer(question: &Question<'_>) -> Option<SecretString> {
+    let message = question.message;
     let from_file = |var: &str| {
         let path = env::var_os(var)?;
         crate::input::secret_from_file(Path::new(&path))
             .map_err(|e| tell_user(&format!("{var}: {e}")))
             .ok()
     };
-    match kind {
+    match question.kind {
         AskKind::Pin => from_file("MFA_AGENT_PIN_FILE").or_else(|| hidden(message)),
         AskKind::Passphrase => from_file("MFA_AGENT_PASSPHRASE_FILE").or_else(|| hidden(message)),
         AskKind::NewPassphrase => {
@@ -79,7 +81,33 @@ pub fn answer(kind: AskKind, message: &str) -> Option<SecretString> {
             let yes = confirm(message).ok()??;
             Some(SecretString::new(if yes { "yes" } else { "no" }.into()))
         }
+        AskKind::MfaCode => mfa_code(question),
     }
+}
+
+/// Asks for an MFA code on the terminal, shown as typed (it is spent once used), while
+/// watching the agent: when it stops waiting (no answer within its prompt timeout), the
+/// prompt ends and the agent's response is read.
+fn mfa_code(question: &Question<'_>) -> Option<SecretString> {
+    use std::io::Read as _;
+    use std::os::fd::AsFd as _;
+    let mut tty = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .ok()?;
+    write!(tty, "mfa-agent: {}: ", question.message).ok()?;
+    tty.flush().ok()?;
+    if !question.wait_for(tty.as_fd()).ok()? {
+        let _ = writeln!(tty);
+        return None;
+    }
+    // The terminal is in line mode: one read returns the line typed.
+    let mut line = [0u8; 64];
+    let n = tty.read(&mut line).ok()?;
+    let typed = String::from_utf8_lossy(&line[..n]).trim().to_owned();
+    zeroize::Zeroize::zeroize(&mut line);
+    Some(SecretString::new(typed))
 }
 
 fn hidden(message: &str) -> Option<SecretString> {

@@ -82,12 +82,15 @@ fn check_plan(
             .collect(),
         None => vault::seed_for_serial(v.seeds(), serial),
     });
-    let seed = match seeds.as_slice() {
-        [one] => *one,
+    let codes = match seeds.as_slice() {
+        _ if config.typed_codes(serial, !seeds.is_empty()) => {
+            "codes typed by you (a token or phone app; the vault holds no seed for it)".to_owned()
+        }
+        [one] => format!("seed {one}"),
         [] => {
             return Finding::fail(
                 check,
-                format!("no seed for its MFA device {serial}"),
+                format!("no seed for its MFA device {serial}, and [code_source] says it has one"),
                 format!(
                     "`mfa-agent seed add NAME --qr qr.png --serial {serial}` (or name an existing seed in config.toml: [serials] \"{serial}\" = \"NAME\")"
                 ),
@@ -116,7 +119,7 @@ fn check_plan(
             ),
         );
     };
-    let mut detail = format!("MFA device {serial} -> seed {seed}; keys of {source} from {keys}");
+    let mut detail = format!("MFA device {serial} -> {codes}; keys of {source} from {keys}");
     if let Some(role) = &plan.role {
         detail = format!("{detail}; assumes {}", role.arn);
         let direct = config.profile(&plan.profile).assume_role_with_mfa;

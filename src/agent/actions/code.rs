@@ -19,11 +19,12 @@ pub async fn code(
 ) -> anyhow::Result<Response> {
     let keep_unlocked = minter.config().touch == TouchPolicy::Unlock;
     let wanted = name.clone();
-    let (seed, linked) = minter
+    let (name, seed, linked) = minter
         .door
         .enter(visitor, keep_unlocked, None, move |vault, _| {
-            let serial = vault.info(&wanted)?.serial.clone();
-            Ok((vault.seed(&wanted)?, serial))
+            let name = seed_named(vault, wanted)?;
+            let serial = vault.info(&name)?.serial.clone();
+            Ok((name.clone(), vault.seed(&name)?, serial))
         })
         .await?;
     let serials = replay_keys(minter, &name, linked);
@@ -50,6 +51,23 @@ pub async fn code(
         period: seed.params.period,
         spent: step > from,
     }))
+}
+
+/// The seed `wanted` names: a seed's name, or an MFA device's serial (ARN) linked to one.
+fn seed_named(vault: &crate::vault::Vault, wanted: String) -> anyhow::Result<String> {
+    if vault.info(&wanted).is_ok() || !wanted.starts_with("arn:") {
+        return Ok(wanted);
+    }
+    match crate::vault::seed_for_serial(vault.seeds(), &wanted).as_slice() {
+        [one] => Ok((*one).to_owned()),
+        [] => anyhow::bail!(
+            "the vault holds no seed for the MFA device {wanted}: its codes come from your token or phone app, and mfa-agent asks you for one when a session needs it"
+        ),
+        several => anyhow::bail!(
+            "several seeds are linked to {wanted} ({}); name one",
+            several.join(", ")
+        ),
+    }
 }
 
 /// The MFA devices a seed's codes go to, as the replay guard knows them: the serial linked
