@@ -50,6 +50,18 @@ pub enum ProfileError {
         profile: String,
         source_profile: String,
     },
+    #[error(
+        "profile {profile:?} gets its credentials from `credential_process = {command}`, which is not mfa-agent's; name the profile that has your MFA device (mfa_serial) instead"
+    )]
+    OtherProcess { profile: String, command: String },
+    #[error(
+        "profile {profile:?} runs `mfa-agent credential-process --profile {target}`, and {target:?} runs mfa-agent too (a loop); point one of them at the profile that has your MFA device (mfa_serial)"
+    )]
+    ProcessLoop { profile: String, target: String },
+    #[error(
+        "profile {profile:?} is an IAM Identity Center (SSO) profile; mfa-agent mints with long-term IAM user keys and an MFA device, and SSO sessions need no MFA code: use `aws sso login` for it"
+    )]
+    Sso { profile: String },
     #[error("profile {profile:?}: duration_seconds = {value:?} is not valid here; {hint}")]
     BadDuration {
         profile: String,
@@ -91,7 +103,7 @@ impl Profiles {
         let set =
             aws_config::profile::load(&Fs::real(), &Env::real(), &ProfileFiles::default(), None)
                 .await
-                .map_err(|e| ProfileError::Load(e.to_string()))?;
+                .map_err(|e| ProfileError::Load(describe(&e)))?;
         Ok(Self { set })
     }
 
@@ -104,7 +116,7 @@ impl Profiles {
         ]);
         let set = aws_config::profile::load(&fs, &env, &ProfileFiles::default(), None)
             .await
-            .map_err(|e| ProfileError::Load(e.to_string()))?;
+            .map_err(|e| ProfileError::Load(describe(&e)))?;
         Ok(Self { set })
     }
 
@@ -135,14 +147,55 @@ impl Profiles {
     }
 
     /// Works out how to mint credentials for `profile`.
+    /// How to mint for `profile`. A profile whose `credential_process` runs mfa-agent
+    /// (the README's `[profile prod]`) stands for the profile it names, so `exec prod`
+    /// works as `aws --profile prod` does.
     pub fn plan(&self, profile: &str) -> Result<ProfilePlan, ProfileError> {
         if self.set.get_profile(profile).is_none() {
             return Err(ProfileError::Unknown {
                 profile: profile.into(),
             });
         }
+        if let Some(command) = self.get(profile, "credential_process") {
+            let Some(target) = agent_profile(command) else {
+                return Err(ProfileError::OtherProcess {
+                    profile: profile.into(),
+                    command: command.into(),
+                });
+            };
+            let follows = self
+                .get(target, "credential_process")
+                .and_then(agent_profile);
+            if target == profile || follows.is_some() {
+                return Err(ProfileError::ProcessLoop {
+                    profile: profile.into(),
+                    target: target.into(),
+                });
+            }
+            return self.plan_direct(target);
+        }
+        self.plan_direct(profile)
+    }
+
+    /// [`Profiles::plan`] for a profile that must be minted itself.
+    fn plan_direct(&self, profile: &str) -> Result<ProfilePlan, ProfileError> {
+        if self.set.get_profile(profile).is_none() {
+            return Err(ProfileError::Unknown {
+                profile: profile.into(),
+            });
+        }
+        let sso = |p: &str| {
+            ["sso_session", "sso_start_url"]
+                .iter()
+                .any(|key| self.get(p, key).is_some())
+        };
         let region = |p: &str| self.get(p, "region").map(str::to_owned);
         let Some(role_arn) = self.get(profile, "role_arn") else {
+            if sso(profile) {
+                return Err(ProfileError::Sso {
+                    profile: profile.into(),
+                });
+            }
             let mfa_serial =
                 self.get(profile, "mfa_serial")
                     .ok_or_else(|| ProfileError::NoMfaSerial {
@@ -173,6 +226,11 @@ impl Profiles {
         }
         if self.set.get_profile(source).is_none() {
             return Err(ProfileError::Unknown {
+                profile: source.into(),
+            });
+        }
+        if sso(source) {
+            return Err(ProfileError::Sso {
                 profile: source.into(),
             });
         }
@@ -231,6 +289,43 @@ impl Profiles {
     }
 }
 
+/// An error and its causes in one line (the SDK's "could not parse profile file" says where
+/// only in its source), each clause once.
+fn describe(e: &dyn std::error::Error) -> String {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(e) = next {
+        let clause = e
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if !clauses.iter().any(|c| c.contains(&clause)) {
+            clauses.push(clause);
+        }
+        next = e.source();
+    }
+    clauses.join(": ")
+}
+
+/// The `--profile` of an `mfa-agent credential-process` command line.
+#[must_use]
+pub fn agent_profile(command: &str) -> Option<&str> {
+    let mut words = command.split_whitespace();
+    words.find(|w| w.ends_with("mfa-agent"))?;
+    let mut words = words.skip_while(|w| *w != "credential-process");
+    words.next()?;
+    while let Some(word) = words.next() {
+        if word == "--profile" {
+            return words.next();
+        }
+        if let Some(name) = word.strip_prefix("--profile=") {
+            return Some(name);
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,7 +362,62 @@ source_profile = admin
 [profile toolong]
 mfa_serial = arn:aws:iam::123456789012:mfa/alice
 duration_seconds = 999999
+
+[profile prod]
+credential_process = mfa-agent credential-process --profile admin
+
+[profile self]
+credential_process = /usr/bin/mfa-agent credential-process --profile self
+
+[profile twice]
+credential_process = mfa-agent credential-process --profile prod
+
+[profile vault]
+credential_process = aws-vault export --format=json base
+
+[profile sso]
+sso_session = corp
+sso_account_id = 123456789012
+sso_role_name = Admin
+
+[profile fromsso]
+role_arn = arn:aws:iam::210987654321:role/Admin
+source_profile = sso
 ";
+
+    #[tokio::test]
+    async fn a_file_that_does_not_parse_is_reported_with_its_line() {
+        let err = Profiles::from_config_text("[profile a]\nregion = x\n[profile b\n")
+            .await
+            .err()
+            .expect("an unterminated section header")
+            .to_string();
+        assert!(err.contains("line 3"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_credential_process_profile_stands_for_the_profile_it_names() {
+        let profiles = Profiles::from_config_text(CONFIG).await.unwrap();
+        assert_eq!(
+            profiles.plan("prod").unwrap(),
+            profiles.plan("admin").unwrap(),
+            "exec prod mints what aws --profile prod would"
+        );
+        let loops = |p: &str| matches!(profiles.plan(p), Err(ProfileError::ProcessLoop { .. }));
+        assert!(loops("self") && loops("twice"));
+        let err = profiles.plan("vault").unwrap_err().to_string();
+        assert!(
+            err.contains("aws-vault export") && err.contains("not mfa-agent's"),
+            "{err}"
+        );
+        for sso in ["sso", "fromsso"] {
+            let err = profiles.plan(sso).unwrap_err().to_string();
+            assert!(
+                err.contains("\"sso\" is an IAM Identity Center (SSO) profile"),
+                "{err}"
+            );
+        }
+    }
 
     #[tokio::test]
     async fn plans_source_and_role_profiles() {

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use super::Finding;
-use crate::aws::profile::{CHAINED_ROLE_MAX_DURATION, ProfilePlan, Profiles};
+use crate::aws::profile::{CHAINED_ROLE_MAX_DURATION, ProfilePlan, Profiles, agent_profile};
 use crate::config::Config;
 use crate::vault::{self, Vault};
 
@@ -47,23 +47,6 @@ pub async fn check(config: &Config, vault: Option<&Vault>) -> (Vec<Finding>, Opt
         })
         .collect();
     (findings, region)
-}
-
-/// The `--profile` of an `mfa-agent credential-process` command line.
-fn agent_profile(command: &str) -> Option<&str> {
-    let mut words = command.split_whitespace();
-    words.find(|w| w.ends_with("mfa-agent"))?;
-    let mut words = words.skip_while(|w| *w != "credential-process");
-    words.next()?;
-    while let Some(word) = words.next() {
-        if word == "--profile" {
-            return words.next();
-        }
-        if let Some(name) = word.strip_prefix("--profile=") {
-            return Some(name);
-        }
-    }
-    None
 }
 
 fn check_plan(
@@ -144,7 +127,7 @@ fn check_plan(
 
 #[cfg(test)]
 mod tests {
-    use super::agent_profile;
+    use crate::aws::profile::agent_profile;
 
     #[test]
     fn finds_the_profile_of_a_credential_process_command() {
