@@ -29,7 +29,7 @@ fn block(heading: &str, lang: &str) -> String {
 }
 
 /// The commands of a `sh` block, without comments.
-fn commands(block: String) -> Vec<Vec<String>> {
+fn commands(block: &str) -> Vec<Vec<String>> {
     block
         .lines()
         .map(|line| line.split('#').next().unwrap().trim())
@@ -85,7 +85,7 @@ fn the_quickstart_runs_as_written() {
         README.contains(SERIAL),
         "the README's serial is the test device's"
     );
-    for command in commands(block("2. Store it", "sh")) {
+    for command in commands(&block("2. Store it", "sh")) {
         run_as_shown(&env, &command);
     }
     assert!(
@@ -121,7 +121,7 @@ fn the_quickstart_runs_as_written() {
         &["--profile", "work-mfa", "sts", "get-caller-identity"],
     );
     assert_eq!(identity["Account"], "123456789012", "{identity}");
-    for command in commands(block("5. Use it", "sh")) {
+    for command in commands(&block("5. Use it", "sh")) {
         if command[0] == "aws" {
             continue; // S3 calls; the STS calls above go the same way
         }
@@ -129,7 +129,7 @@ fn the_quickstart_runs_as_written() {
     }
     // Step 3's two codes, run last: run first, they would make the mints above wait a
     // minute for a code AWS has not seen (the agent remembers what it showed).
-    for command in commands(block("3. AWS asks for two consecutive codes", "sh")) {
+    for command in commands(&block("3. AWS asks for two consecutive codes", "sh")) {
         run_as_shown(&env, &command);
     }
 }
