@@ -282,3 +282,31 @@ fn the_agent_cannot_be_dumped_or_read_by_another_process_of_its_user() {
         "no core dumps: {core}"
     );
 }
+
+/// A deleted socket must not leave an agent that holds the lock and serves nothing: it
+/// exits, and the next client starts a fresh one. A second daemon names the first's pid.
+#[test]
+fn a_deleted_socket_does_not_wedge_the_agent() {
+    let env = TestEnv::with_keyring();
+    env.run(["seed", "list"], "").success();
+    let agent_pid = |env: &TestEnv| -> u64 {
+        let status: serde_json::Value =
+            serde_json::from_str(&env.run(["status", "--json"], "").success()).unwrap();
+        status["pid"].as_u64().unwrap()
+    };
+    let first = agent_pid(&env);
+    env.run(["daemon"], "").failure(&[
+        &format!("another mfa-agent daemon (pid {first}) holds"),
+        &format!("kill {first}"),
+    ]);
+
+    std::fs::remove_file(env.socket()).unwrap();
+    let gone = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        !std::path::Path::new(&format!("/proc/{first}")).exists()
+    });
+    assert!(gone, "the agent whose socket was deleted exits within 10 s");
+    // The next command starts a new agent, which serves.
+    env.run(["seed", "list"], "").success();
+    assert_ne!(agent_pid(&env), first);
+}

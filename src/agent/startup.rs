@@ -54,16 +54,30 @@ pub fn serve(paths: &Paths) -> Result<ExitCode> {
         .open(&lock_path)
         .with_context(|| format!("failed to open {}", lock_path.display()))?;
     if !sys::try_lock_exclusive(&lock)? {
+        let holder = std::fs::read_to_string(&lock_path).unwrap_or_default();
+        let holder = holder.trim();
+        if holder.is_empty() {
+            bail!(
+                "another process holds {} (the lock of the agent serving {}); `mfa-agent status` shows the agent",
+                lock_path.display(),
+                socket.display()
+            );
+        }
         bail!(
-            "another mfa-agent daemon is already serving {}; `mfa-agent status` shows it",
+            "another mfa-agent daemon (pid {holder}) holds {} for {}; if `mfa-agent status` gets no answer from it, stop it with `kill {holder}` (or `systemctl --user restart mfa-agent`)",
+            lock_path.display(),
             socket.display()
         );
     }
+    // Who holds the lock, for the message above.
+    lock.set_len(0)?;
+    std::io::Write::write_all(&mut &lock, format!("{}\n", std::process::id()).as_bytes())?;
 
     let (listener, bound_here) = match sys::inherited_listener() {
         Some(listener) => (listener, false),
         None => (bind(&socket)?, true),
     };
+    let bound = bound_here.then(|| file_identity(&socket)).flatten();
     listener.set_nonblocking(true)?;
 
     let store = Vault::open(
@@ -96,6 +110,7 @@ pub fn serve(paths: &Paths) -> Result<ExitCode> {
             tokio::select! {
                 _ = term.recv() => {}
                 _ = int.recv() => {}
+                () = socket_lost(&socket, bound) => {}
             }
         };
         super::run(listener, state, shutdown).await;
@@ -105,11 +120,43 @@ pub fn serve(paths: &Paths) -> Result<ExitCode> {
     // stopping must not wait for it.
     runtime.shutdown_timeout(Duration::from_secs(1));
     served?;
-    if bound_here {
+    // Only the socket this daemon bound: a new agent's may be at the path now.
+    if bound.is_some() && file_identity(&socket) == bound {
         let _ = std::fs::remove_file(&socket);
     }
     drop(lock);
     Ok(ExitCode::SUCCESS)
+}
+
+/// How often the daemon checks that its socket is still where clients look for it.
+const SOCKET_CHECK: Duration = Duration::from_secs(2);
+
+/// A file's device and inode: which file a path names.
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|meta| (meta.dev(), meta.ino()))
+}
+
+/// Resolves once the socket this daemon bound (`bound`: its identity) is deleted or
+/// replaced: clients can no longer reach the daemon, which then exits (releasing its lock)
+/// so that the next client starts one that they can. A socket systemd bound is left to it.
+async fn socket_lost(socket: &Path, bound: Option<(u64, u64)>) {
+    let Some(bound) = bound else {
+        return std::future::pending().await;
+    };
+    let mut check = tokio::time::interval(SOCKET_CHECK);
+    loop {
+        check.tick().await;
+        if file_identity(socket) != Some(bound) {
+            tracing::warn!(
+                "{} was deleted or replaced, so no client can reach this agent: exiting (the next client starts a new one)",
+                socket.display()
+            );
+            return;
+        }
+    }
 }
 
 /// Binds the socket with mode 0600, replacing a stale one left by a daemon that died (the
