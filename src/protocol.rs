@@ -74,6 +74,15 @@ pub enum Request {
         /// The store a new vault is created in; an existing vault must match it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         store: Option<StoreKind>,
+        /// The seed already linked to `serial` is removed once this one is stored (a
+        /// re-created MFA device).
+        #[serde(default)]
+        replace: bool,
+    },
+    /// Links an MFA device to a seed (and to no other).
+    SeedLink {
+        name: String,
+        serial: String,
     },
     SeedRemove {
         name: String,

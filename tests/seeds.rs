@@ -4,7 +4,7 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 
-use common::{AWS_SEED, TestEnv, oathtool};
+use common::{AWS_SEED, SERIAL, TestEnv, oathtool};
 use serde_json::Value;
 
 const AWS_URI: &str = "otpauth://totp/Amazon%20Web%20Services:alice@123456789012?secret=ABCDEFGHIJKLMNOPQRSTUVWXYZ234567ABCDEFGHIJKLMNOPQRSTUVWXYZ234567&issuer=Amazon%20Web%20Services";
@@ -205,4 +205,67 @@ fn remove_asks_first_and_then_deletes_from_the_keyring() {
     env.run(["seed", "add", "old", "--secret", "-"], other)
         .success();
     assert_code_matches(&env, "old", other, "sha1", 6, 30);
+}
+
+/// One seed per MFA device: a second one for the same serial is refused with the ways out
+/// spelled out, `--replace` swaps in a re-created device's seed, `link` moves the link.
+#[test]
+fn a_second_seed_for_one_mfa_device_is_refused_with_the_choices() {
+    let env = TestEnv::with_keyring();
+    env.add_seed("old", &["--serial", SERIAL]);
+    let new_secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+    env.run(
+        ["seed", "add", "new", "--secret", "-", "--serial", SERIAL],
+        new_secret,
+    )
+    .failure(&[
+        "seed \"old\" is already linked to the MFA device arn:aws:iam::123456789012:mfa/alice",
+        "nothing was added",
+        "--replace",
+        "mfa-agent seed link NAME --serial arn:aws:iam::123456789012:mfa/alice",
+    ]);
+    let names = |env: &TestEnv| -> Vec<(String, Value)> {
+        listed(env)["seeds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["name"].as_str().unwrap().to_owned(), s["serial"].clone()))
+            .collect()
+    };
+    assert_eq!(names(&env), vec![("old".into(), Value::from(SERIAL))]);
+
+    // The device was re-created in AWS: its new seed replaces the old one.
+    let out = env.run(
+        [
+            "seed",
+            "add",
+            "new",
+            "--secret",
+            "-",
+            "--serial",
+            SERIAL,
+            "--replace",
+        ],
+        new_secret,
+    );
+    out.success();
+    assert!(
+        out.stderr().contains("replacing seed \"old\""),
+        "{}",
+        out.stderr()
+    );
+    assert_eq!(names(&env), vec![("new".into(), Value::from(SERIAL))]);
+    assert_code_matches(&env, "new", new_secret, "SHA1", 6, 30);
+
+    // Moving the link to another seed unlinks the first.
+    env.add_seed("other", &[]);
+    env.run(["seed", "link", "other", "--serial", SERIAL], "")
+        .success();
+    assert_eq!(
+        names(&env),
+        vec![
+            ("new".into(), Value::Null),
+            ("other".into(), Value::from(SERIAL))
+        ]
+    );
 }

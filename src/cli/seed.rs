@@ -23,6 +23,14 @@ pub enum SeedCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Link an MFA device to a seed (unlinking it from any other): which seed's codes a
+    /// profile with that mfa_serial gets.
+    Link {
+        name: String,
+        /// The MFA device's ARN, e.g. arn:aws:iam::123456789012:mfa/alice.
+        #[arg(long, value_name = "ARN")]
+        serial: String,
+    },
     /// Delete a seed and its secret.
     Remove {
         name: String,
@@ -56,6 +64,10 @@ pub struct AddArgs {
     /// arn:aws:iam::123456789012:mfa/alice. The agent uses it to find the seed for a profile.
     #[arg(long, value_name = "ARN")]
     pub serial: Option<String>,
+    /// Replace the seed linked to --serial (after re-creating the MFA device in AWS): it
+    /// is removed once the new one is stored.
+    #[arg(long, requires = "serial")]
+    pub replace: bool,
 }
 
 #[derive(Debug, Args)]
@@ -74,6 +86,7 @@ pub fn run(cmd: SeedCommand, agent: &Agent) -> Result<ExitCode> {
     match cmd {
         SeedCommand::Add(args) => add(&args, agent),
         SeedCommand::List { json } => list(agent, json),
+        SeedCommand::Link { name, serial } => agent.change(&Request::SeedLink { name, serial }),
         SeedCommand::Remove { name, yes } => agent.change(&Request::SeedRemove { name, yes }),
         SeedCommand::Export(args) => export(&args, agent),
     }
@@ -88,6 +101,7 @@ fn add(args: &AddArgs, agent: &Agent) -> Result<ExitCode> {
         material,
         serial: args.serial.clone(),
         store: agent.store,
+        replace: args.replace,
     })
 }
 

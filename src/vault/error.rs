@@ -34,6 +34,10 @@ pub enum VaultError {
     )]
     DuplicateSeed { name: String },
     #[error(
+        "seed {seed:?} is already linked to the MFA device {serial}, and each device takes one seed; nothing was added: for a re-created device, add the new seed with --replace (seed {seed:?} is removed once the new one is stored), or move the link with `mfa-agent seed link NAME --serial {serial}`"
+    )]
+    SerialTaken { serial: String, seed: String },
+    #[error(
         "{name:?} is not a usable seed name; use 1-64 letters, digits, '.', '_', '-' or '@', starting with a letter or digit"
     )]
     BadName { name: String },

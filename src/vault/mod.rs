@@ -293,6 +293,14 @@ impl Vault {
         if self.index.seeds.contains_key(name) {
             return Err(VaultError::DuplicateSeed { name: name.into() });
         }
+        if let Some(serial) = &serial
+            && let Some(seed) = seed_for_serial(self.seeds(), serial).first()
+        {
+            return Err(VaultError::SerialTaken {
+                serial: serial.clone(),
+                seed: (*seed).to_owned(),
+            });
+        }
         let id = self.secret_id(name);
         let encoded = self.stored_form(&id, &otp::encode_base32(&seed.secret))?;
         self.store()?
@@ -327,6 +335,25 @@ impl Vault {
                 .remove(name)
                 .map(drop)
                 .ok_or_else(|| VaultError::UnknownSeed { name: name.into() })
+        })
+    }
+
+    /// Links the MFA device `serial` to seed `name` alone (any other seed linked to it is
+    /// unlinked).
+    pub fn link(&mut self, name: &str, serial: &str) -> Result<(), VaultError> {
+        validate_serial(serial)?;
+        self.change_index(|index| {
+            if !index.seeds.contains_key(name) {
+                return Err(VaultError::UnknownSeed { name: name.into() });
+            }
+            for (seed, info) in &mut index.seeds {
+                if seed == name {
+                    info.serial = Some(serial.to_owned());
+                } else if info.serial.as_deref() == Some(serial) {
+                    info.serial = None;
+                }
+            }
+            Ok(())
         })
     }
 

@@ -35,9 +35,25 @@ pub async fn handle(
             material,
             serial,
             store,
+            replace,
         } => {
             let v = visitor(format!("seed {name}"), format!("add the seed {name}"));
-            seeds::add(minter, &v, name, material, serial, store).await
+            seeds::add(
+                minter,
+                &v,
+                seeds::NewSeed {
+                    name,
+                    material,
+                    serial,
+                    replace,
+                },
+                store,
+            )
+            .await
+        }
+        Request::SeedLink { name, serial } => {
+            let v = visitor(format!("seed {name}"), format!("link the seed {name}"));
+            seeds::link(minter, &v, name, serial).await
         }
         Request::SeedRemove { name, yes } => {
             let v = visitor(format!("seed {name}"), format!("remove the seed {name}"));

@@ -28,23 +28,75 @@ pub async fn list(minter: &Minter, visitor: &Visitor) -> anyhow::Result<Response
         .await
 }
 
+/// A seed to add, as the user gave it.
+pub struct NewSeed {
+    pub name: String,
+    pub material: SeedMaterial,
+    pub serial: Option<String>,
+    /// Replaces the seed linked to `serial` (a re-created MFA device).
+    pub replace: bool,
+}
+
 pub async fn add(
     minter: &Minter,
     visitor: &Visitor,
-    name: String,
-    material: SeedMaterial,
-    serial: Option<String>,
+    new: NewSeed,
     store: Option<StoreKind>,
 ) -> anyhow::Result<Response> {
+    let NewSeed {
+        name,
+        material,
+        serial,
+        replace,
+    } = new;
     crate::vault::validate_name(&name)?;
+    if replace && serial.is_none() {
+        bail!(
+            "--replace replaces the seed of an MFA device: give the device with --serial ARN; nothing was added"
+        );
+    }
     let seed = parse(material)?;
     minter
         .door
         .enter(visitor, false, store, move |vault, _| {
-            vault.add(&name, &seed, serial)?;
+            // The new seed is stored before the old one goes: a failure in between leaves
+            // both, never neither.
+            let old = match &serial {
+                Some(serial) if replace => crate::vault::seed_for_serial(vault.seeds(), serial)
+                    .first()
+                    .map(|s| (*s).to_owned()),
+                _ => None,
+            };
+            if let (Some(old), Some(serial)) = (&old, &serial) {
+                vault.add(&name, &seed, None)?;
+                vault.link(&name, serial)?;
+                vault.remove(old).map_err(|e| {
+                    anyhow::anyhow!("added seed {name:?} for {serial}, but the old seed {old:?} is still stored ({e}); remove it with `mfa-agent seed remove {old}`")
+                })?;
+            } else {
+                vault.add(&name, &seed, serial.clone())?;
+            }
             let store = vault.store_description()?;
+            let replaced = old.map(|old| format!(", replacing seed {old:?}")).unwrap_or_default();
             Ok(Response::Done {
-                message: format!("added seed {name:?} to the {store}"),
+                message: format!("added seed {name:?} to the {store}{replaced}"),
+            })
+        })
+        .await
+}
+
+pub async fn link(
+    minter: &Minter,
+    visitor: &Visitor,
+    name: String,
+    serial: String,
+) -> anyhow::Result<Response> {
+    minter
+        .door
+        .enter(visitor, false, None, move |vault, _| {
+            vault.link(&name, &serial)?;
+            Ok(Response::Done {
+                message: format!("the MFA device {serial} now takes its codes from seed {name:?}"),
             })
         })
         .await
