@@ -131,6 +131,22 @@ fn a_broken_setup_gets_a_fix_for_each_problem() {
         "mfa-agent creds add nokeys",
     );
     expect("profile missing", "no profile \"missing\"", "~/.aws/config");
+    assert!(
+        finding(&findings, "profile missing")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("(named by the credential_process of e)"),
+        "which profile refers to it"
+    );
+    let no_region = finding(&findings, "profile a");
+    assert_eq!(no_region["status"], "warn", "{no_region}");
+    assert!(
+        no_region["fix"]
+            .as_str()
+            .unwrap()
+            .contains("add `region = ...` to [profile a]"),
+        "{no_region}"
+    );
     expect("clock", "120 s behind AWS STS", "timedatectl set-ntp true");
     assert_eq!(finding(&findings, "profile base")["status"], "ok");
 

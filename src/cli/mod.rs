@@ -20,10 +20,13 @@ use crate::paths::Paths;
 use crate::protocol::{Request, Response};
 use crate::vault::StoreKind;
 
-/// Use a hardware security key as the MFA factor for the AWS command line.
+/// MFA sessions for the AWS CLI and SDKs, from a per-user agent.
 ///
-/// mfa-agent keeps your AWS virtual MFA (TOTP) seeds in the OS keyring and turns them into
-/// codes, so MFA-protected AWS profiles work without typing codes from a phone.
+/// The agent keeps your AWS virtual MFA (TOTP) seeds and long-term keys in the OS keyring
+/// (or an encrypted file), sealed by a FIDO2/U2F security key if you enrol one, and mints
+/// and caches STS sessions for profiles that use `credential_process`. A device whose seed
+/// it does not hold (a hardware token, a phone app) works too: it asks you for the code,
+/// once per session.
 #[derive(Debug, Parser)]
 #[command(
     name = "mfa-agent",

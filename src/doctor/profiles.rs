@@ -18,11 +18,15 @@ pub async fn check(config: &Config, vault: Option<&Vault>) -> (Vec<Finding>, Opt
             return (vec![Finding::fail("aws config", e.to_string(), fix)], None);
         }
     };
-    let targets: BTreeSet<&str> = profiles
+    // (the profile with the credential_process line, the profile it names)
+    let referrers: Vec<(&str, &str)> = profiles
         .names()
-        .filter_map(|name| profiles.get(name, "credential_process"))
-        .filter_map(agent_profile)
+        .filter_map(|name| {
+            let command = profiles.get(name, "credential_process")?;
+            Some((name, agent_profile(command)?))
+        })
         .collect();
+    let targets: BTreeSet<&str> = referrers.iter().map(|(_, target)| *target).collect();
     if targets.is_empty() {
         let finding = Finding::warn(
             "profiles",
@@ -32,20 +36,40 @@ pub async fn check(config: &Config, vault: Option<&Vault>) -> (Vec<Finding>, Opt
         return (vec![finding], None);
     }
     let mut region = None;
-    let findings = targets
+    let mut findings: Vec<Finding> = targets
         .into_iter()
         .map(|target| match profiles.plan(target) {
             Ok(plan) => {
                 region = region.take().or_else(|| plan.region.clone());
                 check_plan(&plan, &profiles, config, vault)
             }
-            Err(e) => Finding::fail(
-                format!("profile {target}"),
-                e.to_string(),
-                "edit ~/.aws/config as the message says",
-            ),
+            Err(e) => {
+                let named_by: Vec<&str> = referrers
+                    .iter()
+                    .filter(|(_, t)| *t == target)
+                    .map(|(referrer, _)| *referrer)
+                    .collect();
+                Finding::fail(
+                    format!("profile {target}"),
+                    format!(
+                        "{e} (named by the credential_process of {})",
+                        named_by.join(", ")
+                    ),
+                    "edit ~/.aws/config as the message says",
+                )
+            }
         })
         .collect();
+    // The AWS CLI takes the region from the profile it is given, not the one minted for.
+    for (referrer, _) in &referrers {
+        if profiles.get(referrer, "region").is_none() {
+            findings.push(Finding::warn(
+                format!("profile {referrer}"),
+                "has a credential_process but no region: `aws --profile ...` will say \"You must specify a region\"",
+                format!("add `region = ...` to [profile {referrer}] in ~/.aws/config (or set AWS_REGION)"),
+            ));
+        }
+    }
     (findings, region)
 }
 
