@@ -397,6 +397,21 @@ pub struct SessionSummary {
     pub expiration: i64,
 }
 
+impl SessionSummary {
+    /// The name people read: "base" for a profile's session, "base (MFA session)" for the
+    /// MFA session behind its role profiles.
+    #[must_use]
+    pub fn display_name(&self) -> String {
+        if let Some(profile) = self.name.strip_prefix("profile ") {
+            profile.to_owned()
+        } else if let Some(source) = self.name.strip_prefix("mfa-session ") {
+            format!("{source} (MFA session)")
+        } else {
+            self.name.clone()
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LastError {
     /// Unix seconds.

@@ -105,9 +105,10 @@ fn credential_process_mints_once_then_serves_from_memory() {
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    assert!(
-        names.contains(&"profile admin") && names.contains(&"mfa-session base"),
-        "{names:?}"
+    assert_eq!(
+        names,
+        ["profile admin", "profile base"],
+        "one entry per session: base's own is also the MFA session behind admin"
     );
     assert!(
         status.to_string().contains("****"),
@@ -728,5 +729,52 @@ fn profile_settings_reach_sts_as_the_aws_cli_sends_them() {
     assert_eq!(
         sent("AssumeRole", "DurationSeconds").as_deref(),
         Some("900")
+    );
+}
+
+/// `status` lists each session once (a source profile's session is also the MFA session of
+/// its roles), in local time with the time left; its last error lasts until a mint works
+/// or `lock`, and `lock` counts the sessions it dropped as `status` listed them.
+#[test]
+fn status_shows_each_session_once_and_forgets_an_error_after_a_success() {
+    let sts = FakeSts::start(AWS_SEED, 30);
+    let env = setup(&sts);
+    credential_process(&env, "base");
+    credential_process(&env, "admin");
+    let status: Value = serde_json::from_str(&env.run(["status", "--json"], "").success()).unwrap();
+    let names: Vec<&str> = status["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["profile admin", "profile base"], "{status}");
+    let text = env.run(["status"], "").success();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("session base: "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line.contains(" h ") && line.ends_with(" min left)"),
+        "{line}"
+    );
+
+    env.run(["credential-process", "--profile", "missing"], "")
+        .failure(&["no profile \"missing\""]);
+    let text = env.run(["status"], "").success();
+    assert!(text.contains("last error at"), "{text}");
+    // The profile is named once, not "profile "missing": no profile "missing"".
+    assert!(!text.contains("\"missing\": no profile"), "{text}");
+    env.run(["credential-process", "--profile", "base", "--refresh"], "")
+        .success();
+    let text = env.run(["status"], "").success();
+    assert!(!text.contains("last error"), "a success clears it: {text}");
+
+    let locked = env.run(["lock"], "");
+    locked.success();
+    assert!(
+        locked.stderr().contains("dropped 2 cached session(s)"),
+        "{}",
+        locked.stderr()
     );
 }

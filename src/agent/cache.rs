@@ -91,20 +91,17 @@ impl SessionCache {
 
     /// Drops every cached session; returns how many there were. A mint in flight finishes
     /// into a slot that is no longer reachable.
+    /// Drops every session; returns how many there were, counted as [`Self::summaries`]
+    /// lists them.
     pub fn clear(&self) -> usize {
-        let drained: Vec<_> = self
-            .slots
-            .lock()
-            .expect("cache lock poisoned")
-            .drain()
-            .collect();
-        drained
-            .iter()
-            .filter(|(_, slot)| slot.try_lock().map_or(true, |s| s.session.is_some()))
-            .count()
+        let held = self.summaries().len();
+        self.slots.lock().expect("cache lock poisoned").clear();
+        held
     }
 
     /// The cached sessions, without their secrets (busy slots are skipped).
+    /// The cached sessions, each once: a source profile's own session and the MFA session
+    /// of its roles are one session (one GetSessionToken), listed as the profile's.
     pub fn summaries(&self) -> Vec<SessionSummary> {
         let slots = self.slots.lock().expect("cache lock poisoned");
         let mut out: Vec<SessionSummary> = slots
@@ -119,6 +116,15 @@ impl SessionCache {
                 })
             })
             .collect();
+        // "profile ..." sorts before "mfa-session ...": the profile's name is kept.
+        out.sort_by(|a, b| {
+            b.name
+                .starts_with("profile ")
+                .cmp(&a.name.starts_with("profile "))
+                .then(a.name.cmp(&b.name))
+        });
+        let mut seen = std::collections::HashSet::new();
+        out.retain(|s| seen.insert((s.access_key.clone(), s.expiration)));
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
     }

@@ -179,6 +179,7 @@ where
         Request::Subscribe => unreachable!("served by `subscribe`"),
         Request::Lock => {
             let dropped = state.minter.lock();
+            *state.last_error.lock().expect("last error lock poisoned") = None;
             tracing::info!(dropped, "locked: dropped cached sessions");
             Response::Locked { dropped }
         }
@@ -204,9 +205,19 @@ where
                 return Err(std::io::ErrorKind::BrokenPipe.into());
             };
             match result {
-                Ok(credentials) => Response::Credentials(credentials),
+                Ok(credentials) => {
+                    // The last error is news only until something works again.
+                    *state.last_error.lock().expect("last error lock poisoned") = None;
+                    Response::Credentials(credentials)
+                }
                 Err(err) => {
-                    let message = format!("profile {profile:?}: {err}");
+                    let err = err.to_string();
+                    // Name the profile once: most errors say which already.
+                    let message = if err.contains(&format!("profile {profile:?}")) {
+                        err
+                    } else {
+                        format!("profile {profile:?}: {err}")
+                    };
                     tracing::warn!("{message}");
                     *state.last_error.lock().expect("last error lock poisoned") = Some(LastError {
                         at: crate::clock::unix_now_i64(),

@@ -139,12 +139,16 @@ fn print_status(report: &StatusReport) {
     if report.sessions.is_empty() {
         println!("sessions: none cached");
     }
+    let now = crate::clock::unix_now_i64();
     for s in &report.sessions {
+        let left = (s.expiration - now).max(0);
         println!(
-            "session {}: {} until {}",
-            s.name,
+            "session {}: {} until {} ({} h {:02} min left)",
+            s.display_name(),
             s.access_key,
-            iso8601(s.expiration)
+            crate::sys::local_hh_mm(s.expiration),
+            left / 3600,
+            left % 3600 / 60
         );
     }
     if let Some(until) = report.unlocked_until {

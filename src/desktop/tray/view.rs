@@ -126,19 +126,7 @@ impl View {
     pub fn session_lines(&self) -> Vec<String> {
         self.sessions
             .iter()
-            .map(|s| {
-                let name = s
-                    .name
-                    .strip_prefix("profile ")
-                    .map(str::to_owned)
-                    .or_else(|| {
-                        s.name
-                            .strip_prefix("mfa-session ")
-                            .map(|p| format!("{p} (MFA session)"))
-                    })
-                    .unwrap_or_else(|| s.name.clone());
-                format!("{name}: until {}", local_hh_mm(s.expiration))
-            })
+            .map(|s| format!("{}: until {}", s.display_name(), local_hh_mm(s.expiration)))
             .collect()
     }
 }
@@ -176,7 +164,7 @@ mod tests {
             expiration: 0,
         });
         view.apply(Event::Sessions {
-            sessions: vec![session("profile base"), session("mfa-session base")],
+            sessions: vec![session("profile base"), session("mfa-session admin-source")],
             unlocked_until: None,
         });
         assert_eq!(view.look(), Look::Unlocked);
@@ -184,7 +172,7 @@ mod tests {
         let lines = view.session_lines();
         assert!(lines[0].starts_with("base: until "), "{lines:?}");
         assert!(
-            lines[1].starts_with("base (MFA session): until "),
+            lines[1].starts_with("admin-source (MFA session): until "),
             "{lines:?}"
         );
 
