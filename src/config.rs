@@ -180,12 +180,22 @@ impl Config {
 
     /// The settings in `text`, the contents of `path`.
     pub fn parse(text: &str, path: PathBuf) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Invalid {
-            line: e
+        toml::from_str(text).map_err(|e| {
+            let line = e
                 .span()
-                .map_or(1, |span| 1 + text[..span.start].matches('\n').count()),
-            path,
-            detail: e.message().to_owned(),
+                .map_or(1, |span| 1 + text[..span.start].matches('\n').count());
+            // The key on that line, which toml's message for a bad value leaves out.
+            let key = text
+                .lines()
+                .nth(line - 1)
+                .and_then(|l| l.split_once('='))
+                .map(|(key, _)| key.trim().trim_matches('"'))
+                .filter(|key| !key.is_empty() && !e.message().contains(key));
+            let detail = match key {
+                Some(key) => format!("{key}: {}", e.message()),
+                None => e.message().to_owned(),
+            };
+            ConfigError::Invalid { path, line, detail }
         })
     }
 
@@ -320,5 +330,13 @@ mod tests {
         assert!(!config.typed_codes("arn:aws:iam::123456789012:mfa/app", false));
         assert!(config.typed_codes("arn:aws:iam::123456789012:mfa/new", false));
         assert!(!config.typed_codes("arn:aws:iam::123456789012:mfa/new", true));
+
+        // A bad value: the line and the key, which toml's own message leaves out.
+        std::fs::write(dir.path().join("config.toml"), "touch = \"sometimes\"\n").unwrap();
+        let err = Config::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("config.toml line 1: touch: unknown variant"),
+            "{err}"
+        );
     }
 }

@@ -40,6 +40,7 @@ pub mod logging;
 pub mod otp;
 pub mod paths;
 pub mod protocol;
+pub mod report;
 pub mod secret;
 pub mod sys;
 pub mod unlock;

@@ -778,3 +778,27 @@ fn status_shows_each_session_once_and_forgets_an_error_after_a_success() {
         locked.stderr()
     );
 }
+
+/// A mistake in config.toml must not cut clients off from sessions the agent holds: the
+/// client says what is wrong (file, line, key) and still gets its cached credentials.
+#[test]
+fn a_broken_config_keeps_cached_sessions_reachable() {
+    let sts = FakeSts::start(AWS_SEED, 30);
+    let env = setup(&sts);
+    let first = credential_process(&env, "base");
+    std::fs::create_dir_all(env.path().join(".config/mfa-agent")).unwrap();
+    std::fs::write(
+        env.path().join(".config/mfa-agent/config.toml"),
+        "autostart = true\ntouch = \"sometimes\"\n",
+    )
+    .unwrap();
+    let out = env.run(["credential-process", "--profile", "base"], "");
+    let json: Value = serde_json::from_str(&out.success()).unwrap();
+    assert_eq!(json["AccessKeyId"], first["AccessKeyId"]);
+    assert!(
+        out.stderr().contains("config.toml line 2") && out.stderr().contains("touch"),
+        "{}",
+        out.stderr()
+    );
+    assert_eq!(sts.gst_calls(), 1);
+}

@@ -236,7 +236,7 @@ where
                 return Err(std::io::ErrorKind::BrokenPipe.into());
             };
             result.unwrap_or_else(|e| {
-                let message = format!("{e:#}");
+                let message = crate::report::one_sentence(e.as_ref());
                 tracing::info!("request failed: {message}");
                 Response::Error { message }
             })

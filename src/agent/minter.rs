@@ -393,7 +393,8 @@ impl Minter {
                 Ok((keys, Ok(Codes::Seed(vault.seed(&name)?))))
             })
             .await;
-        let (from_vault, codes) = found.map_err(|e| MintError::Vault(format!("{e:#}")))?;
+        let (from_vault, codes) =
+            found.map_err(|e| MintError::Vault(crate::report::one_sentence(e.as_ref())))?;
         let keys = from_vault
             .or_else(|| profiles.static_keys(&plan.source_profile))
             .ok_or_else(|| MintError::NoSourceCredentials {
@@ -501,7 +502,7 @@ impl Minter {
             .map_err(|e| MintError::Internal(format!("the pinentry task failed: {e}")))?
             .map_err(|e| MintError::NoWayToAsk {
                 serial: plan.mfa_serial.clone(),
-                detail: format!("{e:#}"),
+                detail: crate::report::one_sentence(e.as_ref()),
             })
         };
         let answered = tokio::time::timeout(Duration::from_secs(seconds), asked).await;

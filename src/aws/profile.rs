@@ -103,7 +103,7 @@ impl Profiles {
         let set =
             aws_config::profile::load(&Fs::real(), &Env::real(), &ProfileFiles::default(), None)
                 .await
-                .map_err(|e| ProfileError::Load(describe(&e)))?;
+                .map_err(|e| ProfileError::Load(crate::report::one_sentence(&e)))?;
         Ok(Self { set })
     }
 
@@ -116,7 +116,7 @@ impl Profiles {
         ]);
         let set = aws_config::profile::load(&fs, &env, &ProfileFiles::default(), None)
             .await
-            .map_err(|e| ProfileError::Load(describe(&e)))?;
+            .map_err(|e| ProfileError::Load(crate::report::one_sentence(&e)))?;
         Ok(Self { set })
     }
 
@@ -287,25 +287,6 @@ impl Profiles {
             }),
         }
     }
-}
-
-/// An error and its causes in one line (the SDK's "could not parse profile file" says where
-/// only in its source), each clause once.
-fn describe(e: &dyn std::error::Error) -> String {
-    let mut clauses: Vec<String> = Vec::new();
-    let mut next = Some(e);
-    while let Some(e) = next {
-        let clause = e
-            .to_string()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
-        if !clauses.iter().any(|c| c.contains(&clause)) {
-            clauses.push(clause);
-        }
-        next = e.source();
-    }
-    clauses.join(": ")
 }
 
 /// The `--profile` of an `mfa-agent credential-process` command line.

@@ -11,7 +11,6 @@ use serde::Serialize;
 
 use crate::client::Client;
 use crate::clock::iso8601;
-use crate::config::Config;
 use crate::paths::Paths;
 use crate::protocol::{Request, Response, SessionCredentials, StatusReport};
 
@@ -46,9 +45,7 @@ struct ProcessCredentials<'a> {
 }
 
 fn connect(paths: &Paths) -> Result<Client> {
-    let config = Config::load(&paths.config_dir)?;
-    let autostart = config.autostart_enabled();
-    Ok(Client::connect(paths, autostart)?)
+    Ok(Client::connect(paths, super::autostart_allowed(paths))?)
 }
 
 fn fetch(paths: &Paths, profile: &str, force_refresh: bool) -> Result<Arc<SessionCredentials>> {
@@ -126,6 +123,7 @@ pub fn status(paths: &Paths, json: bool) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_status(&report);
+        println!("socket: {}", crate::client::socket_path(paths).display());
     }
     Ok(ExitCode::SUCCESS)
 }

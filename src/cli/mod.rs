@@ -214,14 +214,26 @@ pub struct Agent<'a> {
     store: Option<StoreKind>,
 }
 
+/// Whether this client may start the agent (`autostart` in config.toml). A broken file must
+/// not keep a client from the agent that runs already and holds its cached sessions: the
+/// error is shown and the default used (an agent started on the file refuses, saying why).
+fn autostart_allowed(paths: &Paths) -> bool {
+    match Config::load(&paths.config_dir) {
+        Ok(config) => config.autostart_enabled(),
+        Err(e) => {
+            input::tell_user(&format!("ignoring config.toml here: {e}"));
+            Config::default().autostart_enabled()
+        }
+    }
+}
+
 impl Agent<'_> {
     /// Connects, starting the agent when none runs (unless `autostart = false`).
     fn connect(&self) -> Result<Client> {
         if let Some(store) = self.store {
             crate::vault::check_store(&self.paths.data_dir, store)?;
         }
-        let autostart = Config::load(&self.paths.config_dir)?.autostart_enabled();
-        Ok(Client::connect(self.paths, autostart)?)
+        Ok(Client::connect(self.paths, autostart_allowed(self.paths))?)
     }
 
     /// Sends `request`, showing the agent's progress on the terminal and answering its

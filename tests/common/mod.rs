@@ -319,8 +319,26 @@ impl Run {
                 "error should mention {needle:?}:\n{stderr}"
             );
         }
+        if let Some(clause) = repeated_clause(errors[0]) {
+            panic!("the error says {clause:?} twice; give the cause once:\n{stderr}");
+        }
         stderr
     }
+}
+
+/// A clause of three words or more that an error message says twice (a cause wrapped in
+/// a context that repeats it), if any. Every `Run::failure` checks the message it gets.
+pub fn repeated_clause(message: &str) -> Option<String> {
+    let clauses: Vec<String> = message
+        .split([':', ';', '(', ')', ','])
+        .map(|c| c.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|c| c.split(' ').count() >= 3)
+        .collect();
+    clauses
+        .iter()
+        .enumerate()
+        .find(|(i, c)| clauses[i + 1..].contains(c))
+        .map(|(_, c)| c.clone())
 }
 
 /// Runs an independent TOTP implementation (oathtool) for `time`.

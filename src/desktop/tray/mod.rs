@@ -161,8 +161,9 @@ pub fn run(paths: &Paths) -> Result<ExitCode> {
             Action::Quit => break,
         };
         if let Err(e) = outcome {
-            tracing::warn!("{e:#}");
-            notify::show("mfa-agent", &format!("{e:#}"), Urgency::Normal);
+            let message = crate::report::one_sentence(e.as_ref());
+            tracing::warn!("{message}");
+            notify::show("mfa-agent", &message, Urgency::Normal);
         }
     }
     handle.shutdown().wait();
