@@ -79,6 +79,8 @@ pub enum Request {
         #[serde(default)]
         replace: bool,
     },
+    /// Restores a damaged seed index from the copy kept before its last change.
+    SeedRecover,
     /// Links an MFA device to a seed (and to no other).
     SeedLink {
         name: String,

@@ -269,3 +269,48 @@ fn a_second_seed_for_one_mfa_device_is_refused_with_the_choices() {
         ]
     );
 }
+
+/// A damaged seeds.json loses nothing for good: the error says so and names the fix, doctor
+/// says "damaged" (not "no seed"), and `seed recover` restores the copy kept before the
+/// last change.
+#[test]
+fn a_damaged_index_is_restored_by_seed_recover() {
+    let env = TestEnv::with_keyring();
+    env.add_seed("first", &[]);
+    env.add_seed("second", &[]);
+    let index = env.data_dir().join("seeds.json");
+    std::fs::write(&index, "{\"version\": 1, \"seeds\": {\"fir").unwrap();
+
+    env.run(["seed", "list"], "").failure(&[
+        "seeds.json is damaged",
+        "nothing was changed",
+        "mfa-agent seed recover",
+    ]);
+    let doctor = env.run(["doctor"], "").stdout();
+    assert!(doctor.contains("is damaged"), "{doctor}");
+
+    let recovered = env.run(["seed", "recover"], "");
+    recovered.success();
+    assert!(
+        recovered.stderr().contains("restored the seed index")
+            && recovered.stderr().contains("1 seed(s)"),
+        "{}",
+        recovered.stderr()
+    );
+    // The copy from before "second" was added: "first" is back, and its secret with it.
+    let names: Vec<String> = listed(&env)["seeds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["first"]);
+    assert_code_matches(&env, "first", AWS_SEED, "SHA1", 6, 30);
+    let kept: Vec<_> = std::fs::read_dir(env.data_dir())
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("seeds.json.damaged-"))
+        .collect();
+    assert_eq!(kept.len(), 1, "the damaged file is kept: {kept:?}");
+    env.run(["seed", "recover"], "").success();
+}

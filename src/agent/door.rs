@@ -63,6 +63,12 @@ impl Door {
         }
     }
 
+    /// Where the vault lives.
+    #[must_use]
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
     /// Forgets the unlocked data key and passphrase.
     pub fn lock(&self) {
         self.data_key.clear();

@@ -31,6 +31,8 @@ pub enum SeedCommand {
         #[arg(long, value_name = "ARN")]
         serial: String,
     },
+    /// Restore a damaged seed index (seeds.json) from the copy kept before its last change.
+    Recover,
     /// Delete a seed and its secret.
     Remove {
         name: String,
@@ -86,6 +88,7 @@ pub fn run(cmd: SeedCommand, agent: &Agent) -> Result<ExitCode> {
     match cmd {
         SeedCommand::Add(args) => add(&args, agent),
         SeedCommand::List { json } => list(agent, json),
+        SeedCommand::Recover => agent.change(&Request::SeedRecover),
         SeedCommand::Link { name, serial } => agent.change(&Request::SeedLink { name, serial }),
         SeedCommand::Remove { name, yes } => agent.change(&Request::SeedRemove { name, yes }),
         SeedCommand::Export(args) => export(&args, agent),

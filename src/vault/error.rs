@@ -75,9 +75,13 @@ pub enum VaultError {
         requested: StoreKind,
     },
     #[error(
-        "the seed index {path} is damaged ({detail}); restore it from a backup or move it away"
+        "the seed index {path} is damaged ({detail}); nothing was changed: `mfa-agent seed recover` restores the copy kept before its last change"
     )]
     CorruptIndex { path: PathBuf, detail: String },
+    #[error(
+        "the seed index {path} is damaged and there is no copy of an earlier version to restore; move it away and add the seeds again (their secrets are still in the store)"
+    )]
+    NoIndexBackup { path: PathBuf },
     #[error(
         "the seed index {path} was written by a newer mfa-agent (format {version}); upgrade mfa-agent"
     )]

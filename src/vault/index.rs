@@ -187,15 +187,35 @@ impl Index {
         serde_json::from_slice(&text).map(Some).map_err(corrupt)
     }
 
+    /// Writes the index atomically, keeping the version it replaces (if sound) in
+    /// [`backup_path`]: a damaged index can be restored from it (`seed recover`).
     pub fn save(&self, path: &Path) -> Result<(), VaultError> {
+        let io_err = |action, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| VaultError::Io {
+                action,
+                path,
+                source,
+            }
+        };
+        if let Ok(current) = fs::read(path)
+            && serde_json::from_slice::<Self>(&current).is_ok()
+        {
+            let backup = backup_path(path);
+            atomic::write_private(&backup, &current).map_err(io_err("write", &backup))?;
+        }
         let mut text = serde_json::to_vec_pretty(self).expect("the index always serialises");
         text.push(b'\n');
-        atomic::write_private(path, &text).map_err(|source| VaultError::Io {
-            action: "write",
-            path: path.into(),
-            source,
-        })
+        atomic::write_private(path, &text).map_err(io_err("write", path))
     }
+}
+
+/// Where the version of the index before its last change is kept.
+#[must_use]
+pub fn backup_path(index: &Path) -> PathBuf {
+    let mut name = index.file_name().unwrap_or_default().to_os_string();
+    name.push(".bak");
+    index.with_file_name(name)
 }
 
 /// An exclusive lock on the vault, held while an index change is read, made and written,

@@ -577,6 +577,42 @@ impl Vault {
 
 /// Refuses `requested` when the vault in `data_dir` keeps its secrets in another store: a
 /// vault never switches stores silently. Reads only the (non-secret) index.
+/// Restores a damaged seed index from the copy kept before its last change; the damaged
+/// file is kept beside it. Says what was restored.
+pub fn recover_index(data_dir: &Path) -> Result<String, VaultError> {
+    let _lock = VaultLock::acquire(data_dir)?;
+    let path = data_dir.join(INDEX_FILE);
+    match Index::load(&path) {
+        Ok(_) => {
+            return Ok(format!(
+                "the seed index {} is sound; nothing to recover",
+                path.display()
+            ));
+        }
+        Err(VaultError::CorruptIndex { .. }) => {}
+        Err(e) => return Err(e),
+    }
+    let backup = index::backup_path(&path);
+    let Some(restored) = Index::load(&backup)? else {
+        return Err(VaultError::NoIndexBackup { path });
+    };
+    let damaged = data_dir.join(format!("{INDEX_FILE}.damaged-{}", unix_now()));
+    std::fs::rename(&path, &damaged).map_err(|source| VaultError::Io {
+        action: "move away",
+        path: path.clone(),
+        source,
+    })?;
+    restored.save(&path)?;
+    Ok(format!(
+        "restored the seed index from {}: {} seed(s), {} profile(s) with keys, {} security key(s); the last change before the damage may need doing again; the damaged file is {}",
+        backup.display(),
+        restored.seeds.len(),
+        restored.credentials.len(),
+        restored.keys.len(),
+        damaged.display()
+    ))
+}
+
 pub fn check_store(data_dir: &Path, requested: StoreKind) -> Result<(), VaultError> {
     match Index::load(&data_dir.join(INDEX_FILE))? {
         Some(index) if index.store != requested => Err(VaultError::StoreMismatch {

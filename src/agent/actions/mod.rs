@@ -59,6 +59,7 @@ pub async fn handle(
             let v = visitor(format!("seed {name}"), format!("remove the seed {name}"));
             seeds::remove(minter, &v, name, yes).await
         }
+        Request::SeedRecover => seeds::recover(minter).await,
         Request::SeedExport { name } => {
             let v = visitor(format!("seed {name}"), format!("export the seed {name}"));
             seeds::export(minter, &v, name).await

@@ -85,6 +85,15 @@ pub async fn add(
         .await
 }
 
+/// `seed recover`: works on the index files themselves (the vault cannot open on a
+/// damaged index), under the vault's lock.
+pub async fn recover(minter: &Minter) -> anyhow::Result<Response> {
+    let data_dir = minter.door.data_dir().to_path_buf();
+    let message =
+        tokio::task::spawn_blocking(move || crate::vault::recover_index(&data_dir)).await??;
+    Ok(Response::Done { message })
+}
+
 pub async fn link(
     minter: &Minter,
     visitor: &Visitor,
