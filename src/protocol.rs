@@ -92,6 +92,15 @@ pub enum Request {
         #[serde(default)]
         yes: bool,
     },
+    /// Seeds from `otpauth://` URIs, one per line, and Google Authenticator export links
+    /// (`otpauth-migration://`, several accounts each).
+    SeedImport {
+        #[serde(serialize_with = "expose", deserialize_with = "conceal")]
+        text: SecretString,
+        /// The store a new vault is created in; an existing vault must match it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        store: Option<StoreKind>,
+    },
     /// A seed's otpauth:// URI, for a backup in a phone app.
     SeedExport {
         name: String,

@@ -314,3 +314,109 @@ fn a_damaged_index_is_restored_by_seed_recover() {
     assert_eq!(kept.len(), 1, "the damaged file is kept: {kept:?}");
     env.run(["seed", "recover"], "").success();
 }
+
+/// A Google Authenticator export link, encoded here independently of the product (the
+/// protobuf wire format written out by hand in Python): `accounts` are (name, issuer,
+/// base32 secret), TOTP, SHA1, 6 digits.
+fn migration_link(accounts: &[(&str, &str, &str)]) -> String {
+    let script = r#"
+import base64, sys, urllib.parse
+def varint(n):
+    out = b""
+    while True:
+        b = n & 0x7f; n >>= 7
+        if n: out += bytes([b | 0x80])
+        else: return out + bytes([b])
+def field(tag, data): return varint(tag << 3 | 2) + varint(len(data)) + data
+def number(tag, n): return varint(tag << 3) + varint(n)
+payload = b""
+for line in sys.stdin.read().splitlines():
+    name, issuer, secret = line.split("|")
+    account = field(1, base64.b32decode(secret)) + field(2, name.encode()) + field(3, issuer.encode())
+    account += number(4, 1) + number(5, 1) + number(6, 2)
+    payload += field(1, account)
+payload += number(2, 1) + number(3, 1)
+print("otpauth-migration://offline?data=" + urllib.parse.quote(base64.b64encode(payload).decode(), safe=""))
+"#;
+    let input: Vec<String> = accounts
+        .iter()
+        .map(|(n, i, s)| format!("{n}|{i}|{s}"))
+        .collect();
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.join("\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Google Authenticator exports only as "Transfer accounts" QR codes of migration links:
+/// `seed import` takes them (as a link or its QR image) with every account, names each after
+/// it, never overwrites, and stores nothing from a payload that does not decode.
+#[test]
+fn google_authenticator_exports_are_imported_whole_or_not_at_all() {
+    let github = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+    let link = migration_link(&[
+        (
+            "Amazon Web Services:alice@123456789012",
+            "Amazon Web Services",
+            AWS_SEED,
+        ),
+        ("bob", "GitHub", github),
+    ]);
+    let env = TestEnv::with_keyring();
+    let out = env.run(["seed", "import", "-"], &link);
+    out.success();
+    assert!(
+        out.stderr().contains(
+            "added alice@123456789012 (issuer Amazon Web Services, account alice@123456789012)"
+        ) && out
+            .stderr()
+            .contains("added bob (issuer GitHub, account bob)"),
+        "{}",
+        out.stderr()
+    );
+    assert_code_matches(&env, "alice@123456789012", AWS_SEED, "SHA1", 6, 30);
+    assert_code_matches(&env, "bob", github, "SHA1", 6, 30);
+
+    // The same export again: reported, never overwritten.
+    let again = env.run(["seed", "import", "-"], &link);
+    again.success();
+    assert!(again.stderr().contains("skipped bob"), "{}", again.stderr());
+
+    // One account, by `seed add`; several are refused there, with the way to import them.
+    env.run(["seed", "add", "both", "--uri", "-"], &link)
+        .failure(&[
+            "holds 2 accounts",
+            "nothing was added",
+            "mfa-agent seed import -",
+        ]);
+
+    // A damaged payload stores nothing, not even its first account.
+    let fresh = TestEnv::with_keyring();
+    let broken = format!(
+        "{}\n{}",
+        migration_link(&[("carol", "", github)]),
+        &link[..link.len() - 12]
+    );
+    fresh
+        .run(["seed", "import", "-"], &broken)
+        .failure(&["line 2", "nothing was imported"]);
+    assert!(listed(&fresh)["seeds"].as_array().unwrap().is_empty());
+
+    // The QR code the app shows, made by an independent encoder.
+    let image = fresh.path().join("transfer.png");
+    let made = std::process::Command::new("qrencode")
+        .args(["-o", image.to_str().unwrap(), &link])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    fresh
+        .run(["seed", "import", "--qr", image.to_str().unwrap()], "")
+        .success();
+    assert_code_matches(&fresh, "bob", github, "SHA1", 6, 30);
+}

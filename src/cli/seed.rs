@@ -31,6 +31,18 @@ pub enum SeedCommand {
         #[arg(long, value_name = "ARN")]
         serial: String,
     },
+    /// Store many seeds at once: otpauth:// URIs (one per line) or Google Authenticator
+    /// exports (otpauth-migration:// links, or their QR codes), from FILE or stdin (`-`).
+    /// Each seed is named after its account; existing names are never overwritten.
+    Import {
+        /// A file of URIs or export links, or `-` for stdin.
+        #[arg(value_name = "FILE|-", required_unless_present = "qr")]
+        from: Option<PathBuf>,
+        /// A QR code image (PNG or JPEG) of an export, e.g. a screenshot of Google
+        /// Authenticator's "Transfer accounts" code.
+        #[arg(long, value_name = "IMAGE", conflicts_with = "from")]
+        qr: Option<PathBuf>,
+    },
     /// Restore a damaged seed index (seeds.json) from the copy kept before its last change.
     Recover,
     /// Delete a seed and its secret.
@@ -89,6 +101,18 @@ pub fn run(cmd: SeedCommand, agent: &Agent) -> Result<ExitCode> {
         SeedCommand::Add(args) => add(&args, agent),
         SeedCommand::List { json } => list(agent, json),
         SeedCommand::Recover => agent.change(&Request::SeedRecover),
+        SeedCommand::Import { from, qr } => {
+            let text = match (&from, &qr) {
+                (_, Some(image)) => qr::decode_file(image)?,
+                (Some(path), None) if path.as_os_str() == "-" => crate::input::secret_from_stdin()?,
+                (Some(path), None) => crate::input::secret_from_file(path)?,
+                (None, None) => unreachable!("clap requires one"),
+            };
+            agent.change(&Request::SeedImport {
+                text,
+                store: agent.store,
+            })
+        }
         SeedCommand::Link { name, serial } => agent.change(&Request::SeedLink { name, serial }),
         SeedCommand::Remove { name, yes } => agent.change(&Request::SeedRemove { name, yes }),
         SeedCommand::Export(args) => export(&args, agent),
@@ -130,7 +154,9 @@ fn read_material(args: &AddArgs) -> Result<SeedMaterial> {
     }
     if let Some(path) = &args.qr {
         let text = qr::decode_file(path)?;
-        if !text.expose().starts_with("otpauth://") {
+        if !text.expose().starts_with("otpauth://")
+            && !crate::otp::migration::is_migration(text.expose())
+        {
             bail!(
                 "the QR code in {} holds no TOTP seed (not an otpauth URI); use the QR code AWS shows for a virtual MFA device",
                 path.display()

@@ -1,6 +1,7 @@
 //! TOTP seeds and the codes they generate (RFC 6238), computed by totp-rs.
 
 mod base32;
+pub mod migration;
 pub mod qr;
 pub mod uri;
 

@@ -19,7 +19,7 @@ pub enum UriError {
     )]
     NotOtpauth,
     #[error(
-        "Google Authenticator export links (otpauth-migration://) are not supported: export the single account as a QR code or otpauth://totp/ URI instead"
+        "that is a Google Authenticator export (otpauth-migration://), which may hold several accounts: import it with `mfa-agent seed import -` (or `seed import --qr IMAGE`)"
     )]
     Migration,
     #[error(

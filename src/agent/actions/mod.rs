@@ -60,6 +60,10 @@ pub async fn handle(
             seeds::remove(minter, &v, name, yes).await
         }
         Request::SeedRecover => seeds::recover(minter).await,
+        Request::SeedImport { text, store } => {
+            let v = visitor("seed import".into(), "import seeds".into());
+            seeds::import(minter, &v, &text, store).await
+        }
         Request::SeedExport { name } => {
             let v = visitor(format!("seed {name}"), format!("export the seed {name}"));
             seeds::export(minter, &v, name).await

@@ -5,7 +5,7 @@ use anyhow::bail;
 
 use super::super::door::Visitor;
 use super::super::minter::Minter;
-use crate::otp::{self, Seed, uri};
+use crate::otp::{self, Seed, migration, uri};
 use crate::protocol::{ListedSeed, Response, SeedMaterial};
 use crate::vault::StoreKind;
 
@@ -85,6 +85,94 @@ pub async fn add(
         .await
 }
 
+/// `seed import`: every seed in `text` (an otpauth:// URI per line, or Google
+/// Authenticator export links), each named after its account. Everything is decoded before
+/// anything is stored: a line that fails stores nothing. A name already in the vault is
+/// reported and never overwritten.
+pub async fn import(
+    minter: &Minter,
+    visitor: &Visitor,
+    text: &crate::secret::SecretString,
+    store: Option<StoreKind>,
+) -> anyhow::Result<Response> {
+    let mut seeds = Vec::new();
+    for (number, line) in text.expose().lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let parsed = if migration::is_migration(line) {
+            migration::parse(line).map_err(anyhow::Error::from)
+        } else {
+            uri::parse(line)
+                .map(|seed| vec![seed])
+                .map_err(anyhow::Error::from)
+        };
+        match parsed {
+            Ok(found) => seeds.extend(found),
+            Err(e) => bail!("line {}: {e}; nothing was imported", number + 1),
+        }
+    }
+    if seeds.is_empty() {
+        bail!("no otpauth:// URI or otpauth-migration:// link found; nothing was imported");
+    }
+    minter
+        .door
+        .enter(visitor, false, store, move |vault, _| {
+            let mut report = Vec::new();
+            for (i, seed) in seeds.iter().enumerate() {
+                let name = import_name(seed, i);
+                let label = format!(
+                    "{name} (issuer {}, account {})",
+                    seed.issuer.as_deref().unwrap_or("none"),
+                    seed.account.as_deref().unwrap_or("none")
+                );
+                if vault.info(&name).is_ok() {
+                    report.push(format!(
+                        "skipped {label}: a seed of that name exists (never overwritten)"
+                    ));
+                    continue;
+                }
+                vault.add(&name, seed, None)?;
+                report.push(format!("added {label}"));
+            }
+            let store = vault.store_description()?;
+            Ok(Response::Done {
+                message: format!("{} into the {store}", report.join("; ")),
+            })
+        })
+        .await
+}
+
+/// A seed name from an imported account ("alice@123456789012" -> itself, spaces and other
+/// characters a name cannot hold -> "-"), else from its issuer, else "imported-N".
+fn import_name(seed: &Seed, index: usize) -> String {
+    let source = seed
+        .account
+        .as_deref()
+        .or(seed.issuer.as_deref())
+        .unwrap_or("");
+    let name: String = source
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-@".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect::<String>()
+        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .chars()
+        .take(64)
+        .collect();
+    if crate::vault::validate_name(&name).is_ok() {
+        name
+    } else {
+        format!("imported-{}", index + 1)
+    }
+}
+
 /// `seed recover`: works on the index files themselves (the vault cannot open on a
 /// damaged index), under the vault's lock.
 pub async fn recover(minter: &Minter) -> anyhow::Result<Response> {
@@ -118,6 +206,16 @@ fn parse(material: SeedMaterial) -> anyhow::Result<Seed> {
             let text = text.expose().trim();
             if !text.contains("://") && otp::decode_base32(text).is_ok() {
                 bail!("that is a base32 secret, not an otpauth:// URI: did you mean --secret -?");
+            }
+            if migration::is_migration(text) {
+                let mut seeds = migration::parse(text)?;
+                if seeds.len() > 1 {
+                    bail!(
+                        "that Google Authenticator export holds {} accounts; nothing was added: import them all with `mfa-agent seed import -`",
+                        seeds.len()
+                    );
+                }
+                return Ok(seeds.remove(0));
             }
             Ok(uri::parse(text)?)
         }
