@@ -23,6 +23,17 @@ fn bad_secrets_and_uris_name_the_problem() {
         "ABCD EFG1 IJKL",
         &["not valid base32", "position 8"],
     );
+    // Input given to the wrong flag gets the right one named.
+    add(
+        &["--secret", "-"],
+        "otpauth://totp/a?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
+        &["that is an otpauth:// URI", "did you mean --uri -?"],
+    );
+    add(
+        &["--uri", "-"],
+        "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
+        &["that is a base32 secret", "did you mean --secret -?"],
+    );
     add(
         &["--secret", "-"],
         "JBSWY3DPEHPK3PXP",

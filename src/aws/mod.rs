@@ -30,8 +30,30 @@ pub enum KeysError {
 }
 
 impl LongTermKeys {
-    /// Accepts "AKID SECRET" on one or two lines, or the IAM console's CSV download.
+    /// Accepts "AKID SECRET" on one or two lines, or the IAM console's CSV downloads: the
+    /// access key's ("Access key ID,Secret access key") and a new user's (with user name,
+    /// password and console link columns around them).
     pub fn parse(text: &str) -> Result<Self, KeysError> {
+        let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+        if let (Some(header), Some(row)) = (lines.next(), lines.next()) {
+            let columns: Vec<String> = header
+                .split(',')
+                .map(|c| c.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
+                .collect();
+            let at = |name: &str| columns.iter().position(|c| c == name);
+            if let (Some(id), Some(secret)) = (at("access key id"), at("secret access key")) {
+                let values: Vec<&str> = row.split(',').map(str::trim).collect();
+                let (Some(akid), Some(secret)) = (values.get(id), values.get(secret)) else {
+                    return Err(KeysError::Shape);
+                };
+                let keys = Self {
+                    access_key_id: (*akid).to_owned(),
+                    secret_access_key: SecretString::new((*secret).to_owned()),
+                };
+                keys.validate()?;
+                return Ok(keys);
+            }
+        }
         let fields: Vec<&str> = text
             .lines()
             .filter(|l| !l.to_ascii_lowercase().contains("access key id"))
@@ -87,6 +109,12 @@ mod tests {
         let csv = LongTermKeys::parse("Access key ID,Secret access key\nAKIAIOSFODNN7EXAMPLE,wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n").unwrap();
         assert_eq!(
             csv.secret_access_key.expose(),
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+        );
+        let new_user = LongTermKeys::parse("\u{feff}User name,Password,Access key ID,Secret access key,Console login link\nalice,,AKIAIOSFODNN7EXAMPLE,wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY,https://123456789012.signin.aws.amazon.com/console\n").unwrap();
+        assert_eq!(new_user.access_key_id, "AKIAIOSFODNN7EXAMPLE");
+        assert_eq!(
+            new_user.secret_access_key.expose(),
             "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
         );
         assert!(LongTermKeys::parse("only-one").is_err());
