@@ -802,3 +802,66 @@ fn a_broken_config_keeps_cached_sessions_reachable() {
     );
     assert_eq!(sts.gst_calls(), 1);
 }
+
+/// A chain of roles (a hub role that assumes a role in each account): one MFA session at
+/// the root, then AssumeRole hop by hop, each signed by the one before and cached as its
+/// own profile's session; a chain that loops is a clear error.
+#[test]
+fn a_chain_of_roles_is_assumed_hop_by_hop_from_one_mfa_session() {
+    let sts = FakeSts::start(AWS_SEED, 30);
+    let env = setup(&sts);
+    let mut config = std::fs::read_to_string(env.path().join(".aws/config")).unwrap();
+    config.push_str(
+        "\n[profile hub]\nrole_arn = arn:aws:iam::111111111111:role/Hub\nsource_profile = base\n\n\
+         [profile prod]\nrole_arn = arn:aws:iam::222222222222:role/Deploy\nsource_profile = hub\nregion = us-west-2\n\n\
+         [profile ring-a]\nrole_arn = arn:aws:iam::222222222222:role/A\nsource_profile = ring-b\n\n\
+         [profile ring-b]\nrole_arn = arn:aws:iam::222222222222:role/B\nsource_profile = ring-a\n",
+    );
+    env.aws_config(&config);
+
+    let prod = credential_process(&env, "prod");
+    let issued = sts.issued();
+    assert_eq!((sts.gst_calls(), sts.assume_role_count()), (1, 2));
+    assert_eq!(
+        prod["AccessKeyId"],
+        issued[2].0.as_str(),
+        "the last hop's session"
+    );
+    let calls: Vec<(String, String, String)> = sts
+        .requests()
+        .iter()
+        .map(|r| {
+            let get = |k: &str| r.get(k).cloned().unwrap_or_default();
+            (get("Action"), get("RoleArn"), get("SignedBy"))
+        })
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            (
+                "GetSessionToken".into(),
+                String::new(),
+                fake_sts::ACCESS_KEY_ID.into()
+            ),
+            (
+                "AssumeRole".into(),
+                "arn:aws:iam::111111111111:role/Hub".into(),
+                issued[0].0.clone()
+            ),
+            (
+                "AssumeRole".into(),
+                "arn:aws:iam::222222222222:role/Deploy".into(),
+                issued[1].0.clone()
+            ),
+        ],
+        "each hop signed by the session before it"
+    );
+
+    // The hub hop was cached as hub's own session: no new call for it.
+    let hub = credential_process(&env, "hub");
+    assert_eq!(hub["AccessKeyId"], issued[1].0.as_str());
+    assert_eq!(sts.assume_role_count(), 2);
+
+    env.run(["credential-process", "--profile", "ring-a"], "")
+        .failure(&["source_profile loop"]);
+}

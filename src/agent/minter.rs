@@ -14,7 +14,7 @@ use super::door::{Door, Visitor};
 use super::events::Events;
 use super::replay::{ReplayGuard, Use};
 use crate::aws::LongTermKeys;
-use crate::aws::profile::{CHAINED_ROLE_MAX_DURATION, ProfilePlan, Profiles};
+use crate::aws::profile::{CHAINED_ROLE_MAX_DURATION, ProfilePlan, Profiles, RoleSpec};
 use crate::aws::sts::{self, Mfa, Sts, StsError};
 use crate::clock::unix_now;
 use crate::config::{Config, TouchPolicy};
@@ -150,12 +150,26 @@ impl Minter {
                 let session = self.mfa_session(&plan, &profiles, force, progress).await?;
                 Ok(SessionCredentials::clone(&session))
             }
-            Some(_) if self.config.profile(profile).assume_role_with_mfa => {
+            Some(_) if plan.via.is_empty() && self.config.profile(profile).assume_role_with_mfa => {
                 self.role_with_mfa(&plan, &profiles, progress).await
             }
-            Some(_) => {
-                let session = self.mfa_session(&plan, &profiles, false, progress).await?;
-                self.chained_role(&plan, &session).await
+            Some(role) => {
+                let mut session = self.mfa_session(&plan, &profiles, false, progress).await?;
+                // A chain: each role on the way is assumed with the one before, and cached
+                // as its own profile's session.
+                for hop in &plan.via {
+                    let margin = self.config.refresh_margin_seconds;
+                    let from = session.clone();
+                    session = self
+                        .cache
+                        .get_or_mint(&profile_key(&hop.profile), margin, false, || async {
+                            self.chained_role(&hop.profile, hop.region.as_deref(), &hop.role, &from)
+                                .await
+                        })
+                        .await?;
+                }
+                self.chained_role(&plan.profile, plan.region.as_deref(), role, &session)
+                    .await
             }
         }
     }
@@ -196,13 +210,15 @@ impl Minter {
             .await
     }
 
-    /// AssumeRole signed by the MFA session; AWS caps such chained sessions at 1 hour.
+    /// AssumeRole of `profile`'s role, signed by `session` (the MFA session, or the role
+    /// before it in a chain); AWS caps such chained sessions at 1 hour.
     async fn chained_role(
         &self,
-        plan: &ProfilePlan,
+        profile: &str,
+        region: Option<&str>,
+        role: &RoleSpec,
         session: &SessionCredentials,
     ) -> Result<SessionCredentials, MintError> {
-        let role = plan.role.as_ref().expect("role profiles only");
         let duration = role
             .duration
             .unwrap_or(CHAINED_ROLE_MAX_DURATION)
@@ -210,7 +226,7 @@ impl Minter {
         self.sts
             .assume_role(
                 sts::signing_credentials(session),
-                plan.region.as_deref(),
+                region,
                 role,
                 &session_name(role.session_name.as_deref()),
                 Some(duration),
@@ -218,7 +234,7 @@ impl Minter {
             )
             .await
             .map_err(|e| MintError::Sts {
-                profile: plan.profile.clone(),
+                profile: profile.to_owned(),
                 source: e,
             })
     }

@@ -40,16 +40,13 @@ pub enum ProfileError {
     )]
     NoSourceProfile { profile: String },
     #[error(
-        "profile {profile:?} is its own source (source_profile loop); point source_profile at the profile with your long-term keys"
+        "profile {profile:?} leads back to itself through source_profile (a source_profile loop); point the chain at the profile with your long-term keys"
     )]
     SourceLoop { profile: String },
     #[error(
-        "profile {profile:?} uses {source_profile:?} as source, which is itself a role profile; chains of roles are not supported yet, point source_profile at the profile with your long-term keys"
+        "profile {profile:?} is more than {MAX_CHAIN} roles away from a profile with long-term keys; shorten the chain of source_profile"
     )]
-    NestedRole {
-        profile: String,
-        source_profile: String,
-    },
+    ChainTooLong { profile: String },
     #[error(
         "profile {profile:?} gets its credentials from `credential_process = {command}`, which is not mfa-agent's; name the profile that has your MFA device (mfa_serial) instead"
     )]
@@ -80,8 +77,24 @@ pub struct ProfilePlan {
     pub region: Option<String>,
     /// GetSessionToken duration from the source profile's duration_seconds, if set.
     pub session_duration: Option<u32>,
+    /// The role this profile assumes, if it is a role profile.
     pub role: Option<RoleSpec>,
+    /// The roles assumed before it, from the source profile up, when its source_profile is
+    /// itself a role profile (a chain): each is cached as its own profile's session.
+    pub via: Vec<Hop>,
 }
+
+/// A role on the way to a chained profile's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hop {
+    pub profile: String,
+    pub region: Option<String>,
+    pub role: RoleSpec,
+}
+
+/// The most roles between a profile and its long-term keys (AWS has no limit; a longer
+/// chain is a mistake in the file).
+pub const MAX_CHAIN: usize = 8;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoleSpec {
@@ -189,83 +202,92 @@ impl Profiles {
                 .iter()
                 .any(|key| self.get(p, key).is_some())
         };
-        let region = |p: &str| self.get(p, "region").map(str::to_owned);
-        let Some(role_arn) = self.get(profile, "role_arn") else {
-            if sso(profile) {
-                return Err(ProfileError::Sso {
+        // The chain from this profile to the one with the long-term keys: role profiles,
+        // each naming its source_profile, as the AWS CLI follows them.
+        let mut chain: Vec<&str> = Vec::new();
+        let mut current = profile;
+        while self.get(current, "role_arn").is_some() {
+            if chain.len() == MAX_CHAIN {
+                return Err(ProfileError::ChainTooLong {
                     profile: profile.into(),
                 });
             }
-            let mfa_serial =
-                self.get(profile, "mfa_serial")
-                    .ok_or_else(|| ProfileError::NoMfaSerial {
-                        profile: profile.into(),
-                    })?;
-            return Ok(ProfilePlan {
-                profile: profile.into(),
-                source_profile: profile.into(),
-                mfa_serial: mfa_serial.into(),
-                region: region(profile),
-                session_duration: self.duration(
-                    profile,
-                    &SESSION_DURATION_RANGE,
-                    "GetSessionToken allows 900 to 129600 seconds",
-                )?,
-                role: None,
-            });
-        };
-        let source =
-            self.get(profile, "source_profile")
-                .ok_or_else(|| ProfileError::NoSourceProfile {
-                    profile: profile.into(),
-                })?;
-        if source == profile {
-            return Err(ProfileError::SourceLoop {
-                profile: profile.into(),
-            });
+            chain.push(current);
+            let source = self.get(current, "source_profile").ok_or_else(|| {
+                ProfileError::NoSourceProfile {
+                    profile: current.into(),
+                }
+            })?;
+            if chain.contains(&source) {
+                return Err(ProfileError::SourceLoop {
+                    profile: current.into(),
+                });
+            }
+            if self.set.get_profile(source).is_none() {
+                return Err(ProfileError::Unknown {
+                    profile: source.into(),
+                });
+            }
+            current = source;
         }
-        if self.set.get_profile(source).is_none() {
-            return Err(ProfileError::Unknown {
-                profile: source.into(),
-            });
-        }
-        if sso(source) {
+        let root = current;
+        if sso(root) {
             return Err(ProfileError::Sso {
-                profile: source.into(),
+                profile: root.into(),
             });
         }
-        if self.get(source, "role_arn").is_some() {
-            return Err(ProfileError::NestedRole {
-                profile: profile.into(),
-                source_profile: source.into(),
-            });
-        }
-        let mfa_serial = self
-            .get(profile, "mfa_serial")
-            .or_else(|| self.get(source, "mfa_serial"))
+        // One MFA session at the root serves the whole chain: the first mfa_serial found
+        // from this profile down to the root names its device.
+        let mfa_serial = chain
+            .iter()
+            .chain(std::iter::once(&root))
+            .find_map(|p| self.get(p, "mfa_serial"))
             .ok_or_else(|| ProfileError::NoMfaSerial {
                 profile: profile.into(),
             })?;
+        // A profile's region, else the nearest one down the chain.
+        let region_from = |at: usize| {
+            chain[at..]
+                .iter()
+                .chain(std::iter::once(&root))
+                .find_map(|p| self.get(p, "region"))
+                .map(str::to_owned)
+        };
+        let mut hops = Vec::with_capacity(chain.len());
+        // Root first: each role is assumed with the one before it.
+        for (at, name) in chain.iter().enumerate().rev() {
+            hops.push(Hop {
+                profile: (*name).to_owned(),
+                region: region_from(at),
+                role: self.role_spec(name)?,
+            });
+        }
+        let role = hops.pop().map(|hop| hop.role);
         Ok(ProfilePlan {
             profile: profile.into(),
-            source_profile: source.into(),
+            source_profile: root.into(),
             mfa_serial: mfa_serial.into(),
-            region: region(profile).or_else(|| region(source)),
+            region: region_from(0),
             session_duration: self.duration(
-                source,
+                root,
                 &SESSION_DURATION_RANGE,
                 "GetSessionToken allows 900 to 129600 seconds",
             )?,
-            role: Some(RoleSpec {
-                arn: role_arn.into(),
-                session_name: self.get(profile, "role_session_name").map(str::to_owned),
-                external_id: self.get(profile, "external_id").map(str::to_owned),
-                duration: self.duration(
-                    profile,
-                    &(ROLE_MIN_DURATION..=ROLE_MAX_DURATION),
-                    "AssumeRole allows 900 seconds up to the role's maximum (at most 43200)",
-                )?,
-            }),
+            role,
+            via: hops,
+        })
+    }
+
+    fn role_spec(&self, profile: &str) -> Result<RoleSpec, ProfileError> {
+        Ok(RoleSpec {
+            arn: self.get(profile, "role_arn").unwrap_or_default().into(),
+            session_name: self.get(profile, "role_session_name").map(str::to_owned),
+            external_id: self.get(profile, "external_id").map(str::to_owned),
+            duration: self.duration(
+                profile,
+                &(ROLE_MIN_DURATION..=ROLE_MAX_DURATION),
+                "AssumeRole allows 900 seconds up to the role's maximum (at most 43200)",
+            )?,
         })
     }
 
@@ -456,7 +478,14 @@ source_profile = sso
                 profile: "loop".into()
             }
         );
-        assert!(matches!(err("nested"), ProfileError::NestedRole { .. }));
+        let nested = profiles.plan("nested").unwrap();
+        assert_eq!(nested.source_profile, "base");
+        assert_eq!(nested.via.len(), 1, "admin, then nested's own role");
+        assert_eq!(nested.via[0].profile, "admin");
+        assert_eq!(
+            nested.role.unwrap().arn,
+            "arn:aws:iam::210987654321:role/Other"
+        );
         assert!(err("toolong").to_string().contains("900 to 129600"));
     }
 }

@@ -128,7 +128,11 @@ fn check_plan(
     };
     let mut detail = format!("MFA device {serial} -> {codes}; keys of {source} from {keys}");
     if let Some(role) = &plan.role {
+        let hops: Vec<&str> = plan.via.iter().map(|hop| hop.role.arn.as_str()).collect();
         detail = format!("{detail}; assumes {}", role.arn);
+        if !hops.is_empty() {
+            detail = format!("{detail} (via {})", hops.join(", then "));
+        }
         let direct = config.profile(&plan.profile).assume_role_with_mfa;
         if let Some(asked) = role
             .duration

@@ -157,7 +157,8 @@ impl FakeSts {
         reply.starts_with("HTTP/1.1 200")
     }
 
-    /// The parameters of every signed request, in order (`Action`, `DurationSeconds`, ...).
+    /// The parameters of every signed request, in order (`Action`, `DurationSeconds`, ...),
+    /// and `SignedBy`: the access key id it was signed with.
     pub fn requests(&self) -> Vec<HashMap<String, String>> {
         self.state.lock().unwrap().requests.clone()
     }
@@ -252,7 +253,12 @@ impl Handler {
             Ok(by_session) => by_session,
             Err(reply) => return reply,
         };
-        self.state.lock().unwrap().requests.push(form.clone());
+        // Who signed it, for tests of what each call was signed with.
+        let mut recorded = form.clone();
+        if let Some(key_id) = signing_key_id(request) {
+            recorded.insert("SignedBy".into(), key_id);
+        }
+        self.state.lock().unwrap().requests.push(recorded);
         match form.get("Action").map(String::as_str) {
             Some("GetSessionToken") => self.get_session_token(&form, by_session),
             Some("AssumeRole") => self.assume_role(&form, by_session),
@@ -630,4 +636,19 @@ mod sigv4 {
             .collect();
         signature(method, url, &lower, &signed, body, secret, &amz_date, scope) == given
     }
+}
+
+/// The access key id a request was signed with.
+fn signing_key_id(request: &tiny_http::Request) -> Option<String> {
+    let auth = request.headers().iter().find(|h| {
+        h.field
+            .as_str()
+            .as_str()
+            .eq_ignore_ascii_case("Authorization")
+    })?;
+    let credential = auth
+        .value
+        .as_str()
+        .strip_prefix("AWS4-HMAC-SHA256 Credential=")?;
+    Some(credential.split('/').next()?.to_owned())
 }
