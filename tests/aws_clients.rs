@@ -151,3 +151,33 @@ fn one_mfa_session_serves_every_client() {
         "one MFA session and one role session: {status}"
     );
 }
+
+/// A chain of roles through the AWS CLI v2: hub, then deploy, each assumed with the
+/// session before it, against moto's STS.
+#[test]
+fn a_chain_of_roles_through_the_aws_cli() {
+    let moto = Moto::start();
+    let env = setup(&moto);
+    let mut config = std::fs::read_to_string(env.path().join(".aws/config")).unwrap();
+    let bin = env!("CARGO_BIN_EXE_mfa-agent");
+    config.push_str(&format!(
+        "\n[profile hub]\nrole_arn = arn:aws:iam::123456789012:role/Hub\nsource_profile = base\nrole_session_name = alice\n\n\
+         [profile deploy]\nrole_arn = arn:aws:iam::123456789012:role/Deploy\nsource_profile = hub\nrole_session_name = alice\n\n\
+         [profile cli-deploy]\nregion = us-east-1\ncredential_process = {bin} credential-process --profile deploy\n"
+    ));
+    env.aws_config(&config);
+    let mut cmd = Command::new("/usr/bin/aws");
+    cmd.args([
+        "sts",
+        "get-caller-identity",
+        "--output",
+        "json",
+        "--profile",
+        "cli-deploy",
+        "--endpoint-url",
+        &moto.url,
+    ]);
+    let identity = run_json(&env, cmd);
+    let arn = identity["Arn"].as_str().unwrap();
+    assert!(arn.contains("assumed-role/Deploy/alice"), "{arn}");
+}
