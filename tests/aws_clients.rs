@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -160,11 +161,12 @@ fn a_chain_of_roles_through_the_aws_cli() {
     let env = setup(&moto);
     let mut config = std::fs::read_to_string(env.path().join(".aws/config")).unwrap();
     let bin = env!("CARGO_BIN_EXE_mfa-agent");
-    config.push_str(&format!(
+    let _ = write!(
+        config,
         "\n[profile hub]\nrole_arn = arn:aws:iam::123456789012:role/Hub\nsource_profile = base\nrole_session_name = alice\n\n\
          [profile deploy]\nrole_arn = arn:aws:iam::123456789012:role/Deploy\nsource_profile = hub\nrole_session_name = alice\n\n\
          [profile cli-deploy]\nregion = us-east-1\ncredential_process = {bin} credential-process --profile deploy\n"
-    ));
+    );
     env.aws_config(&config);
     let mut cmd = Command::new("/usr/bin/aws");
     cmd.args([
