@@ -97,6 +97,16 @@ pub fn first_readable(fds: &[std::os::fd::BorrowedFd<'_>]) -> io::Result<usize> 
     }
 }
 
+/// Lets SIGINT and SIGQUIT pass this process by (a terminal's Ctrl-C reaches the child it
+/// waits for, which decides what to do; this process then ends with it).
+pub fn ignore_interrupts() {
+    // SAFETY: SIG_IGN is a valid disposition for both signals; no handler code runs.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+        libc::signal(libc::SIGQUIT, libc::SIG_IGN);
+    }
+}
+
 /// The real user id of this process.
 #[must_use]
 pub fn current_uid() -> u32 {

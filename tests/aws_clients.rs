@@ -183,3 +183,49 @@ fn a_chain_of_roles_through_the_aws_cli() {
     let arn = identity["Arn"].as_str().unwrap();
     assert!(arn.contains("assumed-role/Deploy/alice"), "{arn}");
 }
+
+/// `exec --server`: boto3 in the child gets its credentials from the local endpoint (and
+/// no static keys); a request without the right token gets 401; the server lives exactly
+/// as long as the child, whose exit code `exec` returns.
+#[test]
+fn exec_server_serves_boto3_for_as_long_as_the_child_lives() {
+    let moto = Moto::start();
+    let env = setup(&moto);
+    let mut cmd = env.cmd(["exec", "--server", "admin", "--"]);
+    cmd.arg(venv().join("bin/python"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/clients/container_credentials.py"
+        ))
+        .arg("7");
+    let out = cmd.output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "the child's exit code: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        report["arn"]
+            .as_str()
+            .unwrap()
+            .contains("assumed-role/Admin/alice"),
+        "{report}"
+    );
+    assert_eq!(report["static_keys"], serde_json::json!([]), "{report}");
+    assert_eq!(
+        report["unauthorized"],
+        serde_json::json!([401, 401]),
+        "{report}"
+    );
+    let uri = report["uri"].as_str().unwrap();
+    assert!(uri.starts_with("http://127.0.0.1:"), "{uri}");
+    let port = uri
+        .trim_start_matches("http://127.0.0.1:")
+        .trim_end_matches('/');
+    assert!(
+        std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err(),
+        "the server is gone with the child"
+    );
+}

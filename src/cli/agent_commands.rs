@@ -28,6 +28,11 @@ pub struct CredentialProcessArgs {
 pub struct ExecArgs {
     /// The AWS profile to get credentials for.
     pub profile: String,
+    /// Serve the credentials to the command from a local endpoint (the container-credentials
+    /// protocol, 127.0.0.1 with a random token) instead of the environment: the AWS SDKs
+    /// and CLI fetch fresh ones on their own before expiry, for commands that run for hours.
+    #[arg(long)]
+    pub server: bool,
     /// The command to run, after `--`. Defaults to $SHELL.
     #[arg(last = true)]
     pub command: Vec<String>,
@@ -48,7 +53,11 @@ fn connect(paths: &Paths) -> Result<Client> {
     Ok(Client::connect(paths, super::autostart_allowed(paths))?)
 }
 
-fn fetch(paths: &Paths, profile: &str, force_refresh: bool) -> Result<Arc<SessionCredentials>> {
+pub(super) fn fetch(
+    paths: &Paths,
+    profile: &str,
+    force_refresh: bool,
+) -> Result<Arc<SessionCredentials>> {
     let mut client = connect(paths)?;
     let request = Request::Credentials {
         profile: profile.to_owned(),
@@ -83,15 +92,37 @@ pub fn credential_process(paths: &Paths, args: &CredentialProcessArgs) -> Result
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn exec(paths: &Paths, args: &ExecArgs) -> Result<ExitCode> {
-    let creds = fetch(paths, &args.profile, false)?;
-    let (program, rest) = match args.command.split_first() {
+/// The command to run and its arguments; $SHELL when none is given.
+pub(super) fn program_and_args(command: &[String]) -> (String, Vec<String>) {
+    match command.split_first() {
         Some((program, rest)) => (program.clone(), rest.to_vec()),
         None => (
             std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into()),
             Vec::new(),
         ),
-    };
+    }
+}
+
+/// Below this much time left, `exec` warns that the session may run out under the command:
+/// the refresh margin (15 min) is what every session handed out has at least, so this
+/// singles out the 1-hour chained role sessions and sessions near their end.
+const SHORT_SESSION: i64 = 3600;
+
+pub fn exec(paths: &Paths, args: &ExecArgs) -> Result<ExitCode> {
+    if args.server {
+        return super::server::exec(paths, &args.profile, &args.command);
+    }
+    let creds = fetch(paths, &args.profile, false)?;
+    let left = creds.expiration - crate::clock::unix_now_i64();
+    if left < SHORT_SESSION {
+        super::input::tell_user(&format!(
+            "these credentials expire in {} min (at {}); a command that runs longer should use `mfa-agent exec --server {}`, which renews them",
+            left / 60,
+            crate::sys::local_hh_mm(creds.expiration),
+            args.profile
+        ));
+    }
+    let (program, rest) = program_and_args(&args.command);
     let mut command = Command::new(&program);
     command
         .args(&rest)

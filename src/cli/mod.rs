@@ -7,6 +7,7 @@ mod generate;
 pub mod input;
 mod key;
 mod seed;
+mod server;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
