@@ -81,6 +81,11 @@ pub enum Request {
     },
     /// Restores a damaged seed index from the copy kept before its last change.
     SeedRecover,
+    /// Gives a seed a new name (its secret, serial and parameters unchanged).
+    SeedRename {
+        name: String,
+        new_name: String,
+    },
     /// Links an MFA device to a seed (and to no other).
     SeedLink {
         name: String,

@@ -257,6 +257,12 @@ fn a_second_seed_for_one_mfa_device_is_refused_with_the_choices() {
     assert_eq!(names(&env), vec![("new".into(), Value::from(SERIAL))]);
     assert_code_matches(&env, "new", new_secret, "SHA1", 6, 30);
 
+    // A rename keeps the secret and the link.
+    env.run(["seed", "rename", "new", "renewed"], "").success();
+    assert_eq!(names(&env), vec![("renewed".into(), Value::from(SERIAL))]);
+    assert_code_matches(&env, "renewed", new_secret, "SHA1", 6, 30);
+    env.run(["seed", "rename", "renewed", "new"], "").success();
+
     // Moving the link to another seed unlinks the first.
     env.add_seed("other", &[]);
     env.run(["seed", "link", "other", "--serial", SERIAL], "")

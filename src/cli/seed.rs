@@ -43,6 +43,8 @@ pub enum SeedCommand {
         #[arg(long, value_name = "IMAGE", conflicts_with = "from")]
         qr: Option<PathBuf>,
     },
+    /// Give a seed a new name (its secret and MFA device link unchanged).
+    Rename { name: String, new_name: String },
     /// Restore a damaged seed index (seeds.json) from the copy kept before its last change.
     Recover,
     /// Delete a seed and its secret.
@@ -101,6 +103,9 @@ pub fn run(cmd: SeedCommand, agent: &Agent) -> Result<ExitCode> {
         SeedCommand::Add(args) => add(&args, agent),
         SeedCommand::List { json } => list(agent, json),
         SeedCommand::Recover => agent.change(&Request::SeedRecover),
+        SeedCommand::Rename { name, new_name } => {
+            agent.change(&Request::SeedRename { name, new_name })
+        }
         SeedCommand::Import { from, qr } => {
             let text = match (&from, &qr) {
                 (_, Some(image)) => qr::decode_file(image)?,

@@ -34,7 +34,7 @@ pub enum VaultError {
     )]
     DuplicateSeed { name: String },
     #[error(
-        "seed {seed:?} is already linked to the MFA device {serial}, and each device takes one seed; nothing was added: for a re-created device, add the new seed with --replace (seed {seed:?} is removed once the new one is stored), or move the link with `mfa-agent seed link NAME --serial {serial}`"
+        "seed {seed:?} is already linked to the MFA device {serial}, and each device takes one seed; nothing was added: for a re-created device, add the new seed with --replace (seed {seed:?} is removed once the new one is stored), move the link with `mfa-agent seed link NAME --serial {serial}`, or rename the seed with `mfa-agent seed rename {seed} NEW`"
     )]
     SerialTaken { serial: String, seed: String },
     #[error(

@@ -51,6 +51,10 @@ pub async fn handle(
             )
             .await
         }
+        Request::SeedRename { name, new_name } => {
+            let v = visitor(format!("seed {name}"), format!("rename the seed {name}"));
+            seeds::rename(minter, &v, name, new_name).await
+        }
         Request::SeedLink { name, serial } => {
             let v = visitor(format!("seed {name}"), format!("link the seed {name}"));
             seeds::link(minter, &v, name, serial).await

@@ -182,6 +182,34 @@ pub async fn recover(minter: &Minter) -> anyhow::Result<Response> {
     Ok(Response::Done { message })
 }
 
+/// `seed rename`: the secret is stored under the new name before the old one goes (a
+/// sealed seed is sealed to its name, so it is opened and sealed again: one touch).
+pub async fn rename(
+    minter: &Minter,
+    visitor: &Visitor,
+    name: String,
+    new_name: String,
+) -> anyhow::Result<Response> {
+    crate::vault::validate_name(&new_name)?;
+    minter
+        .door
+        .enter(visitor, false, None, move |vault, _| {
+            let serial = vault.info(&name)?.serial.clone();
+            let seed = vault.seed(&name)?;
+            vault.add(&new_name, &seed, None)?;
+            if let Some(serial) = &serial {
+                vault.link(&new_name, serial)?;
+            }
+            vault.remove(&name).map_err(|e| {
+                anyhow::anyhow!("seed {new_name:?} was stored, but the old name {name:?} is still there ({e}); remove it with `mfa-agent seed remove {name}`")
+            })?;
+            Ok(Response::Done {
+                message: format!("renamed seed {name:?} to {new_name:?}"),
+            })
+        })
+        .await
+}
+
 pub async fn link(
     minter: &Minter,
     visitor: &Visitor,
