@@ -46,6 +46,15 @@ fn run_json(env: &TestEnv, mut cmd: Command) -> Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
+/// The AWS CLI's GetCallerIdentity for `profile`. Debian's AWS CLI v2 (2.9) predates
+/// AWS_ENDPOINT_URL, so it gets --endpoint-url.
+fn aws_cli_identity(moto: &Moto, profile: &str) -> Command {
+    let mut cmd = Command::new("/usr/bin/aws");
+    cmd.args(["sts", "get-caller-identity", "--output", "json"])
+        .args(["--profile", profile, "--endpoint-url", &moto.url]);
+    cmd
+}
+
 fn assert_identity(identity: &Value, role: bool) {
     assert_eq!(identity["Account"], "123456789012", "{identity}");
     let arn = identity["Arn"].as_str().unwrap();
@@ -70,18 +79,7 @@ fn aws_cli_v2_from_debian() {
         "the AWS CLI must be v2"
     );
     for (profile, role) in [("cli-base", false), ("cli-admin", true)] {
-        let mut cmd = Command::new(&aws);
-        cmd.args([
-            "sts",
-            "get-caller-identity",
-            "--output",
-            "json",
-            "--profile",
-            profile,
-            "--endpoint-url",
-            &moto.url,
-        ]);
-        assert_identity(&run_json(&env, cmd), role);
+        assert_identity(&run_json(&env, aws_cli_identity(&moto, profile)), role);
     }
 }
 
@@ -134,16 +132,7 @@ fn one_mfa_session_serves_every_client() {
         "cli-admin",
     ]);
     run_json(&env, cmd);
-    let mut cmd = Command::new("/usr/bin/aws");
-    cmd.args([
-        "sts",
-        "get-caller-identity",
-        "--profile",
-        "cli-admin",
-        "--endpoint-url",
-        &moto.url,
-    ]);
-    run_json(&env, cmd);
+    run_json(&env, aws_cli_identity(&moto, "cli-admin"));
     let status: Value = serde_json::from_str(&env.run(["status", "--json"], "").success()).unwrap();
     let sessions = status["sessions"].as_array().unwrap();
     assert_eq!(
@@ -168,18 +157,7 @@ fn a_chain_of_roles_through_the_aws_cli() {
          [profile cli-deploy]\nregion = us-east-1\ncredential_process = {bin} credential-process --profile deploy\n"
     );
     env.aws_config(&config);
-    let mut cmd = Command::new("/usr/bin/aws");
-    cmd.args([
-        "sts",
-        "get-caller-identity",
-        "--output",
-        "json",
-        "--profile",
-        "cli-deploy",
-        "--endpoint-url",
-        &moto.url,
-    ]);
-    let identity = run_json(&env, cmd);
+    let identity = run_json(&env, aws_cli_identity(&moto, "cli-deploy"));
     let arn = identity["Arn"].as_str().unwrap();
     assert!(arn.contains("assumed-role/Deploy/alice"), "{arn}");
 }
