@@ -865,3 +865,20 @@ fn a_chain_of_roles_is_assumed_hop_by_hop_from_one_mfa_session() {
     env.run(["credential-process", "--profile", "ring-a"], "")
         .failure(&["source_profile loop"]);
 }
+
+/// `exec` of a command that is not there: the shells' 127, with its name, both ways.
+#[test]
+fn exec_of_a_missing_command_exits_127_naming_it() {
+    let sts = FakeSts::start(AWS_SEED, 30);
+    let env = setup(&sts);
+    for server in [false, true] {
+        let mut args = vec!["exec"];
+        if server {
+            args.push("--server");
+        }
+        args.extend(["base", "--", "no-such-command-here"]);
+        let out = env.run(args, "");
+        assert_eq!(out.0.status.code(), Some(127), "server={server}");
+        out.failure(&["cannot run \"no-such-command-here\"", "no such command"]);
+    }
+}

@@ -273,3 +273,23 @@ fn nobody_typing_fails_every_waiting_client_and_the_agent_goes_on() {
     assert!(status.success(), "{shown}");
     assert_eq!(sts.gst_calls(), 1);
 }
+
+#[test]
+fn a_client_that_hangs_up_cancels_its_prompt() {
+    let sts = FakeSts::start(AWS_SEED, 30);
+    let env = setup(&sts, |_| "prompt_timeout_seconds = 60\n".into());
+    let mut asked = OnTerminal::start(&env.cmd(["credential-process", "--profile", "base"]));
+    asked.wait_for(PROMPT);
+    asked.hang_up();
+    // The client dies of the SIGHUP a moment after its terminal closes; a caller arriving
+    // before that would join the mint that is about to be cancelled.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    // The next caller is asked at once: it did not join a mint still waiting for the
+    // closed terminal (that would end only with the 60 s timeout, and no prompt).
+    let mut next = OnTerminal::start(&env.cmd(["credential-process", "--profile", "base"]));
+    next.wait_for(PROMPT);
+    next.type_line(&token_code());
+    let (status, shown) = next.finish();
+    assert!(status.success(), "{shown}");
+    assert_eq!(sts.gst_calls(), 1);
+}

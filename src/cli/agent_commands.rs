@@ -5,7 +5,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitCode};
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Args;
 use serde::Serialize;
 
@@ -140,7 +140,19 @@ pub fn exec(paths: &Paths, args: &ExecArgs) -> Result<ExitCode> {
             .env("AWS_DEFAULT_REGION", region);
     }
     let err = command.exec();
-    Err(err).with_context(|| format!("failed to run {program:?}"))
+    Ok(not_run(&program, &err))
+}
+
+/// A command `exec` could not start: the error, and the exit code shells use (127 when it
+/// is not found, 126 when it cannot be run).
+pub(super) fn not_run(program: &str, err: &std::io::Error) -> ExitCode {
+    let (why, code) = match err.kind() {
+        std::io::ErrorKind::NotFound => ("no such command", 127),
+        std::io::ErrorKind::PermissionDenied => ("not allowed to run it", 126),
+        _ => ("it could not be started", 126),
+    };
+    eprintln!("error: cannot run {program:?}: {why} ({err}); check the name and PATH");
+    ExitCode::from(code)
 }
 
 pub fn status(paths: &Paths, json: bool) -> Result<ExitCode> {

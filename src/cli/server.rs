@@ -71,9 +71,10 @@ pub fn exec(paths: &Paths, profile: &str, command: &[String]) -> Result<ExitCode
             .env("AWS_DEFAULT_REGION", region);
     }
     drop(first);
-    let mut child = child
-        .spawn()
-        .with_context(|| format!("failed to run {program:?}"))?;
+    let mut child = match child.spawn() {
+        Ok(child) => child,
+        Err(e) => return Ok(super::agent_commands::not_run(&program, &e)),
+    };
     // Ctrl-C reaches the child (same process group); this process waits for it to end.
     crate::sys::ignore_interrupts();
     let status = child.wait().context("failed to wait for the command")?;

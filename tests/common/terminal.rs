@@ -66,6 +66,12 @@ impl OnTerminal {
         stdin.flush().unwrap();
     }
 
+    /// Closes the terminal, as a user closing the window would: the client gets SIGHUP.
+    pub fn hang_up(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Waits for the client to end: its exit status and all it showed.
     pub fn finish(mut self) -> (ExitStatus, String) {
         self.stdout.read_to_end(&mut self.seen).unwrap();
