@@ -207,3 +207,41 @@ fn exec_server_serves_boto3_for_as_long_as_the_child_lives() {
         "the server is gone with the child"
     );
 }
+
+/// `exec --server` across expiries: the fake STS issues 12-second sessions, the agent renews
+/// 5 s before the end, and boto3 in the child calls STS once a second for 30 s without a
+/// single failure, on at least three sessions in turn.
+#[test]
+fn exec_server_renews_across_session_expiry_without_a_failed_call() {
+    let sts = common::fake_sts::FakeSts::start(common::minting::SHORT_SEED, 3);
+    sts.issue_sessions_lasting(12);
+    let env = common::minting::setup_with(
+        &sts,
+        common::minting::SHORT_SEED,
+        3,
+        "refresh_margin_seconds = 5\n",
+    );
+    let mut cmd = env.cmd(["exec", "--server", "base", "--"]);
+    cmd.arg(venv().join("bin/python"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/clients/renewal_loop.py"
+        ))
+        .arg("30");
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["failures"], serde_json::json!([]), "{report}");
+    assert!(report["calls"].as_u64().unwrap() >= 20, "{report}");
+    let keys = report["keys"].as_array().unwrap();
+    assert!(keys.len() >= 3, "renewed across expiries: {report}");
+    assert_eq!(
+        sts.identities_answered() as u64,
+        report["calls"].as_u64().unwrap(),
+        "every call reached STS with valid credentials"
+    );
+}

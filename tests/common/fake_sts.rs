@@ -36,6 +36,12 @@ struct State {
     used_steps: HashMap<String, u64>,
     /// Session key id -> (token, secret), for checking requests signed by a session.
     sessions: HashMap<String, (String, String)>,
+    /// Session key id -> when it expires (Unix seconds): later requests it signs fail.
+    expires: HashMap<String, u64>,
+    /// Every session lasts this long whatever was asked (a forced expiry), if set.
+    session_lifetime: Option<u64>,
+    /// GetCallerIdentity calls answered.
+    identities: usize,
     /// What was issued, in order: (access key id, secret, token).
     issued_credentials: Vec<(String, String, String)>,
     faults: VecDeque<Fault>,
@@ -157,6 +163,17 @@ impl FakeSts {
         reply.starts_with("HTTP/1.1 200")
     }
 
+    /// Every session issued from now on lasts `seconds`, whatever DurationSeconds says (AWS's
+    /// minimum is 900 s; tests of renewal across an expiry cannot wait that long).
+    pub fn issue_sessions_lasting(&self, seconds: u64) {
+        self.state.lock().unwrap().session_lifetime = Some(seconds);
+    }
+
+    /// How many GetCallerIdentity calls this STS answered.
+    pub fn identities_answered(&self) -> usize {
+        self.state.lock().unwrap().identities
+    }
+
     /// The parameters of every signed request, in order (`Action`, `DurationSeconds`, ...),
     /// and `SignedBy`: the access key id it was signed with.
     pub fn requests(&self) -> Vec<HashMap<String, String>> {
@@ -262,6 +279,7 @@ impl Handler {
         match form.get("Action").map(String::as_str) {
             Some("GetSessionToken") => self.get_session_token(&form, by_session),
             Some("AssumeRole") => self.assume_role(&form, by_session),
+            Some("GetCallerIdentity") => self.caller_identity(),
             other => error(
                 400,
                 "Sender",
@@ -307,7 +325,20 @@ impl Handler {
         let (secret, by_session) = if key_id == ACCESS_KEY_ID {
             (SECRET_ACCESS_KEY.to_owned(), false)
         } else {
-            let session = self.state.lock().unwrap().sessions.get(&key_id).cloned();
+            let state = self.state.lock().unwrap();
+            let (session, expires) = (
+                state.sessions.get(&key_id).cloned(),
+                state.expires.get(&key_id).copied(),
+            );
+            drop(state);
+            if expires.is_some_and(|at| at <= unix_now()) {
+                return Err(error(
+                    400,
+                    "Sender",
+                    "ExpiredToken",
+                    "The security token included in the request is expired",
+                ));
+            }
             match session {
                 Some((token, secret))
                     if header("X-Amz-Security-Token").as_deref() == Some(token.as_str()) =>
@@ -454,8 +485,21 @@ impl Handler {
         None
     }
 
+    fn caller_identity(&self) -> Reply {
+        let mut state = self.state.lock().unwrap();
+        state.identities += 1;
+        Reply {
+            status: 200,
+            body: format!(
+                "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/alice</Arn><UserId>AIDAFAKE</UserId><Account>123456789012</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>fake-id-{}</RequestId></ResponseMetadata></GetCallerIdentityResponse>",
+                state.identities
+            ),
+        }
+    }
+
     fn issue(&self, action: &str, duration: u64, role: Option<(String, String)>) -> Reply {
         let mut state = self.state.lock().unwrap();
+        let duration = state.session_lifetime.unwrap_or(duration);
         state.issued += 1;
         let key_id = format!("ASIAFAKE{:012}", state.issued);
         let token = format!("FakeSessionToken{}x{}", state.issued, "t".repeat(40));
@@ -466,6 +510,7 @@ impl Handler {
         state
             .issued_credentials
             .push((key_id.clone(), secret.clone(), token.clone()));
+        state.expires.insert(key_id.clone(), unix_now() + duration);
         let expiration = DateTime::from_secs(i64::try_from(unix_now() + duration).unwrap())
             .fmt(DateTimeFormat::DateTime)
             .unwrap();
