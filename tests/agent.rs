@@ -882,3 +882,81 @@ fn exec_of_a_missing_command_exits_127_naming_it() {
         out.failure(&["cannot run \"no-such-command-here\"", "no such command"]);
     }
 }
+
+/// Who asked: each credentials request is in the audit log with the program behind it (the
+/// AWS CLI, found past the mfa-agent client it ran; a Python program), never a secret;
+/// `mfa-agent log` shows it.
+#[test]
+fn the_audit_log_names_the_program_that_asked() {
+    let sts = FakeSts::start(AWS_SEED, 30);
+    let env = setup(&sts);
+    let bin = env!("CARGO_BIN_EXE_mfa-agent");
+    let mut config = std::fs::read_to_string(env.path().join(".aws/config")).unwrap();
+    let _ = write!(
+        config,
+        "\n[profile cli-base]\nregion = us-east-1\ncredential_process = {bin} credential-process --profile base\n"
+    );
+    env.aws_config(&config);
+    let probe = env.cmd(["--version"]);
+    let with_env = |cmd: &mut std::process::Command| {
+        cmd.env_clear()
+            .envs(probe.get_envs().filter_map(|(k, v)| Some((k, v?))));
+    };
+    let mut aws = std::process::Command::new("/usr/bin/aws");
+    aws.args(["sts", "get-caller-identity", "--profile", "cli-base"])
+        .args(["--endpoint-url", &sts.url]);
+    with_env(&mut aws);
+    let out = aws.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut python = std::process::Command::new("python3");
+    python.args([
+        "-c",
+        &format!("import subprocess; subprocess.run([{bin:?}, 'credential-process', '--profile', 'base'], check=True, stdout=subprocess.DEVNULL)"),
+    ]);
+    with_env(&mut python);
+    assert!(python.status().unwrap().success());
+
+    let logged = env.run(["log", "--json"], "").success();
+    let entries: Vec<Value> = logged
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(entries.len(), 2, "{logged}");
+    assert_eq!(entries[0]["program"], "aws", "{logged}");
+    assert_eq!(entries[0]["outcome"], "issued", "{logged}");
+    assert!(
+        entries[1]["program"]
+            .as_str()
+            .unwrap()
+            .starts_with("python3"),
+        "{logged}"
+    );
+    assert_eq!(entries[1]["outcome"], "hit", "{logged}");
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["profile"] == "base" && e["pid"].as_u64().unwrap() > 1)
+    );
+    for (_, secret, token) in sts.issued() {
+        assert!(!logged.contains(&secret) && !logged.contains(&token));
+    }
+    let human = env.run(["log"], "").success();
+    assert!(human.contains("issued  base  aws (pid "), "{human}");
+}
+
+/// An audit log that cannot be written costs a warning in the agent's log, never a mint.
+#[test]
+fn an_unwritable_audit_log_does_not_stop_minting() {
+    let sts = FakeSts::start(AWS_SEED, 30);
+    let env = setup(&sts);
+    // A directory where the log file should be: every append fails.
+    std::fs::create_dir_all(env.path().join(".local/state/mfa-agent/audit.log")).unwrap();
+    credential_process(&env, "base");
+    credential_process(&env, "base");
+    credential_process(&env, "admin");
+    assert_eq!(sts.gst_calls(), 1);
+}

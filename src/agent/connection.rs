@@ -8,6 +8,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufRea
 use tokio::net::UnixStream;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use super::peer::Peer;
 use super::{AgentState, Prompt, actions};
 use crate::protocol::{
     AskKind, Event, LastError, MAX_LINE, PROTOCOL_VERSION, Request, Response, StatusReport,
@@ -30,7 +31,11 @@ enum Line {
 pub async fn serve(stream: UnixStream, state: Arc<AgentState>) {
     // The socket's directory is private already; the uid check also stops a process that
     // was handed the socket some other way.
-    let peer_uid = stream.peer_cred().map(|c| c.uid()).ok();
+    let credentials = stream.peer_cred().ok();
+    let peer_uid = credentials.map(|c| c.uid());
+    let asking_pid = credentials
+        .and_then(|c| c.pid())
+        .and_then(|p| u32::try_from(p).ok());
     let (reader, mut writer) = stream.into_split();
     if peer_uid != Some(state.uid) {
         tracing::warn!(?peer_uid, "refused a connection from another user");
@@ -40,6 +45,10 @@ pub async fn serve(stream: UnixStream, state: Arc<AgentState>) {
     }
     let mut reader = BufReader::new(reader);
     let mut greeted = false;
+    let asker = Asker {
+        pid: asking_pid,
+        peer: std::sync::OnceLock::new(),
+    };
     loop {
         let line = match tokio::time::timeout(state.idle_timeout, read_line(&mut reader)).await {
             Err(_) | Ok(Ok(Line::Closed) | Err(_)) => return,
@@ -103,7 +112,7 @@ pub async fn serve(stream: UnixStream, state: Arc<AgentState>) {
             subscribers.fetch_sub(1, Ordering::Relaxed);
             return;
         }
-        if handle(request, &state, &mut reader, &mut writer)
+        if handle(request, &state, &asker, &mut reader, &mut writer)
             .await
             .is_err()
         {
@@ -158,9 +167,28 @@ async fn read_line<R: AsyncBufReadExt + Unpin>(reader: &mut R) -> std::io::Resul
     Ok(Line::Complete(line))
 }
 
+/// Who is on the other end of a connection, found when first needed (an audit entry).
+struct Asker {
+    pid: Option<u32>,
+    peer: std::sync::OnceLock<Peer>,
+}
+
+impl Asker {
+    fn peer(&self) -> &Peer {
+        self.peer.get_or_init(|| match self.pid {
+            Some(pid) => super::peer::identify(pid),
+            None => Peer {
+                pid: 0,
+                program: "unknown".into(),
+            },
+        })
+    }
+}
+
 async fn handle<R, W>(
     request: Request,
     state: &AgentState,
+    asker: &Asker,
     reader: &mut R,
     writer: &mut W,
 ) -> std::io::Result<()>
@@ -195,7 +223,9 @@ where
         } => {
             // The hot path: fresh credentials in the cache, nothing to wait for.
             if !force_refresh && let Some(credentials) = state.minter.cached(&profile) {
-                return send(writer, &Response::Credentials(credentials)).await;
+                let sent = send(writer, &Response::Credentials(credentials)).await;
+                state.audit.record(&profile, asker.peer(), "hit");
+                return sent;
             }
             let (progress, messages) = mpsc::unbounded_channel();
             // Boxed: a mint's state machine is large, and it only runs on a cache miss.
@@ -206,11 +236,13 @@ where
             };
             match result {
                 Ok(credentials) => {
+                    state.audit.record(&profile, asker.peer(), "issued");
                     // The last error is news only until something works again.
                     *state.last_error.lock().expect("last error lock poisoned") = None;
                     Response::Credentials(credentials)
                 }
                 Err(err) => {
+                    state.audit.record(&profile, asker.peer(), "failed");
                     let err = err.to_string();
                     // Name the profile once: most errors say which already.
                     let message = if err.contains(&format!("profile {profile:?}")) {

@@ -72,6 +72,12 @@ impl Minter {
         }
     }
 
+    /// Where the agent's files are.
+    #[must_use]
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
     /// The agent's settings, as loaded at start.
     #[must_use]
     pub fn config(&self) -> &Config {

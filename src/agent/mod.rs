@@ -4,12 +4,14 @@
 //! run the real server in-process on a temporary socket.
 
 mod actions;
+pub mod audit;
 mod cache;
 mod connection;
 mod door;
 mod events;
 mod minter;
 pub mod notifier;
+pub mod peer;
 mod replay;
 pub mod startup;
 mod unlocked;
@@ -85,12 +87,16 @@ pub struct AgentState {
     pub idle_timeout: Duration,
     /// Subscribed connections now (the tray; capped, as each holds a descriptor for good).
     pub subscribers: std::sync::atomic::AtomicUsize,
+    /// Who asked for which credentials, and how it went.
+    pub audit: audit::Audit,
 }
 
 impl AgentState {
     #[must_use]
     pub fn new(minter: Minter, store: String) -> Self {
+        let audit = audit::Audit::new(minter.paths().state_dir.join("audit.log"));
         Self {
+            audit,
             minter,
             uid: crate::sys::current_uid(),
             started: Instant::now(),

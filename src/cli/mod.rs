@@ -6,6 +6,7 @@ mod creds;
 mod generate;
 pub mod input;
 mod key;
+mod log;
 mod seed;
 mod server;
 
@@ -68,6 +69,16 @@ pub enum Command {
     Exec(agent_commands::ExecArgs),
     /// Show the agent's version, store, cached sessions and last error.
     Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show who asked the agent for which credentials (program and pid, time, profile, and
+    /// whether the cache served it): the agent's audit log.
+    Log {
+        /// Keep printing new entries as they come.
+        #[arg(long, short)]
+        follow: bool,
+        /// One JSON object per line: time (Unix seconds), profile, program, pid, outcome.
         #[arg(long)]
         json: bool,
     },
@@ -140,6 +151,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 Command::Exec(args) => agent_commands::exec(&paths, &args),
                 Command::Status { json } => agent_commands::status(&paths, json),
                 Command::Lock => agent_commands::lock(&paths),
+                Command::Log { follow, json } => log::run(&paths, follow, json),
                 _ => unreachable!("handled above"),
             }
         }

@@ -1,0 +1,93 @@
+//! The audit log: every request for credentials, one JSON line each, in
+//! `XDG_STATE_HOME/mfa-agent/audit.log`: when, which profile, which program (and pid), and
+//! whether it was served from the cache, issued, or failed. Never a secret. Rotated by
+//! size, one old file kept. A log that cannot be written costs a warning, never a mint.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use super::peer::Peer;
+
+/// Past this size the log is moved to `audit.log.1` and started again.
+pub const MAX_LOG_BYTES: u64 = 1024 * 1024;
+
+/// One request, as logged.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Entry {
+    /// Unix seconds.
+    pub time: i64,
+    pub profile: String,
+    pub program: String,
+    pub pid: u32,
+    /// "hit" (from the cache), "issued" (minted, or shared from a mint), "failed".
+    pub outcome: String,
+}
+
+pub struct Audit {
+    path: PathBuf,
+    file: Mutex<Option<File>>,
+    warned: AtomicBool,
+}
+
+impl Audit {
+    #[must_use]
+    pub fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            file: Mutex::new(None),
+            warned: AtomicBool::new(false),
+        }
+    }
+
+    /// Appends one entry.
+    pub fn record(&self, profile: &str, peer: &Peer, outcome: &str) {
+        let entry = Entry {
+            time: crate::clock::unix_now_i64(),
+            profile: profile.to_owned(),
+            program: peer.program.clone(),
+            pid: peer.pid,
+            outcome: outcome.to_owned(),
+        };
+        let mut line = serde_json::to_vec(&entry).expect("an entry serialises");
+        line.push(b'\n');
+        if let Err(e) = self.append(&line)
+            && !self.warned.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(
+                "cannot write the audit log {}: {e}; requests go on unlogged",
+                self.path.display()
+            );
+        }
+    }
+
+    fn append(&self, line: &[u8]) -> std::io::Result<()> {
+        let mut file = self.file.lock().expect("audit lock poisoned");
+        if file.is_none() {
+            if let Some(dir) = self.path.parent() {
+                crate::atomic::ensure_private_dir(dir)?;
+            }
+            *file = Some(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .mode(0o600)
+                    .open(&self.path)?,
+            );
+        }
+        let open = file.as_mut().expect("opened above");
+        open.write_all(line)?;
+        if open.metadata()?.len() > MAX_LOG_BYTES {
+            let mut old = self.path.clone().into_os_string();
+            old.push(".1");
+            std::fs::rename(&self.path, old)?;
+            *file = None;
+        }
+        Ok(())
+    }
+}
