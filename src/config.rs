@@ -133,6 +133,19 @@ pub enum CodeSource {
     Prompt,
 }
 
+impl CodeSource {
+    /// Whether the user types the codes, given the device's setting (if any) and whether
+    /// a seed is linked to it.
+    #[must_use]
+    pub fn typed(setting: Option<Self>, seeded: bool) -> bool {
+        match setting {
+            Some(Self::Prompt) => true,
+            Some(Self::Seed) => false,
+            None => !seeded,
+        }
+    }
+}
+
 /// When a mint needs a touch of the security key that seals the seeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -215,11 +228,7 @@ impl Config {
     /// is linked to it: `seeded` says whether one is).
     #[must_use]
     pub fn typed_codes(&self, serial: &str, seeded: bool) -> bool {
-        match self.code_source.get(serial) {
-            Some(CodeSource::Prompt) => true,
-            Some(CodeSource::Seed) => false,
-            None => !seeded,
-        }
+        CodeSource::typed(self.code_source.get(serial).copied(), seeded)
     }
 
     /// The touch policy for `profile`.

@@ -17,7 +17,7 @@ use crate::aws::LongTermKeys;
 use crate::aws::profile::{CHAINED_ROLE_MAX_DURATION, ProfilePlan, Profiles, RoleSpec};
 use crate::aws::sts::{self, Mfa, Sts, StsError};
 use crate::clock::unix_now;
-use crate::config::{Config, TouchPolicy};
+use crate::config::{CodeSource, Config, TouchPolicy};
 use crate::otp::{self, Seed};
 use crate::paths::Paths;
 use crate::protocol::{AskKind, Event, SessionCredentials};
@@ -383,7 +383,7 @@ impl Minter {
     ) -> Result<(LongTermKeys, Codes), MintError> {
         let serial = plan.mfa_serial.clone();
         let configured = self.config.serials.get(&serial).cloned();
-        let config = self.config.clone();
+        let setting = self.config.code_source.get(&serial).copied();
         let (profile, source) = (plan.profile.clone(), plan.source_profile.clone());
         let visitor = Visitor {
             progress: progress.clone(),
@@ -396,7 +396,7 @@ impl Minter {
             .enter(&visitor, keep_unlocked, None, move |vault, _| {
                 let keys = vault.credentials(&source)?;
                 let linked = vault::seed_for_serial(vault.seeds(), &serial);
-                if config.typed_codes(&serial, configured.is_some() || !linked.is_empty()) {
+                if CodeSource::typed(setting, configured.is_some() || !linked.is_empty()) {
                     return Ok((keys, Ok(Codes::Typed)));
                 }
                 let name = if let Some(name) = configured {
