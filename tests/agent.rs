@@ -920,7 +920,15 @@ fn the_audit_log_names_the_program_that_asked() {
     with_env(&mut python);
     assert!(python.status().unwrap().success());
 
-    let logged = env.run(["log", "--json"], "").success();
+    // The agent writes its entries within a second (gathered, not one write per hit).
+    let mut logged = String::new();
+    for _ in 0..50 {
+        logged = env.run(["log", "--json"], "").success();
+        if logged.lines().count() >= 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let entries: Vec<Value> = logged
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

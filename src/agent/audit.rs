@@ -2,6 +2,10 @@
 //! `XDG_STATE_HOME/mfa-agent/audit.log`: when, which profile, which program (and pid), and
 //! whether it was served from the cache, issued, or failed. Never a secret. Rotated by
 //! size, one old file kept. A log that cannot be written costs a warning, never a mint.
+//!
+//! Entries are gathered in memory and written at most [`FLUSH_EVERY`] later (or once
+//! [`FLUSH_AT`] bytes wait): a write per cache hit would cost a third of the agent's
+//! throughput. At worst a crash loses the last second of entries.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
@@ -16,6 +20,10 @@ use super::peer::Peer;
 
 /// Past this size the log is moved to `audit.log.1` and started again.
 pub const MAX_LOG_BYTES: u64 = 1024 * 1024;
+/// How often waiting entries are written.
+pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// Entries waiting past this many bytes are written at once.
+const FLUSH_AT: usize = 64 * 1024;
 
 /// One request, as logged.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -32,6 +40,8 @@ pub struct Entry {
 pub struct Audit {
     path: PathBuf,
     file: Mutex<Option<File>>,
+    /// Entries not written yet.
+    pending: Mutex<Vec<u8>>,
     warned: AtomicBool,
 }
 
@@ -41,6 +51,7 @@ impl Audit {
         Self {
             path,
             file: Mutex::new(None),
+            pending: Mutex::new(Vec::new()),
             warned: AtomicBool::new(false),
         }
     }
@@ -54,9 +65,34 @@ impl Audit {
             pid: peer.pid,
             outcome: outcome.to_owned(),
         };
-        let mut line = serde_json::to_vec(&entry).expect("an entry serialises");
-        line.push(b'\n');
-        if let Err(e) = self.append(&line)
+        let full = {
+            let mut pending = self.pending.lock().expect("audit lock poisoned");
+            serde_json::to_writer(&mut *pending, &entry).expect("an entry serialises");
+            pending.push(b'\n');
+            pending.len() >= FLUSH_AT
+        };
+        if full {
+            self.flush();
+        }
+    }
+
+    /// Writes the waiting entries every [`FLUSH_EVERY`], for good.
+    pub async fn keep_flushing(&self) {
+        let mut tick = tokio::time::interval(FLUSH_EVERY);
+        loop {
+            tick.tick().await;
+            self.flush();
+        }
+    }
+
+    /// Writes the entries waiting, if any (the agent calls it every [`FLUSH_EVERY`] and
+    /// when it stops).
+    pub fn flush(&self) {
+        let lines = std::mem::take(&mut *self.pending.lock().expect("audit lock poisoned"));
+        if lines.is_empty() {
+            return;
+        }
+        if let Err(e) = self.append(&lines)
             && !self.warned.swap(true, Ordering::Relaxed)
         {
             tracing::warn!(

@@ -104,6 +104,8 @@ pub fn serve(paths: &Paths) -> Result<ExitCode> {
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
         tokio::spawn(super::notifier::run(state.clone(), paths.data_dir.clone()));
+        let auditing = state.clone();
+        tokio::spawn(async move { auditing.audit.keep_flushing().await });
         tracing::info!(socket = %socket.display(), "serving");
         notify_ready();
         let shutdown = async {
@@ -113,7 +115,8 @@ pub fn serve(paths: &Paths) -> Result<ExitCode> {
                 () = socket_lost(&socket, bound) => {}
             }
         };
-        super::run(listener, state, shutdown).await;
+        super::run(listener, state.clone(), shutdown).await;
+        state.audit.flush();
         anyhow::Ok(())
     });
     // A helper thread may still wait for a touch or a pinentry dialog nobody answers:
