@@ -58,12 +58,21 @@ impl Audit {
 
     /// Appends one entry.
     pub fn record(&self, profile: &str, peer: &Peer, outcome: &str) {
-        let entry = Entry {
+        /// An [`Entry`] by reference: no allocation on the cache-hit path.
+        #[derive(Serialize)]
+        struct Borrowed<'a> {
+            time: i64,
+            profile: &'a str,
+            program: &'a str,
+            pid: u32,
+            outcome: &'a str,
+        }
+        let entry = Borrowed {
             time: crate::clock::unix_now_i64(),
-            profile: profile.to_owned(),
-            program: peer.program.clone(),
+            profile,
+            program: &peer.program,
             pid: peer.pid,
-            outcome: outcome.to_owned(),
+            outcome,
         };
         let full = {
             let mut pending = self.pending.lock().expect("audit lock poisoned");
@@ -125,5 +134,44 @@ impl Audit {
             *file = None;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_read_back_and_the_log_is_rotated_by_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let audit = Audit::new(path.clone());
+        let peer = Peer {
+            pid: 4242,
+            program: "terraform".into(),
+        };
+        audit.record("prod", &peer, "hit");
+        assert!(!path.exists(), "gathered, not written at once");
+        audit.flush();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let entry: Entry = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(
+            (
+                entry.profile.as_str(),
+                entry.program.as_str(),
+                entry.pid,
+                entry.outcome.as_str()
+            ),
+            ("prod", "terraform", 4242, "hit")
+        );
+        for _ in 0..20_000 {
+            audit.record("prod", &peer, "hit");
+        }
+        audit.flush();
+        assert!(
+            dir.path().join("audit.log.1").exists(),
+            "rotated past 1 MiB"
+        );
+        assert!(std::fs::metadata(&path).map_or(0, |m| m.len()) <= MAX_LOG_BYTES);
     }
 }
