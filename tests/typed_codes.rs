@@ -33,6 +33,17 @@ fn setup(sts: &FakeSts, agent_config: impl FnOnce(&TestEnv) -> String) -> TestEn
     env
 }
 
+/// A caller on a terminal that is asked for the code and types the token's; it succeeds.
+/// Returns what its terminal showed.
+fn mint_by_typing(env: &TestEnv) -> String {
+    let mut client = OnTerminal::start(&env.cmd(["credential-process", "--profile", "base"]));
+    client.wait_for(PROMPT);
+    client.type_line(&token_code());
+    let (status, shown) = client.finish();
+    assert!(status.success(), "{shown}");
+    shown
+}
+
 /// The code the user's token shows now.
 fn token_code() -> String {
     common::oathtool(AWS_SEED, now(), "SHA1", 6, 30)
@@ -266,11 +277,7 @@ fn nobody_typing_fails_every_waiting_client_and_the_agent_goes_on() {
 
     // The agent still serves, and the next caller is asked afresh.
     env.run(["status"], "").success();
-    let mut next = OnTerminal::start(&env.cmd(["credential-process", "--profile", "base"]));
-    next.wait_for(PROMPT);
-    next.type_line(&token_code());
-    let (status, shown) = next.finish();
-    assert!(status.success(), "{shown}");
+    mint_by_typing(&env);
     assert_eq!(sts.gst_calls(), 1);
 }
 
@@ -286,10 +293,6 @@ fn a_client_that_hangs_up_cancels_its_prompt() {
     std::thread::sleep(std::time::Duration::from_secs(1));
     // The next caller is asked at once: it did not join a mint still waiting for the
     // closed terminal (that would end only with the 60 s timeout, and no prompt).
-    let mut next = OnTerminal::start(&env.cmd(["credential-process", "--profile", "base"]));
-    next.wait_for(PROMPT);
-    next.type_line(&token_code());
-    let (status, shown) = next.finish();
-    assert!(status.success(), "{shown}");
+    mint_by_typing(&env);
     assert_eq!(sts.gst_calls(), 1);
 }
