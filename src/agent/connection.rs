@@ -223,10 +223,14 @@ where
         } => {
             // The hot path: fresh credentials in the cache, nothing to wait for.
             if !force_refresh && let Some(credentials) = state.minter.cached(&profile) {
+                // Named before the reply: a client exits as soon as it has it, and with it
+                // the way to the program behind it.
+                let peer = asker.peer();
                 let sent = send(writer, &Response::Credentials(credentials)).await;
-                state.audit.record(&profile, asker.peer(), "hit");
+                state.audit.record(&profile, peer, "hit");
                 return sent;
             }
+            let peer = asker.peer();
             let (progress, messages) = mpsc::unbounded_channel();
             // Boxed: a mint's state machine is large, and it only runs on a cache miss.
             let mint = Box::pin(state.minter.credentials(&profile, force_refresh, &progress));
@@ -236,13 +240,13 @@ where
             };
             match result {
                 Ok(credentials) => {
-                    state.audit.record(&profile, asker.peer(), "issued");
+                    state.audit.record(&profile, peer, "issued");
                     // The last error is news only until something works again.
                     *state.last_error.lock().expect("last error lock poisoned") = None;
                     Response::Credentials(credentials)
                 }
                 Err(err) => {
-                    state.audit.record(&profile, asker.peer(), "failed");
+                    state.audit.record(&profile, peer, "failed");
                     let err = err.to_string();
                     // Name the profile once: most errors say which already.
                     let message = if err.contains(&format!("profile {profile:?}")) {

@@ -30,49 +30,48 @@ const MAX_HOPS: usize = 4;
 #[must_use]
 pub fn identify(pid: u32) -> Peer {
     let mut at = pid;
-    let mut program = program_of(pid);
+    let mut found = stat_of(pid);
     for _ in 0..MAX_HOPS {
-        let Some(name) = program.as_deref() else {
-            break;
-        };
-        if !PASSERS_ON.contains(&name) {
+        let Some((name, parent)) = &found else { break };
+        if !PASSERS_ON.contains(&name.as_str()) || *parent <= 1 {
             break;
         }
-        let Some(parent) = parent_of(at).filter(|&p| p > 1) else {
-            break;
-        };
-        at = parent;
-        program = program_of(parent);
+        at = *parent;
+        found = stat_of(at);
     }
+    let program = found.map(|(name, _)| {
+        if INTERPRETERS.iter().any(|i| name.starts_with(i)) {
+            script_of(at).unwrap_or(name)
+        } else {
+            name
+        }
+    });
     Peer {
         pid: at,
         program: program.unwrap_or_else(|| "unknown".into()),
     }
 }
 
-/// Interpreters whose script is the program people know (`aws` of the AWS CLI, which is
-/// Python in Debian).
+/// Interpreters run explicitly (`python3 tool.py`) name their script instead. A script
+/// started by its `#!` line already has its own name as the process's (`aws` of the
+/// Debian AWS CLI, which is Python).
 const INTERPRETERS: &[&str] = &["python", "node", "ruby", "perl"];
 
-/// The executable's file name, or for an interpreter its script's; `comm` when the
-/// executable cannot be read (another user's process, or one that exited).
-fn program_of(pid: u32) -> Option<String> {
-    if let Ok(exe) = std::fs::read_link(format!("/proc/{pid}/exe"))
-        && let Some(name) = exe.file_name()
-    {
-        let name = name
-            .to_string_lossy()
-            .trim_end_matches(" (deleted)")
-            .to_owned();
-        if INTERPRETERS.iter().any(|i| name.starts_with(i))
-            && let Some(script) = script_of(pid)
-        {
-            return Some(script);
-        }
-        return Some(name);
-    }
-    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-    Some(comm.trim().to_owned()).filter(|c| !c.is_empty())
+/// The process's name (the kernel's `comm`: the executable's or `#!` script's file name, at
+/// most 15 bytes) and its parent's pid, from one read of `/proc/PID/stat`: this runs for
+/// every connection, so one file per hop.
+fn stat_of(pid: u32) -> Option<(String, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "PID (NAME) STATE PPID ...": the name may itself hold spaces and parentheses.
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let name = stat.get(open + 1..close)?.to_owned();
+    let parent = stat
+        .get(close + 1..)?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some((name, parent))
 }
 
 /// The file name of the script an interpreter runs: its first argument, unless that is an
@@ -85,14 +84,6 @@ fn script_of(pid: u32) -> Option<String> {
     }
     let path = std::path::Path::new(std::ffi::OsStr::from_bytes(first));
     Some(path.file_name()?.to_string_lossy().into_owned())
-}
-
-fn parent_of(pid: u32) -> Option<u32> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("PPid:"))
-        .and_then(|p| p.trim().parse().ok())
 }
 
 #[cfg(test)]
