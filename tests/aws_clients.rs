@@ -55,6 +55,25 @@ fn aws_cli_identity(moto: &Moto, profile: &str) -> Command {
     cmd
 }
 
+/// `mfa-agent exec --server PROFILE -- python tests/clients/SCRIPT ARG`, with the venv's
+/// boto3; its output.
+fn python_under_exec_server(
+    env: &TestEnv,
+    profile: &str,
+    script: &str,
+    arg: &str,
+) -> std::process::Output {
+    let mut cmd = env.cmd(["exec", "--server", profile, "--"]);
+    cmd.arg(venv().join("bin/python"))
+        .arg(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/clients")
+                .join(script),
+        )
+        .arg(arg);
+    cmd.output().unwrap()
+}
+
 fn assert_identity(identity: &Value, role: bool) {
     assert_eq!(identity["Account"], "123456789012", "{identity}");
     let arn = identity["Arn"].as_str().unwrap();
@@ -169,14 +188,7 @@ fn a_chain_of_roles_through_the_aws_cli() {
 fn exec_server_serves_boto3_for_as_long_as_the_child_lives() {
     let moto = Moto::start();
     let env = setup(&moto);
-    let mut cmd = env.cmd(["exec", "--server", "admin", "--"]);
-    cmd.arg(venv().join("bin/python"))
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/clients/container_credentials.py"
-        ))
-        .arg("7");
-    let out = cmd.output().unwrap();
+    let out = python_under_exec_server(&env, "admin", "container_credentials.py", "7");
     assert_eq!(
         out.status.code(),
         Some(7),
@@ -221,14 +233,7 @@ fn exec_server_renews_across_session_expiry_without_a_failed_call() {
         3,
         "refresh_margin_seconds = 5\n",
     );
-    let mut cmd = env.cmd(["exec", "--server", "base", "--"]);
-    cmd.arg(venv().join("bin/python"))
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/clients/renewal_loop.py"
-        ))
-        .arg("30");
-    let out = cmd.output().unwrap();
+    let out = python_under_exec_server(&env, "base", "renewal_loop.py", "30");
     assert!(
         out.status.success(),
         "{}",
