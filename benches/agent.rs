@@ -344,8 +344,7 @@ fn rss_mb(pid: u64) -> (f64, f64, f64) {
 }
 
 fn daemon_pid(env: &TestEnv) -> u64 {
-    let status: serde_json::Value =
-        serde_json::from_str(&env.run(["status", "--json"], "").success()).unwrap();
+    let status = env.status();
     status["pid"].as_u64().unwrap()
 }
 

@@ -5,6 +5,28 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
+/// What the user can do about a failed write, as a clause to append to the error that names
+/// the file: "; free some space on that disk, then try again". Empty for errors that carry
+/// their own advice (the ones mfa-agent makes, as [`ensure_private_dir`]'s).
+#[must_use]
+pub fn what_to_do(e: &io::Error) -> &'static str {
+    if e.raw_os_error().is_none() {
+        return "";
+    }
+    match e.kind() {
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded | io::ErrorKind::FileTooLarge => {
+            "; free some space on that disk, then try again"
+        }
+        io::ErrorKind::ReadOnlyFilesystem => {
+            "; the disk is mounted read-only: make it writable, then try again"
+        }
+        io::ErrorKind::PermissionDenied => {
+            "; check that the directory is yours and writable, then try again"
+        }
+        _ => "; check that disk, then try again",
+    }
+}
+
 /// Creates one of mfa-agent's own directories (and parents) readable by the owner only, and
 /// tightens it if it existed. A directory that is a symlink or belongs to someone else (a
 /// `/tmp` fallback another user created first) is refused, not used.

@@ -14,6 +14,8 @@
 //! unlock_idle_seconds = 3600            # ... and locks again when unused this long
 //!
 //! pinentry = "pinentry-gnome3"          # asks for a PIN or code when the client has no terminal
+//! signin_endpoint = "https://signin.aws.amazon.com/federation"   # `login`: the federation endpoint
+//! console_url = "https://console.aws.amazon.com/"                # `login`: where it lands
 //!
 //! [serials]                             # which seed serves an MFA device
 //! "arn:aws:iam::123456789012:mfa/alice" = "work"
@@ -31,6 +33,7 @@
 //! [profiles.prod-admin]
 //! assume_role_with_mfa = true           # AssumeRole with the code itself (longer sessions)
 //! touch = "every-mint"                  # per-profile touch policy
+//! confirm = "each-program"              # a program other than the session's first asks once
 //! ```
 
 use std::collections::BTreeMap;
@@ -79,6 +82,10 @@ pub struct Config {
     /// The pinentry program for a security key's PIN when the client has no terminal
     /// (default: `pinentry` from PATH).
     pub pinentry: Option<String>,
+    /// The console federation endpoint for `login` (default: the profile's partition's).
+    pub signin_endpoint: Option<String>,
+    /// Where `login` lands in the console (default: the partition's console home).
+    pub console_url: Option<String>,
 }
 
 /// Which desktop notifications the agent shows.
@@ -121,6 +128,19 @@ pub struct ProfileSettings {
     pub assume_role_with_mfa: bool,
     /// When sealed seeds need a security-key touch; the top-level `touch` when unset.
     pub touch: Option<TouchPolicy>,
+    /// Who may use a session once minted.
+    pub confirm: Confirm,
+}
+
+/// Which programs a profile's cached session is handed to without asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Confirm {
+    /// Any program of the user's.
+    #[default]
+    Never,
+    /// The program that started the session; any other asks once (a touch, or a yes).
+    EachProgram,
 }
 
 /// Where the codes of an MFA device come from.
@@ -176,6 +196,8 @@ impl Default for Config {
             profiles: BTreeMap::new(),
             notifications: Notifications::default(),
             pinentry: None,
+            signin_endpoint: None,
+            console_url: None,
         }
     }
 }
@@ -217,6 +239,15 @@ impl Config {
     #[must_use]
     pub fn autostart_enabled(&self) -> bool {
         self.autostart && std::env::var_os("MFA_AGENT_NO_AUTOSTART").is_none()
+    }
+
+    /// Whether `profile` asks before a new program uses its session (checked on every
+    /// cache hit, so without copying the profile's settings).
+    #[must_use]
+    pub fn confirms_each_program(&self, profile: &str) -> bool {
+        self.profiles
+            .get(profile)
+            .is_some_and(|p| p.confirm == Confirm::EachProgram)
     }
 
     #[must_use]

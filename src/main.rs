@@ -10,6 +10,7 @@ use mfa_agent::cli::{Cli, run};
 fn main() -> ExitCode {
     // Before anything holds a secret: no core dumps, no ptrace by other same-user processes.
     mfa_agent::sys::harden_process();
+    mfa_agent::report::exit_quietly_when_stdout_closes();
     // The hot path first: a credential_process cache hit skips building the command line.
     let result = if let Some(fast) = mfa_agent::cli::credential_process_fast_path() {
         mfa_agent::logging::init(0);

@@ -127,6 +127,10 @@ pub enum Request {
         #[serde(default)]
         yes: bool,
     },
+    /// A new access key for the profile's IAM user, into the vault; then the old deleted.
+    CredsRotate {
+        profile: String,
+    },
     /// The security keys plugged in, and those enrolled.
     KeyList,
     KeyEnroll {
@@ -144,6 +148,41 @@ pub enum Request {
         name: String,
         #[serde(default)]
         yes: bool,
+    },
+    /// A new virtual MFA device for the IAM user of `profile`'s long-term keys, its seed
+    /// straight into the vault (never shown), enabled with two consecutive codes.
+    AwsEnroll {
+        profile: String,
+        /// The device's name in IAM; default `USER-mfa-agent`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device_name: Option<String>,
+        /// The IAM user; default the one the keys belong to.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
+        /// The seed's name in the vault; default the profile's name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seed: Option<String>,
+    },
+    /// ResyncMFADevice for the device `profile`'s `mfa_serial` names.
+    AwsResync {
+        profile: String,
+    },
+    /// Deactivate and delete `profile`'s virtual MFA device, then drop its seed.
+    AwsUnenroll {
+        profile: String,
+        /// The IAM user; default the one the profile's MFA session belongs to.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
+        #[serde(default)]
+        yes: bool,
+    },
+    /// The MFA devices of `profile`'s IAM user.
+    AwsDevices {
+        profile: String,
+    },
+    /// An AWS console sign-in link from `profile`'s (role) session.
+    ConsoleLogin {
+        profile: String,
     },
 }
 
@@ -230,9 +269,34 @@ pub enum Response {
     Done {
         message: String,
     },
+    /// `aws enroll` went through: the new device, for the client to put in ~/.aws/config.
+    MfaEnrolled {
+        serial: String,
+        message: String,
+    },
+    /// `login`: the console sign-in link (a bearer token for 15 minutes).
+    SigninUrl {
+        #[serde(serialize_with = "expose", deserialize_with = "conceal")]
+        url: SecretString,
+    },
+    /// `aws devices`.
+    MfaDevices {
+        user: String,
+        devices: Vec<MfaDevice>,
+    },
     Error {
         message: String,
     },
+}
+
+/// One MFA device of an IAM user, and the vault's seed for it if it holds one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MfaDevice {
+    pub serial: String,
+    /// Unix seconds.
+    pub enabled: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<String>,
 }
 
 /// Temporary AWS credentials, as handed to `credential_process` and `exec`.
@@ -277,6 +341,9 @@ impl Response {
             Self::Creds { .. } => "creds",
             Self::Keys { .. } => "keys",
             Self::Done { .. } => "done",
+            Self::MfaEnrolled { .. } => "mfa_enrolled",
+            Self::MfaDevices { .. } => "mfa_devices",
+            Self::SigninUrl { .. } => "signin_url",
             Self::Error { .. } => "error",
         }
     }
@@ -401,6 +468,10 @@ pub struct StatusReport {
     /// Requests waiting for their turn at the vault and the security key.
     #[serde(default)]
     pub queue: usize,
+    /// Requests for sessions being minted: the ones minting and the ones that wait to share
+    /// their result (single-flight), a role's inner MFA session counted as one more.
+    #[serde(default)]
+    pub waiting_for_sessions: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -24,6 +24,26 @@ pub fn one_sentence(err: &(dyn std::error::Error + 'static)) -> String {
     sentence
 }
 
+/// `mfa-agent status | head -1`: once the reader has gone, the rest of the output has nowhere
+/// to go, and the program ends at once and quietly, as Unix tools killed by SIGPIPE do (exit
+/// 141), instead of panicking in `println!` with a backtrace. (SIGPIPE itself stays ignored,
+/// so that a hang-up of the agent's socket is an error the client reports.)
+pub fn exit_quietly_when_stdout_closes() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

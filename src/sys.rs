@@ -42,22 +42,32 @@ pub fn harden_process() {
     }
 }
 
-/// Asks the kernel to keep `buf` out of swap. Returns whether it worked: unprivileged
-/// processes have a small `RLIMIT_MEMLOCK`, so callers treat this as best effort.
+/// The size of a memory page, which is what `mlock` locks.
 #[must_use]
-pub fn mlock(buf: &[u8]) -> bool {
-    if buf.is_empty() {
-        return false;
-    }
-    // SAFETY: the pointer and length describe memory owned by `buf`, valid for the call.
-    unsafe { libc::mlock(buf.as_ptr().cast(), buf.len()) == 0 }
+pub fn page_size() -> usize {
+    // SAFETY: sysconf reads a constant of the system; no memory is involved.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(size)
+        .ok()
+        .filter(|&s| s > 0)
+        .unwrap_or(4096)
 }
 
-/// Undoes [`mlock`] for a buffer that was locked.
-pub fn munlock(buf: &[u8]) {
-    // SAFETY: as for `mlock`; unlocking memory that is not locked is harmless.
+/// Asks the kernel to keep the page starting at `page` out of swap. Returns whether it
+/// worked: unprivileged processes have a small `RLIMIT_MEMLOCK`, so callers treat this as
+/// best effort. Locks are per page and not counted: see `secret::LockedPages`.
+#[must_use]
+pub fn mlock_page(page: usize) -> bool {
+    // SAFETY: mlock only changes how the kernel treats the mapping; an address that is not
+    // mapped is refused with ENOMEM, never dereferenced.
+    unsafe { libc::mlock(page as *const libc::c_void, page_size()) == 0 }
+}
+
+/// Undoes [`mlock_page`].
+pub fn munlock_page(page: usize) {
+    // SAFETY: as for `mlock_page`; unlocking memory that is not locked is harmless.
     unsafe {
-        libc::munlock(buf.as_ptr().cast(), buf.len());
+        libc::munlock(page as *const libc::c_void, page_size());
     }
 }
 
@@ -215,18 +225,40 @@ pub fn raise_fd_limit() {
 /// cannot be read).
 #[must_use]
 pub fn local_hh_mm(unix_time: i64) -> String {
-    let time: libc::time_t = unix_time;
-    // SAFETY: `tm` is plain old data that localtime_r fills in; both pointers are valid for
-    // the call and localtime_r keeps neither.
-    let local = unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        (!libc::localtime_r(&raw const time, &raw mut tm).is_null()).then_some(tm)
-    };
-    if let Some(tm) = local {
+    if let Some(tm) = local_time(unix_time) {
         format!("{:02}:{:02}", tm.tm_hour, tm.tm_min)
     } else {
         let of_day = unix_time.rem_euclid(86_400);
         format!("{:02}:{:02} UTC", of_day / 3600, of_day % 3600 / 60)
+    }
+}
+
+/// `unix_time` as "YYYY-MM-DD HH:MM" in the local time zone ("@UNIX" if the zone cannot be
+/// read).
+#[must_use]
+pub fn local_date_time(unix_time: i64) -> String {
+    local_time(unix_time).map_or_else(
+        || format!("@{unix_time}"),
+        |tm| {
+            format!(
+                "{}-{:02}-{:02} {:02}:{:02}",
+                tm.tm_year + 1900,
+                tm.tm_mon + 1,
+                tm.tm_mday,
+                tm.tm_hour,
+                tm.tm_min
+            )
+        },
+    )
+}
+
+fn local_time(unix_time: i64) -> Option<libc::tm> {
+    let time: libc::time_t = unix_time;
+    // SAFETY: `tm` is plain old data that localtime_r fills in; both pointers are valid for
+    // the call and localtime_r keeps neither.
+    unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        (!libc::localtime_r(&raw const time, &raw mut tm).is_null()).then_some(tm)
     }
 }
 

@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use crate::keys::ctap1;
 use crate::keys::fido::{self, Credential};
-use crate::keys::seal::DataKey;
+use crate::keys::seal::{self, DataKey};
 use crate::keys::{Authenticators, Hid, KeyDevice, KeyError};
-use crate::secret::SecretString;
+use crate::secret::{SecretBytes, SecretString};
 use crate::vault::{EnrolledKey, KeyKind, VaultError};
 
 /// How the caller talks to the user: where prompts go, and how a PIN is obtained.
@@ -109,6 +109,7 @@ pub fn credential_of(key: &EnrolledKey) -> Credential {
         public_key: key.public_key.clone(),
         pin_protocol: key.pin_protocol,
         uses_pin: key.uses_pin,
+        cred_protect: key.cred_protect,
     }
 }
 
@@ -140,6 +141,25 @@ pub fn unlock_with(
     why: &str,
     skip_path: Option<&str>,
 ) -> Result<DataKey, VaultError> {
+    answer_with(keys, enrolled, prompter, why, skip_path).map(|answer| answer.data_key)
+}
+
+/// What an enrolled key gave for its touch: the data key it wraps, and its hmac-secret
+/// output (from which its public half follows, for keys enrolled before that was kept).
+pub struct Answer {
+    pub key: EnrolledKey,
+    pub output: SecretBytes,
+    pub data_key: DataKey,
+}
+
+/// [`unlock_with`], keeping which key answered and what it answered.
+pub fn answer_with(
+    keys: &dyn Authenticators,
+    enrolled: &[EnrolledKey],
+    prompter: &dyn Prompter,
+    why: &str,
+    skip_path: Option<&str>,
+) -> Result<Answer, VaultError> {
     if enrolled.is_empty() {
         return Err(VaultError::Unlock("no security key is enrolled".into()));
     }
@@ -165,8 +185,14 @@ pub fn unlock_with(
             &|| prompter.cancelled(),
         ) {
             Ok(output) => {
-                return DataKey::unwrap(&key.wrapped_data_key, &output, &key.credential_id)
-                    .map_err(|e| VaultError::Unlock(e.to_string()));
+                let data_key = key
+                    .unwrap_data_key(&output)
+                    .map_err(|e| VaultError::Unlock(e.to_string()))?;
+                return Ok(Answer {
+                    key: key.clone(),
+                    output,
+                    data_key,
+                });
             }
             Err(KeyError::NotEnrolled) => {}
             Err(e) => return Err(unlock_error(e)),
@@ -175,6 +201,79 @@ pub fn unlock_with(
     Err(VaultError::Unlock(
         "none of the plugged-in security keys is enrolled with this vault; plug in an enrolled key (`mfa-agent key list` names them)".into(),
     ))
+}
+
+/// What removing a sealing key (not the last) needs: the data key in use now, a fresh one,
+/// and the remaining keys each wrapping the fresh one.
+pub struct Rekeying {
+    pub old: DataKey,
+    pub new: DataKey,
+    pub keys: Vec<EnrolledKey>,
+}
+
+/// Plans the re-keying that removing a key needs. The data key in use comes from `held`
+/// (unlocked already) or one touch of a remaining key; each remaining key is wrapped to its
+/// public half, with no touch. A key enrolled before the index kept public halves needs
+/// its own touch, once (the answer gives its public half, kept from then on).
+pub fn plan_rekey_with(
+    keys: &dyn Authenticators,
+    remaining: &[EnrolledKey],
+    held: Option<DataKey>,
+    prompter: &dyn Prompter,
+    why: &str,
+) -> Result<Rekeying, VaultError> {
+    let sealing: Vec<EnrolledKey> = remaining
+        .iter()
+        .filter(|k| k.kind == KeyKind::Seal)
+        .cloned()
+        .collect();
+    let mut answered = None;
+    let old = if let Some(key) = held {
+        key
+    } else {
+        let answer = answer_with(keys, &sealing, prompter, why, None)?;
+        answered = Some((answer.key.name, answer.output));
+        answer.data_key
+    };
+    let new = DataKey::generate();
+    let mut rewrapped = Vec::with_capacity(remaining.len());
+    for key in remaining {
+        let mut key = key.clone();
+        if key.kind == KeyKind::Seal {
+            let recipient = match (&key.recipient, &answered) {
+                (Some(recipient), _) => recipient.clone(),
+                (None, Some((name, output))) if *name == key.name => seal::recipient_of(output),
+                (None, _) => {
+                    let answer = answer_with(keys, std::slice::from_ref(&key), prompter, why, None)
+                        .map_err(|e| VaultError::Unlock(format!(
+                            "the security key {:?} was enrolled by an older mfa-agent and must be touched once to take the new data key ({e}); plug it in and retry, or remove it too",
+                            key.name
+                        )))?;
+                    seal::recipient_of(&answer.output)
+                }
+            };
+            key.wrapped_data_key = new
+                .wrap_to(&recipient, &key.credential_id)
+                .map_err(|e| VaultError::Unlock(e.to_string()))?;
+            key.recipient = Some(recipient);
+        }
+        rewrapped.push(key);
+    }
+    Ok(Rekeying {
+        old,
+        new,
+        keys: rewrapped,
+    })
+}
+
+/// [`plan_rekey_with`] on the plugged-in keys.
+pub fn plan_rekey(
+    remaining: &[EnrolledKey],
+    held: Option<DataKey>,
+    prompter: &dyn Prompter,
+    why: &str,
+) -> Result<Rekeying, VaultError> {
+    plan_rekey_with(&Hid, remaining, held, prompter, why)
 }
 
 /// A touch on one of the approve-only (U2F) keys in `enrolled`, proven by its signature.

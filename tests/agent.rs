@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -10,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::fake_sts::{self, FakeSts, Fault};
+use common::fake_sts::{self, FakeSts, Fault, Gate};
 use common::minting::{ROLE, SHORT_SEED, align_to_a_fresh_window, setup, setup_with};
 use common::{AWS_SEED, SERIAL, TestEnv};
 use serde_json::Value;
@@ -97,7 +98,7 @@ fn credential_process_mints_once_then_serves_from_memory() {
     credential_process(&env, "admin");
     assert_eq!((sts.gst_calls(), sts.assume_role_count()), (1, 1));
 
-    let status: Value = serde_json::from_str(&env.run(["status", "--json"], "").success()).unwrap();
+    let status = env.status();
     assert_eq!(status["store"], "OS keyring");
     let names: Vec<&str> = status["sessions"]
         .as_array()
@@ -228,39 +229,73 @@ fn a_client_hanging_up_mid_mint_leaves_the_mint_to_finish_for_the_next() {
     assert_eq!(sts.gst_calls(), 2, "served from the cache: {served}");
 }
 
+/// Single-flight, proved rather than timed: GetSessionToken is held at the fake until the
+/// agent reports every request in flight, then one answer serves them all: 20 callers of the
+/// source profile and 20 of a role on it, one GetSessionToken and one AssumeRole.
 #[test]
 fn parallel_callers_cause_one_sts_call() {
     let sts = FakeSts::start(AWS_SEED, 30);
-    sts.inject([Fault::Delay(Duration::from_millis(300))]);
+    let gate = Gate::default();
+    sts.inject([Fault::Hold(gate.clone())]);
     let env = setup(&sts);
     let children: Vec<_> = (0..40)
-        .map(|_| {
-            let mut cmd = env.cmd(["credential-process", "--profile", "admin"]);
+        .map(|i| {
+            let profile = if i % 2 == 0 { "base" } else { "admin" };
+            let mut cmd = env.cmd(["credential-process", "--profile", profile]);
             cmd.stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped());
-            cmd.spawn().unwrap()
+            (profile, cmd.spawn().unwrap())
         })
         .collect();
-    let keys: Vec<String> = children
-        .into_iter()
-        .map(|c| {
-            let out = c.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            serde_json::from_slice::<Value>(&out.stdout).unwrap()["AccessKeyId"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
-    assert!(
-        keys.iter().all(|k| *k == keys[0]),
-        "everyone got the same session"
+    // The 40 callers, and the two mints (the source profile's, the role's) that wait on
+    // the one MFA session.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let waiting = env.status()["waiting_for_sessions"].as_u64().unwrap();
+        if waiting == 42 {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            gate.open();
+            let outputs: Vec<String> = children
+                .into_iter()
+                .take(3)
+                .map(|(_, c)| {
+                    String::from_utf8_lossy(&c.wait_with_output().unwrap().stderr).into_owned()
+                })
+                .collect();
+            panic!("{waiting} of 42 in flight after 60 s; callers said: {outputs:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(sts.gst_calls(), 0, "GetSessionToken is still held");
+    gate.open();
+    let mut keys: HashMap<&str, Vec<String>> = HashMap::new();
+    for (profile, child) in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let key = serde_json::from_slice::<Value>(&out.stdout).unwrap()["AccessKeyId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        keys.entry(profile).or_default().push(key);
+    }
+    for (profile, keys) in &keys {
+        assert!(
+            keys.iter().all(|k| *k == keys[0]),
+            "every {profile} caller got the same session: {keys:?}"
+        );
+    }
+    assert_ne!(
+        keys["base"][0], keys["admin"][0],
+        "the role has its own session"
     );
     assert_eq!((sts.gst_calls(), sts.assume_role_count()), (1, 1));
+    assert_eq!(env.status()["waiting_for_sessions"], 0);
 }
 
 /// Each failure reaches the client as one clear error naming the profile and the fix; the
@@ -305,7 +340,7 @@ fn configuration_mistakes_are_explained() {
         ],
     );
     assert_eq!(sts.gst_calls(), 0, "nothing reached STS");
-    let status: Value = serde_json::from_str(&env.run(["status", "--json"], "").success()).unwrap();
+    let status = env.status();
     assert!(
         status["last_error"]["message"]
             .as_str()
@@ -613,7 +648,7 @@ fn systemd_socket_activation_hands_over_the_socket() {
     no_autostart.env("MFA_AGENT_NO_AUTOSTART", "1");
     let out = common::Run(no_autostart.output().unwrap());
     out.success();
-    let status: Value = serde_json::from_str(&env.run(["status", "--json"], "").success()).unwrap();
+    let status = env.status();
     assert_eq!(
         status["pid"].as_u64().unwrap(),
         u64::from(activator.id()),
@@ -741,7 +776,7 @@ fn status_shows_each_session_once_and_forgets_an_error_after_a_success() {
     let env = setup(&sts);
     credential_process(&env, "base");
     credential_process(&env, "admin");
-    let status: Value = serde_json::from_str(&env.run(["status", "--json"], "").success()).unwrap();
+    let status = env.status();
     let names: Vec<&str> = status["sessions"]
         .as_array()
         .unwrap()

@@ -1,6 +1,7 @@
 //! Real AWS clients using `credential_process = mfa-agent credential-process --profile P`:
-//! the AWS CLI v2 (Debian's package), boto3 (PyPI) and the AWS SDK for JavaScript (npm),
-//! each calling GetCallerIdentity on moto's STS emulator.
+//! the AWS CLI v2 (Debian's package), boto3 (PyPI), the AWS SDK for JavaScript (npm) and the
+//! AWS SDK for Go v2 (Debian's package, built offline by `tests/run`), each calling
+//! GetCallerIdentity on moto's STS emulator.
 
 mod common;
 
@@ -74,6 +75,21 @@ fn python_under_exec_server(
     cmd.output().unwrap()
 }
 
+/// The AWS SDK for Go v2 test client (tests/clients/go), which `tests/run` builds.
+fn go_client() -> PathBuf {
+    let path = std::env::var_os("MFA_AGENT_TEST_GO_CLIENT")
+        .map(PathBuf::from)
+        .expect(
+            "MFA_AGENT_TEST_GO_CLIENT is not set: this test needs the AWS SDK for Go v2 client that `tests/run` builds from Debian's golang-github-aws-aws-sdk-go-v2-dev; run the suite with `tests/run`",
+        );
+    assert!(
+        path.exists(),
+        "{} is missing; rerun `tests/run`",
+        path.display()
+    );
+    path
+}
+
 fn assert_identity(identity: &Value, role: bool) {
     assert_eq!(identity["Account"], "123456789012", "{identity}");
     let arn = identity["Arn"].as_str().unwrap();
@@ -138,6 +154,31 @@ fn aws_sdk_for_javascript_from_npm() {
     }
 }
 
+/// The SDK inside Terraform's AWS provider: it runs the credential_process and gets exactly
+/// the session the agent holds for that profile.
+#[test]
+fn aws_sdk_for_go_v2_from_debian() {
+    let moto = Moto::start();
+    let env = setup(&moto);
+    for (profile, role) in [("cli-base", false), ("cli-admin", true)] {
+        let mut cmd = Command::new(go_client());
+        cmd.args(["identity", profile, &moto.url]);
+        let identity = run_json(&env, cmd);
+        assert_identity(&identity, role);
+        assert_eq!(identity["Source"], "ProcessProvider", "{identity}");
+        let agent_profile = profile.trim_start_matches("cli-");
+        let served: Value = serde_json::from_str(
+            &env.run(["credential-process", "--profile", agent_profile], "")
+                .success(),
+        )
+        .unwrap();
+        assert_eq!(
+            identity["AccessKeyId"], served["AccessKeyId"],
+            "the Go SDK used the agent's cached session for {agent_profile}"
+        );
+    }
+}
+
 #[test]
 fn one_mfa_session_serves_every_client() {
     let moto = Moto::start();
@@ -152,7 +193,7 @@ fn one_mfa_session_serves_every_client() {
     ]);
     run_json(&env, cmd);
     run_json(&env, aws_cli_identity(&moto, "cli-admin"));
-    let status: Value = serde_json::from_str(&env.run(["status", "--json"], "").success()).unwrap();
+    let status = env.status();
     let sessions = status["sessions"].as_array().unwrap();
     assert_eq!(
         sessions.len(),
@@ -249,4 +290,66 @@ fn exec_server_renews_across_session_expiry_without_a_failed_call() {
         report["calls"].as_u64().unwrap(),
         "every call reached STS with valid credentials"
     );
+}
+
+/// The same renewal across expiries for the AWS SDK for JavaScript, the AWS SDK for Go v2
+/// and the AWS CLI v2 as children of `exec --server`, side by side: 12-second sessions, 30 s
+/// of calls once a second, not one failure.
+#[test]
+fn exec_server_renews_for_the_js_and_go_sdks_and_the_aws_cli_too() {
+    let sts = common::fake_sts::FakeSts::start(common::minting::SHORT_SEED, 3);
+    sts.issue_sessions_lasting(12);
+    let env = common::minting::setup_with(
+        &sts,
+        common::minting::SHORT_SEED,
+        3,
+        "refresh_margin_seconds = 5\n",
+    );
+    let clients = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients");
+    let mut node = env.cmd(["exec", "--server", "base", "--", "node"]);
+    node.arg(clients.join("renewal_loop.mjs")).arg("30");
+    let mut cli = env.cmd(["exec", "--server", "base", "--"]);
+    cli.arg(clients.join("aws_cli_loop.sh"))
+        .args(["30", &sts.url]);
+    let mut go = env.cmd(["exec", "--server", "base", "--"]);
+    go.arg(go_client()).args(["loop", "30", &sts.url]);
+    let (node, cli, go) = std::thread::scope(|s| {
+        let node = s.spawn(|| node.output().unwrap());
+        let cli = s.spawn(|| cli.output().unwrap());
+        let go = s.spawn(|| go.output().unwrap());
+        (
+            node.join().unwrap(),
+            cli.join().unwrap(),
+            go.join().unwrap(),
+        )
+    });
+    for out in [&node, &cli, &go] {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let node: Value = serde_json::from_slice(&node.stdout).unwrap();
+    assert_eq!(node["failures"], serde_json::json!([]), "{node}");
+    assert!(node["calls"].as_u64().unwrap() >= 20, "{node}");
+    assert!(
+        node["keys"].as_array().unwrap().len() >= 3,
+        "renewed across expiries: {node}"
+    );
+    let go: Value = serde_json::from_slice(&go.stdout).unwrap();
+    assert_eq!(go["failures"], serde_json::json!([]), "{go}");
+    assert_eq!(
+        go["source"], "CredentialsEndpointProvider",
+        "the Go SDK used the local server: {go}"
+    );
+    assert!(go["calls"].as_u64().unwrap() >= 20, "{go}");
+    assert!(
+        go["keys"].as_array().unwrap().len() >= 3,
+        "renewed across expiries: {go}"
+    );
+    let cli: Value = serde_json::from_slice(&cli.stdout).unwrap();
+    assert_eq!(cli["failures"], 0, "{cli}");
+    assert!(cli["calls"].as_u64().unwrap() >= 10, "{cli}");
+    assert!(sts.issued().len() >= 3, "sessions were renewed");
 }

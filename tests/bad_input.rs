@@ -144,8 +144,10 @@ fn absent_keyring_points_to_the_file_store() {
     );
 }
 
+/// The keyring locked under a running agent: a clear error that says how to unlock it, then,
+/// once the advice is followed, the same agent opens the seed again: nothing is lost.
 #[test]
-fn locked_keyring_says_how_to_unlock() {
+fn a_keyring_locked_mid_run_says_how_to_unlock_and_the_agent_recovers() {
     let env = TestEnv::with_keyring();
     // Locking the shared test keyring would break tests running alongside, so this one
     // runs its own gnome-keyring on its own private D-Bus session, then locks it. With no
@@ -153,10 +155,15 @@ fn locked_keyring_says_how_to_unlock() {
     let script = r#"
         printf pw | gnome-keyring-daemon --daemonize --unlock --components=secrets >/dev/null
         printf %s "$SEED" | "$BIN" seed add work --secret - 2>/dev/null || exit 90
+        "$BIN" status --json > "$HOME/before.json" || exit 92
         dbus-send --session --dest=org.freedesktop.secrets --print-reply /org/freedesktop/secrets \
             org.freedesktop.Secret.Service.Lock array:objpath:/org/freedesktop/secrets/collection/login >/dev/null || exit 91
         "$BIN" doctor > "$HOME/doctor.txt"
-        "$BIN" code work
+        "$BIN" code work 2> "$HOME/locked.txt" && exit 93
+        # The advice, as a user on a headless box follows it.
+        printf pw | gnome-keyring-daemon --replace --daemonize --unlock --components=secrets >/dev/null 2>&1 || exit 94
+        "$BIN" code work || exit 95
+        "$BIN" status --json > "$HOME/after.json"
     "#;
     let out = std::process::Command::new("timeout")
         .args(["60", "dbus-run-session", "--", "sh", "-c", script])
@@ -168,17 +175,61 @@ fn locked_keyring_says_how_to_unlock() {
         .stdin(std::process::Stdio::null())
         .output()
         .expect("dbus-run-session is installed (tests/run installs it)");
-    let code = out.status.code();
+    let read = |name: &str| std::fs::read_to_string(env.path().join(name)).unwrap_or_default();
     assert!(
-        code != Some(90) && code != Some(91),
-        "setting up the locked keyring failed: {code:?}"
+        out.status.success(),
+        "step {:?} failed; locked: {}\n{}",
+        out.status.code(),
+        read("locked.txt"),
+        String::from_utf8_lossy(&out.stderr)
     );
-    common::Run(out).failure(&["keyring is locked", "unlock it"]);
+    let locked = read("locked.txt");
+    for needle in [
+        "keyring is locked",
+        "gnome-keyring-daemon --replace --daemonize --unlock",
+    ] {
+        assert!(locked.contains(needle), "{locked}");
+    }
+    assert!(common::repeated_clause(&locked).is_none(), "{locked}");
     // doctor finds it too, without a prompt.
-    let doctor = std::fs::read_to_string(env.path().join("doctor.txt")).unwrap();
+    let doctor = read("doctor.txt");
     assert!(
         doctor.contains("FAIL store: 1 seed(s), in the OS keyring, which is locked")
             && doctor.contains("fix: unlock it"),
         "{doctor}"
     );
+    // Unlocked again: the code comes, from the same agent.
+    let code = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        code.lines()
+            .next()
+            .is_some_and(|l| l.len() == 6 && l.bytes().all(|b| b.is_ascii_digit())),
+        "{code}"
+    );
+    let pid =
+        |name: &str| serde_json::from_str::<serde_json::Value>(&read(name)).unwrap()["pid"].clone();
+    assert_eq!(
+        pid("before.json"),
+        pid("after.json"),
+        "the agent was not restarted"
+    );
+}
+
+/// `mfa-agent status | head -1`: a reader that goes away ends the output at once and
+/// quietly, as with any Unix tool (exit 141, as if killed by SIGPIPE), not with a panic.
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    let env = TestEnv::with_keyring();
+    env.start_daemon();
+    let mut cmd = env.cmd(["status"]);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    // Gone before the first line is written.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.is_empty(), "nothing on stderr: {stderr}");
 }

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use common::dbus::{PrivateBus, serve_notifications, serve_watcher};
 use common::fake_sts::{self, FakeSts};
 use common::{AWS_SEED, SERIAL, TestEnv};
-use serde_json::Value;
 use zbus::blocking::{Connection, Proxy};
 use zbus::zvariant::{OwnedValue, Value as ZValue};
 
@@ -383,7 +382,7 @@ fn the_tray_shows_state_sessions_and_acts_on_its_menu() {
     // "Lock now" locks the agent.
     item.click("Lock now");
     settles("the lock", &|i| i.property("IconName") == "changes-prevent");
-    let status: Value = serde_json::from_str(&env.run(["status", "--json"], "").success()).unwrap();
+    let status = env.status();
     assert_eq!(status["sessions"].as_array().unwrap().len(), 0, "{status}");
 
     // A failed mint turns the icon to the error state, with the reason on top.

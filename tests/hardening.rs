@@ -50,8 +50,7 @@ fn an_autostarted_agent_has_no_terminal_of_its_own() {
         "{}",
         String::from_utf8_lossy(&started.stdout)
     );
-    let status: serde_json::Value =
-        serde_json::from_str(&env.run(["status", "--json"], "").success()).unwrap();
+    let status = env.status();
     let pid = status["pid"].as_u64().unwrap();
     let (session, tty) = session_and_tty(pid);
     assert_eq!(session, pid, "the agent leads a session of its own");
@@ -290,8 +289,7 @@ fn a_deleted_socket_does_not_wedge_the_agent() {
     let env = TestEnv::with_keyring();
     env.run(["seed", "list"], "").success();
     let agent_pid = |env: &TestEnv| -> u64 {
-        let status: serde_json::Value =
-            serde_json::from_str(&env.run(["status", "--json"], "").success()).unwrap();
+        let status = env.status();
         status["pid"].as_u64().unwrap()
     };
     let first = agent_pid(&env);

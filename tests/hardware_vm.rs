@@ -174,6 +174,9 @@ fn enrol_and_unlock_with_touch_and_with_pin() {
     pinned
         .run(["key", "test", "pinned"], "")
         .failure(&["wrong PIN"]);
+    // The key made a new key-agreement key after the wrong PIN: the next try agrees anew.
+    std::fs::write(&pin_file, "123456").unwrap();
+    pinned.run(["key", "test", "pinned"], "").success();
     std::fs::write(&pin_file, "12").unwrap();
     pinned
         .run(["key", "test", "pinned"], "")
@@ -282,20 +285,22 @@ fn enrolment_asks_silently_whether_the_key_gates_its_secret_on_a_touch() {
     let silent =
         mfa_agent::keys::fido::silent_hmac_secret("/dev/hidraw0", &enrolled.credential_id, salt)
             .unwrap();
-    // Keys either hide a credential made with user verification from a request without it
-    // (soft-fido2 does, as credProtect asks) or answer with the output *without* UV, which
-    // is another secret: either way nothing that opens the vault.
-    if let Some(silent) = silent {
-        assert!(
-            mfa_agent::keys::seal::DataKey::unwrap(
-                &enrolled.wrapped_data_key,
-                &silent,
-                &enrolled.credential_id
-            )
-            .is_err(),
-            "without the PIN, the key's silent answer does not open a PIN-sealed vault"
-        );
-    }
+    // The key offers credProtect, so the credential was made "user verification required":
+    // a request without the PIN is refused outright.
+    assert_eq!(enrolled.cred_protect, Some(3), "{enrolled:?}");
+    let listed = guarantee(&pinned);
+    assert!(
+        listed["protects"]
+            .as_str()
+            .unwrap()
+            .contains("refuses any use of it without the PIN"),
+        "{listed}"
+    );
+    assert!(
+        silent.is_none(),
+        "a credProtect-3 credential answers no silent request"
+    );
+
     // The PIN-sealed vault still opens the proper way.
     pinned.run(["key", "test", "pinned"], "").success();
     stop(key);
@@ -316,7 +321,12 @@ fn pinned_key() -> (common::TestEnv, PathBuf, Child) {
 fn stored_seed(env: &common::TestEnv, passphrase: &'static str, name: &str) -> String {
     let index: Value =
         serde_json::from_slice(&std::fs::read(env.data_dir().join("seeds.json")).unwrap()).unwrap();
-    let id = format!("{}/{name}", index["vault_id"].as_str().unwrap());
+    let vault_id = index["vault_id"].as_str().unwrap();
+    // Generation 0 (no re-keying yet) has the ids of vault format 1.
+    let id = match index["generation"].as_u64().unwrap_or(0) {
+        0 => format!("{vault_id}/{name}"),
+        generation => format!("{vault_id}/g{generation}/{name}"),
+    };
     let mut store = mfa_agent::vault::FileStore::new(
         env.data_dir().join("seeds.age"),
         Box::new(move |_| Ok(mfa_agent::secret::SecretString::new(passphrase.into()))),
@@ -415,6 +425,7 @@ fn seeds_sealed_by_a_key_open_only_with_an_enrolled_key() {
     let sts = common::fake_sts::FakeSts::start(common::AWS_SEED, 30);
     env.set("AWS_ENDPOINT_URL", &sts.url);
     source_profile(&env);
+    confirm_each_program(&env);
     env.start_daemon();
     let minted = env.run(["credential-process", "--profile", "base"], "");
     let json: Value = serde_json::from_str(&minted.success()).unwrap();
@@ -424,17 +435,23 @@ fn seeds_sealed_by_a_key_open_only_with_an_enrolled_key() {
             .unwrap()
             .starts_with("ASIAFAKE")
     );
+    // The touch prompt names the program behind the client (the test binary), not
+    // mfa-agent itself.
     assert!(
-        minted.stderr().contains("to approve base"),
+        minted.stderr().contains("to approve base for hardware_vm"),
         "{}",
         minted.stderr()
     );
     assert_eq!(sts.gst_calls(), 1);
+    another_program_needs_a_touch(&env);
+    assert_eq!(sts.gst_calls(), 1, "the cached session served it");
     env.stop_daemon();
 
     // The main key is lost: the backup alone still opens the seeds.
     stop_device(main, "/dev/hidraw0");
     code_matches_oathtool(&env);
+
+    remove_the_lost_key(&env);
 
     // Every enrolled key gone: the seeds stay shut, with a clear error.
     stop_device(backup, "/dev/hidraw1");
@@ -444,6 +461,68 @@ fn seeds_sealed_by_a_key_open_only_with_an_enrolled_key() {
     env.run(["code", "work"], "")
         .failure(&["none of the plugged-in security keys is enrolled"]);
     stop(stranger);
+}
+
+fn confirm_each_program(env: &common::TestEnv) {
+    let config_dir = env.path().join(".config/mfa-agent");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    std::fs::write(
+        config_dir.join("config.toml"),
+        "[profiles.base]\nconfirm = \"each-program\"\n",
+    )
+    .unwrap();
+}
+
+/// Under `confirm = "each-program"`, another program (busybox `xargs` running the client)
+/// gets the cached session only after a touch, asked in its name; the program that started
+/// the session is not asked again.
+fn another_program_needs_a_touch(env: &common::TestEnv) {
+    let client = env.cmd(["credential-process", "--profile", "base"]);
+    let mut xargs = Command::new("xargs");
+    xargs
+        .arg(client.get_program())
+        .args(client.get_args())
+        .env_clear()
+        .envs(client.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .stdin(Stdio::null());
+    let out = xargs.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("touch your security key (main) to let xargs (pid ")
+            && stderr.contains("use the session of base"),
+        "{stderr}"
+    );
+    let again = env.run(["credential-process", "--profile", "base"], "");
+    again.success();
+    assert!(!again.stderr().contains("touch"), "{}", again.stderr());
+}
+
+/// Removing a lost key (`main`) re-keys the vault with one touch of the backup: the
+/// secrets move to a new data key, so a copy of the old index (which still wraps the old
+/// data key for the lost key) opens nothing current.
+fn remove_the_lost_key(env: &common::TestEnv) {
+    let index_path = env.data_dir().join("seeds.json");
+    let old_index = std::fs::read(&index_path).unwrap();
+    let sealed_before = stored_seed(env, PASSPHRASE, "work");
+    let removed = env.run(["key", "remove", "main", "--yes"], "");
+    removed.success();
+    assert!(
+        removed
+            .stderr()
+            .contains("touch your security key (backup)")
+            && removed.stderr().contains("re-keyed the vault (2 secret(s)"),
+        "{}",
+        removed.stderr()
+    );
+    let sealed_after = stored_seed(env, PASSPHRASE, "work");
+    assert!(sealed_after.starts_with("sealed:v1:") && sealed_after != sealed_before);
+    let new_index = std::fs::read(&index_path).unwrap();
+    std::fs::write(&index_path, &old_index).unwrap();
+    env.run(["code", "work"], "")
+        .failure(&["holds no secret for seed \"work\""]);
+    std::fs::write(&index_path, &new_index).unwrap();
+    code_matches_oathtool(env);
 }
 
 #[test]
@@ -553,7 +632,7 @@ fn unlock_policy_needs_one_touch_for_many_mints() {
         "unlocked: the second mint needs none"
     );
     assert_eq!(sts.gst_calls(), 2);
-    let status: Value = serde_json::from_str(&env.run(["status", "--json"], "").success()).unwrap();
+    let status = env.status();
     assert!(status["unlocked_until"].as_i64().is_some(), "{status}");
     // The unlock is the agent's, shared by every client: `code` needs no touch either.
     env.run(["code", "work"], "").success();
@@ -561,7 +640,7 @@ fn unlock_policy_needs_one_touch_for_many_mints() {
 
     // `lock` forgets the sessions and locks the seeds: the next mint needs a touch again.
     env.run(["lock"], "").success();
-    let status: Value = serde_json::from_str(&env.run(["status", "--json"], "").success()).unwrap();
+    let status = env.status();
     assert!(status.get("unlocked_until").is_none(), "{status}");
     env.run(["credential-process", "--profile", "base"], "")
         .success();
@@ -747,7 +826,8 @@ fn the_agent_asks_for_the_pin_on_the_client_terminal_or_with_pinentry() {
     }
     let mut client =
         common::terminal::OnTerminal::start(&env.cmd(["credential-process", "--profile", "base"]));
-    client.wait_for("to approve base: ");
+    // The prompt names the program that asked: "... to approve base for PROGRAM (pid N): ".
+    client.wait_for("to approve base for ");
     // rpassword shows the prompt, then turns echo off: give it that moment, as a person's
     // reaction time would.
     std::thread::sleep(Duration::from_millis(300));
@@ -755,7 +835,8 @@ fn the_agent_asks_for_the_pin_on_the_client_terminal_or_with_pinentry() {
     let (status, text) = client.finish();
     assert!(status.success(), "{text}");
     assert!(
-        text.contains("PIN of security key main (8 tries left) to approve base"),
+        text.contains("PIN of security key main (8 tries left) to approve base for ")
+            && text.contains(" (pid "),
         "{text}"
     );
     assert!(text.contains("\"AccessKeyId\":\"ASIAFAKE"), "{text}");
@@ -825,7 +906,13 @@ fn a_slow_touch_is_announced_on_the_desktop_and_withdrawn_after() {
     );
     assert_eq!(shown[1].0, "Touch it again to confirm (2 of 2)");
     let (summary, body, urgency) = &shown[2];
-    assert_eq!(summary, "Touch your security key (main) to approve base");
+    // The notification names the program that asked.
+    assert!(
+        summary.starts_with("Touch your security key (main) to approve base for ")
+            && summary.contains(" (pid ")
+            && !summary.contains("mfa-agent"),
+        "{summary}"
+    );
     assert!(body.contains("approve base"), "{body}");
     assert_eq!(*urgency, 2, "critical: it needs the user now");
     assert_eq!(shown[3].0, "AWS credentials issued for base");
@@ -877,6 +964,7 @@ fn a_u2f_only_key_approves_every_code_and_mint() {
     let sts = common::fake_sts::FakeSts::start(common::AWS_SEED, 30);
     env.set("AWS_ENDPOINT_URL", &sts.url);
     source_profile(&env);
+    confirm_each_program(&env);
     env.start_daemon();
     let minted = env.run(["credential-process", "--profile", "base"], "");
     minted.success();
@@ -902,4 +990,142 @@ fn a_u2f_only_key_approves_every_code_and_mint() {
     // Removing it leaves the seeds readable without a key.
     env.run(["key", "remove", "u2f", "--yes"], "").success();
     code_matches_oathtool(&env);
+}
+
+/// The key pulled out while the agent waits for its touch: that request fails at once with
+/// what happened and what to do (not after the 45 s touch deadline), the agent keeps
+/// serving, and the vault is as it was. (A key pulled before the touch is asked for is
+/// waited for, 30 s, as when none is plugged in.)
+#[test]
+fn a_key_pulled_out_mid_touch_fails_that_request_clearly() {
+    if delegated_to_vm("a_key_pulled_out_mid_touch_fails_that_request_clearly") {
+        return;
+    }
+    let env = env_with_a_15_second_seed();
+    // A person who takes 4 s to touch: long enough to pull the key out first.
+    let key = virtual_key(&["--touch-delay-ms", "4000"]);
+    env.run(["key", "enroll", "--name", "main"], "").success();
+    env.start_daemon();
+    let vault = std::fs::read(env.data_dir().join("seeds.json")).unwrap();
+
+    let mut waiting = env
+        .cmd(["code", "work"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Pulled once the client relays the agent's "touch your security key" (the request is
+    // at the key then), read from its stderr as it comes.
+    let (lines, seen) = std::sync::mpsc::channel();
+    let stderr = waiting.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !seen
+        .recv_timeout(Duration::from_secs(60))
+        .is_ok_and(|l| l.contains("touch your security key"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no touch was asked for"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let pulled = std::time::Instant::now();
+    stop(key);
+    let status = waiting.wait().unwrap();
+    let took = pulled.elapsed();
+    let said = reader.join().unwrap();
+    assert!(!status.success(), "{said}");
+    for needle in ["unplugged before it answered", "plug it back in"] {
+        assert!(said.contains(needle), "{said}");
+    }
+    assert!(
+        took < Duration::from_secs(15),
+        "failed {took:?} after the pull: {said}"
+    );
+
+    // The agent lives on, and the vault is as it was.
+    let status = env.status();
+    assert!(status["pid"].as_u64().is_some(), "{status}");
+    assert_eq!(
+        std::fs::read(env.data_dir().join("seeds.json")).unwrap(),
+        vault,
+        "the vault is untouched"
+    );
+    env.stop_daemon();
+}
+
+/// A client that gives up while the agent waits for a touch (Ctrl-C, a killed terraform):
+/// the agent sends CTAPHID_CANCEL on the request's channel, the key stops waiting (the
+/// virtual key, as real ones, keeps reading the bus and sends KEEPALIVE meanwhile), and the
+/// key is free for the next request at once rather than after the abandoned touch.
+#[test]
+fn a_client_that_gives_up_cancels_the_touch_at_the_key() {
+    if delegated_to_vm("a_client_that_gives_up_cancels_the_touch_at_the_key") {
+        return;
+    }
+    let env = env_with_a_15_second_seed();
+    let touches = std::env::temp_dir().join("touches-cancel");
+    let delay = std::env::temp_dir().join("touch-delay");
+    std::fs::write(&delay, "0").unwrap();
+    let key = virtual_key(&[
+        "--touch-log",
+        touches.to_str().unwrap(),
+        "--touch-delay-file",
+        delay.to_str().unwrap(),
+    ]);
+    env.run(["key", "enroll", "--name", "main"], "").success();
+    env.start_daemon();
+    let log = || std::fs::read_to_string(&touches).unwrap_or_default();
+
+    // The person would take a minute: the client gives up first.
+    std::fs::write(&delay, "60000").unwrap();
+    let mut client = env
+        .cmd(["code", "work"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(client.stderr.take().unwrap());
+    let asked = std::io::BufRead::lines(stderr)
+        .map_while(Result::ok)
+        .any(|l| l.contains("touch your security key"));
+    assert!(asked, "the client was asked for a touch");
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = client.kill();
+    let _ = client.wait();
+    let gave_up = std::time::Instant::now();
+    while !log().contains("cancelled") {
+        assert!(
+            gave_up.elapsed() < Duration::from_secs(20),
+            "the key was not told to stop waiting: {}",
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // The key is free: the next request gets its touch straight away.
+    std::fs::write(&delay, "0").unwrap();
+    let start = std::time::Instant::now();
+    let code = env.run(["code", "work"], "").success();
+    assert!(code.lines().next().is_some_and(|l| l.len() == 6), "{code}");
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "the next request waited {:?}",
+        start.elapsed()
+    );
+    env.stop_daemon();
+    stop(key);
 }

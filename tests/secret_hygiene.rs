@@ -104,3 +104,71 @@ fn a_mint_at_trace_level_logs_no_session_secret() {
     }
     assert!(!leaks(log.as_bytes()), "daemon.log holds the seed");
 }
+
+/// Every readable mapping of process `pid`'s memory, concatenated (root reads a
+/// non-dumpable process's memory; regions that cannot be read are skipped).
+fn memory_of(pid: u64) -> Vec<u8> {
+    use std::io::{Read, Seek, SeekFrom};
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    let mut mem = std::fs::File::open(format!("/proc/{pid}/mem")).unwrap();
+    let mut all = Vec::new();
+    for line in maps.lines() {
+        let mut fields = line.split_whitespace();
+        let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        if !perms.starts_with('r') || line.ends_with("[vvar]") || line.ends_with("[vsyscall]") {
+            continue;
+        }
+        let (start, end) = range.split_once('-').unwrap();
+        let start = u64::from_str_radix(start, 16).unwrap();
+        let end = u64::from_str_radix(end, 16).unwrap();
+        let mut region = vec![0u8; usize::try_from(end - start).unwrap()];
+        if mem.seek(SeekFrom::Start(start)).is_ok() && mem.read_exact(&mut region).is_ok() {
+            all.extend_from_slice(&region);
+        }
+    }
+    all
+}
+
+/// What a client hands the agent (here the encrypted file's passphrase, relayed as a PIN
+/// or a typed MFA code is) leaves no copy in the agent's memory once it is forgotten: the
+/// request buffer is wiped as it is read, the line once parsed, every secret container
+/// when dropped.
+#[test]
+fn a_relayed_passphrase_leaves_no_copy_in_the_agents_memory_after_lock() {
+    assert_eq!(
+        mfa_agent::sys::current_uid(),
+        0,
+        "this test reads the non-dumpable agent's memory, which needs root (CI runs as root)"
+    );
+    // Long, so that its tail lies past what later requests overwrite in a reused buffer:
+    // the search is for the tail.
+    let passphrase = format!("relayed-passphrase-{}", "9f3c1e77".repeat(24));
+    let tail = &passphrase.as_bytes()[passphrase.len() - 48..];
+    let mut env = TestEnv::with_file_store(&passphrase);
+    env.add_seed("work", &[]);
+    env.stop_daemon();
+    // The agent has no passphrase file: the client answers its question over the socket.
+    let file = env.path().join("passphrase");
+    env.unset("MFA_AGENT_PASSPHRASE_FILE");
+    env.start_daemon();
+    env.set("MFA_AGENT_PASSPHRASE_FILE", file.to_str().unwrap());
+    env.run(["code", "work"], "").success();
+    env.unset("MFA_AGENT_PASSPHRASE_FILE");
+    let status = env.status();
+    let pid = status["pid"].as_u64().unwrap();
+    let found = |memory: &[u8]| memory.windows(tail.len()).filter(|w| *w == tail).count();
+    // Kept while unlocked (the scan sees it: the test can fail)...
+    assert!(
+        found(&memory_of(pid)) >= 1,
+        "the kept passphrase is in memory"
+    );
+    // ...and nowhere once `lock` forgets it.
+    env.run(["lock"], "").success();
+    assert_eq!(
+        found(&memory_of(pid)),
+        0,
+        "a copy of the passphrase outlived `lock` in the agent's memory"
+    );
+}

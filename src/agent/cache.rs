@@ -89,19 +89,24 @@ impl SessionCache {
         slots.entry(key.to_owned()).or_default().clone()
     }
 
-    /// Drops every cached session; returns how many there were. A mint in flight finishes
-    /// into a slot that is no longer reachable.
     /// Drops every session; returns how many there were, counted as [`Self::summaries`]
-    /// lists them.
+    /// lists them. A mint in flight finishes into a slot that is no longer reachable.
     pub fn clear(&self) -> usize {
         let held = self.summaries().len();
         self.slots.lock().expect("cache lock poisoned").clear();
         held
     }
 
-    /// The cached sessions, without their secrets (busy slots are skipped).
-    /// The cached sessions, each once: a source profile's own session and the MFA session
-    /// of its roles are one session (one GetSessionToken), listed as the profile's.
+    /// Callers inside [`Self::get_or_mint`]: the ones minting and the ones waiting for their
+    /// mint. Each holds a handle on its slot, as the map does.
+    pub fn waiting(&self) -> usize {
+        let slots = self.slots.lock().expect("cache lock poisoned");
+        slots.values().map(|slot| Arc::strong_count(slot) - 1).sum()
+    }
+
+    /// The cached sessions, without their secrets (busy slots are skipped), each once: a
+    /// source profile's own session and the MFA session of its roles are one session (one
+    /// GetSessionToken), listed as the profile's.
     pub fn summaries(&self) -> Vec<SessionSummary> {
         let slots = self.slots.lock().expect("cache lock poisoned");
         let mut out: Vec<SessionSummary> = slots

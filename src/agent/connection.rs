@@ -4,10 +4,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use super::lines::{Line, WipingReader, read_line};
+use super::minter::Progress;
 use super::peer::Peer;
 use super::{AgentState, Prompt, actions};
 use crate::protocol::{
@@ -21,12 +23,6 @@ const MAX_SUBSCRIBERS: usize = 64;
 /// How long one response may take to write: a client that stops reading is let go rather
 /// than holding its connection (and for a subscriber, the agent's memory) for ever.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-
-enum Line {
-    Complete(Vec<u8>),
-    TooLong,
-    Closed,
-}
 
 pub async fn serve(stream: UnixStream, state: Arc<AgentState>) {
     // The socket's directory is private already; the uid check also stops a process that
@@ -43,7 +39,7 @@ pub async fn serve(stream: UnixStream, state: Arc<AgentState>) {
         let _ = send(&mut writer, &Response::Error { message }).await;
         return;
     }
-    let mut reader = BufReader::new(reader);
+    let mut reader = WipingReader::new(reader);
     let mut greeted = false;
     let asker = Asker {
         pid: asking_pid,
@@ -148,25 +144,6 @@ fn parse(line: &[u8]) -> serde_json::Result<Request> {
     serde_json::from_slice(line)
 }
 
-/// Reads one line of at most `MAX_LINE` bytes. A longer one is not buffered whole: reading
-/// stops at the limit.
-async fn read_line<R: AsyncBufReadExt + Unpin>(reader: &mut R) -> std::io::Result<Line> {
-    let mut line = Vec::new();
-    let limit = u64::try_from(MAX_LINE).unwrap_or(u64::MAX) + 1;
-    let n = reader.take(limit).read_until(b'\n', &mut line).await?;
-    if n == 0 {
-        return Ok(Line::Closed);
-    }
-    if line.last() != Some(&b'\n') {
-        return Ok(if line.len() > MAX_LINE {
-            Line::TooLong
-        } else {
-            Line::Closed
-        });
-    }
-    Ok(Line::Complete(line))
-}
-
 /// Who is on the other end of a connection, found when first needed (an audit entry).
 struct Asker {
     pid: Option<u32>,
@@ -222,18 +199,29 @@ where
             force_refresh,
         } => {
             // The hot path: fresh credentials in the cache, nothing to wait for.
-            if !force_refresh && let Some(credentials) = state.minter.cached(&profile) {
-                // Named before the reply: a client exits as soon as it has it, and with it
-                // the way to the program behind it.
-                let peer = asker.peer();
+            // Named before the reply: a client exits as soon as it has it, and with it the
+            // way to the program behind it.
+            let peer = asker.peer();
+            if !force_refresh
+                && let Some(credentials) = state.minter.cached(&profile)
+                && state
+                    .minter
+                    .may_serve(&profile, &credentials, &peer.program)
+            {
                 let sent = send(writer, &Response::Credentials(credentials)).await;
                 state.audit.record(&profile, peer, "hit");
                 return sent;
             }
-            let peer = asker.peer();
-            let (progress, messages) = mpsc::unbounded_channel();
-            // Boxed: a mint's state machine is large, and it only runs on a cache miss.
-            let mint = Box::pin(state.minter.credentials(&profile, force_refresh, &progress));
+            let (client, messages) = mpsc::unbounded_channel();
+            let progress = Progress::new(client).asked_by(&peer.to_string());
+            // Boxed: a mint's state machine is large, and it only runs on a cache miss (or
+            // a program that must be approved first).
+            let mint = Box::pin(state.minter.credentials_for(
+                &profile,
+                force_refresh,
+                &progress,
+                &peer.program,
+            ));
             let Some(result) = follow_mint(mint, messages, reader, writer).await? else {
                 // The client hung up; the mint ran to its end for the cache and other callers.
                 return Err(std::io::ErrorKind::BrokenPipe.into());
@@ -266,7 +254,8 @@ where
         }
         // Everything else reads the vault or talks to a security key.
         request => {
-            let (progress, messages) = mpsc::unbounded_channel();
+            let (client, messages) = mpsc::unbounded_channel();
+            let progress = Progress::new(client);
             let work = Box::pin(actions::handle(request, &state.minter, progress));
             let Some(result) = follow_mint(work, messages, reader, writer).await? else {
                 return Err(std::io::ErrorKind::BrokenPipe.into());
@@ -360,14 +349,14 @@ async fn hear<R: AsyncBufReadExt + Unpin>(reader: &mut R, answer_wait: Option<Du
             _ => Heard::HungUp,
         };
     };
-    let mut line = match tokio::time::timeout(wait, read_line(reader)).await {
+    let line = match tokio::time::timeout(wait, read_line(reader)).await {
         Ok(Ok(Line::Complete(line))) => line,
         Ok(Ok(Line::Closed) | Err(_)) => return Heard::HungUp,
         Ok(Ok(Line::TooLong)) | Err(_) => return Heard::Answer(None),
     };
+    // The line may hold a PIN or passphrase: it is wiped when dropped, here.
     let parsed = serde_json::from_slice::<Request>(&line);
-    // The line may hold a PIN or passphrase: wipe it once parsed.
-    zeroize::Zeroize::zeroize(&mut line);
+    drop(line);
     match parsed {
         Ok(Request::Answer { answer }) => Heard::Answer(answer),
         _ => Heard::Answer(None),
@@ -448,6 +437,7 @@ fn status(state: &AgentState) -> StatusReport {
             .expect("last error lock poisoned")
             .clone(),
         queue: state.minter.door.pending(),
+        waiting_for_sessions: state.minter.cache.waiting(),
     }
 }
 

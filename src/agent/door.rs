@@ -75,6 +75,11 @@ impl Door {
         self.passphrase.clear();
     }
 
+    /// Forgets the unlocked data key alone (a re-keying replaced it).
+    pub fn forget_data_key(&self) {
+        self.data_key.clear();
+    }
+
     /// Until when the seeds stay unlocked under `touch = "unlock"`, if they are.
     #[must_use]
     pub fn unlocked_until(&self) -> Option<i64> {

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::error::SendError;
 
 use super::MintError;
 use super::cache::SessionCache;
@@ -37,8 +38,56 @@ pub enum Prompt {
     },
 }
 
-/// The waiting client, for the request's prompts.
-pub type Progress = UnboundedSender<Prompt>;
+/// The waiting client, for the request's prompts, and who it is (the program behind it),
+/// for the prompts to name: "touch your security key (main) to approve prod for terraform
+/// (pid 4242)".
+#[derive(Clone)]
+pub struct Progress {
+    client: UnboundedSender<Prompt>,
+    asker: Option<Arc<str>>,
+}
+
+impl Progress {
+    #[must_use]
+    pub fn new(client: UnboundedSender<Prompt>) -> Self {
+        Self {
+            client,
+            asker: None,
+        }
+    }
+
+    /// Names the program that asked.
+    #[must_use]
+    pub fn asked_by(mut self, asker: &str) -> Self {
+        self.asker = Some(asker.into());
+        self
+    }
+
+    pub fn send(&self, prompt: Prompt) -> Result<(), SendError<Prompt>> {
+        self.client.send(prompt)
+    }
+
+    /// Whether the client hung up.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    /// The program behind the client, as prompts name it ("terraform (pid 4242)").
+    #[must_use]
+    pub fn asker(&self) -> Option<&str> {
+        self.asker.as_deref()
+    }
+
+    /// What a request for `profile` asks the user to approve, naming the program.
+    #[must_use]
+    pub fn approval_of(&self, profile: &str) -> String {
+        match &self.asker {
+            Some(asker) => format!("approve {profile} for {asker}"),
+            None => format!("approve {profile}"),
+        }
+    }
+}
 
 pub struct Minter {
     config: Config,
@@ -50,6 +99,8 @@ pub struct Minter {
     serial_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// The way to the vault and the security keys, one request at a time.
     pub door: Door,
+    /// Which programs may use each profile's session (`confirm = "each-program"`).
+    pub approvals: super::approvals::Approvals,
     /// What happens, for the tray and notifications.
     pub events: Events,
 }
@@ -68,6 +119,7 @@ impl Minter {
             replay,
             cache: SessionCache::default(),
             serial_locks: Mutex::default(),
+            approvals: super::approvals::Approvals::default(),
             events,
         }
     }
@@ -76,6 +128,12 @@ impl Minter {
     #[must_use]
     pub fn paths(&self) -> &Paths {
         &self.paths
+    }
+
+    /// The STS client factory the agent mints with.
+    #[must_use]
+    pub fn sts(&self) -> &Sts {
+        &self.sts
     }
 
     /// The agent's settings, as loaded at start.
@@ -113,6 +171,17 @@ impl Minter {
         force: bool,
         progress: &Progress,
     ) -> Result<Arc<SessionCredentials>, MintError> {
+        self.credentials_minted(profile, force, progress).await.0
+    }
+
+    /// [`Minter::credentials`], and whether this call minted them (rather than found them
+    /// cached or joined another caller's mint).
+    pub async fn credentials_minted(
+        &self,
+        profile: &str,
+        force: bool,
+        progress: &Progress,
+    ) -> (Result<Arc<SessionCredentials>, MintError>, bool) {
         let margin = self.config.refresh_margin_seconds;
         // Whether this call minted (rather than found the session cached or joined another
         // caller's mint): only a mint is news for subscribers.
@@ -140,7 +209,7 @@ impl Minter {
                 }),
             }
         }
-        result
+        (result, minted_here.load(Ordering::Relaxed))
     }
 
     async fn mint(
@@ -329,6 +398,11 @@ impl Minter {
         }
     }
 
+    /// [`ReplayGuard::next_free`] for a send.
+    pub(super) fn replay_free(&self, serials: &[String], from: u64) -> u64 {
+        self.replay.next_free(serials, from, Use::Send)
+    }
+
     /// [`ReplayGuard::claim`] on a blocking thread: it fsyncs the guard's file, which must
     /// not stall every other connection on the runtime's one thread.
     pub(super) async fn claim_step(
@@ -344,8 +418,9 @@ impl Minter {
             .map_err(std::io::Error::other)?
     }
 
-    /// The code of the first unspent step at or after `from`, claimed in the replay guard,
-    /// once its window has begun (telling the client why it waits).
+    /// The code of the first unspent step at or after `from`: its window waited for first
+    /// (telling the client why), then the step claimed in the replay guard, so a code is
+    /// recorded only once it may leave the agent (see [`ReplayGuard::next_free`]).
     async fn claim_code(
         &self,
         serial: &str,
@@ -353,22 +428,31 @@ impl Minter {
         from: u64,
         progress: &Progress,
     ) -> Result<otp::Code, MintError> {
-        let step = self
-            .claim_step(vec![serial.to_owned()], from, u64::MAX, Use::Send)
-            .await
-            .map_err(|e| self.replay_save_error(&e))?
-            .expect("no limit on the step");
-        let starts = step.saturating_mul(seed.params.period);
-        let now = unix_now();
-        if starts > now {
-            let wait = starts - now;
-            let _ = progress.send(Prompt::Tell(format!(
-                "waiting {wait} s for a fresh MFA code for {serial} (AWS rejects a code used twice)"
-            )));
-            tokio::time::sleep(Duration::from_secs(wait)).await;
+        let serials = vec![serial.to_owned()];
+        let mut from = from;
+        loop {
+            let step = self.replay.next_free(&serials, from, Use::Send);
+            let starts = step.saturating_mul(seed.params.period);
+            let now = unix_now();
+            if starts > now {
+                let wait = starts - now;
+                let _ = progress.send(Prompt::Tell(format!(
+                    "waiting {wait} s for a fresh MFA code for {serial} (AWS rejects a code used twice)"
+                )));
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+            }
+            // Another use may have taken the step meanwhile (`mfa-agent code` shows one).
+            let claimed = self
+                .claim_step(serials.clone(), step, step, Use::Send)
+                .await
+                .map_err(|e| self.replay_save_error(&e))?;
+            if claimed == Some(step) {
+                return otp::code_at(&seed.params, &seed.secret, starts).map_err(|e| {
+                    MintError::Internal(format!("failed to compute the MFA code: {e}"))
+                });
+            }
+            from = step + 1;
         }
-        otp::code_at(&seed.params, &seed.secret, starts)
-            .map_err(|e| MintError::Internal(format!("failed to compute the MFA code: {e}")))
     }
 
     /// The source profile's long-term keys (from the vault, else the AWS files) and where
@@ -388,7 +472,7 @@ impl Minter {
         let visitor = Visitor {
             progress: progress.clone(),
             subject: profile.clone(),
-            purpose: format!("approve {profile}"),
+            purpose: progress.approval_of(&profile),
         };
         let keep_unlocked = self.config.touch(&profile) == TouchPolicy::Unlock;
         let found = self
@@ -539,8 +623,9 @@ impl Minter {
 
     fn replay_save_error(&self, e: &std::io::Error) -> MintError {
         MintError::Internal(format!(
-            "failed to save the replay guard in {}: {e}",
-            self.paths.state_dir.display()
+            "could not record which MFA code was sent, in {} ({e}), so none was sent{}",
+            self.paths.state_dir.display(),
+            crate::atomic::what_to_do(e)
         ))
     }
 }

@@ -4,11 +4,13 @@
 //! run the real server in-process on a temporary socket.
 
 mod actions;
+mod approvals;
 pub mod audit;
 mod cache;
 mod connection;
 mod door;
 mod events;
+mod lines;
 mod minter;
 pub mod notifier;
 pub mod peer;
@@ -71,6 +73,14 @@ pub enum MintError {
     Cancelled,
     #[error("{0}")]
     Vault(String),
+    #[error(
+        "{asker} was not let use the session of profile {profile:?} ({why}); `confirm = \"each-program\"` in config.toml asks before a program other than the one that started a session uses it"
+    )]
+    NotApproved {
+        profile: String,
+        asker: String,
+        why: String,
+    },
     #[error("{0}")]
     Internal(String),
 }

@@ -97,17 +97,7 @@ impl ReplayGuard {
         use_: Use,
     ) -> std::io::Result<Option<u64>> {
         let mut steps = self.steps.lock().expect("replay lock poisoned");
-        let step = serials
-            .iter()
-            .map(|serial| {
-                let after_sent = first_unused(&steps.sent, serial, from);
-                match use_ {
-                    Use::Send => after_sent.max(first_unused(&steps.shown, serial, from)),
-                    Use::Show => after_sent,
-                }
-            })
-            .max()
-            .unwrap_or(from);
+        let step = free_step(&steps, serials, from, use_);
         if step > latest {
             return Ok(None);
         }
@@ -153,10 +143,41 @@ impl ReplayGuard {
         Ok(true)
     }
 
+    /// The step [`ReplayGuard::claim`] would hand out, without recording it. A mint waits
+    /// for that step's window *before* claiming it: a claim is a promise that the code may
+    /// have reached AWS, and an agent killed while it waits never sent it. (Claiming first
+    /// let kills during the wait push the record ahead, step by step, until it looked like
+    /// a clock set back and was ignored: a code then went out twice.)
+    #[must_use]
+    pub fn next_free(&self, serials: &[String], from: u64, use_: Use) -> u64 {
+        free_step(
+            &self.steps.lock().expect("replay lock poisoned"),
+            serials,
+            from,
+            use_,
+        )
+    }
+
     fn save(&self, steps: &Steps) -> std::io::Result<()> {
         let json = serde_json::to_vec_pretty(steps).expect("maps of numbers and strings serialise");
         atomic::write_private(&self.path, &json)
     }
+}
+
+/// The first step at or after `from` that none of `serials` has spent for `use_` (a code
+/// to send must also not have been shown).
+fn free_step(steps: &Steps, serials: &[String], from: u64, use_: Use) -> u64 {
+    serials
+        .iter()
+        .map(|serial| {
+            let after_sent = first_unused(&steps.sent, serial, from);
+            match use_ {
+                Use::Send => after_sent.max(first_unused(&steps.shown, serial, from)),
+                Use::Show => after_sent,
+            }
+        })
+        .max()
+        .unwrap_or(from)
 }
 
 fn first_unused(last_used: &BTreeMap<String, u64>, serial: &str, current: u64) -> u64 {

@@ -1,5 +1,8 @@
-//! AWS: reading profiles from `~/.aws/config` and calling STS.
+//! AWS: reading profiles from `~/.aws/config` and calling STS and IAM.
 
+mod call;
+pub mod config_edit;
+pub mod iam;
 pub mod profile;
 pub mod sts;
 

@@ -14,6 +14,7 @@ use aws_sdk_sts::types::Credentials as StsCredentials;
 use thiserror::Error;
 
 use super::LongTermKeys;
+use super::call::{self, Failure, HttpStatus};
 use super::profile::RoleSpec;
 use crate::protocol::SessionCredentials;
 use crate::secret::SecretString;
@@ -43,6 +44,9 @@ pub enum StsError {
     Network { detail: String },
     #[error("STS refused the request: {code}: {message}")]
     Other { code: String, message: String },
+    /// An answer no client could use (a session without a key, or expired on arrival).
+    #[error("{message}")]
+    Unusable { message: String },
 }
 
 /// An STS client factory: one client per call, since each call signs with other keys.
@@ -66,6 +70,12 @@ impl Sts {
         let endpoint = ["AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"]
             .iter()
             .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
+        Self::new(endpoint, timeout)
+    }
+
+    /// Calls to `endpoint` (AWS's own when `None`).
+    #[must_use]
+    pub fn new(endpoint: Option<String>, timeout: Duration) -> Self {
         Self { endpoint, timeout }
     }
 
@@ -144,6 +154,24 @@ impl Sts {
         convert(out.credentials(), region)
     }
 
+    /// GetCallerIdentity signed with `keys`: whose keys they are, as an ARN.
+    pub async fn caller_arn(
+        &self,
+        keys: Credentials,
+        region: Option<&str>,
+    ) -> Result<String, StsError> {
+        let client = self.client(keys, region, RetryConfig::standard().with_max_attempts(3));
+        let out = client
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| self.map_error(&e))?;
+        out.arn().map(str::to_owned).ok_or_else(|| StsError::Other {
+            code: "NoArn".into(),
+            message: "GetCallerIdentity returned no ARN".into(),
+        })
+    }
+
     /// STS's clock, from the Date header of a GetCallerIdentity answer: TOTP codes are only
     /// accepted within about 30 s of AWS's time. The call is signed with made-up keys, so it
     /// needs no credentials and reveals none; AWS's refusal carries the header as well.
@@ -180,48 +208,23 @@ impl Sts {
     }
 
     fn map_error<E: ProvideErrorMetadata, R: HttpStatus>(&self, err: &SdkError<E, R>) -> StsError {
-        match err {
-            SdkError::TimeoutError(_) => StsError::Timeout {
+        match call::failure(err) {
+            Failure::Service {
+                code,
+                message,
+                status,
+            } => classify(&code, message, status),
+            Failure::Timeout => StsError::Timeout {
                 seconds: self.timeout.as_secs(),
             },
-            SdkError::DispatchFailure(f) if f.is_timeout() => StsError::Timeout {
-                seconds: self.timeout.as_secs(),
-            },
-            SdkError::DispatchFailure(f) => StsError::Network {
-                detail: f
-                    .as_connector_error()
-                    .map_or_else(|| err.to_string(), |e| error_chain(e)),
-            },
-            SdkError::ServiceError(ctx) => {
-                let code = ctx.err().code().unwrap_or("Unknown").to_owned();
-                let message = ctx.err().message().unwrap_or("").to_owned();
-                let status = ctx.raw().status_code();
-                classify(&code, message, status)
-            }
-            SdkError::ResponseError(ctx) => match ctx.raw().status_code() {
-                s if s >= 500 => StsError::Unavailable { status: s },
-                s => StsError::Other {
-                    code: format!("HTTP {s}"),
-                    message: "unreadable response".into(),
-                },
-            },
-            _ => StsError::Network {
-                detail: err.to_string(),
+            Failure::Network(detail) => StsError::Network { detail },
+            Failure::Unreadable(status) if status >= 500 => StsError::Unavailable { status },
+            Failure::Unreadable(status) => StsError::Other {
+                code: format!("HTTP {status}"),
+                message: "unreadable response".into(),
             },
         }
     }
-}
-
-/// An error and its causes, "outer: inner: innermost" (the SDK's connector errors say
-/// only "io error" at the top).
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text = format!("{text}: {cause}");
-        source = cause.source();
-    }
-    text
 }
 
 /// Records the Date header of the response it sees.
@@ -243,18 +246,6 @@ impl Intercept for DateHeader {
             *self.0.lock().expect("date lock poisoned") = Some(date.to_owned());
         }
         Ok(())
-    }
-}
-
-/// The HTTP status of a raw response; a trait so `map_error` stays generic over the SDK's
-/// response type.
-pub trait HttpStatus {
-    fn status_code(&self) -> u16;
-}
-
-impl HttpStatus for aws_sdk_sts::config::http::HttpResponse {
-    fn status_code(&self) -> u16 {
-        self.status().as_u16()
     }
 }
 
@@ -305,19 +296,43 @@ pub fn long_term_credentials(keys: &LongTermKeys) -> Credentials {
     long_term(keys)
 }
 
+/// STS's credentials as a session, refused when they could not work: the SDK fills the
+/// fields a malformed answer (a proxy's, a broken emulator's) lacks with empty strings and the
+/// epoch, and a session handed out that way would fail in every client instead of here.
 fn convert(
     creds: Option<&StsCredentials>,
     region: Option<&str>,
 ) -> Result<SessionCredentials, StsError> {
-    let creds = creds.ok_or_else(|| StsError::Other {
-        code: "EmptyResponse".into(),
-        message: "STS returned no credentials".into(),
-    })?;
+    let incomplete = |what: &str| StsError::Unusable {
+        message: format!(
+            "STS answered without {what}; if a proxy or a test endpoint (AWS_ENDPOINT_URL) stands in for STS, check it"
+        ),
+    };
+    let creds = creds.ok_or_else(|| incomplete("credentials"))?;
+    for (field, what) in [
+        (creds.access_key_id(), "an access key id"),
+        (creds.secret_access_key(), "a secret access key"),
+        (creds.session_token(), "a session token"),
+    ] {
+        if field.is_empty() {
+            return Err(incomplete(what));
+        }
+    }
+    let expiration = creds.expiration().secs();
+    let now = crate::clock::unix_now_i64();
+    if expiration <= now {
+        return Err(StsError::Unusable {
+            message: format!(
+                "STS returned a session that expired {} s ago; check this machine's clock (`mfa-agent doctor`)",
+                now - expiration
+            ),
+        });
+    }
     Ok(SessionCredentials {
         access_key_id: creds.access_key_id().to_owned(),
         secret_access_key: SecretString::new(creds.secret_access_key().to_owned()),
         session_token: SecretString::new(creds.session_token().to_owned()),
-        expiration: creds.expiration().secs(),
+        expiration,
         region: region.map(str::to_owned),
     })
 }
@@ -325,6 +340,47 @@ fn convert(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sts_credentials(key: &str, secret: &str, token: &str, expiration: i64) -> StsCredentials {
+        StsCredentials::builder()
+            .access_key_id(key)
+            .secret_access_key(secret)
+            .session_token(token)
+            .expiration(DateTime::from_secs(expiration))
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn credentials_that_could_not_work_are_refused() {
+        let later = crate::clock::unix_now_i64() + 3600;
+        let ok = convert(Some(&sts_credentials("ASIA1", "s", "t", later)), None).unwrap();
+        assert_eq!(ok.access_key_id, "ASIA1");
+        for (creds, needle) in [
+            (
+                sts_credentials("", "s", "t", later),
+                "without an access key id",
+            ),
+            (
+                sts_credentials("ASIA1", "", "t", later),
+                "without a secret access key",
+            ),
+            (
+                sts_credentials("ASIA1", "s", "", later),
+                "without a session token",
+            ),
+            (sts_credentials("ASIA1", "s", "t", 0), "expired"),
+        ] {
+            let err = convert(Some(&creds), None).unwrap_err().to_string();
+            assert!(err.contains(needle), "{err}");
+        }
+        assert!(
+            convert(None, None)
+                .unwrap_err()
+                .to_string()
+                .contains("without credentials")
+        );
+    }
 
     #[test]
     fn aws_error_codes_become_advice() {

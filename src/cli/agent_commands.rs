@@ -80,15 +80,17 @@ pub fn credential_process(paths: &Paths, args: &CredentialProcessArgs) -> Result
         session_token: creds.session_token.expose(),
         expiration: iso8601(creds.expiration),
     };
-    // Sized so that serialising never reallocates (which would strand unwiped copies of the
-    // secrets); wiped after the write.
-    let mut json = Vec::with_capacity(4096);
-    serde_json::to_writer(&mut json, &out)?;
+    // Sized from the secrets so that serialising never reallocates (which would strand
+    // unwiped copies of them), and wiped when dropped, on an error too. Session tokens
+    // are base64, which JSON does not escape; 256 bytes cover the names and the date.
+    let room = out.access_key_id.len() + out.secret_access_key.len() + out.session_token.len();
+    let mut json = zeroize::Zeroizing::new(Vec::with_capacity(room + 256));
+    serde_json::to_writer(&mut *json, &out)?;
     json.push(b'\n');
+    debug_assert!(json.len() <= room + 256, "the JSON outgrew its buffer");
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(&json)?;
     stdout.flush()?;
-    zeroize::Zeroize::zeroize(&mut json);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -190,6 +192,12 @@ fn print_status(report: &StatusReport) {
             crate::sys::local_hh_mm(s.expiration),
             left / 3600,
             left % 3600 / 60
+        );
+    }
+    if report.waiting_for_sessions > 0 {
+        println!(
+            "minting: {} request(s) waiting for a session",
+            report.waiting_for_sessions
         );
     }
     if let Some(until) = report.unlocked_until {

@@ -45,6 +45,9 @@ pub enum CredsCommand {
         #[arg(long, short)]
         yes: bool,
     },
+    /// Rotate a profile's access key: create a new one (with the profile's MFA session),
+    /// store it in the vault, prove it works, then delete the old one in AWS.
+    Rotate { profile: String },
 }
 
 pub fn run(cmd: CredsCommand, agent: &Agent) -> Result<ExitCode> {
@@ -66,6 +69,7 @@ pub fn run(cmd: CredsCommand, agent: &Agent) -> Result<ExitCode> {
         CredsCommand::Remove { profile, yes } => {
             agent.change(&Request::CredsRemove { profile, yes })
         }
+        CredsCommand::Rotate { profile } => agent.change(&Request::CredsRotate { profile }),
     }
 }
 

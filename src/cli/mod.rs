@@ -1,12 +1,14 @@
 //! The command line: clap definitions (their `///` comments are the `--help`) and dispatch.
 
 mod agent_commands;
+mod aws;
 mod code;
 mod creds;
 mod generate;
 pub mod input;
 mod key;
 mod log;
+mod login;
 mod seed;
 mod server;
 
@@ -82,6 +84,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Open the AWS console signed in with a role profile's session (through AWS's
+    /// federation endpoint).
+    Login {
+        profile: String,
+        /// Print the sign-in link (valid 15 minutes) instead of opening a browser.
+        #[arg(long)]
+        print: bool,
+    },
     /// Drop every session the agent has cached and lock sealed seeds; the next request needs a
     /// new MFA code (and a touch, with a security key enrolled).
     Lock,
@@ -91,6 +101,10 @@ pub enum Command {
     /// Security keys (FIDO2/U2F USB keys).
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// Virtual MFA devices in IAM: enrol one whose seed goes straight into the vault,
+    /// resync, unenrol, list.
+    #[command(subcommand)]
+    Aws(aws::AwsCommand),
     /// Check the whole set-up (agent, keyring, security keys and udev, clock against STS,
     /// AWS profiles) and print how to fix each problem. Exits 1 if something would fail.
     Doctor {
@@ -145,6 +159,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 Command::Code(args) => code::run(&args, &agent),
                 Command::Creds(cmd) => creds::run(cmd, &agent),
                 Command::Key(cmd) => key::run(&cmd, &agent),
+                Command::Aws(cmd) => aws::run(cmd, &agent),
+                Command::Login { profile, print } => login::run(&agent, profile, print),
                 Command::CredentialProcess(args) => {
                     agent_commands::credential_process(&paths, &args)
                 }

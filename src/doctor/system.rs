@@ -158,7 +158,7 @@ fn keyring_state(summary: &str) -> Finding {
         Ok(true) => Finding::fail(
             check,
             format!("{summary}, in the OS keyring, which is locked"),
-            "unlock it: log in to the desktop, or `gnome-keyring-daemon --unlock` on a headless box",
+            "unlock it: log in to the desktop, or on a headless box run `gnome-keyring-daemon --replace --daemonize --unlock` and type the keyring's password, then Ctrl-D",
         ),
         Err(e) => Finding::fail(
             check,
@@ -272,7 +272,7 @@ pub async fn clock(sts: &Sts, region: Option<&str>) -> Finding {
             );
         }
     };
-    let skew = crate::clock::unix_now_i64() - server;
+    let skew = skew_seconds(server, std::time::SystemTime::now());
     let direction = if skew >= 0 { "ahead of" } else { "behind" };
     let detail = format!("this machine is {} s {direction} AWS STS", skew.abs());
     let fix = "turn on time synchronisation: `timedatectl set-ntp true` (or fix the NTP client)";
@@ -282,5 +282,35 @@ pub async fn clock(sts: &Sts, region: Option<&str>) -> Finding {
         }
         s if s > CLOCK_WARN_SECONDS => Finding::warn(check, detail, fix),
         _ => Finding::ok(check, detail),
+    }
+}
+
+/// How far this machine's clock (read as the answer arrived) is ahead of STS's.
+///
+/// A Date header has whole seconds, cut down: the server's time was somewhere in
+/// `[server, server + 1)`, so its middle is the best guess, and the result is rounded rather
+/// than cut. (Cutting both clocks made a two-minute skew read as 119 s one time in a few.)
+fn skew_seconds(server: i64, now: std::time::SystemTime) -> i64 {
+    let local = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+    let skew = (local - (server as f64 + 0.5)).round() as i64;
+    skew
+}
+
+#[cfg(test)]
+mod tests {
+    use super::skew_seconds;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn a_whole_second_date_is_read_from_its_middle() {
+        let at = |secs: f64| UNIX_EPOCH + Duration::from_secs_f64(secs);
+        // STS two minutes ahead; its Date says 1120 for any time in [1120, 1121).
+        assert_eq!(skew_seconds(1120, at(1000.02)), -120);
+        assert_eq!(skew_seconds(1120, at(1000.97)), -120);
+        assert_eq!(skew_seconds(1000, at(1000.4)), 0);
+        assert_eq!(skew_seconds(1000, at(1030.6)), 30);
     }
 }

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use ctap_hid_fido2::fidokey::credential_management::credential_management_params::CredentialProtectionPolicy;
 use ctap_hid_fido2::fidokey::get_assertion::get_assertion_params::Extension as AssertionExtension;
 use ctap_hid_fido2::fidokey::make_credential::make_credential_params::Extension as CredentialExtension;
 use ctap_hid_fido2::fidokey::{GetAssertionArgsBuilder, MakeCredentialArgsBuilder};
@@ -34,6 +35,9 @@ pub struct Credential {
     /// Whether the PIN was used: hmac-secret answers differently with and without it, so
     /// unlocking must do the same.
     pub uses_pin: bool,
+    /// The credProtect level the key confirmed (CTAP 2.1: 3 = the credential is not used
+    /// at all without user verification), if it took the extension.
+    pub cred_protect: Option<u8>,
 }
 
 /// Turns ctap-hid-fido2's error strings (which carry CTAP status codes) into advice.
@@ -56,6 +60,16 @@ fn classify(err: &anyhow::Error) -> KeyError {
         KeyError::NotEnrolled
     } else {
         KeyError::Device(text)
+    }
+}
+
+/// [`classify`], unless the key's node has gone: then the failure is the unplugging (hidapi
+/// reports it only as a failed read or write).
+fn classify_at(path: &str, err: &anyhow::Error) -> KeyError {
+    if std::path::Path::new(path).exists() {
+        classify(err)
+    } else {
+        KeyError::Unplugged
     }
 }
 
@@ -83,14 +97,26 @@ pub fn check_pin(pin: &SecretString) -> Result<(), KeyError> {
     Ok(())
 }
 
-/// Creates a credential with hmac-secret on the key at `path` (needs a touch).
+/// Creates a credential with hmac-secret on the key at `path` (needs a touch). With a PIN,
+/// and where the key offers credProtect, the credential is made "user verification
+/// required": the key then refuses any use of it without the PIN, a silent request
+/// included (without a PIN the level would change nothing for a non-resident credential,
+/// whose id mfa-agent always sends).
 pub fn enroll(path: &str, pin: Option<SecretString>) -> Result<Credential, KeyError> {
     let path = path.to_owned();
     run_exclusive(TOUCH_DEADLINE, move || {
         let key = open(&path)?;
         let mut challenge = [0u8; 32];
         rand::fill(&mut challenge[..]);
-        let extensions = [CredentialExtension::HmacSecret(Some(true))];
+        let offers_cred_protect = key
+            .get_info()
+            .is_ok_and(|info| info.extensions.iter().any(|e| e == "credProtect"));
+        let mut extensions = vec![CredentialExtension::HmacSecret(Some(true))];
+        if pin.is_some() && offers_cred_protect {
+            extensions.push(CredentialExtension::CredProtect(Some(
+                CredentialProtectionPolicy::UserVerificationRequired,
+            )));
+        }
         let builder = MakeCredentialArgsBuilder::new(RP_ID, &challenge).extensions(&extensions);
         let args = match &pin {
             Some(pin) => builder.pin(pin.expose()).build(),
@@ -98,7 +124,7 @@ pub fn enroll(path: &str, pin: Option<SecretString>) -> Result<Credential, KeyEr
         };
         let attestation = key
             .make_credential_with_args(&args)
-            .map_err(|e| classify(&e))?;
+            .map_err(|e| classify_at(&path, &e))?;
         // What the key did, not what getInfo claimed, decides whether it can seal.
         let hmac = attestation
             .extensions
@@ -120,6 +146,10 @@ pub fn enroll(path: &str, pin: Option<SecretString>) -> Result<Credential, KeyEr
             public_key: attestation.credential_publickey.der.clone(),
             pin_protocol: key.pin_protocol_version,
             uses_pin: pin.is_some(),
+            cred_protect: attestation.extensions.iter().find_map(|e| match e {
+                CredentialExtension::CredProtect(Some(policy)) => Some(*policy as u8),
+                _ => None,
+            }),
         })
     })
 }
@@ -251,7 +281,7 @@ pub fn hmac_secret(
         };
         let assertions = key
             .get_assertion_with_args(&args)
-            .map_err(|e| classify(&e))?;
+            .map_err(|e| classify_at(&path, &e))?;
         let assertion = assertions.first().ok_or(KeyError::NotEnrolled)?;
         let public_key = PublicKey::with_der(&credential.public_key, PublicKeyType::Ecdsa256);
         if !ctap_hid_fido2::verifier::verify_assertion(RP_ID, &public_key, &challenge, assertion) {

@@ -81,6 +81,10 @@ pub enum KeyError {
     #[error("the security key operation failed: {0}")]
     Device(String),
     #[error(
+        "the security key was unplugged before it answered; plug it back in and run the command again"
+    )]
+    Unplugged,
+    #[error(
         "wrong PIN for the security key; try again (the key locks itself after a few wrong PINs)"
     )]
     WrongPin,

@@ -5,16 +5,29 @@
 //! enrolled key under KEK = HKDF-SHA256(the key's hmac-secret output, "mfa-agent kek v1"),
 //! with the credential id as AAD; several keys (a backup!) wrap the same data key. A wrong
 //! key or a changed byte is an authentication failure, never garbage plaintext.
+//!
+//! Keys enrolled since vault format 2 wrap it to a public key instead ("v2"): the key's
+//! hmac-secret output is the private half of an X25519 key pair (through HKDF, "mfa-agent
+//! recipient v1"), whose public half the index keeps. Wrapping is then an ephemeral-static
+//! Diffie-Hellman (KEK = HKDF-SHA256(shared, salt = ephemeral || recipient, "mfa-agent wrap
+//! v2")), and needs no touch: removing a key re-keys the vault with one touch in all (to
+//! open the old data key), not one per remaining key.
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hkdf::Hkdf;
 use sha2::Sha256;
 use thiserror::Error;
+use x25519_dalek::{PublicKey, StaticSecret};
+use zeroize::Zeroizing;
 
 use crate::secret::SecretBytes;
 
 const KEK_INFO: &[u8] = b"mfa-agent kek v1";
+const RECIPIENT_INFO: &[u8] = b"mfa-agent recipient v1";
+const WRAP_TO_INFO: &[u8] = b"mfa-agent wrap v2";
+/// An X25519 public key.
+pub const RECIPIENT_LEN: usize = 32;
 const NONCE_LEN: usize = 24;
 pub const KEY_LEN: usize = 32;
 
@@ -30,6 +43,10 @@ pub enum SealError {
     Tampered,
     #[error("a sealed value is truncated; restore it from a backup")]
     Truncated,
+    #[error(
+        "an enrolled key's public half in the index is damaged; restore seeds.json from its backup (`mfa-agent seed recover`) or enrol the key again"
+    )]
+    BadRecipient,
 }
 
 /// The key that seals every seed of a vault.
@@ -84,6 +101,82 @@ impl DataKey {
         }
         Ok(Self(key))
     }
+}
+
+impl DataKey {
+    /// Wraps this data key to the public half (`recipient_of`) of an enrolled key's
+    /// hmac-secret output: no touch needed. Refuses a recipient that would make the shared
+    /// secret predictable (a low-order point, which a damaged index could hold).
+    pub fn wrap_to(&self, recipient: &[u8], credential_id: &[u8]) -> Result<Vec<u8>, SealError> {
+        let recipient: [u8; RECIPIENT_LEN] =
+            recipient.try_into().map_err(|_| SealError::BadRecipient)?;
+        let mut ephemeral = Zeroizing::new([0u8; 32]);
+        rand::fill(&mut ephemeral[..]);
+        let ephemeral = StaticSecret::from(*ephemeral);
+        let ephemeral_public = PublicKey::from(&ephemeral);
+        let shared = ephemeral.diffie_hellman(&PublicKey::from(recipient));
+        if !shared.was_contributory() {
+            return Err(SealError::BadRecipient);
+        }
+        let kek = wrap_to_kek(shared.as_bytes(), ephemeral_public.as_bytes(), &recipient);
+        let mut out = ephemeral_public.as_bytes().to_vec();
+        out.extend(encrypt(kek.expose(), credential_id, self.0.expose()));
+        Ok(out)
+    }
+
+    /// Recovers the data key from a [`DataKey::wrap_to`] wrap, given the hmac-secret output
+    /// of the key it was wrapped to.
+    pub fn unwrap_from(
+        wrapped: &[u8],
+        hmac_output: &SecretBytes,
+        credential_id: &[u8],
+    ) -> Result<Self, SealError> {
+        if wrapped.len() < RECIPIENT_LEN + NONCE_LEN + 16 {
+            return Err(SealError::Truncated);
+        }
+        let (ephemeral, sealed) = wrapped.split_at(RECIPIENT_LEN);
+        let ephemeral: [u8; RECIPIENT_LEN] = ephemeral.try_into().expect("split at its length");
+        let secret = recipient_secret(hmac_output);
+        let recipient = PublicKey::from(&secret);
+        let shared = secret.diffie_hellman(&PublicKey::from(ephemeral));
+        if !shared.was_contributory() {
+            return Err(SealError::WrongKey);
+        }
+        let kek = wrap_to_kek(shared.as_bytes(), &ephemeral, recipient.as_bytes());
+        let key = decrypt(kek.expose(), credential_id, sealed)?;
+        if key.len() != KEY_LEN {
+            return Err(SealError::WrongKey);
+        }
+        Ok(Self(key))
+    }
+}
+
+/// The public half of the X25519 key pair that a security key's hmac-secret output stands
+/// for: what the index keeps so that a new data key can be wrapped to it without a touch.
+#[must_use]
+pub fn recipient_of(hmac_output: &SecretBytes) -> Vec<u8> {
+    PublicKey::from(&recipient_secret(hmac_output))
+        .as_bytes()
+        .to_vec()
+}
+
+fn recipient_secret(hmac_output: &SecretBytes) -> StaticSecret {
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    Hkdf::<Sha256>::new(None, hmac_output.expose())
+        .expand(RECIPIENT_INFO, &mut bytes[..])
+        .expect("32 bytes is a valid HKDF-SHA256 output length");
+    StaticSecret::from(*bytes)
+}
+
+fn wrap_to_kek(shared: &[u8], ephemeral: &[u8], recipient: &[u8]) -> SecretBytes {
+    let mut salt = Vec::with_capacity(2 * RECIPIENT_LEN);
+    salt.extend_from_slice(ephemeral);
+    salt.extend_from_slice(recipient);
+    let mut kek = vec![0u8; KEY_LEN];
+    Hkdf::<Sha256>::new(Some(&salt), shared)
+        .expand(WRAP_TO_INFO, &mut kek)
+        .expect("32 bytes is a valid HKDF-SHA256 output length");
+    SecretBytes::new(kek)
 }
 
 impl std::fmt::Debug for DataKey {
@@ -167,6 +260,41 @@ mod tests {
             assert_eq!(
                 opened.open("vault/work", &sealed).unwrap().expose(),
                 b"ABCDEFGHIJKLMNOP"
+            );
+        }
+    }
+
+    #[test]
+    fn a_wrap_to_a_public_half_opens_only_with_that_keys_answer() {
+        let data_key = DataKey::generate();
+        let sealed = data_key.seal("vault/work", b"ABCDEFGHIJKLMNOP");
+        // Wrapped with no answer from the key at hand: only its public half.
+        let wrapped = data_key.wrap_to(&recipient_of(&hmac(1)), b"cred").unwrap();
+        let opened = DataKey::unwrap_from(&wrapped, &hmac(1), b"cred").unwrap();
+        assert_eq!(
+            opened.open("vault/work", &sealed).unwrap().expose(),
+            b"ABCDEFGHIJKLMNOP"
+        );
+        // Fresh ephemeral each time: two wraps of one key differ.
+        assert_ne!(
+            wrapped,
+            data_key.wrap_to(&recipient_of(&hmac(1)), b"cred").unwrap()
+        );
+        for (output, id) in [(hmac(2), b"cred".as_slice()), (hmac(1), b"other")] {
+            assert_eq!(
+                DataKey::unwrap_from(&wrapped, &output, id).unwrap_err(),
+                SealError::WrongKey
+            );
+        }
+        let mut tampered = wrapped.clone();
+        tampered[3] ^= 1;
+        assert!(DataKey::unwrap_from(&tampered, &hmac(1), b"cred").is_err());
+        // A damaged index holding a low-order point (or a short one) wraps nothing: the
+        // shared secret would be known to anyone.
+        for bad in [vec![0u8; 32], vec![1u8; 31]] {
+            assert_eq!(
+                data_key.wrap_to(&bad, b"cred").unwrap_err(),
+                SealError::BadRecipient
             );
         }
     }

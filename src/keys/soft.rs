@@ -77,8 +77,34 @@ impl SoftKeys {
         self.devices.lock().unwrap()[path].touches
     }
 
-    /// Enrols the key at `path` as `name`, wrapping `data_key` for it, as `key enroll` does.
+    /// Enrols the key at `path` as `name`, wrapping `data_key` to it, as `key enroll` does.
     pub fn enroll(
+        &self,
+        path: &str,
+        name: &str,
+        data_key: &DataKey,
+        uses_pin: bool,
+    ) -> EnrolledKey {
+        let mut key = self.enroll_v1(path, name, data_key, uses_pin);
+        let output = self.output_for(path, &key);
+        let recipient = super::seal::recipient_of(&output);
+        key.wrapped_data_key = data_key
+            .wrap_to(&recipient, &key.credential_id)
+            .expect("a fresh recipient is sound");
+        key.recipient = Some(recipient);
+        key
+    }
+
+    /// The key's hmac-secret answer for an enrolled key, without a touch (tests only).
+    fn output_for(&self, path: &str, key: &EnrolledKey) -> SecretBytes {
+        let devices = self.devices.lock().unwrap();
+        let secret = devices[path].credentials[&key.credential_id];
+        hmac_output(&secret, key.uses_pin, &key.salt.clone().try_into().unwrap())
+    }
+
+    /// Enrols as an mfa-agent before vault format 2 did: the data key wrapped under a KEK
+    /// from the key's answer, and no public half recorded.
+    pub fn enroll_v1(
         &self,
         path: &str,
         name: &str,
@@ -103,6 +129,7 @@ impl SoftKeys {
             name: name.into(),
             kind: crate::vault::KeyKind::Seal,
             wrapped_data_key: data_key.wrap(&output, &credential_id),
+            recipient: None,
             credential_id,
             public_key: Vec::new(),
             rp_id: RP_ID.into(),
@@ -111,6 +138,7 @@ impl SoftKeys {
             pin_protocol: 2,
             added: 0,
             touch_gated: Some(true),
+            cred_protect: None,
         }
     }
 }

@@ -50,7 +50,7 @@ pub enum VaultError {
     )]
     KeyringUnavailable { detail: String },
     #[error(
-        "the keyring is locked ({detail}); unlock it (log in to the desktop, or `gnome-keyring-daemon --unlock` on a headless box) and try again"
+        "the keyring is locked ({detail}); unlock it (log in to the desktop, or on a headless box run `gnome-keyring-daemon --replace --daemonize --unlock` and type the keyring's password, then Ctrl-D) and try again"
     )]
     KeyringLocked { detail: String },
     #[error("the keyring failed: {detail}")]
@@ -86,7 +86,7 @@ pub enum VaultError {
         "the seed index {path} was written by a newer mfa-agent (format {version}); upgrade mfa-agent"
     )]
     NewerIndex { path: PathBuf, version: u32 },
-    #[error("failed to {action} {path}: {source}")]
+    #[error("failed to {action} {path}: {source}{}", crate::atomic::what_to_do(.source))]
     Io {
         action: &'static str,
         path: PathBuf,

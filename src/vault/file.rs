@@ -191,11 +191,35 @@ impl SecretStore for FileStore {
     }
 
     fn delete(&mut self, id: &str) -> Result<(), VaultError> {
+        self.delete_all(&[id.to_owned()])
+    }
+
+    fn put_all(&mut self, secrets: &[(String, String, SecretString)]) -> Result<(), VaultError> {
+        let contents = self.unlock()?;
+        for (id, _label, secret) in secrets {
+            if let Some(mut old) = contents
+                .secrets
+                .insert(id.clone(), secret.expose().to_owned())
+            {
+                old.zeroize();
+            }
+        }
+        self.save()
+    }
+
+    fn delete_all(&mut self, ids: &[String]) -> Result<(), VaultError> {
         if !self.path.exists() {
             return Ok(());
         }
-        if let Some(mut old) = self.unlock()?.secrets.remove(id) {
-            old.zeroize();
+        let contents = self.unlock()?;
+        let mut removed = false;
+        for id in ids {
+            if let Some(mut old) = contents.secrets.remove(id) {
+                old.zeroize();
+                removed = true;
+            }
+        }
+        if removed {
             self.save()?;
         }
         Ok(())

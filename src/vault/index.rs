@@ -11,10 +11,15 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{StoreKind, VaultError};
+use crate::keys::seal::{DataKey, SealError};
 use crate::otp::OtpParams;
+use crate::secret::SecretBytes;
 use crate::{atomic, sys};
 
-const FORMAT_VERSION: u32 = 1;
+/// 2: keys may wrap the data key to a public half (`recipient`), and secrets live under a
+/// generation that changes when a key's removal re-keys the vault. Version 1 indexes read
+/// as they are; an older mfa-agent refuses a version 2 index rather than misread it.
+const FORMAT_VERSION: u32 = 2;
 
 /// What the index knows about one seed. Nothing here is secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +54,21 @@ pub struct Index {
     /// Enrolled security keys, each wrapping the vault's data key.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<EnrolledKey>,
+    /// Bumped each time the vault is re-keyed: secrets of generation N live under ids of
+    /// their own, so a re-keying writes new ones beside the old and an interruption leaves
+    /// the old set whole.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub generation: u32,
+    /// Store ids of secrets a re-keying replaced (sealed under a data key a removed key
+    /// still opens), deleted right after the index that drops them is written, or by the
+    /// next change if that was interrupted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<String>,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// What an enrolled key does for the vault.
@@ -82,14 +102,29 @@ pub struct EnrolledKey {
     /// Whether the PIN is part of unlocking (hmac-secret answers differently with it).
     pub uses_pin: bool,
     pub pin_protocol: u8,
+    /// The data key, wrapped for this key: under a KEK from its hmac-secret output
+    /// (format 1), or to `recipient` when that is set.
     #[serde(with = "base64_bytes")]
     pub wrapped_data_key: Vec<u8>,
+    /// The X25519 public half of this key's hmac-secret output (see `keys::seal`): a new
+    /// data key can be wrapped to it without a touch. `None` for keys enrolled by an
+    /// mfa-agent before vault format 2, and for U2F keys.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "base64_option"
+    )]
+    pub recipient: Option<Vec<u8>>,
     pub added: u64,
     /// Whether the key refused, at enrolment, to give hmac-secret without a touch (`None`:
     /// not asked, or a U2F key). Where it gives it, a touch-only seal protects the vault at
     /// rest but not against a program of the user's asking the key itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub touch_gated: Option<bool>,
+    /// The credProtect level the key confirmed at enrolment (3: it refuses any use of the
+    /// credential without the PIN), if it took the extension.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cred_protect: Option<u8>,
 }
 
 impl EnrolledKey {
@@ -99,6 +134,10 @@ impl EnrolledKey {
     pub fn guarantee(&self) -> (&'static str, Option<&'static str>) {
         match (self.kind, self.uses_pin, self.touch_gated) {
             (KeyKind::Approve, ..) => ("approves each use with a touch (U2F); cannot seal", None),
+            (KeyKind::Seal, true, _) if self.cred_protect == Some(3) => (
+                "seals; opens with a touch and the PIN, and the key refuses any use of it without the PIN (credProtect)",
+                None,
+            ),
             (KeyKind::Seal, true, _) => ("seals; opens with a touch and the PIN", None),
             (KeyKind::Seal, false, Some(true)) => ("seals; opens only with a touch", None),
             (KeyKind::Seal, false, Some(false)) => (
@@ -110,6 +149,40 @@ impl EnrolledKey {
                 Some("enrol it again to check, or with --pin"),
             ),
         }
+    }
+}
+
+impl EnrolledKey {
+    /// The data key this key wraps, given its hmac-secret output.
+    pub fn unwrap_data_key(&self, hmac_output: &SecretBytes) -> Result<DataKey, SealError> {
+        if self.recipient.is_some() {
+            DataKey::unwrap_from(&self.wrapped_data_key, hmac_output, &self.credential_id)
+        } else {
+            DataKey::unwrap(&self.wrapped_data_key, hmac_output, &self.credential_id)
+        }
+    }
+}
+
+/// Optional binary fields, the same way.
+mod base64_option {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[allow(clippy::ref_option)] // serde's `with` passes a reference to the field
+    pub fn serialize<S: Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(bytes) => super::base64_bytes::serialize(bytes, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        struct Wrapped(Vec<u8>);
+        impl<'de> Deserialize<'de> for Wrapped {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                super::base64_bytes::deserialize(d).map(Wrapped)
+            }
+        }
+        Ok(Option::<Wrapped>::deserialize(d)?.map(|w| w.0))
     }
 }
 
@@ -153,6 +226,8 @@ impl Index {
             seeds: BTreeMap::new(),
             credentials: BTreeMap::new(),
             keys: Vec::new(),
+            generation: 0,
+            retired: Vec::new(),
         }
     }
 
@@ -204,7 +279,11 @@ impl Index {
             let backup = backup_path(path);
             atomic::write_private(&backup, &current).map_err(io_err("write", &backup))?;
         }
-        let mut text = serde_json::to_vec_pretty(self).expect("the index always serialises");
+        let current = Self {
+            version: FORMAT_VERSION,
+            ..self.clone()
+        };
+        let mut text = serde_json::to_vec_pretty(&current).expect("the index always serialises");
         text.push(b'\n');
         atomic::write_private(path, &text).map_err(io_err("write", path))
     }

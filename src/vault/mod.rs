@@ -7,6 +7,8 @@ mod error;
 mod file;
 mod index;
 mod keyring;
+#[cfg(test)]
+mod rekey_tests;
 mod store;
 
 use std::path::{Path, PathBuf};
@@ -53,6 +55,20 @@ pub type Approver = Box<dyn FnMut(&[EnrolledKey]) -> Result<(), VaultError>>;
 
 /// Marks a stored seed as sealed: `sealed:v1:` + base64(nonce || ciphertext).
 const SEALED_PREFIX: &str = "sealed:v1:";
+
+/// A secret in the store: `key` makes its id (with the vault id and generation), `name` is
+/// the seed or profile it belongs to, `label` what the keyring shows.
+struct Entry {
+    key: String,
+    name: String,
+    label: String,
+}
+
+/// The stored form of a secret sealed under `data_key` for the store id `id`.
+fn sealed_form(data_key: &DataKey, id: &str, plain: &SecretString) -> SecretString {
+    let sealed = data_key.seal(id, plain.expose().as_bytes());
+    SecretString::new(format!("{SEALED_PREFIX}{}", BASE64.encode(sealed)))
+}
 
 impl Vault {
     /// Opens the vault in `data_dir`. `requested` is the store the user asked for; it picks
@@ -153,11 +169,7 @@ impl Vault {
         if !self.is_sealed() {
             return Ok(encoded.clone());
         }
-        let sealed = self.data_key()?.seal(id, encoded.expose().as_bytes());
-        Ok(SecretString::new(format!(
-            "{SEALED_PREFIX}{}",
-            BASE64.encode(sealed)
-        )))
+        Ok(sealed_form(self.data_key()?, id, encoded))
     }
 
     /// The base32 secret from its stored form, sealed or not (a vault may be mid-way through
@@ -214,17 +226,13 @@ impl Vault {
     /// sealed while keys are enrolled, plain once none is. Idempotent, so an interrupted run
     /// is finished by the next.
     pub fn reseal_all(&mut self, seal: bool) -> Result<usize, VaultError> {
-        let seeds = self.index.seeds.keys().map(|name| {
-            let label = format!("mfa-agent TOTP seed {name}");
-            (self.secret_id(name), name.clone(), label)
-        });
-        let creds = self.index.credentials.keys().map(|profile| {
-            let label = format!("mfa-agent AWS keys for profile {profile}");
-            (self.credential_id(profile), profile.clone(), label)
-        });
-        let secrets: Vec<(String, String, String)> = seeds.chain(creds).collect();
         let mut changed = 0;
-        for (id, name, label) in secrets {
+        for entry in self.entries() {
+            let (id, name, label) = (
+                self.id_in(self.index.generation, &entry.key),
+                entry.name,
+                entry.label,
+            );
             let stored = self.read_secret(&id, &name)?;
             let is_sealed = stored.expose().starts_with(SEALED_PREFIX);
             if is_sealed == seal {
@@ -240,6 +248,80 @@ impl Vault {
             changed += 1;
         }
         Ok(changed)
+    }
+
+    /// Re-keys the vault after a security key is removed: every secret is opened with `old`
+    /// and sealed again under `new`, and `keys` (each wrapping `new`) replace the enrolled
+    /// keys. A removed key, even with a copy of the old index, then opens nothing current.
+    ///
+    /// The new secrets are written under the next generation's ids, beside the old ones;
+    /// one atomic index write switches to them; only then are the old ones deleted. So an
+    /// interruption before the switch leaves the vault exactly as it was (plus unused
+    /// entries), and one after it a vault whose next change finishes the deletion.
+    pub fn rekey(
+        &mut self,
+        old: DataKey,
+        new: &DataKey,
+        keys: Vec<EnrolledKey>,
+    ) -> Result<usize, VaultError> {
+        let _lock = VaultLock::acquire(&self.data_dir)?;
+        self.reload()?;
+        self.data_key = Some(old);
+        let from = self.index.generation;
+        let to = from + 1;
+        let entries = self.entries();
+        let copies = self.sealed_copies(&entries, from, to, new)?;
+        let written: Vec<String> = copies.iter().map(|(id, ..)| id.clone()).collect();
+        let before = self.index.clone();
+        let switched = self.store()?.put_all(&copies).and_then(|()| {
+            self.index.keys = keys;
+            self.index.generation = to;
+            self.index.retired = entries.iter().map(|e| self.id_in(from, &e.key)).collect();
+            self.save()
+        });
+        if let Err(e) = switched {
+            self.index = before;
+            let _ = self.store().and_then(|store| store.delete_all(&written));
+            return Err(e);
+        }
+        self.data_key = Some(new.clone());
+        Ok(entries.len())
+    }
+
+    /// Every secret of generation `from`, opened and sealed with `new` for its id in
+    /// generation `to`, as `(id, label, stored form)`.
+    fn sealed_copies(
+        &mut self,
+        entries: &[Entry],
+        from: u32,
+        to: u32,
+        new: &DataKey,
+    ) -> Result<Vec<(String, String, SecretString)>, VaultError> {
+        let mut copies = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let old_id = self.id_in(from, &entry.key);
+            let stored = self.read_secret(&old_id, &entry.name)?;
+            let plain = self.plain_form(&old_id, &entry.name, stored)?;
+            let new_id = self.id_in(to, &entry.key);
+            let sealed = sealed_form(new, &new_id, &plain);
+            copies.push((new_id, entry.label.clone(), sealed));
+        }
+        Ok(copies)
+    }
+
+    /// Every secret the index says the store holds.
+    fn entries(&self) -> Vec<Entry> {
+        let seeds = self.index.seeds.keys().map(|name| Entry {
+            key: name.clone(),
+            name: name.clone(),
+            label: format!("mfa-agent TOTP seed {name}"),
+        });
+        let creds = self.index.credentials.keys().map(|profile| Entry {
+            key: format!("aws-keys:{profile}"),
+            name: profile.clone(),
+            label: format!("mfa-agent AWS keys for profile {profile}"),
+        });
+        seeds.chain(creds).collect()
     }
 
     /// Asks an enrolled approve-only (U2F) key for a touch before a secret is handed out,
@@ -531,12 +613,21 @@ impl Vault {
     }
 
     fn secret_id(&self, name: &str) -> String {
-        format!("{}/{name}", self.index.vault_id)
+        self.id_in(self.index.generation, name)
     }
 
     /// Profile names may hold any character, so their ids get a prefix seed names cannot.
     fn credential_id(&self, profile: &str) -> String {
-        format!("{}/aws-keys:{profile}", self.index.vault_id)
+        self.id_in(self.index.generation, &format!("aws-keys:{profile}"))
+    }
+
+    /// The store id of a secret in a generation; generation 0 has the ids of format 1, so
+    /// a vault made before re-keying existed reads as it is.
+    fn id_in(&self, generation: u32, key: &str) -> String {
+        match generation {
+            0 => format!("{}/{key}", self.index.vault_id),
+            generation => format!("{}/g{generation}/{key}", self.index.vault_id),
+        }
     }
 
     fn reload(&mut self) -> Result<(), VaultError> {
@@ -547,10 +638,32 @@ impl Vault {
         Ok(())
     }
 
+    /// Writes the index (under the vault lock), then deletes the secrets it no longer names.
     fn save(&mut self) -> Result<(), VaultError> {
         self.index.save(&self.index_path())?;
         self.exists = true;
+        if !self.index.retired.is_empty() {
+            self.delete_retired();
+        }
         Ok(())
+    }
+
+    /// Deletes the secrets a re-keying replaced. A failure is logged and left for the next
+    /// change: the vault works either way, but until then a removed key opens those copies.
+    fn delete_retired(&mut self) {
+        let retired = std::mem::take(&mut self.index.retired);
+        if let Err(e) = self.store().and_then(|store| store.delete_all(&retired)) {
+            tracing::warn!(
+                "could not delete the secrets replaced by re-keying ({e}); the next change to the vault retries"
+            );
+            self.index.retired = retired;
+            return;
+        }
+        if let Err(e) = self.index.save(&self.index_path()) {
+            tracing::warn!(
+                "could not record the deletion of replaced secrets ({e}); the next change to the vault retries"
+            );
+        }
     }
 
     fn index_path(&self) -> PathBuf {
@@ -709,8 +822,10 @@ mod tests {
                 uses_pin: false,
                 pin_protocol: 2,
                 wrapped_data_key: vec![3],
+                recipient: None,
                 added: 0,
                 touch_gated: Some(true),
+                cred_protect: None,
             })
             .unwrap();
 

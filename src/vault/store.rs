@@ -47,4 +47,18 @@ pub trait SecretStore {
     fn get(&mut self, id: &str) -> Result<Option<SecretString>, VaultError>;
     /// Deletes the secret under `id`; deleting a missing secret is not an error.
     fn delete(&mut self, id: &str) -> Result<(), VaultError>;
+    /// Saves several secrets (`(id, label, secret)`); the file store encrypts once for all.
+    fn put_all(&mut self, secrets: &[(String, String, SecretString)]) -> Result<(), VaultError> {
+        for (id, label, secret) in secrets {
+            self.put(id, label, secret)?;
+        }
+        Ok(())
+    }
+    /// Deletes several secrets; the file store encrypts once for all.
+    fn delete_all(&mut self, ids: &[String]) -> Result<(), VaultError> {
+        for id in ids {
+            self.delete(id)?;
+        }
+        Ok(())
+    }
 }

@@ -14,6 +14,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_sts::primitives::{DateTime, DateTimeFormat};
 
+mod iam;
+
 pub const ACCESS_KEY_ID: &str = "AKIAFAKESTSTEST00001";
 pub const SECRET_ACCESS_KEY: &str = "fakeStsSecretAccessKeyForTests0000000000";
 
@@ -28,6 +30,28 @@ pub enum Fault {
     Drop,
     /// Answer after this long.
     Delay(Duration),
+    /// Answer once the gate opens (at most 60 s later).
+    Hold(Gate),
+}
+
+/// What a [`Fault::Hold`] waits for: the test opens it once it knows what it wanted to see
+/// in flight.
+#[derive(Debug, Clone, Default)]
+pub struct Gate(Arc<(Mutex<bool>, std::sync::Condvar)>);
+
+impl Gate {
+    pub fn open(&self) {
+        *self.0.0.lock().unwrap() = true;
+        self.0.1.notify_all();
+    }
+
+    fn wait(&self) {
+        let (open, changed) = &*self.0;
+        let guard = open.lock().unwrap();
+        let _ = changed
+            .wait_timeout_while(guard, Duration::from_secs(60), |open| !*open)
+            .unwrap();
+    }
 }
 
 #[derive(Default)]
@@ -54,6 +78,19 @@ struct State {
     rejected: usize,
     /// The form of every signed GetSessionToken and AssumeRole, in order.
     requests: Vec<HashMap<String, String>>,
+    /// Virtual MFA devices created through IAM, by serial.
+    devices: HashMap<String, iam::Device>,
+    /// The IAM action to refuse next (with AccessDenied, or InvalidAuthenticationCode for
+    /// the code checks), once.
+    refuse_iam: Option<&'static str>,
+    /// The code pairs IAM received, in order.
+    iam_codes: Vec<(String, String)>,
+    /// Access keys created through IAM: id -> (secret, Unix time from which it works).
+    access_keys: HashMap<String, (String, u64)>,
+    /// Access keys deleted through IAM (the test key among them, once rotated away).
+    deleted_keys: Vec<String>,
+    /// How long a new access key takes to work (IAM is eventually consistent).
+    new_key_delay: u64,
 }
 
 pub struct FakeSts {
@@ -185,6 +222,57 @@ impl FakeSts {
         self.state.lock().unwrap().issued_credentials.clone()
     }
 
+    /// The virtual MFA devices created through IAM: serial -> (base32 seed, enabled).
+    pub fn mfa_devices(&self) -> HashMap<String, (String, bool)> {
+        self.state
+            .lock()
+            .unwrap()
+            .devices
+            .iter()
+            .map(|(serial, d)| (serial.clone(), (d.seed.clone(), d.enabled_at.is_some())))
+            .collect()
+    }
+
+    /// Refuses the next IAM `action` once (see `State::refuse_iam`).
+    pub fn refuse_next_iam(&self, action: &'static str) {
+        self.state.lock().unwrap().refuse_iam = Some(action);
+    }
+
+    /// The code pairs IAM received for Enable/Resync, in order.
+    pub fn iam_codes(&self) -> Vec<(String, String)> {
+        self.state.lock().unwrap().iam_codes.clone()
+    }
+
+    /// The user's access keys that exist (not deleted), sorted.
+    pub fn access_keys(&self) -> Vec<String> {
+        let state = self.state.lock().unwrap();
+        let mut keys: Vec<String> = std::iter::once(ACCESS_KEY_ID.to_owned())
+            .chain(state.access_keys.keys().cloned())
+            .filter(|k| !state.deleted_keys.contains(k))
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// New access keys work only `seconds` after they are created.
+    pub fn delay_new_keys(&self, seconds: u64) {
+        self.state.lock().unwrap().new_key_delay = seconds;
+    }
+
+    /// Creates `n` devices for the user directly, as the console would.
+    pub fn add_devices(&self, n: usize) {
+        let mut state = self.state.lock().unwrap();
+        for i in 0..n {
+            state.devices.insert(
+                format!("arn:aws:iam::123456789012:mfa/console-{i}"),
+                iam::Device {
+                    seed: super::AWS_SEED.into(),
+                    enabled_at: Some(1_700_000_000),
+                },
+            );
+        }
+    }
+
     pub fn gst_calls(&self) -> usize {
         self.get_session_token_calls.load(Ordering::SeqCst)
     }
@@ -211,6 +299,14 @@ struct Handler {
     ar: Arc<AtomicUsize>,
 }
 
+/// A long-term key id: working (its secret), deleted or not valid yet, or not one at all
+/// (a session's).
+enum LongTerm {
+    Works(String),
+    Refused,
+    Unknown,
+}
+
 struct Reply {
     status: u16,
     body: String,
@@ -232,6 +328,10 @@ impl Handler {
             Some(Fault::Throttle) => error(400, "Sender", "Throttling", "Rate exceeded"),
             Some(Fault::Delay(d)) => {
                 std::thread::sleep(d);
+                self.reply(&request, &body)
+            }
+            Some(Fault::Hold(gate)) => {
+                gate.wait();
                 self.reply(&request, &body)
             }
             None => self.reply(&request, &body),
@@ -280,12 +380,29 @@ impl Handler {
             Some("GetSessionToken") => self.get_session_token(&form, by_session),
             Some("AssumeRole") => self.assume_role(&form, by_session),
             Some("GetCallerIdentity") => self.caller_identity(),
+            Some(action) if let Some(reply) = self.iam(action, &form, by_session) => reply,
             other => error(
                 400,
                 "Sender",
                 "InvalidAction",
                 &format!("Could not find operation {other:?}"),
             ),
+        }
+    }
+
+    /// What this fake knows of a long-term key id.
+    fn long_term_secret(&self, key_id: &str) -> LongTerm {
+        let state = self.state.lock().unwrap();
+        if state.deleted_keys.iter().any(|k| k == key_id) {
+            LongTerm::Refused
+        } else if key_id == ACCESS_KEY_ID {
+            LongTerm::Works(SECRET_ACCESS_KEY.to_owned())
+        } else {
+            match state.access_keys.get(key_id) {
+                Some((secret, from)) if *from <= unix_now() => LongTerm::Works(secret.clone()),
+                Some(_) => LongTerm::Refused,
+                None => LongTerm::Unknown,
+            }
         }
     }
 
@@ -322,8 +439,16 @@ impl Handler {
             .next()
             .unwrap_or("")
             .to_owned();
-        let (secret, by_session) = if key_id == ACCESS_KEY_ID {
-            (SECRET_ACCESS_KEY.to_owned(), false)
+        let long_term = self.long_term_secret(&key_id);
+        let (secret, by_session) = if let LongTerm::Works(secret) = long_term {
+            (secret, false)
+        } else if matches!(long_term, LongTerm::Refused) {
+            return Err(error(
+                403,
+                "Sender",
+                "InvalidClientTokenId",
+                "The security token included in the request is invalid.",
+            ));
         } else {
             let state = self.state.lock().unwrap();
             let (session, expires) = (
@@ -453,22 +578,26 @@ impl Handler {
                 "1 validation error detected: Value at 'tokenCode' failed to satisfy constraint: Member must have length less than or equal to 6",
             ));
         }
-        if serial != super::SERIAL {
+        let mut state = self.state.lock().unwrap();
+        let seed = if serial == super::SERIAL {
+            self.seed.clone()
+        } else if let Some(device) = state.devices.get(serial).filter(|d| d.enabled_at.is_some()) {
+            device.seed.clone()
+        } else {
             return Some(error(
                 403,
                 "Sender",
                 "AccessDenied",
                 &format!("MultiFactorAuthentication failed: no MFA device {serial} for this user"),
             ));
-        }
-        let mut state = self.state.lock().unwrap();
+        };
         state.codes.push(code.clone());
         let now = unix_now();
         let step_now = now / self.period;
         // AWS accepts a step of clock skew either way.
         let matched = [step_now - 1, step_now, step_now + 1]
             .into_iter()
-            .find(|step| oathtool(&self.seed, step * self.period, self.period) == *code);
+            .find(|step| oathtool(&seed, step * self.period, self.period) == *code);
         let Some(step) = matched else {
             state.rejected += 1;
             return Some(error(403, "Sender", "AccessDenied", MFA_FAILED));

@@ -136,6 +136,11 @@ impl TestEnv {
         self.run(args, AWS_SEED).success();
     }
 
+    /// `mfa-agent status --json`, which must succeed.
+    pub fn status(&self) -> serde_json::Value {
+        serde_json::from_str(&self.run(["status", "--json"], "").success()).unwrap()
+    }
+
     /// The agent's socket in this HOME.
     pub fn socket(&self) -> PathBuf {
         self.path().join("run/mfa-agent/agent.sock")

@@ -1,12 +1,51 @@
-//! Long-term AWS keys in the vault: list, add and remove, carried out by the agent.
+//! Long-term AWS keys in the vault: list, add, remove and rotate, carried out by the agent.
 
 use super::super::door::Visitor;
-use super::super::minter::Minter;
+use super::super::minter::{Minter, Progress};
 use crate::aws::LongTermKeys;
-use crate::protocol::{CredsEntry, Response, mask};
+use crate::protocol::{CredsEntry, Request, Response, mask};
 use crate::vault::StoreKind;
 
-pub async fn list(minter: &Minter, visitor: &Visitor) -> anyhow::Result<Response> {
+/// Carries out a `creds` request.
+pub async fn handle(
+    request: Request,
+    minter: &Minter,
+    progress: Progress,
+) -> anyhow::Result<Response> {
+    let visitor = |subject: String, purpose: String| Visitor {
+        progress: progress.clone(),
+        subject,
+        purpose,
+    };
+    match request {
+        Request::CredsList => list(minter, &visitor("keys".into(), "list keys".into())).await,
+        Request::CredsAdd {
+            profile,
+            access_key_id,
+            secret_access_key,
+            replace,
+            store,
+        } => {
+            let v = visitor(profile.clone(), format!("store the keys of {profile}"));
+            let keys = crate::aws::LongTermKeys {
+                access_key_id,
+                secret_access_key,
+            };
+            add(minter, &v, profile, keys, replace, store).await
+        }
+        Request::CredsRemove { profile, yes } => {
+            let v = visitor(profile.clone(), format!("remove the keys of {profile}"));
+            remove(minter, &v, profile, yes).await
+        }
+        Request::CredsRotate { profile } => {
+            let v = visitor(profile.clone(), format!("rotate the keys of {profile}"));
+            super::rotate::rotate(minter, &v, profile).await
+        }
+        other => anyhow::bail!("{other:?} is not a creds request"),
+    }
+}
+
+async fn list(minter: &Minter, visitor: &Visitor) -> anyhow::Result<Response> {
     minter
         .door
         .enter(visitor, false, None, |vault, _| {
@@ -22,7 +61,7 @@ pub async fn list(minter: &Minter, visitor: &Visitor) -> anyhow::Result<Response
         .await
 }
 
-pub async fn add(
+async fn add(
     minter: &Minter,
     visitor: &Visitor,
     profile: String,
@@ -46,7 +85,7 @@ pub async fn add(
         .await
 }
 
-pub async fn remove(
+async fn remove(
     minter: &Minter,
     visitor: &Visitor,
     profile: String,

@@ -6,7 +6,7 @@ use anyhow::{Context as _, bail};
 use super::super::door::{AgentPrompter, Visitor};
 use super::super::minter::Minter;
 use crate::keys::PinState;
-use crate::keys::seal::DataKey;
+use crate::keys::seal::{self, DataKey};
 use crate::keys::{self, KeyError, ctap1, fido};
 use crate::protocol::{AskKind, KeyGuarantee, Response};
 use crate::secret::SecretString;
@@ -97,21 +97,7 @@ fn enroll_in(
         return Err(VaultError::DuplicateKey { name: name.into() }.into());
     }
     let devices = unlock::wait_for_any_key(prompter)?;
-    let target = match device {
-        Some(path) => devices
-            .iter()
-            .find(|d| d.path == path)
-            .with_context(|| format!("no FIDO2 key at {path}"))?,
-        None if devices.len() == 1 => &devices[0],
-        None => bail!(
-            "several keys are plugged in ({}); name the one to enrol with --device",
-            devices
-                .iter()
-                .map(|d| d.path.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
+    let target = device_to_enrol(&devices, device)?;
     let approve_only = target.capability == "approve only";
     let has = |kind: KeyKind| vault.enrolled_keys().iter().any(|k| k.kind == kind);
     if approve_only && has(KeyKind::Seal) {
@@ -163,11 +149,15 @@ fn enroll_in(
             tracing::warn!("could not ask the key whether it gates hmac-secret on a touch: {e}");
         })
         .ok();
-    let wrapped_data_key = data_key.wrap(&output, &credential.credential_id);
+    // Wrapped to the key's public half, which the index keeps: removing another key later
+    // re-keys the vault without a touch of this one.
+    let recipient = seal::recipient_of(&output);
+    let wrapped_data_key = data_key.wrap_to(&recipient, &credential.credential_id)?;
     vault.add_key(EnrolledKey {
         name: name.to_owned(),
         kind: KeyKind::Seal,
         wrapped_data_key,
+        recipient: Some(recipient),
         credential_id: credential.credential_id,
         public_key: credential.public_key,
         rp_id: fido::RP_ID.to_owned(),
@@ -176,6 +166,7 @@ fn enroll_in(
         pin_protocol: credential.pin_protocol,
         added: crate::clock::unix_now(),
         touch_gated,
+        cred_protect: credential.cred_protect,
     })?;
     // Seal what is stored in the clear (all seeds, on the first enrolment).
     vault.set_data_key(data_key);
@@ -201,6 +192,28 @@ fn enroll_in(
     })
 }
 
+/// The plugged-in key `--device` names, or the only one.
+fn device_to_enrol<'a>(
+    devices: &'a [keys::KeyDevice],
+    device: Option<&str>,
+) -> anyhow::Result<&'a keys::KeyDevice> {
+    Ok(match device {
+        Some(path) => devices
+            .iter()
+            .find(|d| d.path == path)
+            .with_context(|| format!("no FIDO2 key at {path}"))?,
+        None if devices.len() == 1 => &devices[0],
+        None => bail!(
+            "several keys are plugged in ({}); name the one to enrol with --device",
+            devices
+                .iter()
+                .map(|d| d.path.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })
+}
+
 /// A U2F-only key: registered (one touch); from then on each seed read needs its touch.
 fn enroll_u2f(
     name: &str,
@@ -222,8 +235,10 @@ fn enroll_u2f(
         uses_pin: false,
         pin_protocol: 0,
         wrapped_data_key: Vec::new(),
+        recipient: None,
         added: crate::clock::unix_now(),
         touch_gated: None,
+        cred_protect: None,
     })?;
     Ok(Response::Done {
         message: format!(
@@ -267,7 +282,7 @@ fn test_in(vault: &Vault, prompter: &AgentPrompter, name: &str) -> anyhow::Resul
             &cancelled,
         ) {
             Ok(output) => {
-                DataKey::unwrap(&key.wrapped_data_key, &output, &key.credential_id)?;
+                key.unwrap_data_key(&output)?;
                 return Ok(Response::Done {
                     message: format!(
                         "security key {name:?} works: touch, signature and vault unlock verified ({})",
@@ -288,12 +303,18 @@ pub async fn remove(
     name: String,
     yes: bool,
 ) -> anyhow::Result<Response> {
-    minter
+    // An unlocked data key spares the touch the re-keying needs...
+    let keep_unlocked = minter.config().touch == crate::config::TouchPolicy::Unlock;
+    let response = minter
         .door
-        .enter(visitor, false, None, move |vault, prompter| {
+        .enter(visitor, keep_unlocked, None, move |vault, prompter| {
             remove_in(vault, prompter, &name, yes)
         })
-        .await
+        .await;
+    // ...and is out of date once it is done (or never to be used again, if it failed
+    // half-way): the next use takes a touch.
+    minter.door.forget_data_key();
+    response
 }
 
 fn remove_in(
@@ -321,14 +342,39 @@ fn remove_in(
             format!("Forget the security key {name:?}?")
         })?;
     }
-    let mut unsealed = String::new();
     if last {
         // Unseal first: while the key is still enrolled, an interruption leaves a vault that
         // opens as before.
-        unsealed = format!("unsealed {} secret(s); ", vault.reseal_all(false)?);
+        let unsealed = vault.reseal_all(false)?;
+        vault.remove_key(name)?;
+        return Ok(Response::Done {
+            message: format!("unsealed {unsealed} secret(s); removed security key {name:?}"),
+        });
     }
-    vault.remove_key(name)?;
+    if !is_sealing {
+        vault.remove_key(name)?;
+        return Ok(Response::Done {
+            message: format!("removed security key {name:?}"),
+        });
+    }
+    // A copy of the index (a backup, a synced dotfile) still holds the data key wrapped for
+    // the removed key: re-key, so that it opens nothing current.
+    let remaining: Vec<EnrolledKey> = vault
+        .enrolled_keys()
+        .iter()
+        .filter(|k| k.name != name)
+        .cloned()
+        .collect();
+    let plan = unlock::plan_rekey(
+        &remaining,
+        vault.take_data_key(),
+        prompter,
+        &format!("re-key the vault without {name}"),
+    )?;
+    let resealed = vault.rekey(plan.old, &plan.new, plan.keys)?;
     Ok(Response::Done {
-        message: format!("{unsealed}removed security key {name:?}"),
+        message: format!(
+            "removed security key {name:?}; re-keyed the vault ({resealed} secret(s) sealed again under a new data key): the removed key opens nothing current, even with an old copy of the index"
+        ),
     })
 }

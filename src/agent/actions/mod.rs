@@ -4,7 +4,10 @@
 
 mod code;
 mod creds;
+mod iam;
 mod keys;
+mod login;
+mod rotate;
 mod seeds;
 
 use super::door::Visitor;
@@ -72,26 +75,13 @@ pub async fn handle(
             let v = visitor(format!("seed {name}"), format!("export the seed {name}"));
             seeds::export(minter, &v, name).await
         }
-        Request::CredsList => {
-            creds::list(minter, &visitor("keys".into(), "list keys".into())).await
-        }
-        Request::CredsAdd {
-            profile,
-            access_key_id,
-            secret_access_key,
-            replace,
-            store,
-        } => {
-            let v = visitor(profile.clone(), format!("store the keys of {profile}"));
-            let keys = crate::aws::LongTermKeys {
-                access_key_id,
-                secret_access_key,
-            };
-            creds::add(minter, &v, profile, keys, replace, store).await
-        }
-        Request::CredsRemove { profile, yes } => {
-            let v = visitor(profile.clone(), format!("remove the keys of {profile}"));
-            creds::remove(minter, &v, profile, yes).await
+        request @ (Request::CredsList
+        | Request::CredsAdd { .. }
+        | Request::CredsRemove { .. }
+        | Request::CredsRotate { .. }) => creds::handle(request, minter, progress).await,
+        Request::ConsoleLogin { profile } => {
+            let v = visitor(profile.clone(), format!("open the console as {profile}"));
+            login::login(minter, &v, profile).await
         }
         Request::KeyList => {
             keys::list(minter, &visitor("security keys".into(), "list keys".into())).await
@@ -108,6 +98,10 @@ pub async fn handle(
             let v = visitor(format!("key {name}"), format!("remove the key {name}"));
             keys::remove(minter, &v, name, yes).await
         }
+        request @ (Request::AwsEnroll { .. }
+        | Request::AwsResync { .. }
+        | Request::AwsUnenroll { .. }
+        | Request::AwsDevices { .. }) => iam::handle(request, minter, progress).await,
         other => anyhow::bail!("{other:?} is not a vault request"),
     }
 }

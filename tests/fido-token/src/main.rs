@@ -3,19 +3,26 @@
 //! CTAP2 implementation) on the other.
 //!
 //!   mfa-agent-test-token [--u2f] [--pin PIN] [--deny-touch] [--touch-log FILE] [--touch-delay-ms MS]
-//!                        [--gate-hmac-on-touch]
+//!                        [--touch-delay-file FILE] [--gate-hmac-on-touch]
 //!
 //! With --u2f it is a U2F-only key instead (CTAP1 register/authenticate, no CTAP2).
 //! Prints "ready" on stdout once the device exists, then serves until killed. Touches are
-//! approved at once (or after MS milliseconds, a slow person) unless --deny-touch (then every
-//! presence check is refused). soft-fido2 answers hmac-secret to an assertion without user
+//! approved at once (or after MS milliseconds, a slow person; or after the milliseconds
+//! FILE holds at each touch) unless --deny-touch (then every presence check is refused). soft-fido2 answers hmac-secret to an assertion without user
 //! presence, as many keys do; with --gate-hmac-on-touch it refuses that request with
 //! CTAP2_ERR_UNSUPPORTED_OPTION instead, as the Nitrokey 3 / SoloKeys 2 firmware does.
+//!
+//! While a CTAP2 request waits for the touch, the key behaves as the CTAP 2.1 HID transport
+//! asks (§11.2.9.1.5, 11.2.9.2.1) and real keys do: it keeps reading the bus, sends KEEPALIVE
+//! (status UPNEEDED) every 100 ms on the request's channel, and a CTAPHID_CANCEL on that
+//! channel ends the wait with CTAP2_ERR_KEEPALIVE_CANCEL. The touch log gets "cancelled"
+//! for each request cancelled that way.
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use soft_fido2::{
     Authenticator, AuthenticatorCallbacks, AuthenticatorConfig, AuthenticatorOptions, Credential, CredentialRef,
@@ -32,18 +39,67 @@ pub struct Presence {
     touch_log: Option<String>,
     /// How long the person takes to touch.
     touch_delay: Duration,
+    /// Where the touch delay is read from at each touch instead (milliseconds), so that a
+    /// test can enrol quickly, then be slow.
+    touch_delay_file: Option<String>,
+    /// The CTAP2 request waiting for this touch, for KEEPALIVE and CTAPHID_CANCEL (none for
+    /// the U2F key: CTAP1 has neither).
+    waiting: Option<Arc<Waiting>>,
 }
 
 impl Presence {
     /// One presence check: true if touched.
     pub fn touch(&self) -> bool {
+        self.log("touch");
+        let delay = self
+            .touch_delay_file
+            .as_ref()
+            .and_then(|f| std::fs::read_to_string(f).ok())
+            .and_then(|ms| ms.trim().parse().ok())
+            .map_or(self.touch_delay, Duration::from_millis);
+        let deadline = Instant::now() + delay;
+        while Instant::now() < deadline {
+            if let Some(waiting) = &self.waiting {
+                if waiting.cancelled.load(Ordering::SeqCst) {
+                    self.log("cancelled");
+                    return false;
+                }
+                waiting.keepalive();
+            }
+            std::thread::sleep(Duration::from_millis(100).min(deadline.saturating_duration_since(Instant::now())));
+        }
+        !self.deny_touch
+    }
+
+    fn log(&self, line: &str) {
         if let Some(path) = &self.touch_log
             && let Ok(mut log) = std::fs::OpenOptions::new().create(true).append(true).open(path)
         {
-            let _ = writeln!(log, "touch");
+            let _ = writeln!(log, "{line}");
         }
-        std::thread::sleep(self.touch_delay);
-        !self.deny_touch
+    }
+}
+
+/// The CTAP2 request in progress, shared by the thread that reads the bus and the one that
+/// answers: its channel, and whether the platform cancelled it.
+#[derive(Default)]
+pub struct Waiting {
+    cid: Mutex<Option<[u8; 4]>>,
+    cancelled: AtomicBool,
+    device: OnceLock<Arc<UhidDevice>>,
+}
+
+impl Waiting {
+    /// KEEPALIVE(UPNEEDED) on the request's channel.
+    fn keepalive(&self) {
+        const CTAPHID_KEEPALIVE: u8 = 0x80 | 0x3B;
+        const STATUS_UPNEEDED: u8 = 2;
+        if let (Some(cid), Some(device)) = (*self.cid.lock().unwrap(), self.device.get()) {
+            let mut packet = [0u8; 64];
+            packet[..4].copy_from_slice(&cid);
+            packet[4..8].copy_from_slice(&[CTAPHID_KEEPALIVE, 0, 1, STATUS_UPNEEDED]);
+            let _ = device.write_packet(&packet);
+        }
     }
 }
 
@@ -110,10 +166,11 @@ struct Handler {
     /// key until power-off; soft-fido2 makes a new one on every getKeyAgreement, which breaks
     /// hmac-secret with a PIN (the platform agrees a key for hmac-secret, then another for
     /// the PIN token, and the first no longer matches). Answering repeats from this cache
-    /// keeps soft-fido2 on its first key, as hardware would be.
+    /// keeps soft-fido2 on its first key, as hardware would be, until a wrong PIN.
     key_agreements: HashMap<u8, Vec<u8>>,
     /// Refuse hmac-secret without user presence (see the module comment).
     gate_hmac_on_touch: bool,
+    waiting: Arc<Waiting>,
 }
 
 /// Whether `data` is a getAssertion asking for hmac-secret with `up: false`. The strings are
@@ -145,16 +202,34 @@ impl CommandHandler for Handler {
         if let Some(cached) = protocol.and_then(|p| self.key_agreements.get(&p)) {
             return Ok(cached.clone());
         }
+        // A cancel that came before this request is not for it.
+        self.waiting.cancelled.store(false, Ordering::SeqCst);
         let mut response = Vec::new();
         self.authenticator
             .lock()
             .unwrap()
             .handle(data, &mut response)
             .map_err(|e| soft_fido2_transport::Error::Other(format!("{e:?}")))?;
+        if self.waiting.cancelled.swap(false, Ordering::SeqCst) {
+            const CTAP2_ERR_KEEPALIVE_CANCEL: u8 = 0x2D;
+            return Ok(vec![CTAP2_ERR_KEEPALIVE_CANCEL]);
+        }
         if let Some(protocol) = protocol
             && response.first() == Some(&0x00)
         {
             self.key_agreements.insert(protocol, response.clone());
+        }
+        // After a wrong PIN a key makes a new key-agreement key (CTAP 2.1, getPinToken and
+        // getPinUvAuthTokenUsingPinWithPermissions: on a PIN mismatch the authenticator calls
+        // regenerate), so a platform that kept the old one fails its next try.
+        const CTAP2_ERR_PIN_INVALID: u8 = 0x31;
+        const CTAP2_ERR_PIN_BLOCKED: u8 = 0x32;
+        const CTAP2_ERR_PIN_AUTH_BLOCKED: u8 = 0x34;
+        if matches!(
+            response.first(),
+            Some(&(CTAP2_ERR_PIN_INVALID | CTAP2_ERR_PIN_BLOCKED | CTAP2_ERR_PIN_AUTH_BLOCKED))
+        ) {
+            self.key_agreements.clear();
         }
         Ok(response)
     }
@@ -187,12 +262,15 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         )
         .device_name("mfa-agent test token".to_string())
         .build();
-    let presence = Presence { deny_touch, touch_log, touch_delay };
+    let touch_delay_file = args.iter().position(|a| a == "--touch-delay-file").and_then(|i| args.get(i + 1)).cloned();
     if args.iter().any(|a| a == "--u2f") {
+        let presence = Presence { deny_touch, touch_log, touch_delay, touch_delay_file, waiting: None };
         let device = UhidDevice::create_fido_device_with_ids(Some("mfa-agent test U2F token"), config.vendor_id, config.product_id, config.device_version)
             .map_err(|e| format!("failed to create the uhid device: {e:?}"))?;
-        return serve(&device, CtapHidHandler::new(u2f::U2fHandler::new(presence)));
+        return serve(Arc::new(device), CtapHidHandler::new(u2f::U2fHandler::new(presence)), None);
     }
+    let waiting = Arc::new(Waiting::default());
+    let presence = Presence { deny_touch, touch_log, touch_delay, touch_delay_file, waiting: Some(waiting.clone()) };
     let callbacks = Callbacks { credentials: Mutex::new(HashMap::new()), presence };
     let authenticator = Authenticator::with_config(callbacks, config.clone()).map_err(|e| format!("{e:?}"))?;
     let device = UhidDevice::create_fido_device_with_ids(
@@ -203,26 +281,66 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     )
     .map_err(|e| format!("failed to create the uhid device: {e:?}"))?;
     let gate_hmac_on_touch = args.iter().any(|a| a == "--gate-hmac-on-touch");
+    let device = Arc::new(device);
+    let _ = waiting.device.set(device.clone());
     let hid = CtapHidHandler::new(Handler {
         authenticator: Mutex::new(authenticator),
         key_agreements: HashMap::new(),
         gate_hmac_on_touch,
+        waiting: waiting.clone(),
     });
-    serve(&device, hid)
+    serve(device, hid, Some(waiting))
 }
 
-/// Announces the device, then answers CTAPHID packets until killed.
-fn serve<H: CommandHandler>(device: &UhidDevice, mut hid: CtapHidHandler<H>) -> std::result::Result<(), Box<dyn std::error::Error>> {
+/// Announces the device, then answers CTAPHID packets until killed. One thread reads the bus
+/// and one answers, so that a request waiting for a touch does not stop the reading: a
+/// CTAPHID_CANCEL for the CTAP2 request in progress (`waiting`) is taken by the reader.
+fn serve<H: CommandHandler + Send + 'static>(
+    device: Arc<UhidDevice>,
+    mut hid: CtapHidHandler<H>,
+    waiting: Option<Arc<Waiting>>,
+) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    const CTAPHID_CBOR: u8 = 0x80 | 0x10;
+    const CTAPHID_CANCEL: u8 = 0x80 | 0x11;
     println!("ready");
     std::io::stdout().flush()?;
-    loop {
-        let mut buf = [0u8; 64];
-        match device.read_packet(&mut buf) {
-            Ok(Some(_)) => {
+    let (packets, incoming) = std::sync::mpsc::channel::<[u8; 64]>();
+    let answerer = {
+        let (device, waiting) = (device.clone(), waiting.clone());
+        std::thread::spawn(move || -> std::result::Result<(), String> {
+            for buf in incoming {
                 let replies = hid.process_packet(Packet::from_bytes(buf)).map_err(|e| format!("{e:?}"))?;
+                if !replies.is_empty()
+                    && let Some(waiting) = &waiting
+                {
+                    *waiting.cid.lock().unwrap() = None;
+                }
                 for reply in replies {
                     device.write_packet(reply.as_bytes()).map_err(|e| format!("{e:?}"))?;
                 }
+            }
+            Ok(())
+        })
+    };
+    loop {
+        if answerer.is_finished() {
+            return Err(answerer.join().map_err(|_| "the answering thread panicked")?.unwrap_err().into());
+        }
+        let mut buf = [0u8; 64];
+        match device.read_packet(&mut buf) {
+            Ok(Some(_)) => {
+                let cid: [u8; 4] = buf[..4].try_into().unwrap();
+                if let Some(waiting) = &waiting {
+                    let mut in_progress = waiting.cid.lock().unwrap();
+                    if buf[4] == CTAPHID_CANCEL && *in_progress == Some(cid) {
+                        waiting.cancelled.store(true, Ordering::SeqCst);
+                        continue;
+                    }
+                    if buf[4] == CTAPHID_CBOR {
+                        *in_progress = Some(cid);
+                    }
+                }
+                packets.send(buf)?;
             }
             Ok(None) | Err(_) => std::thread::sleep(Duration::from_millis(2)),
         }

@@ -1,0 +1,146 @@
+//! `mfa-agent aws ...`: virtual MFA devices in IAM, set up and taken down from the command
+//! line. The agent makes the IAM calls (it holds the keys, and takes the seed straight into
+//! the vault); this client edits `~/.aws/config` when asked to.
+
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+use clap::Subcommand;
+
+use super::{Agent, input, unexpected};
+use crate::aws::config_edit;
+use crate::protocol::{Request, Response};
+
+#[derive(Debug, Subcommand)]
+pub enum AwsCommand {
+    /// Create a virtual MFA device for the IAM user of PROFILE's long-term keys, put its
+    /// seed in the vault (never shown), and enable it with two consecutive codes.
+    Enroll {
+        #[arg(long)]
+        profile: String,
+        /// The device's name in IAM (default: USER-mfa-agent).
+        #[arg(long)]
+        device_name: Option<String>,
+        /// The IAM user (default: the one the keys belong to).
+        #[arg(long)]
+        user: Option<String>,
+        /// The seed's name in the vault (default: the profile's name).
+        #[arg(long)]
+        seed: Option<String>,
+        /// Set `mfa_serial` in the profile in ~/.aws/config without asking.
+        #[arg(long)]
+        write_config: bool,
+    },
+    /// Resynchronise the profile's MFA device with two consecutive codes from its seed.
+    Resync {
+        #[arg(long)]
+        profile: String,
+    },
+    /// Deactivate and delete the profile's virtual MFA device (with an MFA session, as
+    /// policies demand), then remove its seed from the vault.
+    Unenroll {
+        #[arg(long)]
+        profile: String,
+        /// The IAM user (default: the one the profile's MFA session belongs to).
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// List the MFA devices of the profile's IAM user, and which of them the vault holds.
+    Devices {
+        #[arg(long)]
+        profile: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(cmd: AwsCommand, agent: &Agent) -> Result<ExitCode> {
+    match cmd {
+        AwsCommand::Enroll {
+            profile,
+            device_name,
+            user,
+            seed,
+            write_config,
+        } => {
+            let request = Request::AwsEnroll {
+                profile: profile.clone(),
+                device_name,
+                user,
+                seed,
+            };
+            let (serial, message) = match agent.call(&request)? {
+                Response::MfaEnrolled { serial, message } => (serial, message),
+                other => return Err(unexpected(&other)),
+            };
+            eprintln!("{message}");
+            println!("{serial}");
+            set_mfa_serial(&profile, &serial, write_config)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        AwsCommand::Resync { profile } => agent.change(&Request::AwsResync { profile }),
+        AwsCommand::Unenroll { profile, user, yes } => {
+            agent.change(&Request::AwsUnenroll { profile, user, yes })
+        }
+        AwsCommand::Devices { profile, json } => {
+            let (user, devices) = match agent.call(&Request::AwsDevices { profile })? {
+                Response::MfaDevices { user, devices } => (user, devices),
+                other => return Err(unexpected(&other)),
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&devices)?);
+            } else if devices.is_empty() {
+                eprintln!("IAM user {user} has no MFA device");
+            } else {
+                for device in devices {
+                    println!(
+                        "{}  enabled {}  {}",
+                        device.serial,
+                        crate::sys::local_date_time(device.enabled),
+                        device.seed.map_or_else(
+                            || "not in the vault (a phone, a token, or another machine)".to_owned(),
+                            |seed| format!("in the vault as {seed}")
+                        )
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Puts `mfa_serial` in the profile, with `--write-config` or after a yes at the terminal;
+/// otherwise says what to add.
+fn set_mfa_serial(profile: &str, serial: &str, write_config: bool) -> Result<()> {
+    let path = config_edit::config_path()?;
+    let asked = || {
+        input::confirm(&format!(
+            "Set mfa_serial = {serial} in [profile {profile}] of {}?",
+            path.display()
+        ))
+    };
+    if !write_config && asked()? != Some(true) {
+        eprintln!(
+            "to use it, add `mfa_serial = {serial}` to [profile {profile}] in {} (or enrol with --write-config)",
+            path.display()
+        );
+        return Ok(());
+    }
+    let backup = config_edit::set(&path, profile, "mfa_serial", serial).with_context(|| {
+        format!(
+            "the device is enrolled, but editing {} failed: add `mfa_serial = {serial}` to [profile {profile}] by hand",
+            path.display()
+        )
+    })?;
+    eprintln!(
+        "set mfa_serial in [profile {profile}] of {}{}",
+        path.display(),
+        backup.map_or_else(String::new, |b| format!(
+            " (the file as it was: {})",
+            b.display()
+        ))
+    );
+    Ok(())
+}
