@@ -1,12 +1,15 @@
 //! Security keys over the real USB HID path: hidapi on /dev/hidraw and ctap-hid-fido2,
 //! against an independent virtual authenticator (soft-fido2 on /dev/uhid, in the test-only
-//! package tests/fido-token). This machine's kernel has no uhid, so each test boots a
-//! micro-VM (tests/vm/boot) that runs this same test binary inside, where it does the work.
+//! package tests/fido-token). This machine's kernel has no uhid, so the tests run inside
+//! micro-VMs (tests/vm/boot), booted once for all of them: this same test binary runs there,
+//! where each test does the work, and the host asserts what each reported.
 
 mod common;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use mfa_agent::vault::SecretStore as _;
@@ -16,26 +19,135 @@ const IN_VM: &str = "MFA_AGENT_IN_VM";
 const PASSPHRASE: &str = "correct horse battery";
 const SHORT_SEED: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 
-/// On the host: boots the VM and runs `test` of this binary inside it. In the VM: false,
-/// so the caller goes on to do the work.
+/// On the host: asserts the outcome of `test` in the VM run (one boot per VM for every test
+/// this run selects, see [`vm_run`]). In the VM: false, so the caller goes on to do the work.
 fn delegated_to_vm(test: &str) -> bool {
     if std::env::var_os(IN_VM).is_some() {
         return false;
     }
-    let me = std::env::current_exe().unwrap();
-    let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vm/boot"))
-        .arg(&me)
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(IN_VM, "1")
-        .output()
-        .expect("tests/vm/boot runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let run = vm_run();
+    let Some(outcome) = run.outcomes.get(test) else {
+        panic!("{test} did not run to its end in the VM:\n{}", run.log);
+    };
     assert!(
-        out.status.success() && stdout.contains("test result: ok. 1 passed"),
-        "the test failed inside the VM:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        outcome.passed,
+        "the test failed inside the VM:\n{}",
+        outcome.output
     );
     true
+}
+
+/// What the VMs reported: each test's outcome, and their whole output for when a test's
+/// own is missing (a VM that crashed or timed out).
+struct VmRun {
+    outcomes: HashMap<String, Outcome>,
+    log: String,
+}
+
+struct Outcome {
+    passed: bool,
+    output: String,
+    /// tests/vm/each's end mark: the name, exit status and seconds.
+    ended: String,
+}
+
+/// Boots the micro-VM once per share of the tests rather than once per test: a boot under
+/// software emulation costs more than most tests. The tests this run selects (the harness's
+/// own filter, read back through `--list`) are dealt to up to two VMs, one per core, and
+/// run one after another inside each (tests/vm/each), since they share /dev/hidraw0. The
+/// first test to ask starts the run; the rest wait for it and read their outcome.
+fn vm_run() -> &'static VmRun {
+    static RUN: OnceLock<VmRun> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let me = std::env::current_exe().unwrap();
+        let tests = selected_tests(&me);
+        let vms = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, 2)
+            .min(tests.len().max(1));
+        let mut shares = vec![Vec::new(); vms];
+        for (i, test) in tests.into_iter().enumerate() {
+            shares[i % vms].push(test);
+        }
+        let logs: Vec<String> = std::thread::scope(|scope| {
+            let running: Vec<_> = shares
+                .iter()
+                .map(|share| scope.spawn(|| boot_for(&me, share)))
+                .collect();
+            running.into_iter().map(|vm| vm.join().unwrap()).collect()
+        });
+        let log = logs.join("\n");
+        let outcomes = outcomes(&log);
+        // Seen with --nocapture: how long each test took in its VM.
+        for outcome in outcomes.values() {
+            eprintln!("vm: {}", outcome.ended);
+        }
+        VmRun { outcomes, log }
+    })
+}
+
+/// The names of the tests that this process's harness runs: its own arguments (filters,
+/// `--exact`, `--ignored`) with `--list`.
+fn selected_tests(me: &std::path::Path) -> Vec<String> {
+    let out = Command::new(me)
+        .args(std::env::args().skip(1))
+        .arg("--list")
+        .output()
+        .expect("the test binary lists its tests");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| line.strip_suffix(": test"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// One VM running `tests` of this binary in turn: its output (stdout, then stderr).
+fn boot_for(me: &std::path::Path, tests: &[String]) -> String {
+    // Bounded: a boot plus each test's own bound (tests/vm/each).
+    let limit = 120 + 300 * tests.len();
+    let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vm/boot"))
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vm/each"))
+        .arg(me)
+        .args(tests)
+        .env(IN_VM, "1")
+        .env("MFA_AGENT_VM_TIMEOUT", limit.to_string())
+        .output()
+        .expect("tests/vm/boot runs");
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Each test's output between tests/vm/each's begin and end marks, and whether it passed:
+/// exit status 0 and the harness's own "1 passed".
+fn outcomes(log: &str) -> HashMap<String, Outcome> {
+    let mut outcomes = HashMap::new();
+    let mut current: Option<(String, String)> = None;
+    for line in log.lines() {
+        if let Some(name) = line.strip_prefix("== vm-test-begin ") {
+            current = Some((name.to_owned(), String::new()));
+        } else if let Some(end) = line.strip_prefix("== vm-test-end ") {
+            let Some((name, output)) = current.take() else {
+                continue;
+            };
+            let passed = end.starts_with(&format!("{name} status=0 "))
+                && output.contains("test result: ok. 1 passed");
+            outcomes.insert(
+                name,
+                Outcome {
+                    passed,
+                    output,
+                    ended: end.to_owned(),
+                },
+            );
+        } else if let Some((_, output)) = current.as_mut() {
+            output.push_str(line);
+            output.push('\n');
+        }
+    }
+    outcomes
 }
 
 /// Starts the virtual key and waits for its hidraw node.
