@@ -560,6 +560,40 @@ mod tests {
     }
 
     #[test]
+    fn three_wrong_pins_in_a_row_need_a_replug_and_then_the_right_pin_opens_the_vault() {
+        let keys = SoftKeys::default();
+        let data_key = DataKey::generate();
+        keys.plug("/dev/main", Some("123456"));
+        let enrolled = [keys.enroll("/dev/main", "main", &data_key, true)];
+        let wrong = User {
+            pin: Some("654321"),
+            ..User::default()
+        };
+        for _ in 0..2 {
+            let err = open(&keys, &enrolled, &wrong).unwrap_err().to_string();
+            assert!(err.contains("wrong PIN"), "{err}");
+        }
+        let err = open(&keys, &enrolled, &wrong).unwrap_err().to_string();
+        assert!(err.contains("unplug it, plug it back in"), "{err}");
+        // Until the replug even the right PIN is refused, and costs no try.
+        let right = User {
+            pin: Some("123456"),
+            ..User::default()
+        };
+        let err = open(&keys, &enrolled, &right).unwrap_err().to_string();
+        assert!(err.contains("unplug it, plug it back in"), "{err}");
+        assert_eq!(keys.retries("/dev/main"), 5);
+
+        keys.power_cycle("/dev/main");
+        assert!(same(&data_key, &open(&keys, &enrolled, &right).unwrap()));
+        assert_eq!(
+            keys.retries("/dev/main"),
+            8,
+            "a right PIN restores the tries"
+        );
+    }
+
+    #[test]
     fn pin_prompts_show_the_tries_left_and_a_blocked_pin_is_refused_before_asking() {
         let keys = SoftKeys::default();
         let data_key = DataKey::generate();

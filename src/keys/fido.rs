@@ -46,7 +46,9 @@ fn classify(err: &anyhow::Error) -> KeyError {
     let has = |code: &str| text.contains(code);
     if has("0x31") {
         KeyError::WrongPin
-    } else if has("0x32") || has("0x34") {
+    } else if has("0x34") {
+        KeyError::PinAuthBlocked
+    } else if has("0x32") {
         KeyError::PinBlocked
     } else if has("0x36") || has("0x35") {
         KeyError::PinRequired
@@ -316,5 +318,31 @@ fn send_cancel(path: &str, cid: [u8; 4]) {
         .and_then(|mut device| std::io::Write::write_all(&mut device, &packet));
     if let Err(e) = sent {
         tracing::warn!("failed to cancel the request on {path}: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ctap-hid-fido2 reports a CTAP status as its code and name (ctapdef.rs).
+    fn status(code: &str) -> KeyError {
+        classify(&anyhow::anyhow!("get_assertion failed: {code}"))
+    }
+
+    #[test]
+    fn three_wrong_pins_in_a_row_ask_for_a_replug_not_a_reset() {
+        // CTAP 2.1 §6.5.5.5: PIN_AUTH_BLOCKED lasts until the key is power-cycled, while
+        // PIN_BLOCKED (no retries left) lasts until the key is reset.
+        let replug =
+            status("0x34 CTAP2_ERR_PIN_AUTH_BLOCKED PIN authentication, pinAuth, blocked.");
+        assert_eq!(replug, KeyError::PinAuthBlocked);
+        assert!(replug.to_string().contains("unplug"), "{replug}");
+        assert!(!replug.to_string().contains("reset"), "{replug}");
+        let blocked = status("0x32 CTAP2_ERR_PIN_BLOCKED PIN is blocked.");
+        assert_eq!(blocked, KeyError::PinBlocked);
+        assert!(blocked.to_string().contains("reset"), "{blocked}");
+        assert!(!blocked.to_string().contains("replug"), "{blocked}");
+        assert_eq!(status("0x31 CTAP2_ERR_PIN_INVALID"), KeyError::WrongPin);
     }
 }

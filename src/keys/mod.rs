@@ -89,7 +89,11 @@ pub enum KeyError {
     )]
     WrongPin,
     #[error(
-        "the security key's PIN is blocked after too many wrong tries; unplug and replug it to try again, or reset the key with its vendor's tool (this erases its credentials)"
+        "the security key takes no more PINs after three wrong ones in a row; unplug it, plug it back in, then enter the right PIN (each wrong PIN still counts towards blocking it for good)"
+    )]
+    PinAuthBlocked,
+    #[error(
+        "the security key's PIN is blocked: no tries are left, and only a reset with its vendor's tool (which erases its credentials) makes it usable again; open the vault with another enrolled key (`mfa-agent key list`), or see \"A lost key\" in the README"
     )]
     PinBlocked,
     #[error("this security key needs its PIN; enter it when asked (or set MFA_AGENT_PIN_FILE)")]

@@ -31,6 +31,9 @@ pub enum Touch {
 struct Device {
     pin: Option<String>,
     retries: u32,
+    /// Wrong PINs since the last right one or power-up: at 3, the key takes no PIN until it
+    /// is power-cycled (CTAP 2.1 PIN_AUTH_BLOCKED).
+    wrong_in_a_row: u32,
     /// Credential id -> the credential's secret, as a real key keeps (or derives) it.
     credentials: HashMap<Vec<u8>, [u8; 32]>,
     touch: Touch,
@@ -50,6 +53,7 @@ impl SoftKeys {
             Device {
                 pin: pin.map(str::to_owned),
                 retries: 8,
+                wrong_in_a_row: 0,
                 credentials: HashMap::new(),
                 touch: Touch::Given,
                 touches: 0,
@@ -59,6 +63,17 @@ impl SoftKeys {
 
     pub fn unplug(&self, path: &str) {
         self.devices.lock().unwrap().remove(path);
+    }
+
+    /// Unplugs the key and plugs it back in: it keeps its credentials, PIN and retries and
+    /// forgets the wrong PINs in a row.
+    pub fn power_cycle(&self, path: &str) {
+        self.devices
+            .lock()
+            .unwrap()
+            .get_mut(path)
+            .unwrap()
+            .wrong_in_a_row = 0;
     }
 
     pub fn set_touch(&self, path: &str, touch: Touch) {
@@ -206,15 +221,22 @@ impl Authenticators for SoftKeys {
             if device.retries == 0 {
                 return Err(KeyError::PinBlocked);
             }
+            if device.wrong_in_a_row >= 3 {
+                return Err(KeyError::PinAuthBlocked);
+            }
             if device.pin.as_deref() != Some(pin.expose()) {
                 device.retries -= 1;
+                device.wrong_in_a_row += 1;
                 return Err(if device.retries == 0 {
                     KeyError::PinBlocked
+                } else if device.wrong_in_a_row >= 3 {
+                    KeyError::PinAuthBlocked
                 } else {
                     KeyError::WrongPin
                 });
             }
             device.retries = 8;
+            device.wrong_in_a_row = 0;
         }
         let Some(secret) = device.credentials.get(&credential.credential_id).copied() else {
             return Err(KeyError::NotEnrolled);

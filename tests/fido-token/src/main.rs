@@ -113,8 +113,11 @@ impl AuthenticatorCallbacks for Callbacks {
         Ok(if self.presence.touch() { UpResult::Accepted } else { UpResult::Denied })
     }
 
+    /// This key, like most (a YubiKey 5, a Nitrokey 3), has no built-in user verification
+    /// (no fingerprint reader): the only UV is its PIN, which soft-fido2 checks itself. A
+    /// request for built-in UV is refused rather than waved through.
     fn request_uv(&self, _info: &str, _user: Option<&str>, _rp: &str) -> Result<UvResult> {
-        Ok(UvResult::Accepted)
+        Ok(UvResult::Denied)
     }
 
     fn write_credential(&self, cred: &CredentialRef) -> Result<()> {
