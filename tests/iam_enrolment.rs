@@ -211,31 +211,12 @@ fn a_failed_step_leaves_nothing_behind_and_says_so() {
         .failure(&["has no long-term keys", "mfa-agent creds add other"]);
 }
 
-/// boto3 against moto, with throwaway keys: `script` runs with `iam` bound to a client.
-fn boto3_iam(moto: &common::moto::Moto, script: &str) -> String {
-    let program = format!(
-        "import boto3, json\niam = boto3.client('iam', endpoint_url='{}', region_name='us-east-1', aws_access_key_id='AKIAIOSFODNN7EXAMPLE', aws_secret_access_key='wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY')\n{script}",
-        moto.url
-    );
-    let out = std::process::Command::new(common::moto::venv().join("bin/python"))
-        .args(["-c", &program])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// The same commands against moto: what aws-sdk-iam sends and reads is what an IAM
 /// implementation nobody here wrote speaks (moto checks neither codes nor MFA sessions).
 #[test]
 fn enrolment_speaks_iam_as_moto_does() {
     let moto = common::moto::Moto::start();
-    let keys = boto3_iam(
-        &moto,
+    let keys = moto.boto3_iam(
         "iam.create_user(UserName='bob')\nk = iam.create_access_key(UserName='bob')['AccessKey']\nprint(k['AccessKeyId'], k['SecretAccessKey'])",
     );
     let (key_id, secret) = keys.trim().split_once(' ').unwrap();
@@ -253,8 +234,7 @@ fn enrolment_speaks_iam_as_moto_does() {
     assert_eq!(serial, "arn:aws:iam::123456789012:mfa/bob-mfa-agent");
     // moto holds the device, enabled for bob, and its seed is the vault's (read back with
     // `seed export`, which spends no code: a code shown would make the next mint wait).
-    let listed = boto3_iam(
-        &moto,
+    let listed = moto.boto3_iam(
         "d = iam.list_virtual_mfa_devices(AssignmentStatus='Assigned')['VirtualMFADevices']\nprint(json.dumps([[x['SerialNumber'], x['User']['UserName'], x['Base32StringSeed'].decode()] for x in d]))",
     );
     let listed: Value = serde_json::from_str(&listed).unwrap();
@@ -288,9 +268,6 @@ fn enrolment_speaks_iam_as_moto_does() {
         "",
     )
     .success();
-    let left = boto3_iam(
-        &moto,
-        "print(len(iam.list_virtual_mfa_devices()['VirtualMFADevices']))",
-    );
+    let left = moto.boto3_iam("print(len(iam.list_virtual_mfa_devices()['VirtualMFADevices']))");
     assert_eq!(left.trim(), "0");
 }

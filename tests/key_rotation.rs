@@ -166,23 +166,7 @@ fn a_failure_at_any_step_leaves_a_working_key_in_the_vault() {
 #[test]
 fn rotation_speaks_iam_as_moto_does() {
     let moto = common::moto::Moto::start();
-    let python = |script: &str| {
-        let program = format!(
-            "import boto3\niam = boto3.client('iam', endpoint_url='{}', region_name='us-east-1', aws_access_key_id='AKIAIOSFODNN7EXAMPLE', aws_secret_access_key='wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY')\n{script}",
-            moto.url
-        );
-        let out = std::process::Command::new(common::moto::venv().join("bin/python"))
-            .args(["-c", &program])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    };
-    let keys = python(
+    let keys = moto.boto3_iam(
         "iam.create_user(UserName='bob')\nk = iam.create_access_key(UserName='bob')['AccessKey']\nprint(k['AccessKeyId'], k['SecretAccessKey'])",
     );
     let (key_id, _) = keys.split_once(' ').unwrap();
@@ -209,7 +193,7 @@ fn rotation_speaks_iam_as_moto_does() {
         .success();
     env.start_daemon();
     env.run(["creds", "rotate", "bob"], "").success();
-    let left = python(
+    let left = moto.boto3_iam(
         "print(' '.join(k['AccessKeyId'] for k in iam.list_access_keys(UserName='bob')['AccessKeyMetadata']))",
     );
     assert!(

@@ -52,6 +52,25 @@ impl Moto {
         }
         moto
     }
+
+    /// Runs a boto3 `script` against this server with `iam` bound to an IAM client (throwaway
+    /// keys, as moto takes any); its stdout, trimmed. A failing script fails the test.
+    pub fn boto3_iam(&self, script: &str) -> String {
+        let program = format!(
+            "import boto3, json\niam = boto3.client('iam', endpoint_url='{}', region_name='us-east-1', aws_access_key_id='AKIAIOSFODNN7EXAMPLE', aws_secret_access_key='wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY')\n{script}",
+            self.url
+        );
+        let out = Command::new(venv().join("bin/python"))
+            .args(["-c", &program])
+            .output()
+            .expect("the venv's python runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
 }
 
 impl Drop for Moto {
