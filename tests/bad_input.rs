@@ -221,13 +221,13 @@ fn a_keyring_locked_mid_run_says_how_to_unlock_and_the_agent_recovers() {
 fn a_reader_that_goes_away_ends_the_output_quietly() {
     let env = TestEnv::with_keyring();
     env.start_daemon();
+    // Gone before the first line is written: the reading end is closed before the command
+    // starts (closing it after the spawn would race a fast command).
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
     let mut cmd = env.cmd(["status"]);
-    cmd.stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    // Gone before the first line is written.
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
+    cmd.stdout(writer).stderr(std::process::Stdio::piped());
+    let out = cmd.spawn().unwrap().wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(141), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
