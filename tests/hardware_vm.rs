@@ -126,9 +126,11 @@ fn outcomes(log: &str) -> HashMap<String, Outcome> {
     let mut outcomes = HashMap::new();
     let mut current: Option<(String, String)> = None;
     for line in log.lines() {
-        if let Some(name) = line.strip_prefix("== vm-test-begin ") {
+        // A mark may follow console output that did not end its line (a kernel message).
+        let mark = |mark: &str| line.find(mark).map(|at| &line[at + mark.len()..]);
+        if let Some(name) = mark("== vm-test-begin ") {
             current = Some((name.to_owned(), String::new()));
-        } else if let Some(end) = line.strip_prefix("== vm-test-end ") {
+        } else if let Some(end) = mark("== vm-test-end ") {
             let Some((name, output)) = current.take() else {
                 continue;
             };
@@ -317,6 +319,48 @@ fn enrol_and_unlock_with_touch_and_with_pin() {
         .run(["key", "enroll"], "")
         // Enrolment takes any FIDO key, FIDO2 or U2F-only.
         .failure(&["no FIDO security key found within 1 s", "plug one in"]);
+}
+
+/// CTAP 2.1: the third wrong PIN in a row blocks PIN use until the key is power-cycled
+/// (PIN_AUTH_BLOCKED), which is not the PIN being blocked for good. The user is told to
+/// replug, not to reset (which would erase the key), and after the replug the right PIN
+/// works again.
+#[test]
+fn three_wrong_pins_block_the_key_until_it_is_replugged() {
+    if delegated_to_vm("three_wrong_pins_block_the_key_until_it_is_replugged") {
+        return;
+    }
+    let mut env = common::TestEnv::new();
+    let pin_file = env.path().join("pin");
+    std::fs::write(&pin_file, "123456").unwrap();
+    env.set("MFA_AGENT_PIN_FILE", pin_file.to_str().unwrap());
+    let replug = env.path().join("replug");
+    let key = virtual_key(&[
+        "--pin",
+        "123456",
+        "--power-cycle-file",
+        replug.to_str().unwrap(),
+    ]);
+    env.run(["key", "enroll", "--name", "pinned", "--pin"], "")
+        .success();
+
+    std::fs::write(&pin_file, "654321").unwrap();
+    for _ in 0..2 {
+        env.run(["key", "test", "pinned"], "")
+            .failure(&["wrong PIN"]);
+    }
+    let blocked = env.run(["key", "test", "pinned"], "");
+    blocked.failure(&["three wrong ones in a row", "unplug it, plug it back in"]);
+    assert!(!blocked.stderr().contains("reset"), "{}", blocked.stderr());
+    // Until the replug the key refuses even the right PIN.
+    std::fs::write(&pin_file, "123456").unwrap();
+    env.run(["key", "test", "pinned"], "")
+        .failure(&["unplug it, plug it back in"]);
+
+    std::fs::write(&replug, "").unwrap();
+    env.run(["key", "test", "pinned"], "").success();
+    assert!(!replug.exists(), "the key was power-cycled");
+    stop(key);
 }
 
 #[test]

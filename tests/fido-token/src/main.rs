@@ -3,7 +3,7 @@
 //! CTAP2 implementation) on the other.
 //!
 //!   mfa-agent-test-token [--u2f] [--pin PIN] [--deny-touch] [--touch-log FILE] [--touch-delay-ms MS]
-//!                        [--touch-delay-file FILE] [--gate-hmac-on-touch]
+//!                        [--touch-delay-file FILE] [--gate-hmac-on-touch] [--power-cycle-file FILE]
 //!
 //! With --u2f it is a U2F-only key instead (CTAP1 register/authenticate, no CTAP2).
 //! Prints "ready" on stdout once the device exists, then serves until killed. Touches are
@@ -17,6 +17,12 @@
 //! (status UPNEEDED) every 100 ms on the request's channel, and a CTAPHID_CANCEL on that
 //! channel ends the wait with CTAP2_ERR_KEEPALIVE_CANCEL. The touch log gets "cancelled"
 //! for each request cancelled that way.
+//!
+//! With --power-cycle-file, the key is unplugged and plugged back in whenever FILE appears
+//! (it is removed; the next CTAP2 request meets the fresh key): as on hardware, the key then
+//! keeps its credentials, PIN and PIN retries (its "flash") and forgets what lives in RAM —
+//! the run of wrong PINs that blocks PIN use until a power cycle (CTAP 2.1
+//! PIN_AUTH_BLOCKED), its key agreement and PIN tokens.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -26,13 +32,14 @@ use std::time::{Duration, Instant};
 
 use soft_fido2::{
     Authenticator, AuthenticatorCallbacks, AuthenticatorConfig, AuthenticatorOptions, Credential, CredentialRef,
-    Result, UpResult, UvResult,
+    PinState, PinStorageCallbacks, Result, StatusCode, UpResult, UvResult,
 };
 use soft_fido2_transport::{Cmd, CommandHandler, CtapHidHandler, Packet, UhidDevice};
 
 mod u2f;
 
 /// The "person" at the key: whether and how fast they touch it.
+#[derive(Clone)]
 pub struct Presence {
     deny_touch: bool,
     /// Appends a line per presence check, so tests can count touches.
@@ -104,8 +111,24 @@ impl Waiting {
 }
 
 struct Callbacks {
-    credentials: Mutex<HashMap<Vec<u8>, Credential>>,
+    /// Shared with the key's next power-up (see [`Flash`]).
+    credentials: Arc<Mutex<HashMap<Vec<u8>, Credential>>>,
     presence: Presence,
+}
+
+/// What the key keeps across a power cycle besides its credentials: the PIN and its retries.
+#[derive(Clone, Default)]
+struct Flash(Arc<Mutex<Option<PinState>>>);
+
+impl PinStorageCallbacks for Flash {
+    fn load_pin_state(&self) -> std::result::Result<PinState, StatusCode> {
+        self.0.lock().unwrap().clone().ok_or(StatusCode::Other)
+    }
+
+    fn save_pin_state(&self, state: &PinState) -> std::result::Result<(), StatusCode> {
+        *self.0.lock().unwrap() = Some(state.clone());
+        Ok(())
+    }
 }
 
 impl AuthenticatorCallbacks for Callbacks {
@@ -165,6 +188,14 @@ impl AuthenticatorCallbacks for Callbacks {
 /// Hands CTAPHID CBOR messages to the authenticator.
 struct Handler {
     authenticator: Mutex<Authenticator<Callbacks>>,
+    /// A fresh key with the same flash: what plugging it back in gives.
+    power_on: Box<dyn Fn() -> Authenticator<Callbacks> + Send>,
+    power_cycle_file: Option<String>,
+    /// Three wrong PINs in a row were answered with PIN_AUTH_BLOCKED: until a power cycle the
+    /// key takes no PIN (CTAP 2.1 §6.5.5.7: "power cycling is needed for further
+    /// operations"). soft-fido2 says PIN_AUTH_BLOCKED once, then checks the next PIN anyway;
+    /// real keys (and this one) refuse it.
+    pin_auth_blocked: bool,
     /// The first getKeyAgreement answer per PIN protocol. Real keys keep their key-agreement
     /// key until power-off; soft-fido2 makes a new one on every getKeyAgreement, which breaks
     /// hmac-secret with a PIN (the platform agrees a key for hmac-secret, then another for
@@ -184,6 +215,13 @@ fn silent_hmac_request(data: &[u8]) -> bool {
     data.first() == Some(&0x02) && has(b"hmac-secret") && has(&[0x62, b'u', b'p', 0xF4])
 }
 
+/// `clientPIN` with subCommand getPinToken (5) or getPinUvAuthTokenUsingPinWithPermissions
+/// (9): a request that sends the PIN. CTAP2 canonical CBOR puts pinUvAuthProtocol (1) and
+/// subCommand (2) first.
+fn sends_a_pin(data: &[u8]) -> bool {
+    matches!(data, [0x06, _, 0x01, _, 0x02, 0x05 | 0x09, ..])
+}
+
 /// `clientPIN(pinUvAuthProtocol: P, subCommand: getKeyAgreement)` encoded as CTAP2 CBOR.
 fn key_agreement_protocol(data: &[u8]) -> Option<u8> {
     match data {
@@ -196,6 +234,19 @@ impl CommandHandler for Handler {
     fn handle_command(&mut self, cmd: Cmd, data: &[u8]) -> soft_fido2_transport::Result<Vec<u8>> {
         if cmd != Cmd::Cbor {
             return Err(soft_fido2_transport::Error::InvalidCommand);
+        }
+        if let Some(file) = &self.power_cycle_file
+            && std::fs::remove_file(file).is_ok()
+        {
+            *self.authenticator.lock().unwrap() = (self.power_on)();
+            self.key_agreements.clear();
+            self.pin_auth_blocked = false;
+        }
+        const CTAP2_ERR_PIN_INVALID: u8 = 0x31;
+        const CTAP2_ERR_PIN_BLOCKED: u8 = 0x32;
+        const CTAP2_ERR_PIN_AUTH_BLOCKED: u8 = 0x34;
+        if self.pin_auth_blocked && sends_a_pin(data) {
+            return Ok(vec![CTAP2_ERR_PIN_AUTH_BLOCKED]);
         }
         if self.gate_hmac_on_touch && silent_hmac_request(data) {
             const CTAP2_ERR_UNSUPPORTED_OPTION: u8 = 0x2B;
@@ -225,14 +276,14 @@ impl CommandHandler for Handler {
         // After a wrong PIN a key makes a new key-agreement key (CTAP 2.1, getPinToken and
         // getPinUvAuthTokenUsingPinWithPermissions: on a PIN mismatch the authenticator calls
         // regenerate), so a platform that kept the old one fails its next try.
-        const CTAP2_ERR_PIN_INVALID: u8 = 0x31;
-        const CTAP2_ERR_PIN_BLOCKED: u8 = 0x32;
-        const CTAP2_ERR_PIN_AUTH_BLOCKED: u8 = 0x34;
         if matches!(
             response.first(),
             Some(&(CTAP2_ERR_PIN_INVALID | CTAP2_ERR_PIN_BLOCKED | CTAP2_ERR_PIN_AUTH_BLOCKED))
         ) {
             self.key_agreements.clear();
+        }
+        if response.first() == Some(&CTAP2_ERR_PIN_AUTH_BLOCKED) {
+            self.pin_auth_blocked = true;
         }
         Ok(response)
     }
@@ -248,9 +299,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         .position(|a| a == "--touch-delay-ms")
         .and_then(|i| args.get(i + 1))
         .map_or(Duration::ZERO, |ms| Duration::from_millis(ms.parse().expect("--touch-delay-ms takes milliseconds")));
-    if let Some(pin) = &pin {
-        Authenticator::<Callbacks>::set_pin_hash(&sha256(pin.as_bytes()));
-    }
+    let pin_hash = pin.as_ref().map(|pin| sha256(pin.as_bytes()));
     let config = AuthenticatorConfig::builder()
         .aaguid(*b"mfa-agent-testkn")
         .max_credentials(100)
@@ -274,8 +323,24 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     }
     let waiting = Arc::new(Waiting::default());
     let presence = Presence { deny_touch, touch_log, touch_delay, touch_delay_file, waiting: Some(waiting.clone()) };
-    let callbacks = Callbacks { credentials: Mutex::new(HashMap::new()), presence };
-    let authenticator = Authenticator::with_config(callbacks, config.clone()).map_err(|e| format!("{e:?}"))?;
+    let credentials = Arc::new(Mutex::new(HashMap::new()));
+    let flash = Flash::default();
+    let power_on = {
+        let config = config.clone();
+        move || {
+            // The PIN is set at the first power-up; later ones find it (and its retries) in
+            // flash once the key has saved its PIN state.
+            if let Some(hash) = &pin_hash
+                && flash.0.lock().unwrap().is_none()
+            {
+                Authenticator::<Callbacks>::set_pin_hash(hash);
+            }
+            let callbacks = Callbacks { credentials: credentials.clone(), presence: presence.clone() };
+            Authenticator::with_config_and_pin_storage(callbacks, config.clone(), flash.clone())
+                .expect("the virtual key powers up")
+        }
+    };
+    let authenticator = power_on();
     let device = UhidDevice::create_fido_device_with_ids(
         config.device_name.as_deref(),
         config.vendor_id,
@@ -286,8 +351,12 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let gate_hmac_on_touch = args.iter().any(|a| a == "--gate-hmac-on-touch");
     let device = Arc::new(device);
     let _ = waiting.device.set(device.clone());
+    let power_cycle_file = args.iter().position(|a| a == "--power-cycle-file").and_then(|i| args.get(i + 1)).cloned();
     let hid = CtapHidHandler::new(Handler {
         authenticator: Mutex::new(authenticator),
+        power_on: Box::new(power_on),
+        power_cycle_file,
+        pin_auth_blocked: false,
         key_agreements: HashMap::new(),
         gate_hmac_on_touch,
         waiting: waiting.clone(),
