@@ -1,7 +1,20 @@
-//! How a call to an AWS service failed, read off the SDK's error the same way for STS and
-//! IAM: the service's own error code, or a failure on the way there.
+//! What STS and IAM calls share: their time limits, and how a call failed, read off the
+//! SDK's error the same way for both (the service's own error code, or a failure on the way
+//! there).
 
+use std::time::Duration;
+
+use aws_sdk_sts::config::timeout::TimeoutConfig;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+
+/// The time limits of every call: the whole operation within `operation`, the connection
+/// within 5 s.
+pub fn timeouts(operation: Duration) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .operation_timeout(operation)
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+}
 
 /// Why a call failed.
 pub enum Failure {

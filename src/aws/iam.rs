@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use aws_sdk_iam::config::timeout::TimeoutConfig;
 use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region, retry::RetryConfig};
 use aws_sdk_iam::error::SdkError;
 use thiserror::Error;
@@ -88,12 +87,7 @@ impl Iam {
             .region(Region::new(region.unwrap_or(DEFAULT_REGION).to_owned()))
             .credentials_provider(keys)
             .retry_config(RetryConfig::disabled())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .operation_timeout(self.timeout)
-                    .connect_timeout(Duration::from_secs(5))
-                    .build(),
-            );
+            .timeout_config(call::timeouts(self.timeout));
         if let Some(url) = &self.endpoint {
             config = config.endpoint_url(url);
         }

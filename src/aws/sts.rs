@@ -6,7 +6,7 @@ use std::time::Duration;
 use aws_sdk_sts::config::interceptors::BeforeDeserializationInterceptorContextRef;
 use aws_sdk_sts::config::{
     BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
-    retry::RetryConfig, timeout::TimeoutConfig,
+    retry::RetryConfig,
 };
 use aws_sdk_sts::error::{BoxError, ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::primitives::{DateTime, DateTimeFormat};
@@ -90,12 +90,7 @@ impl Sts {
             .region(Region::new(region.unwrap_or(DEFAULT_REGION).to_owned()))
             .credentials_provider(keys)
             .retry_config(retry)
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .operation_timeout(self.timeout)
-                    .connect_timeout(Duration::from_secs(5))
-                    .build(),
-            );
+            .timeout_config(call::timeouts(self.timeout));
         if let Some(url) = &self.endpoint {
             config = config.endpoint_url(url);
         }
