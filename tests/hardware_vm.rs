@@ -34,6 +34,10 @@ fn delegated_to_vm(test: &str) -> bool {
         "the test failed inside the VM:\n{}",
         outcome.output
     );
+    // As the harness does for a test on the host: its output is shown with --nocapture.
+    if std::env::args().any(|a| a == "--nocapture") {
+        eprintln!("{}", outcome.output);
+    }
     true
 }
 
@@ -1284,4 +1288,176 @@ fn a_client_that_gives_up_cancels_the_touch_at_the_key() {
     );
     env.stop_daemon();
     stop(key);
+}
+
+/// A key that answers with damaged CTAP2 messages (tests/fido-token/src/garble.rs: bit
+/// flips, telling CBOR bytes, cuts, extra bytes, repeated runs, wrong status codes; a third
+/// of the answers, at random): every `key list`, `code` and `key test` through it ends
+/// within a bound, in the right result or in one clear error line, never in a panic; the
+/// agent lives on with the same pid, and the vault is unchanged. A fuzzer of the CTAP2
+/// parsing in hidapi, ctap-hid-fido2 and mfa-agent, fed through the real HID path.
+/// `MFA_AGENT_GARBLE_ROUNDS` (8) rounds of the three commands; `MFA_AGENT_GARBLE_SEED`
+/// repeats a run (the seed is printed).
+#[test]
+fn damaged_answers_from_a_key_end_in_the_right_result_or_a_clear_error() {
+    if delegated_to_vm("damaged_answers_from_a_key_end_in_the_right_result_or_a_clear_error") {
+        return;
+    }
+    let mut env = common::TestEnv::with_file_store(PASSPHRASE);
+    env.set("MFA_AGENT_KEY_WAIT", "2");
+    env.add_seed("work", &["--serial", common::SERIAL]);
+    let garble = std::env::temp_dir().join("garble-seed");
+    let damage = std::env::temp_dir().join("garble-log");
+    let _ = std::fs::remove_file(&garble);
+    let key = virtual_key(&[
+        "--garble-file",
+        garble.to_str().unwrap(),
+        "--garble-log",
+        damage.to_str().unwrap(),
+    ]);
+    env.run(["key", "enroll", "--name", "main"], "").success();
+    env.start_daemon();
+    let pid = env.status()["pid"].clone();
+    let vault = |env: &common::TestEnv| {
+        ["seeds.json", "seeds.age"].map(|f| std::fs::read(env.data_dir().join(f)).unwrap())
+    };
+    let before = vault(&env);
+
+    let seed = std::env::var("MFA_AGENT_GARBLE_SEED").unwrap_or_else(|_| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        now.as_nanos().to_string()
+    });
+    eprintln!("garble seed {seed} (MFA_AGENT_GARBLE_SEED={seed} repeats this run)");
+    std::fs::write(&garble, &seed).unwrap();
+    let rounds: usize = std::env::var("MFA_AGENT_GARBLE_ROUNDS").map_or(8, |r| r.parse().unwrap());
+    let mut errors: HashMap<String, usize> = HashMap::new();
+    let mut right = 0;
+    for round in 0..rounds {
+        for command in [
+            &["key", "list", "--json"][..],
+            &["code", "work", "--json"],
+            &["key", "test", "main"],
+        ] {
+            if command[0] == "code" {
+                env.run(["lock"], "").success();
+            }
+            let (run, took) = bounded_run(&env, command, Duration::from_secs(90));
+            let context = format!(
+                "round {round}, {command:?}, after {took:?}, damage so far:\n{}",
+                std::fs::read_to_string(&damage).unwrap_or_default()
+            );
+            match right_result_or_clear_error(command, &run, &context) {
+                Ok(()) => {
+                    eprintln!("round {round} {command:?}: right, {took:?}");
+                    right += 1;
+                }
+                Err(line) => {
+                    eprintln!("round {round} {command:?}: {line}, {took:?}");
+                    *errors.entry(line).or_default() += 1;
+                }
+            }
+            assert_eq!(
+                env.status()["pid"],
+                pid,
+                "the agent was restarted: {context}"
+            );
+        }
+    }
+    let damaged = std::fs::read_to_string(&damage)
+        .unwrap_or_default()
+        .lines()
+        .count();
+    eprintln!("{rounds} rounds: {damaged} answers damaged, {right} commands right, errors:");
+    let mut by_count: Vec<_> = errors.iter().collect();
+    by_count.sort_by(|a, b| b.1.cmp(a.1));
+    for (line, count) in &by_count {
+        eprintln!("  {count:3} {line}");
+    }
+    assert!(
+        damaged > 0 && !errors.is_empty(),
+        "the key damaged nothing: the test tested nothing"
+    );
+
+    // Whole again, the key works at once and the vault is as it was.
+    std::fs::remove_file(&garble).unwrap();
+    env.run(["lock"], "").success();
+    code_matches_oathtool(&env);
+    env.run(["key", "test", "main"], "").success();
+    assert!(vault(&env) == before, "the vault changed");
+    env.stop_daemon();
+    stop(key);
+}
+
+/// Checks one command's run through the damaging key: a success must be right (a JSON key
+/// list, the code oathtool computes, a key that "works"); a failure must be one clear error
+/// line and nothing on stdout, which is returned. Neither may show a panic.
+fn right_result_or_clear_error(
+    command: &[&str],
+    run: &common::Run,
+    context: &str,
+) -> Result<(), String> {
+    let stderr = run.stderr();
+    assert!(!stderr.contains("panicked"), "{context}\n{stderr}");
+    if !run.0.status.success() {
+        run.failure(&[]);
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with("error:"))
+            .unwrap_or_default();
+        assert!(
+            ["retry", "again", "plug", "use another"]
+                .iter()
+                .any(|advice| line.contains(advice)),
+            "the error does not say what to do: {line}\n{context}"
+        );
+        return Err(line.to_owned());
+    }
+    let stdout = run.stdout();
+    match command {
+        ["key", "list", ..] => {
+            let listed: Value = serde_json::from_str(&stdout)
+                .unwrap_or_else(|e| panic!("{e}: {stdout}\n{context}"));
+            assert!(listed["devices"].is_array(), "{listed}\n{context}");
+        }
+        ["code", ..] => {
+            let json: Value = serde_json::from_str(&stdout).unwrap();
+            let expected = common::oathtool(
+                common::AWS_SEED,
+                json["valid_from"].as_u64().unwrap(),
+                "sha1",
+                6,
+                30,
+            );
+            assert_eq!(json["code"], expected.as_str(), "a wrong code: {context}");
+        }
+        _ => assert!(stdout.contains("works"), "{stdout}\n{context}"),
+    }
+    Ok(())
+}
+
+/// Runs a command of `env`, killing it (and failing the test) when it takes over `limit`.
+fn bounded_run(env: &common::TestEnv, args: &[&str], limit: Duration) -> (common::Run, Duration) {
+    let start = std::time::Instant::now();
+    let child = env
+        .cmd(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        let hung = finished.recv_timeout(limit).is_err();
+        if hung {
+            let _ = Command::new("kill").args(["-9", &pid]).status();
+        }
+        hung
+    });
+    let output = child.wait_with_output().unwrap();
+    let _ = done.send(());
+    let took = start.elapsed();
+    assert!(!watchdog.join().unwrap(), "{args:?} hung for {took:?}");
+    (common::Run(output), took)
 }

@@ -298,7 +298,14 @@ pub fn hmac_secret(
                 }
                 _ => None,
             })
-            .ok_or(KeyError::NoHmacSecret)
+            // The credential was made with hmac-secret (enrolment checks): an answer
+            // without its output is the key answering wrongly, not a key that cannot seal.
+            .ok_or_else(|| {
+                KeyError::Device(
+                    "the key's answer lacks the hmac-secret output of its enrolled credential"
+                        .into(),
+                )
+            })
     };
     run_exclusive_until(TOUCH_DEADLINE, op, cancelled, cancel)
 }

@@ -78,7 +78,11 @@ pub enum KeyError {
     HidUnavailable { detail: String },
     #[error("the security key did not answer within {} s; unplug it, plug it back in and retry", .0.as_secs())]
     Timeout(Duration),
-    #[error("the security key operation failed: {0}")]
+    /// Anything else the key or the HID stack got wrong, such as an answer that does not
+    /// parse (which a replug usually cures: a key is a small computer).
+    #[error(
+        "the security key operation failed ({0}); unplug the key, plug it back in and retry, and if it keeps failing use another enrolled key"
+    )]
     Device(String),
     #[error(
         "the security key was unplugged before it answered; plug it back in and run the command again"
@@ -117,7 +121,7 @@ pub enum KeyError {
     )]
     NoHmacSecret,
     #[error(
-        "the security key's signature does not match the enrolled public key; this is not the enrolled key"
+        "the security key's signature does not match the enrolled public key: this is not the enrolled key, or it answered wrongly; retry with an enrolled key"
     )]
     BadSignature,
 }

@@ -4,6 +4,7 @@
 //!
 //!   mfa-agent-test-token [--u2f] [--pin PIN] [--deny-touch] [--touch-log FILE] [--touch-delay-ms MS]
 //!                        [--touch-delay-file FILE] [--gate-hmac-on-touch] [--power-cycle-file FILE]
+//!                        [--garble-file FILE [--garble-log FILE]]
 //!
 //! With --u2f it is a U2F-only key instead (CTAP1 register/authenticate, no CTAP2).
 //! Prints "ready" on stdout once the device exists, then serves until killed. Touches are
@@ -23,6 +24,9 @@
 //! keeps its credentials, PIN and PIN retries (its "flash") and forgets what lives in RAM —
 //! the run of wrong PINs that blocks PIN use until a power cycle (CTAP 2.1
 //! PIN_AUTH_BLOCKED), its key agreement and PIN tokens.
+//!
+//! With --garble-file, while FILE exists the key damages some of its CTAP2 answers (see
+//! garble.rs): a fuzzer of the platform's side of CTAP2.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -36,6 +40,7 @@ use soft_fido2::{
 };
 use soft_fido2_transport::{Cmd, CommandHandler, CtapHidHandler, Packet, UhidDevice};
 
+mod garble;
 mod u2f;
 
 /// The "person" at the key: whether and how fast they touch it.
@@ -205,6 +210,8 @@ struct Handler {
     /// Refuse hmac-secret without user presence (see the module comment).
     gate_hmac_on_touch: bool,
     waiting: Arc<Waiting>,
+    /// Damages answers while its file exists (--garble-file, see garble.rs).
+    garbler: Option<garble::Garbler>,
 }
 
 /// Whether `data` is a getAssertion asking for hmac-secret with `up: false`. The strings are
@@ -235,6 +242,17 @@ impl CommandHandler for Handler {
         if cmd != Cmd::Cbor {
             return Err(soft_fido2_transport::Error::InvalidCommand);
         }
+        let mut answer = self.answer(data)?;
+        if let Some(garbler) = &mut self.garbler {
+            garbler.apply(data, &mut answer);
+        }
+        Ok(answer)
+    }
+}
+
+impl Handler {
+    /// The key's answer to the CTAP2 request `data`.
+    fn answer(&mut self, data: &[u8]) -> soft_fido2_transport::Result<Vec<u8>> {
         if let Some(file) = &self.power_cycle_file
             && std::fs::remove_file(file).is_ok()
         {
@@ -360,6 +378,14 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         key_agreements: HashMap::new(),
         gate_hmac_on_touch,
         waiting: waiting.clone(),
+        garbler: args
+            .iter()
+            .position(|a| a == "--garble-file")
+            .and_then(|i| args.get(i + 1))
+            .map(|file| {
+                let log = args.iter().position(|a| a == "--garble-log").and_then(|i| args.get(i + 1)).cloned();
+                garble::Garbler::new(file.clone(), log)
+            }),
     });
     serve(device, hid, Some(waiting))
 }
