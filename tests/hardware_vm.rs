@@ -226,6 +226,7 @@ fn key_list_reads_a_fido2_key_through_hidraw() {
         "{device}"
     );
     assert_eq!(device["pin"], "set");
+    assert_eq!(device["pin_retries"], 8, "{device}");
     assert_eq!(device["pin_protocols"][0], 2, "protocol 2 preferred");
     assert_eq!(device["capability"], "seal and approve");
 }
@@ -328,7 +329,7 @@ fn enrol_and_unlock_with_touch_and_with_pin() {
 /// CTAP 2.1: the third wrong PIN in a row blocks PIN use until the key is power-cycled
 /// (PIN_AUTH_BLOCKED), which is not the PIN being blocked for good. The user is told to
 /// replug, not to reset (which would erase the key), and after the replug the right PIN
-/// works again.
+/// works again. `key list` counts the tries left through it all.
 #[test]
 fn three_wrong_pins_block_the_key_until_it_is_replugged() {
     if delegated_to_vm("three_wrong_pins_block_the_key_until_it_is_replugged") {
@@ -347,6 +348,8 @@ fn three_wrong_pins_block_the_key_until_it_is_replugged() {
     ]);
     env.run(["key", "enroll", "--name", "pinned", "--pin"], "")
         .success();
+    let retries = || key_list(&env)["devices"][0]["pin_retries"].clone();
+    assert_eq!(retries(), 8);
 
     std::fs::write(&pin_file, "654321").unwrap();
     for _ in 0..2 {
@@ -360,10 +363,16 @@ fn three_wrong_pins_block_the_key_until_it_is_replugged() {
     std::fs::write(&pin_file, "123456").unwrap();
     env.run(["key", "test", "pinned"], "")
         .failure(&["unplug it, plug it back in"]);
+    assert_eq!(retries(), 5, "three wrong PINs cost three tries; the refused one none");
+    let human = env.run(["key", "list"], "").success();
+    assert!(human.contains("PIN:        set (protocols 2), 5 tries left"), "{human}");
 
+    // The replug forgets the run of wrong PINs, not the tries they cost (kept in flash).
     std::fs::write(&replug, "").unwrap();
-    env.run(["key", "test", "pinned"], "").success();
+    assert_eq!(retries(), 5);
     assert!(!replug.exists(), "the key was power-cycled");
+    env.run(["key", "test", "pinned"], "").success();
+    assert_eq!(retries(), 8, "the right PIN gives every try back");
     stop(key);
 }
 

@@ -136,7 +136,12 @@ fn print_device(d: &KeyDevice) {
     } else {
         format!(" (protocols {})", protocols.join(", "))
     };
-    println!("  PIN:        {pin}{protocols}");
+    let retries = match d.pin_retries {
+        Some(1) => ", 1 try left: a wrong PIN now blocks it".to_owned(),
+        Some(n) => format!(", {n} tries left"),
+        None => String::new(),
+    };
+    println!("  PIN:        {pin}{protocols}{retries}");
     if let Some(e) = &d.error {
         println!("  problem:    {e}");
     }

@@ -32,6 +32,10 @@ pub struct KeyDevice {
     /// decides from the makeCredential response).
     pub extensions: Vec<String>,
     pub pin: PinState,
+    /// PIN tries left before the key blocks its PIN for good (CTAP2 getPINRetries, which
+    /// costs no try), where a PIN is set and the key says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_retries: Option<u32>,
     /// PIN/UV auth protocols, most preferred first.
     pub pin_protocols: Vec<u32>,
     /// What mfa-agent can do with this key: "seal and approve" (FIDO2) or
@@ -80,6 +84,7 @@ pub fn list() -> Result<Vec<KeyDevice>, KeyError> {
             versions: Vec::new(),
             extensions: Vec::new(),
             pin: PinState::Unsupported,
+            pin_retries: None,
             pin_protocols: Vec::new(),
             capability: "unknown".into(),
             error: None,
@@ -100,14 +105,21 @@ pub fn list() -> Result<Vec<KeyDevice>, KeyError> {
         match run_exclusive(INFO_DEADLINE, move || {
             let key = FidoKeyHid::new(&[param], &lib_config())
                 .map_err(|e| KeyError::Device(e.to_string()))?;
-            key.get_info().map_err(|e| KeyError::Device(e.to_string()))
+            let info = key.get_info().map_err(|e| KeyError::Device(e.to_string()))?;
+            let pin_set = info.options.iter().any(|(name, on)| name == "clientPin" && *on);
+            let retries = pin_set
+                .then(|| key.get_pin_retries().ok())
+                .flatten()
+                .and_then(|n| u32::try_from(n).ok());
+            Ok((info, retries))
         }) {
-            Ok(info) => {
+            Ok((info, retries)) => {
                 device.pin = match info.options.iter().find(|(name, _)| name == "clientPin") {
                     Some((_, true)) => PinState::Set,
                     Some((_, false)) => PinState::NotSet,
                     None => PinState::Unsupported,
                 };
+                device.pin_retries = retries;
                 let mut protocols = info.pin_uv_auth_protocols.clone();
                 // Protocol 2 first: it is the stronger one, and some keys speak only it.
                 protocols.sort_by_key(|p| std::cmp::Reverse(*p));

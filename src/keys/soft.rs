@@ -187,6 +187,7 @@ impl Authenticators for SoftKeys {
                 } else {
                     PinState::NotSet
                 },
+                pin_retries: devices[path].pin.is_some().then_some(devices[path].retries),
                 pin_protocols: vec![2],
                 capability: "seal and approve".into(),
                 error: None,
