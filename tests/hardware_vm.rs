@@ -363,9 +363,16 @@ fn three_wrong_pins_block_the_key_until_it_is_replugged() {
     std::fs::write(&pin_file, "123456").unwrap();
     env.run(["key", "test", "pinned"], "")
         .failure(&["unplug it, plug it back in"]);
-    assert_eq!(retries(), 5, "three wrong PINs cost three tries; the refused one none");
+    assert_eq!(
+        retries(),
+        5,
+        "three wrong PINs cost three tries; the refused one none"
+    );
     let human = env.run(["key", "list"], "").success();
-    assert!(human.contains("PIN:        set (protocols 2), 5 tries left"), "{human}");
+    assert!(
+        human.contains("PIN:        set (protocols 2), 5 tries left"),
+        "{human}"
+    );
 
     // The replug forgets the run of wrong PINs, not the tries they cost (kept in flash).
     std::fs::write(&replug, "").unwrap();
@@ -1395,8 +1402,47 @@ fn damaged_answers_from_a_key_end_in_the_right_result_or_a_clear_error() {
     code_matches_oathtool(&env);
     env.run(["key", "test", "main"], "").success();
     assert!(vault(&env) == before, "the vault changed");
+
     env.stop_daemon();
+    enrolments_through_damaged_answers(&garble, seed.parse().unwrap());
     stop(key);
+}
+
+/// Enrolment through the damaging key (makeCredential's attestation is the largest answer a
+/// key gives), each time into a vault that has no key yet: an enrolment that succeeds must
+/// have recorded a key that opens the vault, and one that fails must have recorded nothing
+/// and left the seed readable as it was.
+fn enrolments_through_damaged_answers(garble: &std::path::Path, seed: u64) {
+    let mut env = common::TestEnv::with_file_store(PASSPHRASE);
+    env.set("MFA_AGENT_KEY_WAIT", "2");
+    env.add_seed("work", &["--serial", common::SERIAL]);
+    for attempt in 0..4 {
+        let name = format!("spare{attempt}");
+        std::fs::write(garble, (seed.wrapping_add(attempt)).to_string()).unwrap();
+        let command = ["key", "enroll", "--name", &name];
+        let (run, took) = bounded_run(&env, &command, Duration::from_secs(90));
+        std::fs::remove_file(garble).unwrap();
+        let context = format!("enrolment {attempt}, after {took:?}");
+        let enrolled = key_list(&env)["enrolled"].clone();
+        match right_result_or_clear_error(&command, &run, &context) {
+            Ok(()) => {
+                eprintln!("enrolment {attempt}: right, {took:?}");
+                assert_eq!(enrolled, serde_json::json!([name]), "{context}");
+                env.run(["lock"], "").success();
+                code_matches_oathtool(&env);
+                env.run(["key", "remove", &name, "--yes"], "").success();
+            }
+            Err(line) => {
+                eprintln!("enrolment {attempt}: {line}, {took:?}");
+                assert_eq!(enrolled, serde_json::json!([]), "{context}");
+            }
+        }
+        assert!(
+            stored_seed(&env, PASSPHRASE, "work").starts_with("ABCD"),
+            "{context}"
+        );
+    }
+    env.stop_daemon();
 }
 
 /// Checks one command's run through the damaging key: a success must be right (a JSON key
@@ -1441,6 +1487,8 @@ fn right_result_or_clear_error(
             );
             assert_eq!(json["code"], expected.as_str(), "a wrong code: {context}");
         }
+        // Whether it recorded a working key is for the caller to check.
+        ["key", "enroll", ..] => {}
         _ => assert!(stdout.contains("works"), "{stdout}\n{context}"),
     }
     Ok(())

@@ -105,8 +105,13 @@ pub fn list() -> Result<Vec<KeyDevice>, KeyError> {
         match run_exclusive(INFO_DEADLINE, move || {
             let key = FidoKeyHid::new(&[param], &lib_config())
                 .map_err(|e| KeyError::Device(e.to_string()))?;
-            let info = key.get_info().map_err(|e| KeyError::Device(e.to_string()))?;
-            let pin_set = info.options.iter().any(|(name, on)| name == "clientPin" && *on);
+            let info = key
+                .get_info()
+                .map_err(|e| KeyError::Device(e.to_string()))?;
+            let pin_set = info
+                .options
+                .iter()
+                .any(|(name, on)| name == "clientPin" && *on);
             let retries = pin_set
                 .then(|| key.get_pin_retries().ok())
                 .flatten()

@@ -302,7 +302,7 @@ pub fn hmac_secret(
             // without its output is the key answering wrongly, not a key that cannot seal.
             .ok_or_else(|| {
                 KeyError::Device(
-                    "the key's answer lacks the hmac-secret output of its enrolled credential"
+                    "the key answered without the hmac-secret output its credential was made with"
                         .into(),
                 )
             })
