@@ -108,22 +108,14 @@ pub fn list() -> Result<Vec<KeyDevice>, KeyError> {
             let info = key
                 .get_info()
                 .map_err(|e| KeyError::Device(e.to_string()))?;
-            let pin_set = info
-                .options
-                .iter()
-                .any(|(name, on)| name == "clientPin" && *on);
-            let retries = pin_set
+            let retries = (pin_state(&info.options) == PinState::Set)
                 .then(|| key.get_pin_retries().ok())
                 .flatten()
                 .and_then(|n| u32::try_from(n).ok());
             Ok((info, retries))
         }) {
             Ok((info, retries)) => {
-                device.pin = match info.options.iter().find(|(name, _)| name == "clientPin") {
-                    Some((_, true)) => PinState::Set,
-                    Some((_, false)) => PinState::NotSet,
-                    None => PinState::Unsupported,
-                };
+                device.pin = pin_state(&info.options);
                 device.pin_retries = retries;
                 let mut protocols = info.pin_uv_auth_protocols.clone();
                 // Protocol 2 first: it is the stronger one, and some keys speak only it.
@@ -150,4 +142,13 @@ pub fn list() -> Result<Vec<KeyDevice>, KeyError> {
         devices.push(device);
     }
     Ok(devices)
+}
+
+/// Whether the key has a PIN, from getInfo's `clientPin` option (absent: no PIN support).
+fn pin_state(options: &[(String, bool)]) -> PinState {
+    match options.iter().find(|(name, _)| name == "clientPin") {
+        Some((_, true)) => PinState::Set,
+        Some((_, false)) => PinState::NotSet,
+        None => PinState::Unsupported,
+    }
 }
