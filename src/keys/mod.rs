@@ -117,7 +117,7 @@ pub enum KeyError {
     )]
     NotEnrolled,
     #[error(
-        "this security key cannot seal secrets (no hmac-secret support); it can still approve, see the README"
+        "this security key cannot seal secrets (its credential came back without hmac-secret); retry, and if it says so again, use another key (the README lists keys that can only approve)"
     )]
     NoHmacSecret,
     #[error(
