@@ -524,14 +524,21 @@ fn code_matches_oathtool(env: &common::TestEnv) -> String {
     out.stderr()
 }
 
+/// A file-store vault holding seed `work` (the AWS-style test seed) for the test serial,
+/// waiting 2 s for a key where one is needed.
+fn file_vault_with_a_seed() -> common::TestEnv {
+    let mut env = common::TestEnv::with_file_store(PASSPHRASE);
+    env.set("MFA_AGENT_KEY_WAIT", "2");
+    env.add_seed("work", &["--serial", common::SERIAL]);
+    env
+}
+
 #[test]
 fn seeds_sealed_by_a_key_open_only_with_an_enrolled_key() {
     if delegated_to_vm("seeds_sealed_by_a_key_open_only_with_an_enrolled_key") {
         return;
     }
-    let mut env = common::TestEnv::with_file_store(PASSPHRASE);
-    env.set("MFA_AGENT_KEY_WAIT", "2");
-    env.add_seed("work", &["--serial", common::SERIAL]);
+    let mut env = file_vault_with_a_seed();
     assert!(
         stored_seed(&env, PASSPHRASE, "work").starts_with("ABCD"),
         "plain before enrolment"
@@ -1101,9 +1108,7 @@ fn a_u2f_only_key_approves_every_code_and_mint() {
     if delegated_to_vm("a_u2f_only_key_approves_every_code_and_mint") {
         return;
     }
-    let mut env = common::TestEnv::with_file_store(PASSPHRASE);
-    env.set("MFA_AGENT_KEY_WAIT", "2");
-    env.add_seed("work", &["--serial", common::SERIAL]);
+    let mut env = file_vault_with_a_seed();
     let touches = env.path().join("touches");
     let touch_count = || std::fs::read_to_string(&touches).map_or(0, |t| t.lines().count());
     let key = virtual_key(&["--u2f", "--touch-log", touches.to_str().unwrap()]);
@@ -1319,9 +1324,7 @@ fn damaged_answers_from_a_key_end_in_the_right_result_or_a_clear_error() {
     if delegated_to_vm("damaged_answers_from_a_key_end_in_the_right_result_or_a_clear_error") {
         return;
     }
-    let mut env = common::TestEnv::with_file_store(PASSPHRASE);
-    env.set("MFA_AGENT_KEY_WAIT", "2");
-    env.add_seed("work", &["--serial", common::SERIAL]);
+    let env = file_vault_with_a_seed();
     let garble = std::env::temp_dir().join("garble-seed");
     let damage = std::env::temp_dir().join("garble-log");
     let _ = std::fs::remove_file(&garble);
@@ -1418,9 +1421,7 @@ fn damaged_answers_from_a_key_end_in_the_right_result_or_a_clear_error() {
 /// have recorded a key that opens the vault, and one that fails must have recorded nothing
 /// and left the seed readable as it was.
 fn enrolments_through_damaged_answers(garble: &std::path::Path, seed: u64) {
-    let mut env = common::TestEnv::with_file_store(PASSPHRASE);
-    env.set("MFA_AGENT_KEY_WAIT", "2");
-    env.add_seed("work", &["--serial", common::SERIAL]);
+    let env = file_vault_with_a_seed();
     for attempt in 0..4 {
         let name = format!("spare{attempt}");
         std::fs::write(garble, (seed.wrapping_add(attempt)).to_string()).unwrap();
