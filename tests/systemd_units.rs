@@ -83,3 +83,53 @@ fn service_sandbox_exposure_is_what_the_readme_says() {
     );
     assert!(exposure <= 1.9, "exposure {exposure} is over 1.9:\n{said}");
 }
+
+/// The values of every `Key=` line of a unit, in order, each split on whitespace.
+fn unit_values(text: &str, key: &str) -> Vec<String> {
+    let prefix = format!("{key}=");
+    text.lines()
+        .filter_map(|line| line.strip_prefix(&prefix))
+        .flat_map(|values| values.split_whitespace().map(str::to_owned))
+        .collect()
+}
+
+/// The service makes the home read-only: every directory the agent writes must be among its
+/// `ReadWritePaths` and created before the sandbox is set up, or `seed add`, `creds add` and
+/// `key enroll` fail with "Read-only file system" whenever systemd started the agent.
+#[test]
+fn the_service_sandbox_lets_the_agent_write_every_directory_it_writes() {
+    let text = std::fs::read_to_string(unit("mfa-agent.service")).unwrap();
+    let (home, runtime) = ("/home/u", "/run/user/1000");
+    // systemd's %h and %t in a user manager; the agent under that manager sees no XDG_*
+    // but XDG_RUNTIME_DIR.
+    let expand = |value: &str| value.replace("%h", home).replace("%t", runtime);
+    let writable: Vec<String> = unit_values(&text, "ReadWritePaths")
+        .iter()
+        .map(|v| expand(v))
+        .collect();
+    let created: Vec<String> = unit_values(&text, "ExecStartPre")
+        .iter()
+        .map(|v| expand(v))
+        .filter(|v| v.starts_with('/') && !v.ends_with("mkdir"))
+        .collect();
+    let paths = mfa_agent::paths::Paths::from_lookup(|name| match name {
+        "HOME" => Some(home.into()),
+        "XDG_RUNTIME_DIR" => Some(runtime.into()),
+        _ => None,
+    })
+    .unwrap();
+    for dir in [&paths.data_dir, &paths.state_dir, &paths.runtime_dir] {
+        let dir = dir.to_str().unwrap().to_owned();
+        assert!(
+            writable.contains(&dir),
+            "{dir} is not among ReadWritePaths {writable:?}"
+        );
+        // The runtime directory is the socket unit's (DirectoryMode=0700).
+        if dir.starts_with(home) {
+            assert!(
+                created.contains(&dir),
+                "{dir} is not created before the sandbox: {created:?}"
+            );
+        }
+    }
+}
