@@ -9,7 +9,11 @@ const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
 /// Decodes a base32 seed after normalising it: letters are upper-cased; spaces, dashes and
 /// `=` padding are dropped. Invalid input names the position of the first bad character
-/// (counted in the normalised text) but never echoes the secret.
+/// (counted in the normalised text) but never echoes the secret. Only canonical base32 is
+/// accepted: a length that no byte count encodes (1, 3 or 6 characters past a multiple of 8)
+/// or bits left over after the last byte that are not zero mean a character was lost or
+/// added in the copy (a 63-character paste of a 64-character seed), which would otherwise
+/// decode to a shorter seed and wrong codes.
 pub fn decode_base32(input: &str) -> Result<SecretBytes, OtpError> {
     let mut out = Vec::with_capacity(input.len() * 5 / 8 + 1);
     let mut buffer: u64 = 0;
@@ -33,9 +37,16 @@ pub fn decode_base32(input: &str) -> Result<SecretBytes, OtpError> {
             out.push((buffer >> bits) as u8);
         }
     }
+    let leftover = buffer & ((1 << bits) - 1);
     buffer.zeroize();
     if out.is_empty() && position == 0 {
         return Err(OtpError::EmptySecret);
+    }
+    if matches!(position % 8, 1 | 3 | 6) || leftover != 0 {
+        out.zeroize();
+        return Err(OtpError::Base32Truncated {
+            characters: position,
+        });
     }
     Ok(SecretBytes::new(out))
 }
@@ -96,6 +107,32 @@ mod tests {
                 "{pasted}"
             );
         }
+    }
+
+    #[test]
+    fn a_seed_short_or_long_by_a_character_is_refused() {
+        // A 64-character (40-byte) AWS seed, as AWS shows it.
+        let bytes = (0..40u8).map(|i| i.wrapping_mul(37)).collect();
+        let seed = encode_base32(&SecretBytes::new(bytes)).expose().to_owned();
+        assert_eq!(seed.len(), 64);
+        assert_eq!(decode_base32(&seed).unwrap().expose().len(), 40);
+        for (pasted, characters) in [
+            (&seed[..63], 63),
+            (&seed[1..], 63),
+            (&seed[..62], 62),
+            (&format!("{seed}A"), 65),
+        ] {
+            // 62 and 65 characters line up with no byte count; 63 do (39 bytes), but leave
+            // bits over that are set for this seed (as for 7 seeds in 8).
+            let err = decode_base32(pasted).unwrap_err();
+            assert_eq!(err, OtpError::Base32Truncated { characters }, "{pasted}");
+            assert!(err.to_string().contains("missing or extra"));
+        }
+        // Bits left over that are set: "MZ" is not "f" ("MY" is).
+        assert_eq!(
+            decode_base32("MZ").unwrap_err(),
+            OtpError::Base32Truncated { characters: 2 }
+        );
     }
 
     #[test]

@@ -23,6 +23,10 @@ pub enum OtpError {
         "the secret is not valid base32: position {position} holds a character outside A-Z and 2-7 (0, 1 and 8 are often misread O, I and B); copy the secret again"
     )]
     InvalidBase32 { position: usize },
+    #[error(
+        "the secret's {characters} characters are not a whole base32 secret (its end does not line up with a whole byte); a character is likely missing or extra from the copy (AWS seeds have 64): copy the secret again"
+    )]
+    Base32Truncated { characters: usize },
     #[error("the secret is empty; paste the base32 secret or the otpauth:// URI")]
     EmptySecret,
     #[error(
