@@ -65,6 +65,12 @@ pub fn replace_user_file(path: &Path, contents: &[u8]) -> io::Result<()> {
     replace(&fs::canonicalize(path)?, contents)
 }
 
+/// Writes a private copy of a user's file (`config.bak`) beside it, atomically, with mode
+/// 0600 whatever an earlier copy's mode was; a symlink at `path` is replaced, not followed.
+pub fn replace_private(path: &Path, contents: &[u8]) -> io::Result<()> {
+    replace(path, contents)
+}
+
 /// Creates a new file the user named (an exported QR code) with mode 0600: never over an
 /// existing file or through a symlink, and without touching its directory.
 pub fn create_user_file(path: &Path, contents: &[u8]) -> io::Result<()> {

@@ -6,6 +6,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::atomic;
+use crate::aws::shared_file::{self, Document, FileKind, Line};
 
 /// Where `~/.aws/config` is: `AWS_CONFIG_FILE`, else under `HOME`.
 pub fn config_path() -> io::Result<PathBuf> {
@@ -25,11 +26,14 @@ pub fn set(path: &Path, profile: &str, key: &str, value: &str) -> io::Result<Opt
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(e),
     };
-    let new = with_setting(old.as_deref().unwrap_or(""), profile, key, value);
+    let new = with_setting(old.as_deref().unwrap_or(""), profile, key, value)?;
     let backup = match &old {
         Some(text) => {
             let backup = backup_path(path);
-            write_backup(&backup, text)?;
+            // The config file may hold static keys too: its copy is the user's alone
+            // (0600, whatever an older copy's mode), and a link planted there is replaced,
+            // not followed.
+            atomic::replace_private(&backup, text.as_bytes())?;
             Some(backup)
         }
         None => None,
@@ -43,22 +47,6 @@ pub fn set(path: &Path, profile: &str, key: &str, value: &str) -> io::Result<Opt
         atomic::create_user_file(path, new.as_bytes())?;
     }
     Ok(backup)
-}
-
-/// The config file may hold static keys too: its copy is the user's alone (0600), and a
-/// link planted where it goes is not followed.
-fn write_backup(path: &Path, text: &str) -> io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()
 }
 
 fn backup_path(path: &Path) -> PathBuf {
@@ -76,69 +64,62 @@ fn header(profile: &str) -> String {
     }
 }
 
-/// Whether `line` is the header of `profile` (spacing inside the brackets aside).
-fn is_header_of(line: &str, profile: &str) -> bool {
-    let Some(inner) = line
-        .trim()
-        .strip_prefix('[')
-        .and_then(|l| l.strip_suffix(']'))
-    else {
-        return false;
-    };
-    let words: Vec<&str> = inner.split_whitespace().collect();
-    match words.as_slice() {
-        ["profile", name] => *name == profile,
-        [name] => *name == "default" && profile == "default",
-        _ => false,
-    }
-}
-
-/// `text` with `key = value` set in `profile`'s section: an existing line for the key is
+/// `text` with `key = value` set in `profile`'s section: an existing setting of the key is
 /// replaced, else the line goes after the section's last setting, else a new section is
-/// appended.
-#[must_use]
-pub fn with_setting(text: &str, profile: &str, key: &str, value: &str) -> String {
-    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+/// appended. Sections are found as the AWS tools find them (`[profile work] # note` is
+/// `work`'s); the result is read back, and must differ from `text` in that one setting.
+pub fn with_setting(text: &str, profile: &str, key: &str, value: &str) -> io::Result<String> {
+    let invalid = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
+    let doc = Document::parse(text, FileKind::Config)
+        .map_err(|e| invalid(format!("{e}; fix it, then retry")))?;
     let setting = format!("{key} = {value}\n");
-    let Some(start) = lines.iter().position(|l| is_header_of(l, profile)) else {
-        let mut out = text.to_owned();
-        if !out.is_empty() && !out.ends_with('\n') {
+    let new = match doc.section_of(profile) {
+        None => {
+            let mut out = text.to_owned();
+            if !out.is_empty() && !out.ends_with('\n') {
+                out.push('\n');
+            }
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&header(profile));
             out.push('\n');
+            out.push_str(&setting);
+            out
         }
-        if !out.is_empty() {
-            out.push('\n');
+        Some(section) => {
+            if let Some((lines, _)) = doc.setting(section.clone(), key) {
+                doc.edited(std::slice::from_ref(&lines), lines.start, &setting)
+            } else {
+                // After the section's last setting (or its header), before its trailing
+                // blank lines and comments.
+                let last = section
+                    .clone()
+                    .rev()
+                    .find(|&i| !matches!(doc.line(i).1, Line::Blank | Line::Comment))
+                    .unwrap_or(section.start);
+                let setting = if doc.line(last).0.ends_with('\n') {
+                    setting
+                } else {
+                    format!("\n{setting}")
+                };
+                doc.edited(&[], last + 1, &setting)
+            }
         }
-        out.push_str(&header(profile));
-        out.push('\n');
-        out.push_str(&setting);
-        return out;
     };
-    let end = lines[start + 1..]
-        .iter()
-        .position(|l| l.trim_start().starts_with('['))
-        .map_or(lines.len(), |i| start + 1 + i);
-    let is_key = |line: &str| {
-        line.split_once('=')
-            .is_some_and(|(k, _)| k.trim().eq_ignore_ascii_case(key))
-    };
-    let mut out: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
-    if let Some(i) = (start + 1..end).find(|&i| is_key(lines[i])) {
-        out[i] = setting;
-    } else {
-        // After the last non-blank, non-comment line of the section.
-        let last = (start..end)
-            .rev()
-            .find(|&i| {
-                let t = lines[i].trim();
-                !t.is_empty() && !t.starts_with('#') && !t.starts_with(';')
-            })
-            .unwrap_or(start);
-        if !out[last].ends_with('\n') {
-            out[last].push('\n');
-        }
-        out.insert(last + 1, setting);
-    }
-    out.concat()
+    let mut expected = doc.settings();
+    expected
+        .entry(doc.section_name(profile))
+        .or_default()
+        .insert(key.to_ascii_lowercase(), vec![value]);
+    shared_file::verify(
+        &new,
+        FileKind::Config,
+        &expected,
+        &doc.section_name(profile),
+    )
+    .map_err(|e| invalid(e.to_string()))?;
+    Ok(new)
 }
 
 #[cfg(test)]
@@ -149,7 +130,7 @@ mod tests {
 
     #[test]
     fn a_setting_goes_into_its_section_and_nothing_else_moves() {
-        let out = with_setting(CONFIG, "base", "mfa_serial", "arn:aws:iam::1:mfa/a");
+        let out = with_setting(CONFIG, "base", "mfa_serial", "arn:aws:iam::1:mfa/a").unwrap();
         assert_eq!(
             out,
             CONFIG.replace(
@@ -158,19 +139,19 @@ mod tests {
             )
         );
         // Set again: the line is replaced, not repeated.
-        let again = with_setting(&out, "base", "mfa_serial", "arn:aws:iam::1:mfa/b");
+        let again = with_setting(&out, "base", "mfa_serial", "arn:aws:iam::1:mfa/b").unwrap();
         assert_eq!(again.matches("mfa_serial").count(), 1);
         assert!(again.contains("mfa_serial = arn:aws:iam::1:mfa/b\n"));
         // The last section, without a final newline.
-        let prod = with_setting(CONFIG.trim_end(), "prod", "region", "us-east-1");
+        let prod = with_setting(CONFIG.trim_end(), "prod", "region", "us-east-1").unwrap();
         assert!(
             prod.ends_with("--profile prod\nregion = us-east-1\n"),
             "{prod}"
         );
         // `[default]` and a profile that is not there yet.
-        let default = with_setting(CONFIG, "default", "mfa_serial", "X");
+        let default = with_setting(CONFIG, "default", "mfa_serial", "X").unwrap();
         assert!(default.contains("[default]\nregion = eu-west-1\nmfa_serial = X\n"));
-        let new = with_setting(CONFIG, "other", "mfa_serial", "Y");
+        let new = with_setting(CONFIG, "other", "mfa_serial", "Y").unwrap();
         assert!(new.starts_with(CONFIG) && new.ends_with("\n[profile other]\nmfa_serial = Y\n"));
     }
 
@@ -201,5 +182,36 @@ mod tests {
             std::fs::read_to_string(&fresh).unwrap(),
             "[profile base]\nmfa_serial = S\n"
         );
+    }
+
+    /// `aws enroll --write-config` added a second `[profile work]` after a header that
+    /// carried a comment: the AWS CLI then refuses the whole file.
+    #[test]
+    fn a_commented_header_is_its_profiles_section() {
+        let text = "[profile work] # my work account\nregion = eu-west-1\n\n# next\n[profile prod]\nregion = us-east-1";
+        let out = with_setting(text, "work", "mfa_serial", "S").unwrap();
+        assert_eq!(
+            out,
+            text.replace("eu-west-1\n", "eu-west-1\nmfa_serial = S\n")
+        );
+        let out = with_setting(text, "prod", "region", "eu-north-1").unwrap();
+        assert_eq!(out, text.replace("us-east-1", "eu-north-1\n"));
+        let err = with_setting("[profile a]\n[profile  a]\n", "a", "k", "v").unwrap_err();
+        assert!(err.to_string().contains("appears 2 times"), "{err}");
+    }
+
+    #[test]
+    fn the_backup_is_private_even_over_an_older_open_one() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        std::fs::write(&config, CONFIG).unwrap();
+        let old_backup = dir.path().join("config.bak");
+        std::fs::write(&old_backup, "old").unwrap();
+        std::fs::set_permissions(&old_backup, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let backup = set(&config, "base", "mfa_serial", "S").unwrap().unwrap();
+        let mode = std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(std::fs::read_to_string(backup).unwrap(), CONFIG);
     }
 }

@@ -4,6 +4,7 @@ mod call;
 pub mod config_edit;
 pub mod iam;
 pub mod profile;
+pub mod shared_file;
 pub mod sts;
 
 use thiserror::Error;

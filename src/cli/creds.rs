@@ -10,6 +10,7 @@ use clap::Subcommand;
 use super::{Agent, input, unexpected};
 use crate::atomic;
 use crate::aws::LongTermKeys;
+use crate::aws::shared_file::{self, FileKind};
 use crate::protocol::{Request, Response};
 use crate::secret::SecretString;
 
@@ -138,7 +139,8 @@ fn import(profile: &str, yes: bool, agent: &Agent) -> Result<ExitCode> {
         std::fs::read_to_string(&path)
             .with_context(|| format!("failed to read {}", path.display()))?,
     );
-    let (kept, found) = split_profile_keys(text.expose(), profile);
+    let (kept, found) = split_profile_keys(text.expose(), profile)
+        .with_context(|| format!("cannot take the keys out of {}", path.display()))?;
     let get = |name: &str| {
         found
             .iter()
@@ -181,26 +183,17 @@ fn import(profile: &str, yes: bool, agent: &Agent) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Splits an INI credentials file into the text without `profile`'s key lines, and those
-/// key lines' values. Comments, other sections and other settings are kept as they were.
-fn split_profile_keys(text: &str, profile: &str) -> (String, Vec<(String, SecretString)>) {
-    let mut kept = String::with_capacity(text.len());
-    let mut found = Vec::new();
-    let mut in_profile = false;
-    for line in text.split_inclusive('\n') {
-        let trimmed = line.trim();
-        if trimmed.starts_with('[') && trimmed.ends_with(']') {
-            in_profile = trimmed[1..trimmed.len() - 1].trim() == profile;
-        } else if in_profile && let Some((key, value)) = trimmed.split_once('=') {
-            let key = key.trim().to_ascii_lowercase();
-            if KEY_NAMES.contains(&key.as_str()) {
-                found.push((key, SecretString::new(value.trim().to_owned())));
-                continue;
-            }
-        }
-        kept.push_str(line);
-    }
-    (kept, found)
+/// Splits the credentials file into its text without `profile`'s key lines, and those keys'
+/// values; everything else is kept byte for byte (see [`shared_file::remove_settings`]).
+fn split_profile_keys(text: &str, profile: &str) -> Result<(String, Vec<(String, SecretString)>)> {
+    let (kept, removed) =
+        shared_file::remove_settings(text, FileKind::Credentials, profile, &KEY_NAMES)
+            .map_err(|e| anyhow::anyhow!("{e}; fix the file, then retry: nothing was changed"))?;
+    let found = removed
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), SecretString::new(value.to_owned())))
+        .collect();
+    Ok((kept, found))
 }
 
 #[cfg(test)]
@@ -210,7 +203,7 @@ mod tests {
     #[test]
     fn import_removes_only_the_profiles_keys() {
         let text = "# my keys\n[default]\naws_access_key_id = AKIADEFAULT00000\naws_secret_access_key = d\n\n[work]\naws_access_key_id=AKIAWORK00000000\naws_secret_access_key = s3cr3t\nregion = eu-west-1\n";
-        let (kept, found) = split_profile_keys(text, "work");
+        let (kept, found) = split_profile_keys(text, "work").unwrap();
         assert_eq!(
             kept,
             "# my keys\n[default]\naws_access_key_id = AKIADEFAULT00000\naws_secret_access_key = d\n\n[work]\nregion = eu-west-1\n"
@@ -218,5 +211,39 @@ mod tests {
         assert_eq!(found.len(), 2);
         assert_eq!(found[0].1.expose(), "AKIAWORK00000000");
         assert_eq!(found[1].1.expose(), "s3cr3t");
+    }
+
+    /// The file that lost `work`'s keys: a comment after its header hid the header, so the
+    /// keys seemed to be `default`'s.
+    #[test]
+    fn a_commented_header_keeps_its_profiles_keys() {
+        let text = "[default]\naws_access_key_id = AKIADEFAULT00000\naws_secret_access_key = d # old\n[work] # my work account\naws_access_key_id = AKIAWORK00000000\naws_secret_access_key = w\n";
+        let (kept, found) = split_profile_keys(text, "default").unwrap();
+        assert_eq!(
+            kept,
+            "[default]\n[work] # my work account\naws_access_key_id = AKIAWORK00000000\naws_secret_access_key = w\n"
+        );
+        let values: Vec<&str> = found.iter().map(|(_, v)| v.expose()).collect();
+        assert_eq!(
+            values,
+            ["AKIADEFAULT00000", "d"],
+            "the inline comment is no part of the key"
+        );
+    }
+
+    #[test]
+    fn a_file_an_edit_could_misread_is_left_alone() {
+        for text in [
+            "[default]\naws_access_key_id = A\n[default]\naws_secret_access_key = s\n",
+            "[default]\naws_access_key_id = A\nnot a setting\n",
+            "[default]\naws_secret_access_key = s\n  more\n",
+            "aws_access_key_id = A\n[default]\n",
+        ] {
+            let err = split_profile_keys(text, "default").unwrap_err();
+            assert!(
+                format!("{err:#}").contains("nothing was changed"),
+                "{text:?}: {err:#}"
+            );
+        }
     }
 }
