@@ -235,23 +235,26 @@ pub fn wait_for_agent(socket: &Path, limit: Duration) {
     }
 }
 
+/// Whether process `pid` has exited: it is gone, or a zombie its parent has not reaped yet
+/// (an autostarted agent's parent is PID 1, and not every PID 1 reaps).
+pub fn has_exited(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+        stat.rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
+}
+
 /// Waits (bounded) until process `pid` has exited (a zombie counts as exited).
 fn wait_until_gone(pid: i32) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Ok(stat)
-                if !stat
-                    .rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .trim_start()
-                    .starts_with('Z') =>
-            {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            _ => return,
+        if has_exited(pid) {
+            return;
         }
+        std::thread::sleep(Duration::from_millis(10));
     }
     panic!("daemon {pid} did not exit within 10 s of SIGTERM");
 }

@@ -1,6 +1,6 @@
 //! The agent end to end: the real daemon and CLI, a real keyring, and the strict fake STS.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

@@ -2,7 +2,7 @@
 //! fake (which checks the codes: two consecutive, then a later one for the session) and
 //! moto (an IAM emulator nobody here wrote, for the wire format).
 
-mod common;
+use crate::common;
 
 use common::TestEnv;
 use common::fake_sts::{self, FakeSts};

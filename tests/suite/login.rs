@@ -1,7 +1,7 @@
 //! `mfa-agent login`: a console sign-in link from a role profile's session, through a fake
 //! federation endpoint that checks the session it receives is the one STS issued.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -1,7 +1,7 @@
 //! What the agent does not let happen: it deletes only its own socket, never reads the
 //! terminal of the client that started it, and survives requests built to exhaust it.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -245,10 +245,14 @@ fn the_agent_cannot_be_dumped_or_read_by_another_process_of_its_user() {
     let home = tempfile::tempdir().unwrap();
     let run = home.path().join("run");
     std::fs::create_dir(&run).unwrap();
+    // A copy of the daemon nobody can run: the build directory may sit in a home nobody
+    // cannot enter (/root is 0700).
+    let daemon = home.path().join("mfa-agent-daemon");
+    std::fs::copy(env!("CARGO_BIN_EXE_mfa-agent-daemon"), &daemon).unwrap();
     for dir in [home.path(), run.as_path()] {
         std::os::unix::fs::chown(dir, Some(65_534), Some(65_534)).unwrap();
     }
-    let mut agent = Command::new(env!("CARGO_BIN_EXE_mfa-agent-daemon"))
+    let mut agent = Command::new(&daemon)
         .env_clear()
         .env("HOME", home.path())
         .env("XDG_RUNTIME_DIR", &run)
@@ -301,7 +305,7 @@ fn a_deleted_socket_does_not_wedge_the_agent() {
     std::fs::remove_file(env.socket()).unwrap();
     let gone = (0..100).any(|_| {
         std::thread::sleep(std::time::Duration::from_millis(100));
-        !std::path::Path::new(&format!("/proc/{first}")).exists()
+        common::has_exited(i32::try_from(first).unwrap())
     });
     assert!(gone, "the agent whose socket was deleted exits within 10 s");
     // The next command starts a new agent, which serves.

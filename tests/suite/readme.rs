@@ -2,7 +2,7 @@
 //! parsed out of README.md (not copied here), in a private home against moto's STS, through
 //! the AWS CLI v2. When the README and the product drift apart, this fails.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 
@@ -10,7 +10,7 @@ use common::moto::Moto;
 use common::{AWS_SEED, SERIAL, TestEnv};
 use serde_json::Value;
 
-const README: &str = include_str!("../README.md");
+const README: &str = include_str!("../../README.md");
 
 /// The first fenced block of `lang` after `heading`, without the indentation of the list
 /// item it sits in (Markdown's, not the file's).

@@ -2,7 +2,7 @@
 //! a code spent elsewhere is followed by the next one, and no client reads the vault
 //! behind the agent's back. The real daemon and CLI, a real keyring, the strict fake STS.
 
-mod common;
+use crate::common;
 
 use common::fake_sts::FakeSts;
 use common::minting::{SHORT_SEED, align_to_a_fresh_window, setup_with};

@@ -1,6 +1,6 @@
 //! Every kind of bad input gets one clear error line, a non-zero exit, and changes nothing.
 
-mod common;
+use crate::common;
 
 use common::{AWS_SEED, TestEnv};
 

@@ -3,7 +3,7 @@
 //! MFA_AGENT_PIN_FILE to enrol with the key's PIN).
 //! Nothing is written to the key beyond one non-resident credential; nothing is reset.
 
-mod common;
+use crate::common;
 
 use common::{AWS_SEED, TestEnv};
 

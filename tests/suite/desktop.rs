@@ -5,7 +5,7 @@
 // zbus's interface macro reads every argument, including the ones the fakes ignore.
 #![allow(clippy::used_underscore_binding)]
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};

@@ -1,7 +1,7 @@
 //! `mfa-agent doctor` on a working set-up and on deliberately broken ones: every problem is
 //! found, and each comes with the command that fixes it.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixListener;

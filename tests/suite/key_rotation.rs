@@ -2,7 +2,7 @@
 //! deleted; against the strict fake (which lets a user manage keys only from an MFA
 //! session, and makes new keys wait before they work) and moto (the wire format).
 
-mod common;
+use crate::common;
 
 use common::TestEnv;
 use common::fake_sts::{self, FakeSts};

@@ -1,6 +1,6 @@
 //! Seeds in the real Secret Service: adding from every source, listing, exporting, removing.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 

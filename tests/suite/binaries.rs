@@ -2,7 +2,7 @@
 //! no AWS SDK, HID or D-Bus code (the agent holds those), and the command names users type
 //! reach the other binaries.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

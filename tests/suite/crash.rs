@@ -5,7 +5,7 @@
 //! nothing is listed without its secret, the replay guard never let a code reach STS twice,
 //! and no temp file left behind blocks a later write.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! program is asked about once (here without a security key: a yes at its terminal), and
 //! is then approved for the session's life. Two real programs: python3 and the AWS CLI.
 
-mod common;
+use crate::common;
 
 use std::fmt::Write as _;
 use std::process::Command;

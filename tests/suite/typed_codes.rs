@@ -3,7 +3,7 @@
 //! pinentry, and gives it the same caching, single-flight and replay guard as seeded ones.
 //! Against the strict fake STS, which checks every code against the device's own seed.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Stdio;

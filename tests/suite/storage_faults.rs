@@ -4,7 +4,7 @@
 //! served; nothing is lost; once the disk has room again everything works, and no code went
 //! to STS twice (the strict fake refuses a reused one).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,6 +1,6 @@
 //! The seed never shows up where it should not: files, logs at trace level, listings.
 
-mod common;
+use crate::common;
 
 use common::{AWS_SEED, TestEnv};
 

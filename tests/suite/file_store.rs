@@ -1,6 +1,6 @@
 //! The encrypted-file store, for machines without a keyring: same commands, passphrase-protected.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 

@@ -3,7 +3,7 @@
 //! AWS SDK for Go v2 (Debian's package, built offline by `tests/run`), each calling
 //! GetCallerIdentity on moto's STS emulator.
 
-mod common;
+use crate::common;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;

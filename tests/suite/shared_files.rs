@@ -4,7 +4,7 @@
 //! header and comment form they accept. An edit changes its own profile's lines and no byte
 //! of any other.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::process::Command;
