@@ -147,3 +147,53 @@ fn a_profile_the_console_cannot_take_is_refused_with_the_reason() {
     assert_eq!(sts.gst_calls(), 0, "refused before any mint");
     assert!(federation.sessions.lock().unwrap().is_empty());
 }
+
+/// A sign-in endpoint that cannot be reached (no network, a refused connection, a bad
+/// proxy): the error names what happened and what to do, and neither it nor the agent's log
+/// holds the session it was sending. (Every other failure of the endpoint is tested beside
+/// the code, in src/agent/actions/login.rs.)
+#[test]
+fn an_unreachable_sign_in_endpoint_shows_no_session_anywhere() {
+    let sts = FakeSts::start(common::AWS_SEED, 30);
+    let refused = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/federation", listener.local_addr().unwrap())
+    };
+    let mut env = minting::setup_with(
+        &sts,
+        common::AWS_SEED,
+        30,
+        &format!("signin_endpoint = \"{refused}\"\n"),
+    );
+    // The next agent logs everything, the HTTP clients' tracing too.
+    env.set("MFA_AGENT_LOG", "trace");
+    env.stop_daemon();
+    let said = env.run(["login", "admin", "--print"], "").failure(&[
+        "failed to reach the sign-in endpoint",
+        "could not connect",
+        "check the network",
+    ]);
+    let (_, secret, token) = sts
+        .issued()
+        .last()
+        .cloned()
+        .expect("the role session was minted");
+    let log =
+        std::fs::read_to_string(env.path().join(".local/state/mfa-agent/daemon.log")).unwrap();
+    assert!(
+        log.contains("failed to reach the sign-in endpoint"),
+        "the log has the failure: {log}"
+    );
+    for text in [&said, &log] {
+        for part in [&secret, &token] {
+            let encoded =
+                percent_encoding::utf8_percent_encode(part, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string();
+            assert!(
+                !text.contains(part.as_str()) && !text.contains(&encoded),
+                "a part of the session in: {text}"
+            );
+        }
+        assert!(!text.contains("Session="), "the request's query in: {text}");
+    }
+}

@@ -98,12 +98,15 @@ struct SigninAnswer {
     token: String,
 }
 
-/// getSigninToken: the session in, a sign-in token (valid 15 minutes) out.
+/// getSigninToken: the session in, a sign-in token (valid 15 minutes) out. The request's
+/// query holds the session's secret key and token, so no error from here carries the URL,
+/// the query or the answer's body unscrubbed: each failure is described by what happened.
 async fn signin_token(
     endpoint: &str,
     session: &SessionCredentials,
     timeout: Duration,
 ) -> anyhow::Result<SecretString> {
+    check_endpoint(endpoint)?;
     let json = Zeroizing::new(serde_json::to_string(&FederationSession {
         id: &session.access_key_id,
         key: session.secret_access_key.expose(),
@@ -119,21 +122,230 @@ async fn signin_token(
         .context("failed to set up an HTTPS client")?;
     let answer = client.get(url.as_str()).send().await.map_err(|e| {
         anyhow::anyhow!(
-            "failed to reach the sign-in endpoint {endpoint} ({}); check the network",
-            crate::report::one_sentence(&e)
+            "failed to reach the sign-in endpoint {endpoint}: {}",
+            unreached(&e, timeout)
         )
     })?;
     let status = answer.status();
     let body = Zeroizing::new(answer.text().await.unwrap_or_default());
     if !status.is_success() {
+        // The body is shown for the endpoint's reason, but a proxy's error page may echo the
+        // request: one that holds a part of the session is not shown.
+        let shown = Zeroizing::new(body.chars().take(200).collect::<String>());
+        let reason = if holds_session(&body, session) {
+            "its answer echoes the request, which holds the session, so it is not shown"
+        } else {
+            shown.trim()
+        };
         bail!(
-            "the sign-in endpoint {endpoint} refused the session (HTTP {}): {}",
+            "the sign-in endpoint {endpoint} refused the session (HTTP {}): {reason}; {}",
             status.as_u16(),
-            body.chars().take(200).collect::<String>().trim()
+            if status.is_server_error() {
+                "retry in a minute"
+            } else {
+                "check signin_endpoint in config.toml and any proxy"
+            }
         );
     }
-    let answer: SigninAnswer = serde_json::from_str(&body).with_context(|| {
-        format!("the sign-in endpoint {endpoint} answered without a SigninToken")
+    let answer: SigninAnswer = serde_json::from_str(&body).map_err(|_| {
+        anyhow::anyhow!(
+            "the sign-in endpoint {endpoint} answered without a SigninToken; check signin_endpoint in config.toml"
+        )
     })?;
     Ok(SecretString::new(answer.token))
+}
+
+/// Whether `text` holds the session's secret key or token, as they are or percent-encoded.
+fn holds_session(text: &str, session: &SessionCredentials) -> bool {
+    [&session.secret_access_key, &session.session_token]
+        .iter()
+        .any(|secret| {
+            let encoded =
+                Zeroizing::new(utf8_percent_encode(secret.expose(), COMPONENT).to_string());
+            text.contains(secret.expose()) || text.contains(encoded.as_str())
+        })
+        || text.contains("Session=")
+}
+
+/// Why the endpoint was not reached, from the error's kind and its causes: never the error's
+/// own text, which names the URL.
+fn unreached(e: &reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        return format!(
+            "no answer within {} s (sts_timeout_seconds in config.toml); check the network and any proxy",
+            timeout.as_secs()
+        );
+    }
+    let mut causes = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        causes.push(cause.to_string());
+        source = cause.source();
+    }
+    let cause = causes.last().map_or("no cause given", String::as_str);
+    if e.is_connect() {
+        format!("could not connect ({cause}); check the network, DNS and any proxy")
+    } else {
+        format!("the request failed ({cause}); check the network and any proxy")
+    }
+}
+
+/// The session travels in the endpoint's query: only over TLS, or to this machine (a test
+/// endpoint, a local forwarder).
+fn check_endpoint(endpoint: &str) -> anyhow::Result<()> {
+    let url = reqwest::Url::parse(endpoint).map_err(|e| {
+        anyhow::anyhow!("signin_endpoint {endpoint:?} in config.toml is not a URL ({e})")
+    })?;
+    let host = url.host_str().unwrap_or("");
+    let loopback = host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if url.scheme() == "https" || (url.scheme() == "http" && loopback) {
+        Ok(())
+    } else {
+        bail!(
+            "signin_endpoint {endpoint:?} in config.toml must be https:// (http:// only on this machine, 127.0.0.1 or ::1): the session's secret key travels in its query"
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read as _, Write as _};
+    use std::net::TcpListener;
+
+    use super::*;
+
+    /// A session whose secret and token have characters percent-encoding changes.
+    fn session() -> SessionCredentials {
+        SessionCredentials {
+            access_key_id: "ASIASESSION000000000".into(),
+            secret_access_key: SecretString::new("wJalr/XUtnFEMI+K7MDENG=secretkey".into()),
+            session_token: SecretString::new("FwoGZXIvYXdzEJr//////////sessiontoken==".into()),
+            expiration: 0,
+            region: None,
+        }
+    }
+
+    /// How the stand-in endpoint on 127.0.0.1 treats its one request.
+    enum Answer {
+        /// Replies with this status and body; `{request}` in the body becomes the request
+        /// line, as a proxy's error page may show it.
+        Http(u16, &'static str),
+        /// Reads the request and closes the connection without a word.
+        Close,
+        /// Reads the request and says nothing until the test ends.
+        Silence,
+    }
+
+    fn endpoint(answer: Answer) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/federation", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = [0u8; 8192];
+            let n = stream.read(&mut request).unwrap_or(0);
+            let line = String::from_utf8_lossy(&request[..n])
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_owned();
+            match answer {
+                Answer::Http(status, body) => {
+                    let body = body.replace("{request}", &line);
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                }
+                Answer::Close => {}
+                Answer::Silence => std::thread::sleep(Duration::from_secs(30)),
+            }
+        });
+        url
+    }
+
+    fn fails(endpoint: &str) -> String {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let session = session();
+        let err = runtime
+            .block_on(signin_token(endpoint, &session, Duration::from_secs(2)))
+            .map(|_| ())
+            .unwrap_err();
+        let said = format!("{err:#}");
+        for secret in [&session.secret_access_key, &session.session_token] {
+            let encoded = utf8_percent_encode(secret.expose(), COMPONENT).to_string();
+            assert!(
+                !said.contains(secret.expose()) && !said.contains(&encoded),
+                "a secret in: {said}"
+            );
+        }
+        assert!(!said.contains("Session="), "the query in: {said}");
+        said
+    }
+
+    #[test]
+    fn no_failure_of_the_sign_in_endpoint_carries_the_session() {
+        let refused = {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}/federation", listener.local_addr().unwrap())
+        };
+        let cases = [
+            (refused, "could not connect"),
+            // No name resolves under .invalid (RFC 6761), with or without a network.
+            (
+                "https://signin.invalid/federation".to_owned(),
+                "failed to reach",
+            ),
+            (
+                endpoint(Answer::Http(400, "bad request: {request}")),
+                "HTTP 400): its answer echoes the request",
+            ),
+            (
+                endpoint(Answer::Http(503, "Service Unavailable")),
+                "HTTP 503): Service Unavailable",
+            ),
+            (
+                endpoint(Answer::Http(200, "<html>a captive portal</html>")),
+                "without a SigninToken",
+            ),
+            (endpoint(Answer::Close), "failed to reach"),
+            (endpoint(Answer::Silence), "no answer within 2 s"),
+        ];
+        for (url, needle) in cases {
+            let said = fails(&url);
+            assert!(said.contains(needle), "{url}: {said}");
+            assert!(
+                said.contains("check") || said.contains("retry"),
+                "it says what to do: {said}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_session_goes_only_over_tls_or_to_this_machine() {
+        for url in [
+            "http://signin.example.com/federation",
+            "http://10.0.0.1/federation",
+            "ftp://127.0.0.1/federation",
+        ] {
+            let said = fails(url);
+            assert!(said.contains("must be https://"), "{url}: {said}");
+        }
+        for url in [
+            "https://signin.aws.amazon.com/federation",
+            "http://127.0.0.1:1/federation",
+            "http://[::1]:1/federation",
+            "http://localhost:1/federation",
+        ] {
+            assert!(check_endpoint(url).is_ok(), "{url}");
+        }
+    }
 }
