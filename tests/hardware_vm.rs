@@ -173,6 +173,20 @@ fn virtual_key(args: &[&str]) -> Child {
     child
 }
 
+/// A second virtual key beside the first, at `node`.
+fn virtual_key_at(args: &[&str], node: &str) -> Child {
+    let token = std::env::var_os("MFA_AGENT_TEST_TOKEN")
+        .map(PathBuf::from)
+        .unwrap();
+    let child = Command::new(token)
+        .args(args)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("the virtual key starts");
+    common::wait_for(std::path::Path::new(node), Duration::from_secs(10));
+    child
+}
+
 fn key_list(env: &common::TestEnv) -> Value {
     serde_json::from_str::<Value>(&env.run(["key", "list", "--json"], "").success()).unwrap()
 }
@@ -828,6 +842,37 @@ fn unlock_policy_needs_one_touch_for_many_mints() {
     env.run(["credential-process", "--profile", "base"], "")
         .success();
     assert_eq!(count(), after_enrolment + 2);
+
+    // Unlocked again, the key set still changes only with a fresh touch of an enrolled key,
+    // never on the data key the unlock holds (`--yes` skips the question, not the touch):
+    // enrolling a backup, removing it (a re-key), removing the last key (an unseal).
+    assert!(env.status()["unlocked_until"].as_i64().is_some());
+    let backup = virtual_key_at(&[], "/dev/hidraw1");
+    env.run(
+        [
+            "key",
+            "enroll",
+            "--name",
+            "backup",
+            "--device",
+            "/dev/hidraw1",
+            "--no-pin",
+        ],
+        "",
+    )
+    .success();
+    assert_eq!(
+        count(),
+        after_enrolment + 3,
+        "enrolling a backup took a touch of the enrolled key"
+    );
+    env.run(["key", "remove", "backup", "--yes"], "").success();
+    assert_eq!(count(), after_enrolment + 4, "the re-key took a touch");
+    stop_device(backup, "/dev/hidraw1");
+    env.run(["key", "remove", "main", "--yes"], "").success();
+    assert_eq!(count(), after_enrolment + 5, "the unseal took a touch");
+    env.run(["code", "work"], "").success();
+    assert_eq!(count(), after_enrolment + 5, "unsealed: codes need no key");
     env.stop_daemon();
     stop(key);
 }
@@ -1128,6 +1173,15 @@ fn a_u2f_only_key_approves_every_code_and_mint() {
         enrolled.stderr()
     );
     assert_eq!(touch_count(), 1);
+    // Removing it takes its touch (a change of the key set is approved by an enrolled key,
+    // never by --yes alone) and leaves the seeds readable without a key; then it is
+    // enrolled again.
+    env.run(["key", "remove", "u2f", "--yes"], "").success();
+    assert_eq!(touch_count(), 2, "the removal was approved by a touch");
+    code_matches_oathtool(&env);
+    assert_eq!(touch_count(), 2, "no key enrolled, no touch");
+    env.run(["key", "enroll", "--name", "u2f"], "").success();
+    assert_eq!(touch_count(), 3);
     assert_eq!(key_list(&env)["devices"][0]["enrolled_as"], "u2f");
     assert!(
         stored_seed(&env, PASSPHRASE, "work").starts_with("ABCD"),
@@ -1139,7 +1193,7 @@ fn a_u2f_only_key_approves_every_code_and_mint() {
     // Every code needs its touch, proven by a signature of the registered key.
     let stderr = code_matches_oathtool(&env);
     assert!(stderr.contains("touch your security key (u2f)"), "{stderr}");
-    assert_eq!(touch_count(), 3);
+    assert_eq!(touch_count(), 5);
 
     // So does every mint by the agent.
     let sts = common::fake_sts::FakeSts::start(common::AWS_SEED, 30);
@@ -1154,12 +1208,17 @@ fn a_u2f_only_key_approves_every_code_and_mint() {
         "{}",
         minted.stderr()
     );
-    assert_eq!(touch_count(), 4);
+    assert_eq!(touch_count(), 6);
     env.stop_daemon();
 
     // A FIDO2 key cannot join a U2F-guarded vault, and another U2F key does not approve.
+    // Nor does it approve the enrolled key's removal: the guard stays.
     stop(key);
     let stranger = virtual_key(&["--u2f"]);
+    env.run(["code", "work"], "")
+        .failure(&["none of the plugged-in U2F keys is enrolled"]);
+    env.run(["key", "remove", "u2f", "--yes"], "")
+        .failure(&["none of the plugged-in U2F keys is enrolled"]);
     env.run(["code", "work"], "")
         .failure(&["none of the plugged-in U2F keys is enrolled"]);
     stop(stranger);
@@ -1167,10 +1226,6 @@ fn a_u2f_only_key_approves_every_code_and_mint() {
     env.run(["key", "enroll", "--name", "other"], "")
         .failure(&["guarded by U2F keys", "key remove"]);
     stop(fido2);
-
-    // Removing it leaves the seeds readable without a key.
-    env.run(["key", "remove", "u2f", "--yes"], "").success();
-    code_matches_oathtool(&env);
 }
 
 /// The key pulled out while the agent waits for its touch: that request fails at once with

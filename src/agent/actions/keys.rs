@@ -77,10 +77,11 @@ pub async fn enroll(
     device: Option<String>,
 ) -> anyhow::Result<Response> {
     crate::vault::validate_name(&name)?;
-    let keep_unlocked = minter.config().touch == crate::config::TouchPolicy::Unlock;
+    // A change of the key set is approved by a key enrolled now, never by a data key an
+    // earlier touch left open (`touch = "unlock"`): the vault is entered without it.
     minter
         .door
-        .enter(visitor, keep_unlocked, None, move |vault, prompter| {
+        .enter(visitor, false, None, move |vault, prompter| {
             enroll_in(vault, prompter, &name, with_pin, device.as_deref())
         })
         .await
@@ -113,13 +114,11 @@ fn enroll_in(
     if approve_only {
         return enroll_u2f(name, target, vault, prompter);
     }
-    // A backup key joins the data key the vault already has, so an enrolled key must unlock
-    // it (or it is still open under `touch = "unlock"`).
+    // A backup key joins the data key the vault already has: an enrolled key unlocks it,
+    // which is also the approval of the change.
     let first = vault.enrolled_keys().is_empty();
     let data_key = if first {
         DataKey::generate()
-    } else if let Some(key) = vault.take_data_key() {
-        key
     } else {
         unlock::unlock(
             vault.enrolled_keys(),
@@ -221,6 +220,10 @@ fn enroll_u2f(
     vault: &mut Vault,
     prompter: &AgentPrompter,
 ) -> anyhow::Result<Response> {
+    // A backup U2F key is approved by one enrolled already.
+    if !vault.enrolled_keys().is_empty() {
+        unlock::approve(vault.enrolled_keys(), prompter, "add a backup key")?;
+    }
     prompter.tell(&format!(
         "touch your security key to enrol it as {name:?} (U2F: it approves, it cannot seal)"
     ));
@@ -303,16 +306,16 @@ pub async fn remove(
     name: String,
     yes: bool,
 ) -> anyhow::Result<Response> {
-    // An unlocked data key spares the touch the re-keying needs...
-    let keep_unlocked = minter.config().touch == crate::config::TouchPolicy::Unlock;
+    // Approved by a fresh touch of a key enrolled now (the one removed, or another), never
+    // by a data key an earlier touch left open: `--yes` skips the question, not the touch.
     let response = minter
         .door
-        .enter(visitor, keep_unlocked, None, move |vault, prompter| {
+        .enter(visitor, false, None, move |vault, prompter| {
             remove_in(vault, prompter, &name, yes)
         })
         .await;
-    // ...and is out of date once it is done (or never to be used again, if it failed
-    // half-way): the next use takes a touch.
+    // A data key kept open is out of date once the vault is re-keyed or unsealed (or never
+    // to be used again, if it failed half-way): the next use takes a touch.
     minter.door.forget_data_key();
     response
 }
@@ -352,6 +355,15 @@ fn remove_in(
         });
     }
     if !is_sealing {
+        // An approve-only (U2F) key guards codes and exports by policy alone: without its
+        // approval, removing it would lift the guard for whoever asked.
+        let approvers: Vec<EnrolledKey> = vault
+            .enrolled_keys()
+            .iter()
+            .filter(|k| k.kind == KeyKind::Approve)
+            .cloned()
+            .collect();
+        unlock::approve(&approvers, prompter, &format!("remove the key {name}"))?;
         vault.remove_key(name)?;
         return Ok(Response::Done {
             message: format!("removed security key {name:?}"),
@@ -367,7 +379,7 @@ fn remove_in(
         .collect();
     let plan = unlock::plan_rekey(
         &remaining,
-        vault.take_data_key(),
+        None,
         prompter,
         &format!("re-key the vault without {name}"),
     )?;
