@@ -48,8 +48,28 @@ pub fn identify(pid: u32) -> Peer {
     });
     Peer {
         pid: at,
-        program: program.unwrap_or_else(|| "unknown".into()),
+        program: program.map_or_else(|| "unknown".into(), |name| printable(&name)),
     }
+}
+
+/// A name as it may be shown: any process can name itself (`/proc/self/comm`, a script's
+/// file name), so control characters are escaped (`\n`, `\x1b`): a newline cannot forge a
+/// line of `mfa-agent log` or the daemon's log, nor an escape sequence reach a terminal.
+#[must_use]
+pub fn printable(name: &str) -> String {
+    if !name.chars().any(char::is_control) {
+        return name.to_owned();
+    }
+    name.chars()
+        .map(|c| match c {
+            '\n' => "\\n".to_owned(),
+            '\r' => "\\r".to_owned(),
+            '\t' => "\\t".to_owned(),
+            c if c.is_control() && u32::from(c) < 0x100 => format!("\\x{:02x}", u32::from(c)),
+            c if c.is_control() => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 /// Interpreters run explicitly (`python3 tool.py`) name their script instead. A script
@@ -96,5 +116,29 @@ mod tests {
         assert_eq!(me.pid, std::process::id());
         assert!(me.program.starts_with("mfa_agent"), "{me}");
         assert_eq!(identify(u32::MAX).program, "unknown");
+    }
+
+    /// A program that names itself with a newline and a terminal escape sequence is shown
+    /// with both escaped.
+    #[test]
+    fn a_name_with_control_characters_is_shown_escaped() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "printf 'a\\nb\\033[2J' > /proc/self/comm; sleep 10; true"])
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let comm = format!("/proc/{pid}/comm");
+        while std::fs::read_to_string(&comm).is_ok_and(|c| c == "sh\n")
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let seen = identify(pid);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(seen.program, "a\\nb\\x1b[2J");
+        assert_eq!(printable("plain"), "plain");
+        assert_eq!(printable("tab\there\u{7f}\u{85}"), "tab\\there\\x7f\\x85");
     }
 }
