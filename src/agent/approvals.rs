@@ -31,6 +31,19 @@ impl Approvals {
             })
     }
 
+    /// Moves the programs approved for `profile`'s session to `renewed`, its forced refresh:
+    /// a refresh replaces the session, not the user's approvals.
+    pub fn renew(&self, profile: &str, renewed: &SessionCredentials) {
+        if let Some(entry) = self
+            .0
+            .lock()
+            .expect("approvals lock poisoned")
+            .get_mut(profile)
+        {
+            entry.0.clone_from(&renewed.access_key_id);
+        }
+    }
+
     /// Approves `program` for `session` of `profile` (forgetting approvals of an older one).
     pub fn grant(&self, profile: &str, session: &SessionCredentials, program: &str) {
         let mut approvals = self.0.lock().expect("approvals lock poisoned");
@@ -52,22 +65,38 @@ impl Minter {
             || self.approvals.allow(profile, session, program)
     }
 
-    /// [`Minter::credentials`] for the program behind a client (`program`, named in the
-    /// prompts by `progress`): under `confirm = "each-program"`, a program that neither
-    /// minted the session nor was approved for it is asked about first.
+    /// The session of `profile`, from the cache or freshly minted, for the program that
+    /// asked (`progress` names it): the one way to a session. Under `confirm =
+    /// "each-program"`, a program that neither minted the session nor was approved for it is
+    /// asked about first; a forced refresh (`--refresh`) is a use of the session it
+    /// replaces, so it is asked about too, and the programs approved for that session stay
+    /// approved for the new one.
     pub async fn credentials_for(
         &self,
         profile: &str,
         force: bool,
         progress: &Progress,
-        program: &str,
     ) -> Result<Arc<SessionCredentials>, MintError> {
+        let program = progress.program();
+        let confirms = self.config().confirms_each_program(profile);
+        let replaced = if confirms && force {
+            self.cached(profile)
+        } else {
+            None
+        };
+        if let Some(current) = &replaced
+            && !self.approvals.allow(profile, current, program)
+        {
+            self.ask_approval(profile, progress).await?;
+        }
         let (session, minted) = self.credentials_minted(profile, force, progress).await;
         let session = session?;
-        if !self.config().confirms_each_program(profile) {
+        if !confirms {
             return Ok(session);
         }
-        if !minted && !self.approvals.allow(profile, &session, program) {
+        if replaced.is_some() {
+            self.approvals.renew(profile, &session);
+        } else if !minted && !self.approvals.allow(profile, &session, program) {
             self.ask_approval(profile, progress).await?;
         }
         self.approvals.grant(profile, &session, program);

@@ -30,11 +30,21 @@ const FLUSH_AT: usize = 64 * 1024;
 pub struct Entry {
     /// Unix seconds.
     pub time: i64,
+    /// What was done: "credentials", "code", "key remove" (the gate's names). Logs written
+    /// before operations were named hold credentials requests only.
+    #[serde(default = "credentials")]
+    pub operation: String,
+    /// What it was done to: the profile, or the seed's or key's name.
     pub profile: String,
     pub program: String,
     pub pid: u32,
-    /// "hit" (from the cache), "issued" (minted, or shared from a mint), "failed".
+    /// "hit" (from the cache), "issued" (minted, or shared from a mint), "done", "failed",
+    /// "abandoned" (the client left first).
     pub outcome: String,
+}
+
+fn credentials() -> String {
+    "credentials".into()
 }
 
 pub struct Audit {
@@ -56,12 +66,14 @@ impl Audit {
         }
     }
 
-    /// Appends one entry.
-    pub fn record(&self, profile: &str, peer: &Peer, outcome: &str) {
+    /// Appends one entry: `operation` (the gate's name for it) done to `profile` (or the
+    /// seed or key it names) for `peer`, and how it went.
+    pub fn record(&self, operation: &str, profile: &str, peer: &Peer, outcome: &str) {
         /// An [`Entry`] by reference: no allocation on the cache-hit path.
         #[derive(Serialize)]
         struct Borrowed<'a> {
             time: i64,
+            operation: &'a str,
             profile: &'a str,
             program: &'a str,
             pid: u32,
@@ -69,6 +81,7 @@ impl Audit {
         }
         let entry = Borrowed {
             time: crate::clock::unix_now_i64(),
+            operation,
             profile,
             program: &peer.program,
             pid: peer.pid,
@@ -150,7 +163,7 @@ mod tests {
             pid: 4242,
             program: "terraform".into(),
         };
-        audit.record("prod", &peer, "hit");
+        audit.record("credentials", "prod", &peer, "hit");
         assert!(!path.exists(), "gathered, not written at once");
         audit.flush();
         let text = std::fs::read_to_string(&path).unwrap();
@@ -165,7 +178,7 @@ mod tests {
             ("prod", "terraform", 4242, "hit")
         );
         for _ in 0..20_000 {
-            audit.record("prod", &peer, "hit");
+            audit.record("credentials", "prod", &peer, "hit");
         }
         audit.flush();
         assert!(

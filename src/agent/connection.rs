@@ -11,7 +11,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use super::lines::{Line, WipingReader, read_line};
 use super::minter::Progress;
 use super::peer::Peer;
-use super::{AgentState, Prompt, actions};
+use super::{AgentState, Prompt, actions, gate};
 use crate::protocol::{
     AskKind, Event, LastError, MAX_LINE, PROTOCOL_VERSION, Request, Response, StatusReport,
 };
@@ -209,32 +209,36 @@ where
                     .may_serve(&profile, &credentials, &peer.program)
             {
                 let sent = send(writer, &Response::Credentials(credentials)).await;
-                state.audit.record(&profile, peer, "hit");
+                state.audit.record("credentials", &profile, peer, "hit");
                 return sent;
             }
             let (client, messages) = mpsc::unbounded_channel();
-            let progress = Progress::new(client).asked_by(&peer.to_string());
+            let progress = Progress::new(client).asked_by(peer);
             // Boxed: a mint's state machine is large, and it only runs on a cache miss (or
             // a program that must be approved first).
-            let mint = Box::pin(state.minter.credentials_for(
-                &profile,
-                force_refresh,
-                &progress,
-                &peer.program,
-            ));
+            let mint = Box::pin(
+                state
+                    .minter
+                    .credentials_for(&profile, force_refresh, &progress),
+            );
             let Some(result) = follow_mint(mint, messages, reader, writer).await? else {
                 // The client hung up; the mint ran to its end for the cache and other callers.
                 return Err(std::io::ErrorKind::BrokenPipe.into());
             };
+            let operation = if force_refresh {
+                "credentials refresh"
+            } else {
+                "credentials"
+            };
             match result {
                 Ok(credentials) => {
-                    state.audit.record(&profile, peer, "issued");
+                    state.audit.record(operation, &profile, peer, "issued");
                     // The last error is news only until something works again.
                     *state.last_error.lock().expect("last error lock poisoned") = None;
                     Response::Credentials(credentials)
                 }
                 Err(err) => {
-                    state.audit.record(&profile, peer, "failed");
+                    state.audit.record(operation, &profile, peer, "failed");
                     let err = err.to_string();
                     // Name the profile once: most errors say which already.
                     let message = if err.contains(&format!("profile {profile:?}")) {
@@ -252,22 +256,54 @@ where
                 }
             }
         }
-        // Everything else reads the vault or talks to a security key.
-        request => {
-            let (client, messages) = mpsc::unbounded_channel();
-            let progress = Progress::new(client);
-            let work = Box::pin(actions::handle(request, &state.minter, progress));
-            let Some(result) = follow_mint(work, messages, reader, writer).await? else {
-                return Err(std::io::ErrorKind::BrokenPipe.into());
-            };
-            result.unwrap_or_else(|e| {
-                let message = crate::report::one_sentence(e.as_ref());
-                tracing::info!("request failed: {message}");
-                Response::Error { message }
-            })
-        }
+        // Everything else reads the vault, talks to a security key or uses a session.
+        request => match carry_out(request, state, asker, reader, writer).await? {
+            Some(response) => response,
+            None => return Err(std::io::ErrorKind::BrokenPipe.into()),
+        },
     };
     send(writer, &response).await
+}
+
+/// Carries out a request other than the hot credentials one, through the gate: its
+/// operation is named once (gate.rs), and every one that uses something leaves an audit
+/// entry. `None` when the client hung up first.
+async fn carry_out<R, W>(
+    request: Request,
+    state: &AgentState,
+    asker: &Asker,
+    reader: &mut R,
+    writer: &mut W,
+) -> std::io::Result<Option<Response>>
+where
+    R: AsyncBufReadExt + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let operation = gate::operation(&request);
+    let (name, subject, audited) = (
+        operation.name,
+        operation.subject.to_owned(),
+        operation.uses != gate::Uses::Nothing,
+    );
+    let peer = asker.peer();
+    let (client, messages) = mpsc::unbounded_channel();
+    let progress = Progress::new(client).asked_by(peer);
+    let work = Box::pin(actions::handle(request, &state.minter, progress));
+    let Some(result) = follow_mint(work, messages, reader, writer).await? else {
+        if audited {
+            state.audit.record(name, &subject, peer, "abandoned");
+        }
+        return Ok(None);
+    };
+    if audited {
+        let outcome = if result.is_ok() { "done" } else { "failed" };
+        state.audit.record(name, &subject, peer, outcome);
+    }
+    Ok(Some(result.unwrap_or_else(|e| {
+        let message = crate::report::one_sentence(e.as_ref());
+        tracing::info!("request failed: {message}");
+        Response::Error { message }
+    })))
 }
 
 /// Longer than any profile name people write; every name asked for keeps a cache slot, so

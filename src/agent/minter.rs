@@ -45,6 +45,8 @@ pub enum Prompt {
 pub struct Progress {
     client: UnboundedSender<Prompt>,
     asker: Option<Arc<str>>,
+    /// The program alone ("terraform"): what `confirm = "each-program"` approves.
+    program: Option<Arc<str>>,
 }
 
 impl Progress {
@@ -53,14 +55,22 @@ impl Progress {
         Self {
             client,
             asker: None,
+            program: None,
         }
     }
 
     /// Names the program that asked.
     #[must_use]
-    pub fn asked_by(mut self, asker: &str) -> Self {
-        self.asker = Some(asker.into());
+    pub fn asked_by(mut self, peer: &super::peer::Peer) -> Self {
+        self.asker = Some(peer.to_string().into());
+        self.program = Some(peer.program.as_str().into());
         self
+    }
+
+    /// The program that asked ("terraform"), or "unknown".
+    #[must_use]
+    pub fn program(&self) -> &str {
+        self.program.as_deref().unwrap_or("unknown")
     }
 
     pub fn send(&self, prompt: Prompt) -> Result<(), SendError<Prompt>> {
@@ -164,19 +174,11 @@ impl Minter {
         self.door.unlocked_until()
     }
 
-    /// Session credentials for `profile`, from the cache or freshly minted.
-    pub async fn credentials(
-        &self,
-        profile: &str,
-        force: bool,
-        progress: &Progress,
-    ) -> Result<Arc<SessionCredentials>, MintError> {
-        self.credentials_minted(profile, force, progress).await.0
-    }
-
-    /// [`Minter::credentials`], and whether this call minted them (rather than found them
-    /// cached or joined another caller's mint).
-    pub async fn credentials_minted(
+    /// Session credentials for `profile`, from the cache or freshly minted, and whether this
+    /// call minted them (rather than found them cached or joined another caller's mint).
+    /// Private: every use of a session goes through [`Minter::credentials_for`], which
+    /// applies `confirm = "each-program"` to the program that asked.
+    pub(super) async fn credentials_minted(
         &self,
         profile: &str,
         force: bool,

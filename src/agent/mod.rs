@@ -10,6 +10,7 @@ mod cache;
 mod connection;
 mod door;
 mod events;
+pub mod gate;
 mod lines;
 mod minter;
 pub mod notifier;

@@ -123,7 +123,10 @@ mod tests {
     #[test]
     fn a_name_with_control_characters_is_shown_escaped() {
         let mut child = std::process::Command::new("sh")
-            .args(["-c", "printf 'a\\nb\\033[2J' > /proc/self/comm; sleep 10; true"])
+            .args([
+                "-c",
+                "printf 'a\\nb\\033[2J' > /proc/self/comm; sleep 10; true",
+            ])
             .spawn()
             .unwrap();
         let pid = child.id();

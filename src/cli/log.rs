@@ -65,9 +65,10 @@ fn print_lines(reader: impl BufRead, json: bool) -> Result<usize> {
             continue;
         };
         println!(
-            "{}  {:<7} {}  {} (pid {})",
+            "{}  {:<7} {} {}  {} (pid {})",
             iso8601(entry.time),
             entry.outcome,
+            entry.operation,
             entry.profile,
             entry.program,
             entry.pid

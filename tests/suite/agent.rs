@@ -959,18 +959,25 @@ fn the_audit_log_names_the_program_that_asked() {
     with_env(&mut python);
     assert!(python.status().unwrap().success());
 
-    // The agent writes its entries within a second (gathered, not one write per hit).
+    // The agent writes its entries within a second (gathered, not one write per hit). The
+    // set-up's `seed add` has one too: every operation is logged.
     let mut logged = String::new();
     for _ in 0..50 {
         logged = env.run(["log", "--json"], "").success();
-        if logged.lines().count() >= 2 {
+        if logged.lines().count() >= 3 {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let entries: Vec<Value> = logged
+    let all: Vec<Value> = logged
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(all[0]["operation"], "seed add", "{logged}");
+    assert_eq!(all[0]["profile"], "work", "{logged}");
+    let entries: Vec<&Value> = all
+        .iter()
+        .filter(|e| e["operation"] == "credentials")
         .collect();
     assert_eq!(entries.len(), 2, "{logged}");
     assert_eq!(entries[0]["program"], "aws", "{logged}");
@@ -992,7 +999,10 @@ fn the_audit_log_names_the_program_that_asked() {
         assert!(!logged.contains(&secret) && !logged.contains(&token));
     }
     let human = env.run(["log"], "").success();
-    assert!(human.contains("issued  base  aws (pid "), "{human}");
+    assert!(
+        human.contains("issued  credentials base  aws (pid "),
+        "{human}"
+    );
 }
 
 /// An audit log that cannot be written costs a warning in the agent's log, never a mint.

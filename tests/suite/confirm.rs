@@ -22,13 +22,18 @@ fn in_env(env: &TestEnv, mut cmd: Command) -> Command {
 
 /// python3 asking for `base`'s credentials, with no terminal (`setsid`).
 fn python(env: &TestEnv) -> std::process::Output {
+    python_for(env, "base")
+}
+
+/// python3 asking for `profile`'s credentials, with no terminal (`setsid`).
+fn python_for(env: &TestEnv, profile: &str) -> std::process::Output {
     let bin = env!("CARGO_BIN_EXE_mfa-agent");
     let mut cmd = Command::new("setsid");
     cmd.args([
         "-w",
         "python3",
         "-c",
-        &format!("import subprocess, sys; sys.exit(subprocess.run([{bin:?}, 'credential-process', '--profile', 'base'], stdout=subprocess.DEVNULL).returncode)"),
+        &format!("import subprocess, sys; sys.exit(subprocess.run([{bin:?}, 'credential-process', '--profile', {profile:?}], stdout=subprocess.DEVNULL).returncode)"),
     ]);
     in_env(env, cmd).output().unwrap()
 }
@@ -131,5 +136,111 @@ fn another_program_asks_once_and_the_first_never() {
     assert!(
         programs.iter().any(|p| p.starts_with("python3")),
         "{logged}"
+    );
+}
+
+/// `timeout 60 mfa-agent ARGS`: a second program ("timeout"), with no terminal to ask on
+/// (`setsid`).
+fn second_program(env: &TestEnv, args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new("setsid");
+    cmd.args(["-w", "timeout", "60"])
+        .arg(env!("CARGO_BIN_EXE_mfa-agent"))
+        .args(args);
+    in_env(env, cmd)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Every way to use a session goes through the same check: a forced refresh, a console
+/// sign-in, a key rotation and an MFA device's removal by a program that is not approved
+/// are refused (here, with no terminal and no key to approve with), the program that
+/// started the session keeps it, and the audit log has an entry for each operation.
+#[test]
+fn every_use_of_a_session_asks_and_every_operation_is_logged() {
+    let sts = FakeSts::start(AWS_SEED, 30);
+    let env = minting::setup_with(
+        &sts,
+        AWS_SEED,
+        30,
+        "[profiles.base]\nconfirm = \"each-program\"\n[profiles.admin]\nconfirm = \"each-program\"\n",
+    );
+    let keys = format!(
+        "{} {}",
+        common::fake_sts::ACCESS_KEY_ID,
+        common::fake_sts::SECRET_ACCESS_KEY
+    );
+    env.run(["creds", "add", "base", "--stdin"], &keys)
+        .success();
+    // python3 starts both sessions.
+    assert!(python_for(&env, "base").status.success());
+    assert!(python_for(&env, "admin").status.success());
+    let calls = (sts.gst_calls(), sts.assume_role_count());
+
+    for (args, profile) in [
+        (
+            &["credential-process", "--profile", "base", "--refresh"][..],
+            "base",
+        ),
+        (&["login", "admin", "--print"][..], "admin"),
+        (&["creds", "rotate", "base"][..], "base"),
+        (&["aws", "unenroll", "--profile", "base", "--yes"][..], "base"),
+    ] {
+        let out = second_program(&env, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} was served: {stderr}");
+        assert!(
+            stderr.contains("timeout (pid ")
+                && stderr.contains(&format!(
+                    "was not let use the session of profile {profile:?}"
+                )),
+            "{args:?}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    // Nothing was minted for the refused, and python3 keeps both sessions, unasked.
+    assert_eq!((sts.gst_calls(), sts.assume_role_count()), calls);
+    assert!(python_for(&env, "base").status.success());
+    assert!(python_for(&env, "admin").status.success());
+    // A code is an operation too.
+    env.run(["code", "work"], "").success();
+
+    let mut entries: Vec<Value> = Vec::new();
+    for _ in 0..50 {
+        entries = env
+            .run(["log", "--json"], "")
+            .success()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        if entries.iter().any(|e| e["operation"] == "code") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let logged = |operation: &str, subject: &str, program: &str, outcome: &str| {
+        entries.iter().any(|e| {
+            e["operation"] == operation
+                && e["profile"] == subject
+                && e["program"].as_str().unwrap().starts_with(program)
+                && e["outcome"] == outcome
+        })
+    };
+    for (operation, subject) in [
+        ("credentials refresh", "base"),
+        ("login", "admin"),
+        ("creds rotate", "base"),
+        ("aws unenroll", "base"),
+    ] {
+        assert!(
+            logged(operation, subject, "timeout", "failed"),
+            "no entry for {operation} {subject}: {entries:#?}"
+        );
+    }
+    assert!(logged("creds add", "base", "suite", "done"), "{entries:#?}");
+    assert!(logged("code", "work", "suite", "done"), "{entries:#?}");
+    assert!(
+        logged("credentials", "admin", "python3", "issued"),
+        "{entries:#?}"
     );
 }

@@ -249,7 +249,7 @@ async fn unenroll(
     }
     // Policies allow deactivating an MFA device only from an MFA session: the agent's.
     let session = minter
-        .credentials(&plan.source_profile, false, &visitor.progress)
+        .credentials_for(&plan.source_profile, false, &visitor.progress)
         .await
         .context("deactivating an MFA device needs an MFA session, and getting one failed; nothing was changed")?;
     let signed = sts::signing_credentials(&session);

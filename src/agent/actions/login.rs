@@ -47,7 +47,7 @@ pub async fn login(
         );
     }
     let session = minter
-        .credentials(&profile, false, &visitor.progress)
+        .credentials_for(&profile, false, &visitor.progress)
         .await?;
     let (endpoint, destination) = endpoints(minter.config(), plan.region.as_deref());
     let timeout = Duration::from_secs(minter.config().sts_timeout_seconds);

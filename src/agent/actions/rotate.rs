@@ -54,7 +54,7 @@ pub async fn rotate(
         .to_owned();
     // MFA-only policies allow managing one's own keys from an MFA session only.
     let session = minter
-        .credentials(&source, false, &visitor.progress)
+        .credentials_for(&source, false, &visitor.progress)
         .await
         .context(
             "rotating keys needs an MFA session, and getting one failed; nothing was changed",
