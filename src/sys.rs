@@ -117,6 +117,28 @@ pub fn ignore_interrupts() {
     }
 }
 
+/// Time since boot, counting time suspended (Linux `CLOCK_BOOTTIME`; elsewhere the
+/// monotonic clock, which macOS also runs through sleep). `Instant` stops while the machine
+/// sleeps: a deadline measured with it would outlive an overnight suspend.
+#[must_use]
+pub fn since_boot() -> std::time::Duration {
+    #[cfg(target_os = "linux")]
+    let clock = libc::CLOCK_BOOTTIME;
+    #[cfg(not(target_os = "linux"))]
+    let clock = libc::CLOCK_MONOTONIC;
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer; the clock exists.
+    let rc = unsafe { libc::clock_gettime(clock, &raw mut now) };
+    assert_eq!(rc, 0, "clock_gettime cannot fail for a clock that exists");
+    std::time::Duration::new(
+        u64::try_from(now.tv_sec).unwrap_or(0),
+        u32::try_from(now.tv_nsec).unwrap_or(0),
+    )
+}
+
 /// The real user id of this process.
 #[must_use]
 pub fn current_uid() -> u32 {

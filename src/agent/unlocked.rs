@@ -1,41 +1,54 @@
 //! What one unlock keeps open: the data key under `touch = "unlock"` (one touch opens the
 //! seeds), and the encrypted file's passphrase. Kept until the unlock TTL passes, or it goes
-//! unused for the idle time, or `mfa-agent lock` — whichever first.
+//! unused for the idle time, or `mfa-agent lock` — whichever first. Both times are counted
+//! on a clock that runs while the machine is suspended: an 8-hour unlock before a night's
+//! sleep is over in the morning.
 
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Time since some fixed point, counting suspend: [`crate::sys::since_boot`], or a test's.
+pub type Clock = Arc<dyn Fn() -> Duration + Send + Sync>;
 
 /// A secret held for a while; dropping it (on expiry or lock) zeroes it.
 pub struct Unlocked<T: Clone> {
     ttl: Duration,
     idle: Duration,
     held: Mutex<Option<Held<T>>>,
+    clock: Clock,
 }
 
 struct Held<T> {
     key: T,
-    until: Instant,
+    until: Duration,
     until_unix: i64,
-    last_used: Instant,
+    last_used: Duration,
 }
 
 impl<T: Clone> Unlocked<T> {
     #[must_use]
     pub fn new(ttl: Duration, idle: Duration) -> Self {
+        Self::with_clock(ttl, idle, Arc::new(crate::sys::since_boot))
+    }
+
+    /// [`Unlocked::new`] on another clock (a test's, moved past a suspend).
+    #[must_use]
+    pub fn with_clock(ttl: Duration, idle: Duration, clock: Clock) -> Self {
         Self {
             ttl,
             idle,
             held: Mutex::new(None),
+            clock,
         }
     }
 
     /// The held key, if still unlocked; using it counts as activity for the idle lock.
     pub fn get(&self) -> Option<T> {
         let mut held = self.held.lock().expect("unlock lock poisoned");
-        let now = Instant::now();
+        let now = (self.clock)();
         if held
             .as_ref()
-            .is_some_and(|h| now >= h.until || now.duration_since(h.last_used) >= self.idle)
+            .is_some_and(|h| now >= h.until || now.saturating_sub(h.last_used) >= self.idle)
         {
             // Dropping the key zeroes it.
             *held = None;
@@ -48,13 +61,11 @@ impl<T: Clone> Unlocked<T> {
 
     /// Keeps `key` after a touch unlocked it.
     pub fn keep(&self, key: T) {
-        let now = Instant::now();
+        let now = (self.clock)();
         let until_unix = i64::try_from(crate::clock::unix_now().saturating_add(self.ttl.as_secs()))
             .unwrap_or(i64::MAX);
         // A TTL too long to add to the clock is as good as forever.
-        let until = now
-            .checked_add(self.ttl)
-            .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400));
+        let until = now.checked_add(self.ttl).unwrap_or(Duration::MAX);
         *self.held.lock().expect("unlock lock poisoned") = Some(Held {
             key,
             until,
@@ -105,5 +116,56 @@ mod tests {
         let idle = Unlocked::<DataKey>::new(Duration::from_secs(3600), Duration::ZERO);
         idle.keep(DataKey::generate());
         assert!(idle.get().is_none(), "idle too long");
+    }
+
+    /// A clock a test moves: the hours a suspended machine sleeps pass on it as on
+    /// `CLOCK_BOOTTIME`, while `Instant` would not see them.
+    fn moved_clock() -> (Clock, Arc<std::sync::atomic::AtomicU64>) {
+        let seconds = Arc::new(std::sync::atomic::AtomicU64::new(1_000));
+        let read = seconds.clone();
+        let clock: Clock =
+            Arc::new(move || Duration::from_secs(read.load(std::sync::atomic::Ordering::Relaxed)));
+        (clock, seconds)
+    }
+
+    #[test]
+    fn a_suspend_counts_towards_the_unlock_and_idle_times() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (clock, now) = moved_clock();
+        let hour = Duration::from_secs(3600);
+        let unlocked = Unlocked::<DataKey>::with_clock(8 * hour, 4 * hour, clock.clone());
+        unlocked.keep(DataKey::generate());
+        now.fetch_add(3 * 3600, Relaxed);
+        assert!(unlocked.get().is_some(), "3 h in, used now and then");
+        now.fetch_add(3 * 3600, Relaxed);
+        assert!(unlocked.get().is_some(), "6 h in");
+        // A night's suspend: 10 hours pass on the clock with no request.
+        now.fetch_add(10 * 3600, Relaxed);
+        assert!(unlocked.get().is_none(), "locked after the night");
+
+        let idle = Unlocked::<DataKey>::with_clock(24 * hour, hour, clock);
+        idle.keep(DataKey::generate());
+        now.fetch_add(2 * 3600, Relaxed);
+        assert!(
+            idle.get().is_none(),
+            "a 2-hour suspend is over the idle time"
+        );
+    }
+
+    #[test]
+    fn the_agents_clock_counts_time_suspended() {
+        // /proc/uptime is CLOCK_BOOTTIME: the clock that counts suspend.
+        let uptime: f64 = std::fs::read_to_string("/proc/uptime")
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let ours = crate::sys::since_boot().as_secs_f64();
+        assert!(
+            (ours - uptime).abs() < 2.0,
+            "{ours} s against uptime {uptime} s"
+        );
     }
 }

@@ -184,7 +184,10 @@ fn every_use_of_a_session_asks_and_every_operation_is_logged() {
         ),
         (&["login", "admin", "--print"][..], "admin"),
         (&["creds", "rotate", "base"][..], "base"),
-        (&["aws", "unenroll", "--profile", "base", "--yes"][..], "base"),
+        (
+            &["aws", "unenroll", "--profile", "base", "--yes"][..],
+            "base",
+        ),
     ] {
         let out = second_program(&env, args);
         let stderr = String::from_utf8_lossy(&out.stderr);
