@@ -40,28 +40,52 @@ pub struct Credential {
     pub cred_protect: Option<u8>,
 }
 
-/// Turns ctap-hid-fido2's error strings (which carry CTAP status codes) into advice.
+/// The CTAP status code in one of ctap-hid-fido2's error strings, which carry it as
+/// `0xNN CTAP2_ERR_NAME description` (its ctapdef.rs): the code is read only where it is
+/// followed by its CTAP name, never from a number elsewhere in the text (an offset in a
+/// parse error, a path).
+fn ctap_status(text: &str) -> Option<u8> {
+    text.match_indices("0x").find_map(|(at, _)| {
+        let rest = &text[at + 2..];
+        let hex = rest.get(..2)?;
+        let named = rest[2..].strip_prefix(' ')?;
+        (named.starts_with("CTAP1_ERR_") || named.starts_with("CTAP2_ERR_"))
+            .then(|| u8::from_str_radix(hex, 16).ok())
+            .flatten()
+    })
+}
+
+/// CTAP 2.1 status codes (§8.2) the agent acts on.
+mod status {
+    pub const OPERATION_DENIED: u8 = 0x27;
+    pub const UNSUPPORTED_OPTION: u8 = 0x2B;
+    pub const INVALID_OPTION: u8 = 0x2C;
+    pub const KEEPALIVE_CANCEL: u8 = 0x2D;
+    pub const NO_CREDENTIALS: u8 = 0x2E;
+    pub const USER_ACTION_TIMEOUT: u8 = 0x2F;
+    pub const PIN_INVALID: u8 = 0x31;
+    pub const PIN_BLOCKED: u8 = 0x32;
+    pub const PIN_AUTH_BLOCKED: u8 = 0x34;
+    pub const PIN_NOT_SET: u8 = 0x35;
+    pub const PUAT_REQUIRED: u8 = 0x36;
+    pub const UP_REQUIRED: u8 = 0x3B;
+    /// CTAP 2.0's name for an expired touch request (CTAP2_ERR_ACTION_TIMEOUT).
+    pub const ACTION_TIMEOUT: u8 = 0x3A;
+}
+
+/// Turns ctap-hid-fido2's errors into what happened, by their CTAP status code.
 fn classify(err: &anyhow::Error) -> KeyError {
     let text = format!("{err:#}");
-    let has = |code: &str| text.contains(code);
-    if has("0x31") {
-        KeyError::WrongPin
-    } else if has("0x34") {
-        KeyError::PinAuthBlocked
-    } else if has("0x32") {
-        KeyError::PinBlocked
-    } else if has("0x36") || has("0x35") {
-        KeyError::PinRequired
-    } else if has("0x2F") || has("0x2f") || has("0x3A") {
-        KeyError::TouchTimeout
-    } else if has("0x27") {
-        KeyError::Denied
-    } else if has("0x2D") || has("0x2d") {
-        KeyError::Cancelled
-    } else if has("0x2E") || has("0x2e") {
-        KeyError::NotEnrolled
-    } else {
-        KeyError::Device(text)
+    match ctap_status(&text) {
+        Some(status::PIN_INVALID) => KeyError::WrongPin,
+        Some(status::PIN_AUTH_BLOCKED) => KeyError::PinAuthBlocked,
+        Some(status::PIN_BLOCKED) => KeyError::PinBlocked,
+        Some(status::PUAT_REQUIRED | status::PIN_NOT_SET) => KeyError::PinRequired,
+        Some(status::USER_ACTION_TIMEOUT | status::ACTION_TIMEOUT) => KeyError::TouchTimeout,
+        Some(status::OPERATION_DENIED) => KeyError::Denied,
+        Some(status::KEEPALIVE_CANCEL) => KeyError::Cancelled,
+        Some(status::NO_CREDENTIALS) => KeyError::NotEnrolled,
+        _ => KeyError::Device(text),
     }
 }
 
@@ -215,12 +239,17 @@ pub fn silent_hmac_secret(
         let assertions = match key.get_assertion_with_args(&args) {
             Ok(assertions) => assertions,
             Err(e) => {
-                let text = format!("{e:#}");
                 // Unsupported option, invalid option, or no answer without a touch: gated.
-                if ["0x2B", "0x2b", "0x2C", "0x2c", "0x27", "0x2E", "0x2e"]
-                    .iter()
-                    .any(|code| text.contains(code))
-                {
+                if matches!(
+                    ctap_status(&format!("{e:#}")),
+                    Some(
+                        status::UNSUPPORTED_OPTION
+                            | status::INVALID_OPTION
+                            | status::OPERATION_DENIED
+                            | status::NO_CREDENTIALS
+                            | status::UP_REQUIRED
+                    )
+                ) {
                     return Ok(None);
                 }
                 return Err(classify(&e));
@@ -351,5 +380,36 @@ mod tests {
         assert!(blocked.to_string().contains("reset"), "{blocked}");
         assert!(!blocked.to_string().contains("replug"), "{blocked}");
         assert_eq!(status("0x31 CTAP2_ERR_PIN_INVALID"), KeyError::WrongPin);
+    }
+
+    /// A number in the text that is no status (an offset in a parse error, a byte of a
+    /// path) is not read as one; only `0xNN CTAP..._ERR_...` is.
+    #[test]
+    fn only_a_named_ctap_status_is_read_as_one() {
+        for text in [
+            "ciborium parse error at offset 0x31",
+            "unexpected byte 0x2E in the answer",
+            "read err = 0x2F",
+            "/dev/hidraw0x34",
+        ] {
+            assert!(
+                matches!(status(text), KeyError::Device(_)),
+                "{text}: {:?}",
+                status(text)
+            );
+        }
+        assert_eq!(
+            status("0x2F CTAP2_ERR_USER_ACTION_TIMEOUT"),
+            KeyError::TouchTimeout
+        );
+        assert_eq!(
+            status("0x2E CTAP2_ERR_NO_CREDENTIALS"),
+            KeyError::NotEnrolled
+        );
+        assert_eq!(
+            status("x 0x36 CTAP2_ERR_PUAT_REQUIRED"),
+            KeyError::PinRequired
+        );
+        assert_eq!(ctap_status("0x6F"), None, "an unknown status has no name");
     }
 }

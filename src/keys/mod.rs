@@ -78,6 +78,12 @@ pub enum KeyError {
     HidUnavailable { detail: String },
     #[error("the security key did not answer within {} s; unplug it, plug it back in and retry", .0.as_secs())]
     Timeout(Duration),
+    /// An earlier operation on a key never ended (a wedged key blocks its read for ever):
+    /// nothing can reach a key until it is unplugged, which ends that read.
+    #[error(
+        "a security key stopped answering an earlier request and still holds the USB HID line; unplug it, plug it back in and retry"
+    )]
+    Wedged,
     /// Anything else the key or the HID stack got wrong, such as an answer that does not
     /// parse (which a replug usually cures: a key is a small computer).
     #[error(
@@ -142,7 +148,15 @@ fn run_exclusive_until<T: Send + 'static>(
     cancelled: &dyn Fn() -> bool,
     cancel: impl FnOnce(),
 ) -> Result<T, KeyError> {
+    use std::sync::atomic::{AtomicBool, Ordering};
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // Set when a caller gave up on an operation whose thread still runs (ctap-hid-fido2's
+    // reads have no timeout): it holds the line until the key is unplugged, so later
+    // operations fail at once, saying so, instead of each waiting out its deadline.
+    static WEDGED: AtomicBool = AtomicBool::new(false);
+    if WEDGED.load(Ordering::Acquire) {
+        return Err(KeyError::Wedged);
+    }
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("security-key".into())
@@ -157,6 +171,8 @@ fn run_exclusive_until<T: Send + 'static>(
                         "the HID library failed unexpectedly".into(),
                     ))
                 });
+            // Whoever waited has been answered, or has given up: the line is free again.
+            WEDGED.store(false, Ordering::Release);
             let _ = tx.send(result);
         })
         .map_err(|e| KeyError::Device(format!("failed to start the HID thread: {e}")))?;
@@ -173,11 +189,48 @@ fn run_exclusive_until<T: Send + 'static>(
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
         }
         if std::time::Instant::now() >= give_up {
+            WEDGED.store(true, Ordering::Release);
             return Err(KeyError::Timeout(deadline));
         }
         if cancel.is_some() && cancelled() {
             tracing::info!("the waiting client went away: cancelling the touch request");
             (cancel.take().expect("checked above"))();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A key that never answers holds the one HID line for as long as it stays plugged in:
+    /// the request that waited on it times out, and later requests fail at once, saying to
+    /// replug, rather than each waiting out its own deadline. Once the stuck read ends (the
+    /// key is pulled), keys answer again.
+    #[test]
+    fn a_wedged_key_fails_later_requests_at_once_until_it_lets_go() {
+        let (unplug, unplugged) = std::sync::mpsc::channel::<()>();
+        let stuck = run_exclusive(Duration::from_millis(200), move || {
+            let _ = unplugged.recv_timeout(Duration::from_secs(30));
+            Ok(())
+        });
+        assert_eq!(stuck, Err(KeyError::Timeout(Duration::from_millis(200))));
+        let started = std::time::Instant::now();
+        let next = run_exclusive(Duration::from_secs(30), || Ok(1));
+        assert_eq!(next, Err(KeyError::Wedged));
+        assert!(started.elapsed() < Duration::from_secs(1), "at once");
+        assert!(KeyError::Wedged.to_string().contains("unplug it"));
+
+        unplug.send(()).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let answered = loop {
+            match run_exclusive(Duration::from_secs(5), || Ok(2)) {
+                Err(KeyError::Wedged) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                other => break other,
+            }
+        };
+        assert_eq!(answered, Ok(2));
     }
 }
