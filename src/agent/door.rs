@@ -162,7 +162,7 @@ impl Door {
                     crate::unlock::approve(keys, &approver, &approver.visitor.purpose)
                 }));
             if let Some(key) = held {
-                vault.set_data_key(key);
+                vault.set_data_key(key)?;
             }
             let output = work(&mut vault, &prompter)?;
             anyhow::Ok((output, vault.take_data_key()))

@@ -16,6 +16,7 @@
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use thiserror::Error;
 use x25519_dalek::{PublicKey, StaticSecret};
@@ -104,6 +105,31 @@ impl DataKey {
 }
 
 impl DataKey {
+    /// A MAC of `message` under a key derived from this data key for `purpose` (HKDF-SHA256
+    /// info), HMAC-SHA256: what the vault's index proves with it cannot be changed by
+    /// whoever lacks the data key.
+    #[must_use]
+    pub fn authenticate(&self, purpose: &[u8], message: &[u8]) -> Vec<u8> {
+        self.mac(purpose, message).finalize().into_bytes().to_vec()
+    }
+
+    /// Whether `tag` is [`DataKey::authenticate`]'s for `message` (in constant time).
+    #[must_use]
+    pub fn verify(&self, purpose: &[u8], message: &[u8], tag: &[u8]) -> bool {
+        self.mac(purpose, message).verify_slice(tag).is_ok()
+    }
+
+    fn mac(&self, purpose: &[u8], message: &[u8]) -> Hmac<Sha256> {
+        let mut key = Zeroizing::new([0u8; KEY_LEN]);
+        Hkdf::<Sha256>::new(None, self.0.expose())
+            .expand(purpose, &mut key[..])
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&key[..]).expect("HMAC takes any key length");
+        mac.update(message);
+        mac
+    }
+
     /// Wraps this data key to the public half (`recipient_of`) of an enrolled key's
     /// hmac-secret output: no touch needed. Refuses a recipient that would make the shared
     /// secret predictable (a low-order point, which a damaged index could hold).

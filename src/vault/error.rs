@@ -92,6 +92,10 @@ pub enum VaultError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "the list of security keys in {path} is not the one this vault's keys signed: a key entry was added, changed or removed outside mfa-agent (by another program, or a restored or synced copy of the file), or the vault was made to look unsealed; nothing was opened or changed: restore the file from a backup you trust, or `mfa-agent seed recover` for the copy kept before its last change"
+    )]
+    KeyListChanged { path: PathBuf },
     #[error("the stored seed {name:?} is unusable: {source}")]
     BadStoredSeed { name: String, source: OtpError },
 }

@@ -54,6 +54,16 @@ pub struct Index {
     /// Enrolled security keys, each wrapping the vault's data key.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<EnrolledKey>,
+    /// A MAC over `keys` (and the vault's id) under the data key, while a key seals the
+    /// vault: a key entry added, changed or removed behind the agent's back, or the list
+    /// dropped to make new secrets be stored unsealed, is refused when the data key is next
+    /// opened. Written by vaults sealed before it existed at their next unlock.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "base64_option"
+    )]
+    pub keys_mac: Option<Vec<u8>>,
     /// Bumped each time the vault is re-keyed: secrets of generation N live under ids of
     /// their own, so a re-keying writes new ones beside the old and an interruption leaves
     /// the old set whole.
@@ -211,7 +221,43 @@ pub struct CredentialInfo {
     pub added: u64,
 }
 
+/// HKDF info of the key-list MAC's key.
+const KEYS_MAC_PURPOSE: &[u8] = b"mfa-agent key list v1";
+
 impl Index {
+    /// What the key-list MAC covers: the vault's id and its keys, as stored.
+    fn keys_message(&self) -> Vec<u8> {
+        let mut message = self.vault_id.as_bytes().to_vec();
+        message.push(0);
+        message.extend(serde_json::to_vec(&self.keys).expect("keys serialise"));
+        message
+    }
+
+    /// Whether any enrolled key seals the vault (the key list is then authenticated).
+    #[must_use]
+    pub fn is_sealed(&self) -> bool {
+        self.keys.iter().any(|k| k.kind == KeyKind::Seal)
+    }
+
+    /// Signs the key list with `data_key` (or drops the MAC once no key seals the vault).
+    pub fn sign_keys(&mut self, data_key: &DataKey) {
+        self.keys_mac = self
+            .is_sealed()
+            .then(|| data_key.authenticate(KEYS_MAC_PURPOSE, &self.keys_message()));
+    }
+
+    /// Whether `data_key` signed this key list: `Some(true)` yes, `Some(false)` no (it was
+    /// changed behind the agent's back), `None` when there is nothing to check (no sealing
+    /// key) or no MAC yet (a vault sealed before there was one: sign it now).
+    #[must_use]
+    pub fn keys_signed_by(&self, data_key: &DataKey) -> Option<bool> {
+        if !self.is_sealed() {
+            return None;
+        }
+        let tag = self.keys_mac.as_ref()?;
+        Some(data_key.verify(KEYS_MAC_PURPOSE, &self.keys_message(), tag))
+    }
+
     #[must_use]
     pub fn new(store: StoreKind) -> Self {
         let id: [u8; 8] = rand::random();
@@ -226,6 +272,7 @@ impl Index {
             seeds: BTreeMap::new(),
             credentials: BTreeMap::new(),
             keys: Vec::new(),
+            keys_mac: None,
             generation: 0,
             retired: Vec::new(),
         }
@@ -298,13 +345,36 @@ pub fn backup_path(index: &Path) -> PathBuf {
 }
 
 /// An exclusive lock on the vault, held while an index change is read, made and written,
-/// so two commands adding seeds at once cannot lose one of them.
+/// so two commands adding seeds at once cannot lose one of them. Re-entrant on one thread:
+/// a change that needs another on the way (the key list signed at the first unlock, in the
+/// middle of adding a seed) takes it again without waiting for itself.
 pub struct VaultLock {
-    _file: File,
+    _file: Option<File>,
+    dir: Option<PathBuf>,
+}
+
+thread_local! {
+    /// The vault directories this thread holds the lock of.
+    static HELD: std::cell::RefCell<std::collections::HashSet<PathBuf>> =
+        std::cell::RefCell::default();
+}
+
+impl Drop for VaultLock {
+    fn drop(&mut self) {
+        if let Some(dir) = self.dir.take() {
+            HELD.with(|held| held.borrow_mut().remove(&dir));
+        }
+    }
 }
 
 impl VaultLock {
     pub fn acquire(dir: &Path) -> Result<Self, VaultError> {
+        if HELD.with(|held| held.borrow().contains(dir)) {
+            return Ok(Self {
+                _file: None,
+                dir: None,
+            });
+        }
         let path: PathBuf = dir.join(".lock");
         let io_err = |action, source| VaultError::Io {
             action,
@@ -320,7 +390,11 @@ impl VaultLock {
             .open(&path)
             .map_err(|e| io_err("open", e))?;
         sys::lock_exclusive(&file).map_err(|e| io_err("lock", e))?;
-        Ok(Self { _file: file })
+        HELD.with(|held| held.borrow_mut().insert(dir.to_owned()));
+        Ok(Self {
+            _file: Some(file),
+            dir: Some(dir.to_owned()),
+        })
     }
 }
 

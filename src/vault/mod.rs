@@ -111,9 +111,51 @@ impl Vault {
         self
     }
 
-    /// Hands the vault a data key already unlocked (e.g. during enrolment).
-    pub fn set_data_key(&mut self, data_key: DataKey) {
+    /// Hands the vault a data key already unlocked (one an unlock keeps, or a new vault's
+    /// at its first enrolment). Like a key a touch opened, it must have signed the key
+    /// list as it is now.
+    pub fn set_data_key(&mut self, data_key: DataKey) -> Result<(), VaultError> {
+        self.check_keys_signed(&data_key)?;
         self.data_key = Some(data_key);
+        Ok(())
+    }
+
+    /// Refuses a key list `data_key` did not sign, and signs one sealed before key lists
+    /// were signed (its next unlock migrates it).
+    fn check_keys_signed(&mut self, data_key: &DataKey) -> Result<(), VaultError> {
+        match self.index.keys_signed_by(data_key) {
+            Some(false) => Err(VaultError::KeyListChanged {
+                path: self.index_path(),
+            }),
+            None if self.index.is_sealed() => self.change_index(|index| {
+                // Signed as read under the lock, and only if it is still unsigned.
+                if index.keys_mac.is_none() {
+                    index.sign_keys(data_key);
+                }
+                Ok(())
+            }),
+            Some(true) | None => Ok(()),
+        }
+    }
+
+    /// In a vault no key seals, a MAC or a sealed secret means the keys were taken out of
+    /// the index behind the agent's back: storing a new secret in the clear there would
+    /// hand it to whoever did.
+    fn check_unsealed_mode(&mut self) -> Result<(), VaultError> {
+        let path = self.index_path();
+        let refused = || VaultError::KeyListChanged { path: path.clone() };
+        if self.index.keys_mac.is_some() {
+            return Err(refused());
+        }
+        if let Some(entry) = self.entries().into_iter().next() {
+            let id = self.id_in(self.index.generation, &entry.key);
+            if let Ok(stored) = self.read_secret(&id, &entry.name)
+                && stored.expose().starts_with(SEALED_PREFIX)
+            {
+                return Err(refused());
+            }
+        }
+        Ok(())
     }
 
     /// The data key, if this vault has unlocked it (to keep it under an unlock policy).
@@ -124,7 +166,7 @@ impl Vault {
     /// Whether seeds are sealed by enrolled security keys.
     #[must_use]
     pub fn is_sealed(&self) -> bool {
-        self.index.keys.iter().any(|k| k.kind == KeyKind::Seal)
+        self.index.is_sealed()
     }
 
     /// Lets the vault ask for a touch of an approve-only key before it hands out a seed.
@@ -155,6 +197,7 @@ impl Vault {
                 .cloned()
                 .collect();
             let data_key = unsealer(&sealing)?;
+            self.check_keys_signed(&data_key)?;
             self.data_key = Some(data_key);
         }
         Ok(self.data_key.as_ref().expect("set above"))
@@ -167,6 +210,7 @@ impl Vault {
         encoded: &SecretString,
     ) -> Result<SecretString, VaultError> {
         if !self.is_sealed() {
+            self.check_unsealed_mode()?;
             return Ok(encoded.clone());
         }
         Ok(sealed_form(self.data_key()?, id, encoded))
@@ -266,6 +310,12 @@ impl Vault {
     ) -> Result<usize, VaultError> {
         let _lock = VaultLock::acquire(&self.data_dir)?;
         self.reload()?;
+        // The keys that stay take the new data key: never an entry nobody enrolled.
+        if self.index.keys_signed_by(&old) == Some(false) {
+            return Err(VaultError::KeyListChanged {
+                path: self.index_path(),
+            });
+        }
         self.data_key = Some(old);
         let from = self.index.generation;
         let to = from + 1;
@@ -275,6 +325,7 @@ impl Vault {
         let before = self.index.clone();
         let switched = self.store()?.put_all(&copies).and_then(|()| {
             self.index.keys = keys;
+            self.index.sign_keys(new);
             self.index.generation = to;
             self.index.retired = entries.iter().map(|e| self.id_in(from, &e.key)).collect();
             self.save()
@@ -472,18 +523,36 @@ impl Vault {
         &self.index.keys
     }
 
-    /// Records an enrolled security key.
-    pub fn add_key(&mut self, key: EnrolledKey) -> Result<(), VaultError> {
+    /// Records an enrolled security key. A sealing key comes with the vault's data key
+    /// (which it wraps), which signs the new key list in the same write.
+    pub fn add_key(
+        &mut self,
+        key: EnrolledKey,
+        data_key: Option<&DataKey>,
+    ) -> Result<(), VaultError> {
+        let path = self.index_path();
         self.change_index(|index| {
             if index.keys.iter().any(|k| k.name == key.name) {
                 return Err(VaultError::DuplicateKey { name: key.name });
             }
+            if let Some(data_key) = data_key
+                && index.keys_signed_by(data_key) == Some(false)
+            {
+                return Err(VaultError::KeyListChanged { path });
+            }
             index.keys.push(key);
+            match data_key {
+                Some(data_key) => index.sign_keys(data_key),
+                None if index.is_sealed() => return Err(VaultError::Sealed),
+                None => {}
+            }
             Ok(())
         })
     }
 
-    /// Forgets the enrolled security key `name`.
+    /// Forgets the enrolled security key `name`: an approve-only key, or the last sealing
+    /// key once every secret is unsealed (a sealing key among others goes by [`Vault::rekey`],
+    /// which signs the new list).
     pub fn remove_key(&mut self, name: &str) -> Result<(), VaultError> {
         self.change_index(|index| {
             let position = index
@@ -492,6 +561,9 @@ impl Vault {
                 .position(|k| k.name == name)
                 .ok_or_else(|| VaultError::UnknownKey { name: name.into() })?;
             index.keys.remove(position);
+            if !index.is_sealed() {
+                index.keys_mac = None;
+            }
             Ok(())
         })
     }
@@ -811,25 +883,28 @@ mod tests {
             Seed::from_secret(otp::decode_base32("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP").unwrap())
                 .unwrap();
         vault.add("work", &seed, None).unwrap();
+        let data_key = DataKey::generate();
         vault
-            .add_key(EnrolledKey {
-                name: "main".into(),
-                kind: KeyKind::Seal,
-                credential_id: vec![1],
-                public_key: vec![2],
-                rp_id: "mfa-agent".into(),
-                salt: vec![0; 32],
-                uses_pin: false,
-                pin_protocol: 2,
-                wrapped_data_key: vec![3],
-                recipient: None,
-                added: 0,
-                touch_gated: Some(true),
-                cred_protect: None,
-            })
+            .add_key(
+                EnrolledKey {
+                    name: "main".into(),
+                    kind: KeyKind::Seal,
+                    credential_id: vec![1],
+                    public_key: vec![2],
+                    rp_id: "mfa-agent".into(),
+                    salt: vec![0; 32],
+                    uses_pin: false,
+                    pin_protocol: 2,
+                    wrapped_data_key: vec![3],
+                    recipient: None,
+                    added: 0,
+                    touch_gated: Some(true),
+                    cred_protect: None,
+                },
+                Some(&data_key),
+            )
             .unwrap();
 
-        let data_key = DataKey::generate();
         let touches = std::rc::Rc::new(std::cell::Cell::new(0));
         let (key, counted) = (data_key.clone(), touches.clone());
         let mut reopened = Vault::open(dir.path(), None, passphrase())

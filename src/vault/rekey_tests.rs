@@ -91,15 +91,24 @@ fn sealed_vault(dir: &Path) -> (Rc<SoftKeys>, Vault) {
     vault.add_credentials("base", &creds, false).unwrap();
     let data_key = DataKey::generate();
     vault
-        .add_key(keys.enroll("/dev/main", "main", &data_key, false))
+        .add_key(
+            keys.enroll("/dev/main", "main", &data_key, false),
+            Some(&data_key),
+        )
         .unwrap();
     vault
-        .add_key(keys.enroll("/dev/backup", "backup", &data_key, false))
+        .add_key(
+            keys.enroll("/dev/backup", "backup", &data_key, false),
+            Some(&data_key),
+        )
         .unwrap();
     vault
-        .add_key(keys.enroll_v1("/dev/old", "old", &data_key, false))
+        .add_key(
+            keys.enroll_v1("/dev/old", "old", &data_key, false),
+            Some(&data_key),
+        )
         .unwrap();
-    vault.set_data_key(data_key);
+    vault.set_data_key(data_key).unwrap();
     assert_eq!(vault.reseal_all(true).unwrap(), 2);
     (keys, vault)
 }
@@ -304,4 +313,118 @@ fn copies_left_by_an_interruption_after_the_switch_go_with_the_next_change() {
     assert!(stored(&mut next, &old_id).is_none());
     let index = Index::load(&dir.path().join(INDEX_FILE)).unwrap().unwrap();
     assert!(index.retired.is_empty());
+}
+
+/// The index as a JSON value, changed by `change`, written back as another program would.
+fn edit_index(dir: &Path, change: impl FnOnce(&mut serde_json::Value)) {
+    let path = dir.join(INDEX_FILE);
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    change(&mut index);
+    std::fs::write(&path, serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
+/// A key entry added to the index behind the agent's back (an attacker's recipient, from a
+/// program of the user or a synced copy) is refused when the data key is next opened: the
+/// vault opens nothing, and a re-key never wraps the data key to it.
+#[test]
+fn a_key_entry_added_behind_the_agents_back_is_refused_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (keys, vault) = sealed_vault(dir.path());
+    let mut intruder = vault.enrolled_keys()[0].clone();
+    intruder.name = "intruder".into();
+    intruder.recipient = Some(crate::keys::seal::recipient_of(
+        &crate::secret::SecretBytes::new(vec![7; 32]),
+    ));
+    edit_index(dir.path(), |index| {
+        let entry = serde_json::to_value(&intruder).unwrap();
+        index["keys"].as_array_mut().unwrap().push(entry);
+    });
+    let mut opened = open_with(dir.path(), &keys);
+    let err = opened.seed("work").unwrap_err();
+    assert!(matches!(err, VaultError::KeyListChanged { .. }), "{err}");
+    assert!(err.to_string().contains("outside mfa-agent"), "{err}");
+    // Nor does a re-key (removing `backup`) hand the new data key to the intruder.
+    let mut vault = open_with(dir.path(), &keys);
+    let plan =
+        unlock::plan_rekey_with(&*keys, &remaining(&vault, "backup"), None, &Quiet, "re-key")
+            .unwrap();
+    let err = vault.rekey(plan.old, &plan.new, plan.keys).unwrap_err();
+    assert!(matches!(err, VaultError::KeyListChanged { .. }), "{err}");
+    // A held data key (an unlock) is checked too.
+    let mut held = open_with(dir.path(), &keys);
+    let key =
+        unlock::unlock_with(&*keys, &remaining(&held, "intruder"), &Quiet, "open", None).unwrap();
+    assert!(matches!(
+        held.set_data_key(key),
+        Err(VaultError::KeyListChanged { .. })
+    ));
+}
+
+/// Dropping the key list from the index would make the vault look unsealed, and the next
+/// secret be stored in the clear: refused instead.
+#[test]
+fn a_key_list_dropped_from_the_index_stores_nothing_unsealed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (keys, _) = sealed_vault(dir.path());
+    let seed = Seed::from_secret(otp::decode_base32(SEED).unwrap()).unwrap();
+    for change in [
+        // The keys alone: the MAC is left, which only a sealed vault has.
+        |index: &mut serde_json::Value| {
+            index.as_object_mut().unwrap().remove("keys");
+        },
+        // Keys and MAC: the sealed secrets in the store give it away.
+        |index: &mut serde_json::Value| {
+            let index = index.as_object_mut().unwrap();
+            index.remove("keys");
+            index.remove("keys_mac");
+        },
+    ] {
+        let copy = tempfile::tempdir().unwrap();
+        std::fs::copy(dir.path().join(INDEX_FILE), copy.path().join(INDEX_FILE)).unwrap();
+        STORES.with(|stores| {
+            let shared = stores.borrow()[dir.path()].0.borrow().clone();
+            *memory(copy.path()).0.borrow_mut() = shared;
+        });
+        edit_index(copy.path(), change);
+        let mut vault = open_with(copy.path(), &keys);
+        let err = vault.add("new", &seed, None).unwrap_err();
+        assert!(matches!(err, VaultError::KeyListChanged { .. }), "{err}");
+        let plain = memory(copy.path())
+            .0
+            .borrow()
+            .values()
+            .any(|stored| !stored.starts_with(SEALED_PREFIX));
+        assert!(!plain, "nothing was stored unsealed");
+    }
+}
+
+/// A vault sealed before key lists were signed is signed at its next unlock, and refuses
+/// a changed list from then on.
+#[test]
+fn a_vault_sealed_before_key_lists_were_signed_is_signed_at_its_next_unlock() {
+    let dir = tempfile::tempdir().unwrap();
+    let (keys, _) = sealed_vault(dir.path());
+    edit_index(dir.path(), |index| {
+        index.as_object_mut().unwrap().remove("keys_mac");
+    });
+    // Its first unlock may come in the middle of a change of the index (a seed added).
+    let mut vault = open_with(dir.path(), &keys);
+    let seed = Seed::from_secret(otp::decode_base32(SEED).unwrap()).unwrap();
+    vault.add("second", &seed, None).unwrap();
+    assert_eq!(
+        otp::encode_base32(&vault.seed("work").unwrap().secret).expose(),
+        SEED
+    );
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join(INDEX_FILE)).unwrap()).unwrap();
+    assert!(index["keys_mac"].is_string(), "signed: {index}");
+    edit_index(dir.path(), |index| {
+        index["keys"][1]["name"] = serde_json::Value::String("renamed".into());
+    });
+    let mut changed = open_with(dir.path(), &keys);
+    assert!(matches!(
+        changed.seed("work"),
+        Err(VaultError::KeyListChanged { .. })
+    ));
 }

@@ -152,23 +152,26 @@ fn enroll_in(
     // re-keys the vault without a touch of this one.
     let recipient = seal::recipient_of(&output);
     let wrapped_data_key = data_key.wrap_to(&recipient, &credential.credential_id)?;
-    vault.add_key(EnrolledKey {
-        name: name.to_owned(),
-        kind: KeyKind::Seal,
-        wrapped_data_key,
-        recipient: Some(recipient),
-        credential_id: credential.credential_id,
-        public_key: credential.public_key,
-        rp_id: fido::RP_ID.to_owned(),
-        salt: salt.to_vec(),
-        uses_pin: credential.uses_pin,
-        pin_protocol: credential.pin_protocol,
-        added: crate::clock::unix_now(),
-        touch_gated,
-        cred_protect: credential.cred_protect,
-    })?;
+    vault.add_key(
+        EnrolledKey {
+            name: name.to_owned(),
+            kind: KeyKind::Seal,
+            wrapped_data_key,
+            recipient: Some(recipient),
+            credential_id: credential.credential_id,
+            public_key: credential.public_key,
+            rp_id: fido::RP_ID.to_owned(),
+            salt: salt.to_vec(),
+            uses_pin: credential.uses_pin,
+            pin_protocol: credential.pin_protocol,
+            added: crate::clock::unix_now(),
+            touch_gated,
+            cred_protect: credential.cred_protect,
+        },
+        Some(&data_key),
+    )?;
     // Seal what is stored in the clear (all seeds, on the first enrolment).
-    vault.set_data_key(data_key);
+    vault.set_data_key(data_key)?;
     let sealed = vault.reseal_all(true)?;
     let warning = if !with_pin && touch_gated == Some(false) {
         "\nwarning: this key gives its sealing secret without a touch to any program of yours that asks while it is plugged in: the seal protects the vault at rest (a stolen disk or keyring), not against malware running as you; enrol it with --pin (set a PIN first) for that"
@@ -228,21 +231,24 @@ fn enroll_u2f(
         "touch your security key to enrol it as {name:?} (U2F: it approves, it cannot seal)"
     ));
     let registration = ctap1::register(&target.path, fido::TOUCH_DEADLINE)?;
-    vault.add_key(EnrolledKey {
-        name: name.to_owned(),
-        kind: KeyKind::Approve,
-        credential_id: registration.key_handle,
-        public_key: registration.public_key,
-        rp_id: fido::RP_ID.to_owned(),
-        salt: Vec::new(),
-        uses_pin: false,
-        pin_protocol: 0,
-        wrapped_data_key: Vec::new(),
-        recipient: None,
-        added: crate::clock::unix_now(),
-        touch_gated: None,
-        cred_protect: None,
-    })?;
+    vault.add_key(
+        EnrolledKey {
+            name: name.to_owned(),
+            kind: KeyKind::Approve,
+            credential_id: registration.key_handle,
+            public_key: registration.public_key,
+            rp_id: fido::RP_ID.to_owned(),
+            salt: Vec::new(),
+            uses_pin: false,
+            pin_protocol: 0,
+            wrapped_data_key: Vec::new(),
+            recipient: None,
+            added: crate::clock::unix_now(),
+            touch_gated: None,
+            cred_protect: None,
+        },
+        None,
+    )?;
     Ok(Response::Done {
         message: format!(
             "enrolled security key {name:?} ({}, U2F): every code and every mint now needs its touch; the seeds are not sealed (a U2F key cannot seal)",
