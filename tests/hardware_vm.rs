@@ -648,19 +648,7 @@ fn seeds_sealed_by_a_key_open_only_with_an_enrolled_key() {
     stop_device(main, "/dev/hidraw0");
     code_matches_oathtool(&env);
 
-    // A key entry another program adds to the index is refused, not trusted: the backup's
-    // touch opens the data key, which did not sign that key list.
-    let index_path = env.data_dir().join("seeds.json");
-    let signed = std::fs::read(&index_path).unwrap();
-    let mut index: Value = serde_json::from_slice(&signed).unwrap();
-    let mut intruder = index["keys"][0].clone();
-    intruder["name"] = "intruder".into();
-    index["keys"].as_array_mut().unwrap().push(intruder);
-    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
-    env.run(["code", "work"], "")
-        .failure(&["outside mfa-agent", "nothing was opened or changed"]);
-    std::fs::write(&index_path, &signed).unwrap();
-
+    an_added_key_entry_is_refused(&env);
     remove_the_lost_key(&env);
 
     // Every enrolled key gone: the seeds stay shut, with a clear error.
@@ -671,6 +659,21 @@ fn seeds_sealed_by_a_key_open_only_with_an_enrolled_key() {
     env.run(["code", "work"], "")
         .failure(&["none of the plugged-in security keys is enrolled"]);
     stop(stranger);
+}
+
+/// A key entry another program adds to the index is refused, not trusted: the touch opens
+/// the data key, which did not sign that key list. The index is put back after.
+fn an_added_key_entry_is_refused(env: &common::TestEnv) {
+    let index_path = env.data_dir().join("seeds.json");
+    let signed = std::fs::read(&index_path).unwrap();
+    let mut index: Value = serde_json::from_slice(&signed).unwrap();
+    let mut intruder = index["keys"][0].clone();
+    intruder["name"] = "intruder".into();
+    index["keys"].as_array_mut().unwrap().push(intruder);
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    env.run(["code", "work"], "")
+        .failure(&["outside mfa-agent", "nothing was opened or changed"]);
+    std::fs::write(&index_path, &signed).unwrap();
 }
 
 fn confirm_each_program(env: &common::TestEnv) {

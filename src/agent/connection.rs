@@ -46,7 +46,12 @@ pub async fn serve(stream: UnixStream, state: Arc<AgentState>) {
         peer: std::sync::OnceLock::new(),
     };
     loop {
-        let line = match tokio::time::timeout(state.idle_timeout, read_line(&mut reader)).await {
+        // Between requests: until the idle timeout, or until a new client needs the slot.
+        let next = tokio::select! {
+            line = tokio::time::timeout(state.idle_timeout, read_line(&mut reader)) => line,
+            () = state.shed.notified() => return,
+        };
+        let line = match next {
             Err(_) | Ok(Ok(Line::Closed) | Err(_)) => return,
             Ok(Ok(Line::TooLong)) => {
                 let message =

@@ -100,6 +100,10 @@ pub struct AgentState {
     pub subscribers: std::sync::atomic::AtomicUsize,
     /// Who asked for which credentials, and how it went.
     pub audit: audit::Audit,
+    /// Connections served at once ([`MAX_CONNECTIONS`]; tests set fewer).
+    pub max_connections: usize,
+    /// Tells one connection idle between requests to leave, when all slots are taken.
+    pub shed: tokio::sync::Notify,
 }
 
 impl AgentState {
@@ -115,13 +119,16 @@ impl AgentState {
             last_error: Mutex::new(None),
             idle_timeout: Duration::from_secs(60),
             subscribers: std::sync::atomic::AtomicUsize::new(0),
+            max_connections: MAX_CONNECTIONS,
+            shed: tokio::sync::Notify::new(),
         }
     }
 }
 
-/// Connections served at once; past it, new ones wait in the socket's backlog (a flood of
-/// clients cannot take every descriptor and starve `status`).
-const MAX_CONNECTIONS: usize = 1024;
+/// Connections served at once. Past it, a new connection makes one that sits idle between
+/// requests leave (a flood of silent clients cannot hold every slot until their idle
+/// timeout and starve `status`), or waits for a request in progress to end.
+pub const MAX_CONNECTIONS: usize = 1024;
 
 /// How long the agent must be without clients before it returns freed memory.
 const IDLE_TRIM_AFTER: Duration = Duration::from_millis(250);
@@ -138,16 +145,24 @@ pub async fn run(
     let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let went_idle = Arc::new(tokio::sync::Notify::new());
     tokio::spawn(trim_when_idle(open.clone(), went_idle.clone()));
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let slots = Arc::new(tokio::sync::Semaphore::new(state.max_connections));
     loop {
-        let slot = tokio::select! {
-            () = &mut shutdown => break,
-            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
-        };
         tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    let slot = if let Ok(slot) = slots.clone().try_acquire_owned() {
+                        slot
+                    } else {
+                        // Full: one connection idle between requests makes room.
+                        state.shed.notify_one();
+                        tokio::select! {
+                            () = &mut shutdown => break,
+                            slot = slots.clone().acquire_owned() => {
+                                slot.expect("the semaphore is never closed")
+                            }
+                        }
+                    };
                     let (state, open, went_idle) = (state.clone(), open.clone(), went_idle.clone());
                     open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tokio::spawn(async move {

@@ -76,3 +76,62 @@ async fn silent_clients_are_disconnected_and_shutdown_stops_the_server() {
         .expect("run returns after shutdown")
         .unwrap();
 }
+
+/// At most `MAX_CONNECTIONS` (1024) connections are served at once, and a flood of silent
+/// ones cannot hold them all until their idle timeout: a new client takes the slot of one
+/// that sits idle between requests, so `status` answers at once.
+#[tokio::test]
+async fn a_flood_of_idle_connections_leaves_status_answering() {
+    mfa_agent::sys::raise_fd_limit();
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("agent.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    let state = state(dir.path(), Duration::from_secs(60));
+    assert_eq!(state.max_connections, agent::MAX_CONNECTIONS);
+    assert_eq!(agent::MAX_CONNECTIONS, 1024, "the figure SECURITY.md gives");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(agent::run(listener, state, async {
+        let _ = stopped.await;
+    }));
+
+    // A full house of clients that connect and say nothing.
+    let mut silent = Vec::new();
+    for _ in 0..agent::MAX_CONNECTIONS {
+        silent.push(UnixStream::connect(&socket).await.unwrap());
+    }
+    let asked = Instant::now();
+    let stream = UnixStream::connect(&socket).await.unwrap();
+    let (reader, mut writer) = stream.into_split();
+    let mut lines = BufReader::new(reader).lines();
+    writer
+        .write_all(b"{\"type\":\"hello\",\"version\":2}\n{\"type\":\"status\"}\n")
+        .await
+        .unwrap();
+    let answered = tokio::time::timeout(Duration::from_secs(10), async {
+        lines.next_line().await.unwrap().unwrap();
+        lines.next_line().await.unwrap().unwrap()
+    })
+    .await
+    .expect("status answered while 1024 silent clients are connected");
+    assert!(answered.contains("\"type\":\"status\""), "{answered}");
+    assert!(asked.elapsed() < Duration::from_secs(10));
+
+    // It took one silent client's slot: exactly one was let go.
+    let mut closed = 0;
+    for stream in &silent {
+        let mut byte = [0u8; 1];
+        match stream.try_read(&mut byte) {
+            Ok(0) => closed += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            other => panic!("a silent client got {other:?}"),
+        }
+    }
+    assert_eq!(closed, 1, "one idle connection made room, no more");
+
+    stop.send(()).unwrap();
+    drop(silent);
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("run returns after shutdown")
+        .unwrap();
+}
