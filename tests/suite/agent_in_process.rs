@@ -135,3 +135,65 @@ async fn a_flood_of_idle_connections_leaves_status_answering() {
         .expect("run returns after shutdown")
         .unwrap();
 }
+
+/// A client that asks and never reads its answers is let go once an answer cannot be
+/// written for 10 s (its socket buffer full), rather than holding its connection and the
+/// answers in the agent's memory for ever; others are served meanwhile.
+#[tokio::test]
+async fn a_client_that_stops_reading_is_let_go_after_ten_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("agent.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(agent::run(
+        listener,
+        state(dir.path(), Duration::from_secs(60)),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let stream = UnixStream::connect(&socket).await.unwrap();
+    let (reader, mut writer) = stream.into_split();
+    writer
+        .write_all(b"{\"type\":\"hello\",\"version\":2}\n")
+        .await
+        .unwrap();
+    // Status requests until the agent stops taking them: its answers fill both buffers.
+    let request = b"{\"type\":\"status\"}\n";
+    let stuck_since = loop {
+        let sent = tokio::time::timeout(Duration::from_secs(1), writer.write_all(request)).await;
+        if sent.is_err() {
+            break Instant::now();
+        }
+    };
+    // Others are answered meanwhile.
+    let other = UnixStream::connect(&socket).await.unwrap();
+    let (other_reader, mut other_writer) = other.into_split();
+    other_writer
+        .write_all(b"{\"type\":\"hello\",\"version\":2}\n{\"type\":\"status\"}\n")
+        .await
+        .unwrap();
+    let mut other_lines = BufReader::new(other_reader).lines();
+    other_lines.next_line().await.unwrap().unwrap();
+    assert!(
+        other_lines
+            .next_line()
+            .await
+            .unwrap()
+            .unwrap()
+            .contains("\"type\":\"status\"")
+    );
+    // Past the 10 s, what was written is all there is: the connection ends after it.
+    tokio::time::sleep(Duration::from_secs(11).saturating_sub(stuck_since.elapsed())).await;
+    let mut lines = BufReader::new(reader).lines();
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while lines.next_line().await.ok().flatten().is_some() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the connection was dropped within 10 s");
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("run returns after shutdown")
+        .unwrap();
+}
