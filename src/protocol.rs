@@ -37,6 +37,10 @@ pub enum Request {
         /// Mint new credentials even if cached ones are still fresh.
         #[serde(default)]
         force_refresh: bool,
+        /// Who will use them, when not the program that ran the client (`exec`): named in
+        /// the audit log and approved under `confirm = "each-program"` in its place.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<CredentialsUser>,
     },
     /// The agent's state, for `mfa-agent status`.
     Status,
@@ -184,6 +188,16 @@ pub enum Request {
     ConsoleLogin {
         profile: String,
     },
+}
+
+/// Who will use credentials a client asks for on another's behalf.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialsUser {
+    /// `exec`: the command the client runs with them next (its file name).
+    Command(String),
+    /// `exec --server`: the process behind the HTTP request, a descendant of the client.
+    Process(u32),
 }
 
 /// A seed as the user gave it; the agent parses and checks it.
@@ -516,6 +530,7 @@ mod tests {
         let line = serde_json::to_string(&Request::Credentials {
             profile: "p".into(),
             force_refresh: false,
+            user: None,
         })
         .unwrap();
         assert_eq!(

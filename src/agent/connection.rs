@@ -13,7 +13,8 @@ use super::minter::Progress;
 use super::peer::Peer;
 use super::{AgentState, Prompt, actions, gate};
 use crate::protocol::{
-    AskKind, Event, LastError, MAX_LINE, PROTOCOL_VERSION, Request, Response, StatusReport,
+    AskKind, CredentialsUser, Event, LastError, MAX_LINE, PROTOCOL_VERSION, Request, Response,
+    StatusReport,
 };
 use crate::secret::SecretString;
 
@@ -132,6 +133,8 @@ struct CredentialsRequest<'a> {
     profile: String,
     #[serde(default)]
     force_refresh: bool,
+    #[serde(default)]
+    user: Option<CredentialsUser>,
 }
 
 fn parse(line: &[u8]) -> serde_json::Result<Request> {
@@ -139,11 +142,13 @@ fn parse(line: &[u8]) -> serde_json::Result<Request> {
         kind: "credentials",
         profile,
         force_refresh,
+        user,
     }) = serde_json::from_slice(line)
     {
         return Ok(Request::Credentials {
             profile,
             force_refresh,
+            user,
         });
     }
     serde_json::from_slice(line)
@@ -156,6 +161,28 @@ struct Asker {
 }
 
 impl Asker {
+    /// Who will use credentials: the one the client names for `exec` (the command it runs
+    /// next, or for `exec --server` the process behind the HTTP request, which must descend
+    /// from the client), else the connection's own peer.
+    fn user(&self, named: Option<&CredentialsUser>) -> std::borrow::Cow<'_, Peer> {
+        use std::borrow::Cow;
+        let client = self.pid.unwrap_or(0);
+        match named {
+            Some(CredentialsUser::Command(command)) => Cow::Owned(Peer {
+                pid: client,
+                program: super::peer::printable(
+                    std::path::Path::new(command)
+                        .file_name()
+                        .map_or(command.as_str(), |n| n.to_str().unwrap_or(command)),
+                ),
+            }),
+            Some(CredentialsUser::Process(pid)) if super::peer::descends_from(*pid, client) => {
+                Cow::Owned(super::peer::identify(*pid))
+            }
+            _ => Cow::Borrowed(self.peer()),
+        }
+    }
+
     fn peer(&self) -> &Peer {
         self.peer.get_or_init(|| match self.pid {
             Some(pid) => super::peer::identify(pid),
@@ -202,11 +229,12 @@ where
         Request::Credentials {
             profile,
             force_refresh,
+            user,
         } => {
             // The hot path: fresh credentials in the cache, nothing to wait for.
             // Named before the reply: a client exits as soon as it has it, and with it the
             // way to the program behind it.
-            let peer = asker.peer();
+            let peer = &*asker.user(user.as_ref());
             if !force_refresh
                 && let Some(credentials) = state.minter.cached(&profile)
                 && state

@@ -61,6 +61,7 @@ pub fn operation(request: &Request) -> Operation<'_> {
         Request::Credentials {
             profile,
             force_refresh,
+            ..
         } => op(
             if *force_refresh {
                 "credentials refresh"
@@ -115,6 +116,7 @@ mod tests {
             Request::Credentials {
                 profile: "prod".into(),
                 force_refresh: true,
+                user: None,
             },
         ] {
             let op = operation(&request);

@@ -52,6 +52,23 @@ pub fn identify(pid: u32) -> Peer {
     }
 }
 
+/// Whether process `pid` is `ancestor` or one of its descendants (a few generations: an
+/// SDK under `exec --server` is its child, or a shell's child).
+#[must_use]
+pub fn descends_from(pid: u32, ancestor: u32) -> bool {
+    let mut at = pid;
+    for _ in 0..=MAX_HOPS * 2 {
+        if at == ancestor {
+            return true;
+        }
+        match stat_of(at) {
+            Some((_, parent)) if parent > 1 => at = parent,
+            _ => return false,
+        }
+    }
+    false
+}
+
 /// A name as it may be shown: any process can name itself (`/proc/self/comm`, a script's
 /// file name), so control characters are escaped (`\n`, `\x1b`): a newline cannot forge a
 /// line of `mfa-agent log` or the daemon's log, nor an escape sequence reach a terminal.

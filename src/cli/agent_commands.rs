@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::client::Client;
 use crate::clock::iso8601;
 use crate::paths::Paths;
-use crate::protocol::{Request, Response, SessionCredentials, StatusReport};
+use crate::protocol::{CredentialsUser, Request, Response, SessionCredentials, StatusReport};
 
 #[derive(Debug, Args)]
 pub struct CredentialProcessArgs {
@@ -53,15 +53,19 @@ fn connect(paths: &Paths) -> Result<Client> {
     Ok(Client::connect(paths, super::autostart_allowed(paths))?)
 }
 
+/// Credentials for `profile`, for the program that ran this client, or for `user` where
+/// `exec` asks on another's behalf.
 pub(super) fn fetch(
     paths: &Paths,
     profile: &str,
     force_refresh: bool,
+    user: Option<CredentialsUser>,
 ) -> Result<Arc<SessionCredentials>> {
     let mut client = connect(paths)?;
     let request = Request::Credentials {
         profile: profile.to_owned(),
         force_refresh,
+        user,
     };
     // A security key's PIN (or the seed file's passphrase) is asked on this process's
     // terminal; without one the agent falls back to pinentry for a PIN.
@@ -72,7 +76,7 @@ pub(super) fn fetch(
 }
 
 pub fn credential_process(paths: &Paths, args: &CredentialProcessArgs) -> Result<ExitCode> {
-    let creds = fetch(paths, &args.profile, args.refresh)?;
+    let creds = fetch(paths, &args.profile, args.refresh, None)?;
     let out = ProcessCredentials {
         version: 1,
         access_key_id: &creds.access_key_id,
@@ -114,7 +118,13 @@ pub fn exec(paths: &Paths, args: &ExecArgs) -> Result<ExitCode> {
     if args.server {
         return super::server::exec(paths, &args.profile, &args.command);
     }
-    let creds = fetch(paths, &args.profile, false)?;
+    let (program, rest) = program_and_args(&args.command);
+    let creds = fetch(
+        paths,
+        &args.profile,
+        false,
+        Some(CredentialsUser::Command(program.clone())),
+    )?;
     let left = creds.expiration - crate::clock::unix_now_i64();
     if left < SHORT_SESSION {
         super::input::tell_user(&format!(
@@ -124,7 +134,6 @@ pub fn exec(paths: &Paths, args: &ExecArgs) -> Result<ExitCode> {
             args.profile
         ));
     }
-    let (program, rest) = program_and_args(&args.command);
     let mut command = Command::new(&program);
     command
         .args(&rest)

@@ -9,6 +9,7 @@ pub mod input;
 mod key;
 mod log;
 mod login;
+mod loopback;
 mod seed;
 mod server;
 

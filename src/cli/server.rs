@@ -26,16 +26,26 @@ struct ContainerCredentials<'a> {
     expiration: String,
 }
 
-/// How long one client may take to send its request.
-const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one client may take to send its whole request head.
+const HEAD_DEADLINE: Duration = Duration::from_secs(5);
 /// A request's head larger than this is not an SDK's.
 const MAX_HEAD: usize = 8 * 1024;
+/// Connections answered at once: an SDK makes one at a time; past this, new ones are
+/// closed unread until one ends (each lasts at most the head deadline plus the agent's
+/// answer).
+const MAX_CONNECTIONS: usize = 16;
 
 /// Runs `command` with `AWS_CONTAINER_CREDENTIALS_FULL_URI` pointing at a server for
 /// `profile`, until it exits; returns its exit status.
 pub fn exec(paths: &Paths, profile: &str, command: &[String]) -> Result<ExitCode> {
     // The first session up front: prompts and errors come before the child starts.
-    let first = super::agent_commands::fetch(paths, profile, false)?;
+    let (program, rest) = super::agent_commands::program_and_args(command);
+    let first = super::agent_commands::fetch(
+        paths,
+        profile,
+        false,
+        Some(crate::protocol::CredentialsUser::Command(program.clone())),
+    )?;
     let listener = TcpListener::bind(("127.0.0.1", 0)).context("failed to listen on 127.0.0.1")?;
     let port = listener.local_addr()?.port();
     let token = random_token()?;
@@ -47,7 +57,6 @@ pub fn exec(paths: &Paths, profile: &str, command: &[String]) -> Result<ExitCode
     // The server lives as long as this process, which lives as long as the child.
     std::thread::spawn(move || serving.serve(&listener));
 
-    let (program, rest) = super::agent_commands::program_and_args(command);
     let mut child = Command::new(&program);
     child
         .args(&rest)
@@ -113,15 +122,38 @@ struct Serving {
 
 impl Serving {
     fn serve(self, listener: &TcpListener) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
         let serving = std::sync::Arc::new(self);
-        for stream in listener.incoming().flatten() {
-            let serving = serving.clone();
-            std::thread::spawn(move || serving.answer(stream));
+        let busy = std::sync::Arc::new(AtomicUsize::new(0));
+        let local = listener.local_addr().ok();
+        let me = crate::sys::current_uid();
+        loop {
+            let Ok((stream, peer)) = listener.accept() else {
+                // Out of descriptors and the like: back off instead of spinning.
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            };
+            // 127.0.0.1 is every local user's: another user's connection is closed unread,
+            // so slow ones cannot hold the slots the child needs.
+            let client = local.and_then(|local| super::loopback::client_of(peer, local));
+            if client.is_some_and(|c| c.uid != me) {
+                continue;
+            }
+            if busy.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
+                busy.fetch_sub(1, Ordering::AcqRel);
+                continue;
+            }
+            let (serving, busy) = (serving.clone(), busy.clone());
+            std::thread::spawn(move || {
+                serving.answer(stream, client.and_then(|c| c.pid));
+                busy.fetch_sub(1, Ordering::AcqRel);
+            });
         }
     }
 
-    fn answer(&self, mut stream: TcpStream) {
-        let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
+    /// Answers one request; `pid` is the process behind it (the SDK in the child), named
+    /// to the agent as the credentials' user.
+    fn answer(&self, mut stream: TcpStream, pid: Option<u32>) {
         let Some(head) = read_head(&mut stream) else {
             return respond(&mut stream, 400, br#"{"message":"bad request"}"#);
         };
@@ -137,7 +169,8 @@ impl Serving {
                 br#"{"message":"missing or wrong Authorization token"}"#,
             );
         }
-        match super::agent_commands::fetch(&self.paths, &self.profile, false) {
+        let user = pid.map(crate::protocol::CredentialsUser::Process);
+        match super::agent_commands::fetch(&self.paths, &self.profile, false, user) {
             Ok(creds) => {
                 let body = ContainerCredentials {
                     access_key_id: &creds.access_key_id,
@@ -161,11 +194,17 @@ impl Serving {
     }
 }
 
-/// The request line and headers, up to the blank line.
+/// The request line and headers, up to the blank line, all within [`HEAD_DEADLINE`] (a
+/// byte a second does not keep a connection open).
 fn read_head(stream: &mut TcpStream) -> Option<String> {
+    let deadline = std::time::Instant::now() + HEAD_DEADLINE;
     let mut head = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let left = deadline.checked_duration_since(std::time::Instant::now())?;
+        stream
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .ok()?;
         let n = stream.read(&mut chunk).ok()?;
         if n == 0 || head.len() + n > MAX_HEAD {
             return None;

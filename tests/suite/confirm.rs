@@ -247,3 +247,139 @@ fn every_use_of_a_session_asks_and_every_operation_is_logged() {
         "{entries:#?}"
     );
 }
+
+/// What `exec --server`'s child does: holds connections as another user (nobody) that
+/// trickle a byte a second, checks they were closed unread, then fetches its credentials
+/// (a process of its own, named by its script file), and reports the server's listening
+/// sockets and token.
+const EXEC_SERVER_CHILD: &str = r#"
+import json, os, socket, time, urllib.request
+uri = os.environ["AWS_CONTAINER_CREDENTIALS_FULL_URI"]
+port = int(uri.rstrip("/").rsplit(":", 1)[1])
+pids, closed = [], []
+# Loaded now: after setuid, nobody may not read this Python's library to load it.
+"127.0.0.1".encode("idna")
+for _ in range(24):
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        os.setgid(65534); os.setuid(65534)
+        s = socket.create_connection(("127.0.0.1", port))
+        s.settimeout(3)
+        s.send(b"G")
+        try:
+            gone = s.recv(1) == b""
+        except ConnectionResetError:
+            gone = True  # closed with the byte unread: a reset
+        except OSError:
+            gone = False
+        os.write(w, b"1" if gone else b"0")
+        time.sleep(20)
+        os._exit(0)
+    os.close(w)
+    pids.append((pid, r))
+for pid, r in pids:
+    closed.append(os.read(r, 1) == b"1")
+started = time.time()
+request = urllib.request.Request(uri, headers={"Authorization": os.environ["AWS_CONTAINER_AUTHORIZATION_TOKEN"]})
+status = urllib.request.urlopen(request, timeout=20).status
+took = time.time() - started
+def listening(path):
+    rows = [l.split() for l in open(path).read().splitlines()[1:]]
+    return [r[1] for r in rows if r[3] == "0A" and int(r[1].rsplit(":", 1)[1], 16) == port]
+for pid, _ in pids:
+    os.kill(pid, 9)
+print(json.dumps({"status": status, "seconds": took, "closed": closed,
+    "tcp": listening("/proc/net/tcp"), "tcp6": listening("/proc/net/tcp6"),
+    "token": os.environ["AWS_CONTAINER_AUTHORIZATION_TOKEN"]}))
+"#;
+
+/// `exec` and `exec --server` name the command that uses the credentials, not the program
+/// that ran mfa-agent: `exec` the command it runs, `exec --server` the process behind each
+/// HTTP request (here a Python script). The endpoint listens on 127.0.0.1 alone, closes
+/// another user's connections unread (so a byte a second from each cannot starve the child),
+/// and its token is new each time.
+#[test]
+fn exec_names_the_command_and_its_server_serves_only_its_user() {
+    assert_eq!(
+        mfa_agent::sys::current_uid(),
+        0,
+        "this test connects as another user (nobody), which needs root (CI runs as root)"
+    );
+    let sts = FakeSts::start(AWS_SEED, 30);
+    let env = minting::setup_with(&sts, AWS_SEED, 30, "");
+    second_program(&env, &["exec", "base", "--", "true"]);
+    let script = env.path().join("get-creds.py");
+    std::fs::write(&script, EXEC_SERVER_CHILD).unwrap();
+    // The script forks as nobody: its directory must be one nobody may enter.
+    std::os::unix::fs::PermissionsExt::set_mode(
+        &mut std::fs::metadata(env.path()).unwrap().permissions(),
+        0o755,
+    );
+    let run = || {
+        let out = second_program(
+            &env,
+            &[
+                "exec",
+                "--server",
+                "base",
+                "--",
+                "python3",
+                script.to_str().unwrap(),
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let (first, second) = (run(), run());
+    for report in [&first, &second] {
+        assert_eq!(report["status"], 200, "{report}");
+        assert!(report["seconds"].as_f64().unwrap() < 10.0, "{report}");
+        assert!(
+            report["closed"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| c == true),
+            "another user's connections are closed unread: {report}"
+        );
+        let port = |addr: &Value| addr.as_str().unwrap().to_owned();
+        let tcp: Vec<String> = report["tcp"].as_array().unwrap().iter().map(port).collect();
+        assert!(
+            tcp.len() == 1 && tcp[0].starts_with("0100007F:"),
+            "listening on 127.0.0.1 alone: {report}"
+        );
+        assert_eq!(report["tcp6"], serde_json::json!([]), "{report}");
+        assert_eq!(report["token"].as_str().unwrap().len(), 64);
+    }
+    assert_ne!(first["token"], second["token"], "a new token each time");
+
+    let mut entries: Vec<Value> = Vec::new();
+    for _ in 0..50 {
+        entries = env
+            .run(["log", "--json"], "")
+            .success()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        if entries.iter().any(|e| e["program"] == "get-creds.py") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let programs: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["operation"] == "credentials")
+        .map(|e| e["program"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        programs,
+        ["true", "python3", "get-creds.py", "python3", "get-creds.py"],
+        "{entries:#?}"
+    );
+}
