@@ -4,7 +4,6 @@
 //! into zeroizing buffers, and so that each mistake gets its own message.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use thiserror::Error;
@@ -102,22 +101,45 @@ pub fn format(seed: &Seed, fallback_account: &str) -> SecretString {
         .remove(b'.')
         .remove(b'_')
         .remove(b'~');
-    let account = seed.account.as_deref().unwrap_or(fallback_account);
-    let mut out = String::from("otpauth://totp/");
-    if let Some(issuer) = &seed.issuer {
-        let _ = write!(out, "{}:", utf8_percent_encode(issuer, ESCAPE));
-    }
-    let _ = write!(out, "{}?secret=", utf8_percent_encode(account, ESCAPE));
-    out.push_str(encode_base32(&seed.secret).expose());
-    if let Some(issuer) = &seed.issuer {
-        let _ = write!(out, "&issuer={}", utf8_percent_encode(issuer, ESCAPE));
-    }
+    let account = utf8_percent_encode(seed.account.as_deref().unwrap_or(fallback_account), ESCAPE)
+        .to_string();
+    let issuer = seed
+        .issuer
+        .as_deref()
+        .map(|issuer| utf8_percent_encode(issuer, ESCAPE).to_string());
     let p = seed.params;
-    let _ = write!(
-        out,
+    let params = format!(
         "&algorithm={}&digits={}&period={}",
         p.algorithm, p.digits, p.period
     );
+    let secret = encode_base32(&seed.secret);
+    // Sized first: a buffer that grew after the secret was in it would leave a copy in
+    // freed memory, unwiped.
+    let issuer_len = issuer
+        .as_ref()
+        .map_or(0, |i| 2 * i.len() + ":&issuer=".len());
+    let mut out = String::with_capacity(
+        "otpauth://totp/?secret=".len()
+            + issuer_len
+            + account.len()
+            + secret.expose().len()
+            + params.len(),
+    );
+    let capacity = out.capacity();
+    out.push_str("otpauth://totp/");
+    if let Some(issuer) = &issuer {
+        out.push_str(issuer);
+        out.push(':');
+    }
+    out.push_str(&account);
+    out.push_str("?secret=");
+    out.push_str(secret.expose());
+    if let Some(issuer) = &issuer {
+        out.push_str("&issuer=");
+        out.push_str(issuer);
+    }
+    out.push_str(&params);
+    debug_assert_eq!(out.capacity(), capacity, "the URI outgrew its buffer");
     SecretString::new(out)
 }
 

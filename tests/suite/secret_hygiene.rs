@@ -107,6 +107,40 @@ fn a_mint_at_trace_level_logs_no_session_secret() {
 
 /// Every readable mapping of process `pid`'s memory, concatenated (root reads a
 /// non-dumpable process's memory; regions that cannot be read are skipped).
+/// An exported seed leaves no copy in the agent's memory once it is locked: the URI is
+/// built in a buffer that never grows (a grown one leaves the old, unwiped).
+#[test]
+fn an_exported_seed_leaves_no_copy_in_the_agents_memory_after_lock() {
+    assert_eq!(
+        mfa_agent::sys::current_uid(),
+        0,
+        "this test reads the non-dumpable agent's memory, which needs root (CI runs as root)"
+    );
+    let mut env = TestEnv::with_file_store("correct horse battery");
+    // 64 characters, as AWS's. With this issuer and account, a URI built by appending
+    // outgrows its buffer after the secret is in it.
+    let seed = "MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43UOV3HO6DZPJQWEY3EMVTGO2DJNJVWY3LO";
+    env.run(
+        ["seed", "add", "export-me", "--uri", "-"],
+        &format!("otpauth://totp/Example%20Corp%20Ltd:a?secret={seed}&issuer=Example%20Corp%20Ltd"),
+    )
+    .success();
+    let exported = env
+        .run(["seed", "export", "export-me", "--uri"], "")
+        .success();
+    assert!(exported.contains(seed), "{exported}");
+    let pid = env.status()["pid"].as_u64().unwrap();
+    env.run(["lock"], "").success();
+    // Also as the bytes it decodes to.
+    let tail = &seed.as_bytes()[16..];
+    let found = memory_of(pid)
+        .windows(tail.len())
+        .filter(|w| *w == tail)
+        .count();
+    env.unset("MFA_AGENT_PASSPHRASE_FILE");
+    assert_eq!(found, 0, "a copy of the exported seed outlived `lock`");
+}
+
 fn memory_of(pid: u64) -> Vec<u8> {
     use std::io::{Read, Seek, SeekFrom};
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
@@ -137,14 +171,28 @@ fn memory_of(pid: u64) -> Vec<u8> {
 /// when dropped.
 #[test]
 fn a_relayed_passphrase_leaves_no_copy_in_the_agents_memory_after_lock() {
+    // Long, so that its tail lies past what later requests overwrite in a reused buffer:
+    // the search is for the tail.
+    relayed_passphrase_leaves_no_copy(&format!("relayed-passphrase-{}", "9f3c1e77".repeat(24)));
+}
+
+/// The same with characters JSON must escape (`"`, `\`), which a JSON parser unescapes
+/// into buffers of its own.
+#[test]
+fn a_relayed_passphrase_with_quotes_and_backslashes_leaves_no_copy_either() {
+    relayed_passphrase_leaves_no_copy(&format!(
+        "quoted \"pass\\phrase\" {}",
+        "7e\\1\"b2c9".repeat(24)
+    ));
+}
+
+fn relayed_passphrase_leaves_no_copy(passphrase: &str) {
     assert_eq!(
         mfa_agent::sys::current_uid(),
         0,
         "this test reads the non-dumpable agent's memory, which needs root (CI runs as root)"
     );
-    // Long, so that its tail lies past what later requests overwrite in a reused buffer:
-    // the search is for the tail.
-    let passphrase = format!("relayed-passphrase-{}", "9f3c1e77".repeat(24));
+    let passphrase = passphrase.to_owned();
     let tail = &passphrase.as_bytes()[passphrase.len() - 48..];
     let mut env = TestEnv::with_file_store(&passphrase);
     env.add_seed("work", &[]);
