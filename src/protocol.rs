@@ -12,14 +12,17 @@
 use std::fmt;
 use std::sync::Arc;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::keys::KeyDevice;
 use crate::secret::SecretString;
 use crate::vault::{SeedInfo, StoreKind};
 
-/// Bumped by hand whenever a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// Bumped by hand whenever a message changes shape (3: secrets a client sends are base64;
+/// credentials name who uses them).
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// No request comes close; a longer line is refused and the connection closed.
 pub const MAX_LINE: usize = 64 * 1024;
@@ -52,8 +55,8 @@ pub enum Request {
     Answer {
         #[serde(
             default,
-            serialize_with = "expose_option",
-            deserialize_with = "conceal_option"
+            serialize_with = "expose_b64_option",
+            deserialize_with = "conceal_b64_option"
         )]
         answer: Option<SecretString>,
     },
@@ -104,7 +107,7 @@ pub enum Request {
     /// Seeds from `otpauth://` URIs, one per line, and Google Authenticator export links
     /// (`otpauth-migration://`, several accounts each).
     SeedImport {
-        #[serde(serialize_with = "expose", deserialize_with = "conceal")]
+        #[serde(serialize_with = "expose_b64", deserialize_with = "conceal_b64")]
         text: SecretString,
         /// The store a new vault is created in; an existing vault must match it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,7 +122,7 @@ pub enum Request {
     CredsAdd {
         profile: String,
         access_key_id: String,
-        #[serde(serialize_with = "expose", deserialize_with = "conceal")]
+        #[serde(serialize_with = "expose_b64", deserialize_with = "conceal_b64")]
         secret_access_key: SecretString,
         #[serde(default)]
         replace: bool,
@@ -206,12 +209,12 @@ pub enum CredentialsUser {
 pub enum SeedMaterial {
     /// An `otpauth://totp/...` URI (typed, piped, from a file or a QR image).
     Uri {
-        #[serde(serialize_with = "expose", deserialize_with = "conceal")]
+        #[serde(serialize_with = "expose_b64", deserialize_with = "conceal_b64")]
         text: SecretString,
     },
     /// A base32 secret.
     Base32 {
-        #[serde(serialize_with = "expose", deserialize_with = "conceal")]
+        #[serde(serialize_with = "expose_b64", deserialize_with = "conceal_b64")]
         text: SecretString,
     },
 }
@@ -427,16 +430,47 @@ fn conceal<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
     String::deserialize(d).map(SecretString::new)
 }
 
+// What a client sends that is secret (a passphrase, a PIN, a seed, a secret key) travels as
+// base64. A JSON string with escapes (a `"` or `\` in a passphrase) is unescaped by the
+// parser into buffers of its own, which it drops unwiped; base64 never needs escaping, so
+// the secret is read straight from the request line, which the agent wipes.
+
+fn expose_b64<S: Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    let encoded = zeroize::Zeroizing::new(BASE64.encode(secret.expose()));
+    s.serialize_str(&encoded)
+}
+
+fn conceal_b64<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
+    let encoded: &'de str = Deserialize::deserialize(d)?;
+    let bytes = BASE64
+        .decode(encoded)
+        .map_err(|_| serde::de::Error::custom("a secret that is not base64"))?;
+    String::from_utf8(bytes)
+        .map(SecretString::new)
+        .map_err(|e| {
+            zeroize::Zeroize::zeroize(&mut e.into_bytes());
+            serde::de::Error::custom("a secret that is not UTF-8")
+        })
+}
+
 #[allow(clippy::ref_option)] // serde's serialize_with passes `&Option<T>`
-fn expose_option<S: Serializer>(secret: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+fn expose_b64_option<S: Serializer>(
+    secret: &Option<SecretString>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     match secret {
-        Some(secret) => s.serialize_some(secret.expose()),
+        Some(secret) => {
+            let encoded = zeroize::Zeroizing::new(BASE64.encode(secret.expose()));
+            s.serialize_some(encoded.as_str())
+        }
         None => s.serialize_none(),
     }
 }
 
-fn conceal_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
-    Option::<String>::deserialize(d).map(|s| s.map(SecretString::new))
+fn conceal_b64_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
+    #[derive(Deserialize)]
+    struct Wrapped(#[serde(deserialize_with = "conceal_b64")] SecretString);
+    Option::<Wrapped>::deserialize(d).map(|w| w.map(|Wrapped(secret)| secret))
 }
 
 /// What subscribers (the tray, the notifier) hear about. Never carries a secret.
