@@ -49,6 +49,9 @@ pub enum Request {
     Status,
     /// Drops every cached session.
     Lock,
+    /// Ends the agent (`mfa-agent stop`): it answers `stopping`, then exits; the next
+    /// command that needs one starts a new agent, with the configuration as it is then.
+    Stop,
     /// The answer to `ask`, on the same connection: what the user typed ("yes"/"no" for a
     /// confirmation), or none when the client cannot ask (no terminal). For a PIN the agent
     /// then tries pinentry.
@@ -259,6 +262,10 @@ pub enum Response {
     Locked {
         dropped: usize,
     },
+    /// The agent exits once this is sent.
+    Stopping {
+        pid: u32,
+    },
     /// On a subscribed connection: something happened.
     Event(Event),
     Code(CodeReply),
@@ -351,6 +358,7 @@ impl Response {
             Self::Credentials(_) => "credentials",
             Self::Status(_) => "status",
             Self::Locked { .. } => "locked",
+            Self::Stopping { .. } => "stopping",
             Self::Event(_) => "event",
             Self::Code(_) => "code",
             Self::Seeds { .. } => "seeds",

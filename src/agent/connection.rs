@@ -214,6 +214,17 @@ where
         },
         Request::Status => Response::Status(status(state)),
         Request::Subscribe => unreachable!("served by `subscribe`"),
+        Request::Stop => {
+            let sent = send(
+                writer,
+                &Response::Stopping {
+                    pid: std::process::id(),
+                },
+            )
+            .await;
+            state.stop.notify_one();
+            return sent;
+        }
         Request::Lock => {
             let dropped = state.minter.lock();
             *state.last_error.lock().expect("last error lock poisoned") = None;

@@ -54,7 +54,8 @@ pub fn operation(request: &Request) -> Operation<'_> {
         | Request::Answer { .. }
         | Request::Status
         | Request::Subscribe
-        | Request::Lock => op("", "", Nothing),
+        | Request::Lock
+        | Request::Stop => op("", "", Nothing),
         Request::SeedList => op("seed list", "", Nothing),
         Request::CredsList => op("creds list", "", Nothing),
         Request::KeyList => op("key list", "", Nothing),

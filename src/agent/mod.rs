@@ -104,6 +104,8 @@ pub struct AgentState {
     pub max_connections: usize,
     /// Tells one connection idle between requests to leave, when all slots are taken.
     pub shed: tokio::sync::Notify,
+    /// Ends [`run`] (`mfa-agent stop`).
+    pub stop: tokio::sync::Notify,
 }
 
 impl AgentState {
@@ -121,6 +123,7 @@ impl AgentState {
             subscribers: std::sync::atomic::AtomicUsize::new(0),
             max_connections: MAX_CONNECTIONS,
             shed: tokio::sync::Notify::new(),
+            stop: tokio::sync::Notify::new(),
         }
     }
 }
@@ -133,12 +136,20 @@ pub const MAX_CONNECTIONS: usize = 1024;
 /// How long the agent must be without clients before it returns freed memory.
 const IDLE_TRIM_AFTER: Duration = Duration::from_millis(250);
 
-/// Serves connections on `listener` until `shutdown` completes.
+/// Serves connections on `listener` until `shutdown` completes, or a client asks the agent
+/// to stop.
 pub async fn run(
     listener: UnixListener,
     state: Arc<AgentState>,
     shutdown: impl Future<Output = ()>,
 ) {
+    let stopping = state.clone();
+    let shutdown = async move {
+        tokio::select! {
+            () = shutdown => {}
+            () = stopping.stop.notified() => tracing::info!("a client asked the agent to stop"),
+        }
+    };
     tokio::pin!(shutdown);
     // Open connections; when the last one closes and none comes for a moment, the heap's
     // free pages go back to the kernel (a burst of clients leaves nothing resident).

@@ -53,7 +53,9 @@ pub fn serve(paths: &Paths) -> Result<ExitCode> {
         .mode(0o600)
         .open(&lock_path)
         .with_context(|| format!("failed to open {}", lock_path.display()))?;
-    if !sys::try_lock_exclusive(&lock)? {
+    if !sys::try_lock_exclusive(&lock)?
+        && !lock_released_by_an_agent_that_lost_its_socket(&lock, &socket)?
+    {
         let holder = std::fs::read_to_string(&lock_path).unwrap_or_default();
         let holder = holder.trim();
         if holder.is_empty() {
@@ -133,6 +135,27 @@ pub fn serve(paths: &Paths) -> Result<ExitCode> {
 
 /// How often the daemon checks that its socket is still where clients look for it.
 const SOCKET_CHECK: Duration = Duration::from_secs(2);
+
+/// Whether the lock comes free within a little more than [`SOCKET_CHECK`] when no socket is
+/// at the path: its holder is an agent whose socket was deleted, about to notice and exit.
+/// A command run right after the deletion then gets the new agent, not "another daemon
+/// holds the lock".
+fn lock_released_by_an_agent_that_lost_its_socket(
+    lock: &std::fs::File,
+    socket: &Path,
+) -> Result<bool> {
+    if socket.exists() {
+        return Ok(false);
+    }
+    let deadline = std::time::Instant::now() + SOCKET_CHECK * 2;
+    while std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        if sys::try_lock_exclusive(lock)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
 
 /// A file's device and inode: which file a path names.
 fn file_identity(path: &Path) -> Option<(u64, u64)> {

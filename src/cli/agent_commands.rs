@@ -167,7 +167,19 @@ pub(super) fn not_run(program: &str, err: &std::io::Error) -> ExitCode {
 }
 
 pub fn status(paths: &Paths, json: bool) -> Result<ExitCode> {
-    let mut client = Client::connect(paths, false)?;
+    let mut client = match Client::connect(paths, false) {
+        Ok(client) => client,
+        // Not an error to fix by hand where clients start the agent themselves.
+        Err(crate::client::ClientError::NotRunning { path, .. })
+            if super::autostart_allowed(paths) =>
+        {
+            bail!(
+                "no agent is running at {}; the next mfa-agent command that needs one starts it (to have systemd start it instead: `systemctl --user enable --now mfa-agent.socket`)",
+                path.display()
+            );
+        }
+        Err(e) => return Err(e.into()),
+    };
     let Response::Status(report) = client.call(&Request::Status, |_| {})? else {
         bail!(
             "the agent answered a status request with something else; restart it after upgrading"
@@ -218,6 +230,44 @@ fn print_status(report: &StatusReport) {
     if let Some(e) = &report.last_error {
         println!("last error at {}: {}", iso8601(e.at), e.message);
     }
+}
+
+/// How long `stop` waits for the agent to be gone.
+const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+pub fn stop(paths: &Paths) -> Result<ExitCode> {
+    let mut client = match Client::connect(paths, false) {
+        Ok(client) => client,
+        Err(crate::client::ClientError::NotRunning { .. }) => {
+            eprintln!("no agent is running");
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let Response::Stopping { pid } = client.call(&Request::Stop, |_| {})? else {
+        bail!("the agent answered a stop request with something else; restart it after upgrading");
+    };
+    drop(client);
+    // Gone once nothing accepts on the socket (systemd's socket unit keeps accepting: then
+    // once the daemon's pid is gone).
+    let deadline = std::time::Instant::now() + STOP_WAIT;
+    while std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|s| s.trim_start().starts_with('Z'))
+        })
+    {
+        if std::time::Instant::now() >= deadline {
+            bail!(
+                "asked the agent (pid {pid}) to stop, but it is still running after {} s; `kill {pid}` stops it",
+                STOP_WAIT.as_secs()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    eprintln!("stopped the agent (pid {pid}); the next command that needs it starts a new one");
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn lock(paths: &Paths) -> Result<ExitCode> {

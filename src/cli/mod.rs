@@ -96,6 +96,9 @@ pub enum Command {
     /// Drop every session the agent has cached and lock sealed seeds; the next request needs a
     /// new MFA code (and a touch, with a security key enrolled).
     Lock,
+    /// Stop the agent (started by a client or by systemd), dropping what it caches; the
+    /// next command that needs one starts a new agent, which reads the configuration again.
+    Stop,
     /// Manage long-term AWS keys kept in the vault.
     #[command(subcommand)]
     Creds(creds::CredsCommand),
@@ -168,6 +171,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 Command::Exec(args) => agent_commands::exec(&paths, &args),
                 Command::Status { json } => agent_commands::status(&paths, json),
                 Command::Lock => agent_commands::lock(&paths),
+                Command::Stop => agent_commands::stop(&paths),
                 Command::Log { follow, json } => log::run(&paths, follow, json),
                 _ => unreachable!("handled above"),
             }

@@ -1017,3 +1017,35 @@ fn an_unwritable_audit_log_does_not_stop_minting() {
     credential_process(&env, "admin");
     assert_eq!(sts.gst_calls(), 1);
 }
+
+/// `mfa-agent stop` ends the agent (what the README says to do after a configuration
+/// change); `status` then says the next command starts one, and it does.
+#[test]
+fn stop_ends_the_agent_and_the_next_command_starts_a_new_one() {
+    let env = TestEnv::with_keyring();
+    env.add_seed("work", &["--serial", SERIAL]);
+    let first = env.status()["pid"].as_i64().unwrap();
+    let stopped = env.run(["stop"], "");
+    stopped.success();
+    assert!(
+        stopped
+            .stderr()
+            .contains(&format!("stopped the agent (pid {first})")),
+        "{}",
+        stopped.stderr()
+    );
+    assert!(common::has_exited(i32::try_from(first).unwrap()));
+    let again = env.run(["stop"], "");
+    again.success();
+    assert!(
+        again.stderr().contains("no agent is running"),
+        "{}",
+        again.stderr()
+    );
+    env.run(["status"], "").failure(&[
+        "no agent is running",
+        "the next mfa-agent command that needs one starts it",
+    ]);
+    env.run(["seed", "list"], "").success();
+    assert_ne!(env.status()["pid"].as_i64().unwrap(), first);
+}

@@ -303,6 +303,9 @@ fn a_deleted_socket_does_not_wedge_the_agent() {
     ]);
 
     std::fs::remove_file(env.socket()).unwrap();
+    // A command at once: the new agent it starts waits for the old one to let go.
+    env.run(["seed", "list"], "").success();
+    assert_ne!(agent_pid(&env), first);
     let gone = (0..100).any(|_| {
         std::thread::sleep(std::time::Duration::from_millis(100));
         common::has_exited(i32::try_from(first).unwrap())
