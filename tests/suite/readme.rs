@@ -157,3 +157,37 @@ fn run_as_shown(env: &TestEnv, command: &[String]) {
         _ => panic!("a Quickstart command this test does not know: {command:?}"),
     }
 }
+
+/// Every Debian package the README's Install tells a newcomer to install exists in this
+/// machine's Debian archive (a name that does not would stop the install at its first
+/// command), and the compiler the build needs is among them.
+#[test]
+fn the_install_names_only_packages_debian_has() {
+    let install =
+        &README[README.find("## Install").unwrap()..README.find("## Quickstart").unwrap()];
+    let mut named: Vec<&str> = install
+        .lines()
+        .filter_map(|line| line.split("apt-get install -y ").nth(1))
+        .flat_map(|rest| {
+            rest.split("&&")
+                .next()
+                .unwrap()
+                .split_whitespace()
+                .filter(|word| !word.starts_with("./"))
+        })
+        .collect();
+    named.sort_unstable();
+    named.dedup();
+    assert!(named.contains(&"build-essential"), "{named:?}");
+    for package in named {
+        let out = Command::new("apt-cache")
+            .args(["show", "--no-all-versions", package])
+            .output()
+            .expect("apt-cache runs");
+        assert!(
+            out.status.success() && !out.stdout.is_empty(),
+            "the README installs {package:?}, which Debian does not have: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
