@@ -30,6 +30,8 @@ pub enum MigrationError {
     Empty,
     #[error("account {account:?} of the export is unusable: {reason}")]
     Account { account: String, reason: String },
+    #[error("no account of the export can be used ({0})")]
+    NoUsable(String),
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -79,7 +81,7 @@ pub fn is_migration(text: &str) -> bool {
 
 /// Every account of an export link. All or nothing: an account that cannot be used (an
 /// HOTP counter, MD5) fails the whole link, so that nothing is stored from it half.
-pub fn parse(link: &str) -> Result<Vec<Seed>, MigrationError> {
+pub fn parse(link: &str) -> Result<Export, MigrationError> {
     const PREFIX: &str = "otpauth-migration://offline?";
     let link = link.trim();
     let rest = link
@@ -115,7 +117,32 @@ pub fn parse(link: &str) -> Result<Vec<Seed>, MigrationError> {
     if payload.otp_parameters.is_empty() {
         return Err(MigrationError::Empty);
     }
-    payload.otp_parameters.iter().map(seed_of).collect()
+    let mut export = Export::default();
+    for account in &payload.otp_parameters {
+        match seed_of(account) {
+            Ok(seed) => export.seeds.push(seed),
+            Err(skipped) => export.skipped.push(skipped),
+        }
+    }
+    if export.seeds.is_empty() {
+        return Err(MigrationError::NoUsable(
+            export
+                .skipped
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        ));
+    }
+    Ok(export)
+}
+
+/// What an export link holds: the accounts that can be used, and why each other one
+/// cannot (an HOTP counter, MD5): one unusable account does not hold back the rest.
+#[derive(Debug, Default)]
+pub struct Export {
+    pub seeds: Vec<Seed>,
+    pub skipped: Vec<MigrationError>,
 }
 
 fn seed_of(account: &OtpParameters) -> Result<Seed, MigrationError> {
@@ -205,7 +232,8 @@ mod tests {
             account("Amazon Web Services:alice@123456789012", "", 2, 1),
             account("bob", "GitHub", 2, 2),
         ]))
-        .unwrap();
+        .unwrap()
+        .seeds;
         assert_eq!(seeds.len(), 2);
         assert_eq!(seeds[0].issuer.as_deref(), Some("Amazon Web Services"));
         assert_eq!(seeds[0].account.as_deref(), Some("alice@123456789012"));
@@ -215,17 +243,31 @@ mod tests {
     }
 
     #[test]
-    fn one_unusable_account_or_broken_data_fails_the_whole_link() {
-        let err = parse(&link(vec![
+    fn an_unusable_account_is_skipped_with_its_reason_and_broken_data_fails_the_link() {
+        let mut short = account("old-site", "", 2, 1);
+        short.secret = b"1234567890".to_vec();
+        let export = parse(&link(vec![
             account("ok", "", 2, 1),
             account("counter", "", 1, 1),
+            short,
         ]))
-        .unwrap_err();
-        assert!(err.to_string().contains("\"counter\""), "{err}");
-        assert!(matches!(
-            parse(&link(vec![account("md5", "", 2, 4)])),
-            Err(MigrationError::Account { .. })
-        ));
+        .unwrap();
+        let names: Vec<_> = export.seeds.iter().map(|s| s.account.clone()).collect();
+        assert_eq!(names, [Some("ok".into()), Some("old-site".into())]);
+        assert_eq!(
+            export.seeds[1].secret.len(),
+            10,
+            "an 80-bit secret is taken"
+        );
+        assert_eq!(export.skipped.len(), 1);
+        let skipped = export.skipped[0].to_string();
+        assert!(
+            skipped.contains("\"counter\"") && skipped.contains("HOTP"),
+            "{skipped}"
+        );
+        let err = parse(&link(vec![account("md5", "", 2, 4)])).unwrap_err();
+        assert!(matches!(err, MigrationError::NoUsable(_)), "{err}");
+        assert!(err.to_string().contains("MD5"), "{err}");
         assert!(matches!(
             parse("otpauth-migration://offline?data=%%%"),
             Err(MigrationError::Base64(_))
@@ -234,7 +276,7 @@ mod tests {
             parse("otpauth-migration://offline?data=AAAA"),
             Err(MigrationError::Protobuf(_) | MigrationError::Empty)
         ));
-        assert_eq!(parse(&link(vec![])).unwrap_err(), MigrationError::Empty);
+        assert!(matches!(parse(&link(vec![])), Err(MigrationError::Empty)));
         assert!(is_migration("OTPAUTH-MIGRATION://offline?data=x"));
     }
 }

@@ -14,8 +14,12 @@ use thiserror::Error;
 pub use self::base32::{decode_base32, encode_base32};
 use crate::secret::SecretBytes;
 
-/// Fewer than 128 bits is guessable; RFC 4226 makes it the minimum and totp-rs enforces it.
+/// RFC 4226's minimum, 128 bits; AWS's seeds are 320. A shorter secret is weaker.
 pub const MIN_SECRET_BYTES: usize = 16;
+/// What is accepted nonetheless, with a note: 80-bit secrets (16 base32 characters) are
+/// common on older sites, and Google Authenticator and ykman take them. Shorter ones are a
+/// copy cut short, or nothing worth guarding with.
+pub const MIN_ACCEPTED_SECRET_BYTES: usize = 10;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum OtpError {
@@ -30,7 +34,7 @@ pub enum OtpError {
     #[error("the secret is empty; paste the base32 secret or the otpauth:// URI")]
     EmptySecret,
     #[error(
-        "the secret is only {bits} bits; TOTP needs at least 128 (AWS seeds are 320 bits, 64 characters): check that you copied all of it"
+        "the secret is only {bits} bits; TOTP needs at least 80 (AWS seeds are 320 bits, 64 characters): check that you copied all of it"
     )]
     SecretTooShort { bits: usize },
     #[error("{digits} digits is not supported; TOTP codes have 6, 7 or 8 digits")]
@@ -150,7 +154,7 @@ impl Seed {
         if self.secret.is_empty() {
             return Err(OtpError::EmptySecret);
         }
-        if self.secret.len() < MIN_SECRET_BYTES {
+        if self.secret.len() < MIN_ACCEPTED_SECRET_BYTES {
             return Err(OtpError::SecretTooShort {
                 bits: self.secret.len() * 8,
             });
@@ -175,22 +179,27 @@ pub struct Code {
 /// Computes the code for `unix_time`.
 pub fn code_at(params: &OtpParams, secret: &SecretBytes, unix_time: u64) -> Result<Code, OtpError> {
     params.validate()?;
-    if secret.len() < MIN_SECRET_BYTES {
+    if secret.len() < MIN_ACCEPTED_SECRET_BYTES {
         return Err(OtpError::SecretTooShort {
             bits: secret.len() * 8,
         });
     }
     // The Totp copy of the secret is zeroed when it drops (totp-rs `zeroize` feature).
-    let totp = totp_rs::Builder::new()
+    let builder = totp_rs::Builder::new()
         .with_algorithm(params.algorithm.into())
         .with_digits(params.digits)
         .with_step_duration(params.period)
         .with_skew(0)
-        .with_secret(secret.expose().to_vec())
-        .build()
-        .map_err(|_| OtpError::SecretTooShort {
+        .with_secret(secret.expose().to_vec());
+    // totp-rs refuses secrets under 128 bits; the parameters were checked above, so an
+    // accepted shorter one is built without that check.
+    let totp = if secret.len() < MIN_SECRET_BYTES {
+        builder.build_noncompliant()
+    } else {
+        builder.build().map_err(|_| OtpError::SecretTooShort {
             bits: secret.len() * 8,
-        })?;
+        })?
+    };
     let step = params.step(unix_time);
     let valid_from = step * params.period;
     Ok(Code {
@@ -272,10 +281,10 @@ mod tests {
             code_at(&zero, &key, 0),
             Err(OtpError::InvalidPeriod { period: 0 })
         );
-        let short = secret("0123456789");
+        let short = secret("012345678");
         assert_eq!(
             code_at(&OtpParams::default(), &short, 0),
-            Err(OtpError::SecretTooShort { bits: 80 })
+            Err(OtpError::SecretTooShort { bits: 72 })
         );
     }
 

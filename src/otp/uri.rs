@@ -252,9 +252,17 @@ mod tests {
             parse("otpauth://totp/x?issuer=a").unwrap_err(),
             UriError::MissingSecret
         );
+        // 80 bits (16 characters) is taken, as authenticator apps take it; 40 is not.
+        assert_eq!(
+            parse("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP")
+                .unwrap()
+                .secret
+                .len(),
+            10
+        );
         assert!(matches!(
-            parse("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP").unwrap_err(),
-            UriError::Secret(OtpError::SecretTooShort { bits: 80 })
+            parse("otpauth://totp/x?secret=JBSWY3DP").unwrap_err(),
+            UriError::Secret(OtpError::SecretTooShort { bits: 40 })
         ));
         assert!(matches!(
             parse(&format!("otpauth://totp/x?secret={AWS_SECRET}&digits=ten")).unwrap_err(),

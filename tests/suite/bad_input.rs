@@ -36,8 +36,14 @@ fn bad_secrets_and_uris_name_the_problem() {
     );
     add(
         &["--secret", "-"],
-        "JBSWY3DPEHPK3PXP",
-        &["only 80 bits", "at least 128"],
+        "JBSWY3DP",
+        &["only 40 bits", "at least 80"],
+    );
+    // A character lost in the paste of a 64-character AWS seed.
+    add(
+        &["--secret", "-"],
+        &"GEZDGNBVGY3TQOJQ".repeat(4)[..63],
+        &["63 characters", "missing or extra"],
     );
     add(&["--secret", "-"], "\n", &["secret is empty"]);
     add(

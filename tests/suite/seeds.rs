@@ -337,9 +337,11 @@ def field(tag, data): return varint(tag << 3 | 2) + varint(len(data)) + data
 def number(tag, n): return varint(tag << 3) + varint(n)
 payload = b""
 for line in sys.stdin.read().splitlines():
-    name, issuer, secret = line.split("|")
+    parts = line.split("|")
+    name, issuer, secret = parts[:3]
+    kind = int(parts[3]) if len(parts) > 3 else 2  # 2 TOTP, 1 HOTP
     account = field(1, base64.b32decode(secret)) + field(2, name.encode()) + field(3, issuer.encode())
-    account += number(4, 1) + number(5, 1) + number(6, 2)
+    account += number(4, 1) + number(5, 1) + number(6, kind)
     payload += field(1, account)
 payload += number(2, 1) + number(3, 1)
 print("otpauth-migration://offline?data=" + urllib.parse.quote(base64.b64encode(payload).decode(), safe=""))
@@ -361,11 +363,13 @@ print("otpauth-migration://offline?data=" + urllib.parse.quote(base64.b64encode(
 }
 
 /// Google Authenticator exports only as "Transfer accounts" QR codes of migration links:
-/// `seed import` takes them (as a link or its QR image) with every account, names each after
-/// it, never overwrites, and stores nothing from a payload that does not decode.
+/// `seed import` takes them (as a link or its QR image) with every account, an older site's
+/// 80-bit secret too (with a note), names each after it, never overwrites, and stores
+/// nothing from a payload that does not decode.
 #[test]
-fn google_authenticator_exports_are_imported_whole_or_not_at_all() {
+fn google_authenticator_exports_import_every_usable_account() {
     let github = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+    let old_site = "JBSWY3DPEHPK3PXP";
     let link = migration_link(&[
         (
             "Amazon Web Services:alice@123456789012",
@@ -373,6 +377,9 @@ fn google_authenticator_exports_are_imported_whole_or_not_at_all() {
             AWS_SEED,
         ),
         ("bob", "GitHub", github),
+        ("carl", "Old Forum", old_site),
+        // An HOTP account ("|1": its type) is skipped, and named with why.
+        ("dave", "Bank", "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ|1"),
     ]);
     let env = TestEnv::with_keyring();
     let out = env.run(["seed", "import", "-"], &link);
@@ -382,12 +389,19 @@ fn google_authenticator_exports_are_imported_whole_or_not_at_all() {
             "added alice@123456789012 (issuer Amazon Web Services, account alice@123456789012)"
         ) && out
             .stderr()
-            .contains("added bob (issuer GitHub, account bob)"),
+            .contains("added bob (issuer GitHub, account bob)")
+            && out.stderr().contains(
+                "added carl (issuer Old Forum, account carl) (note: its secret is only 80 bits"
+            )
+            && out
+                .stderr()
+                .contains("skipped account \"dave\" of the export is unusable: it is an HOTP"),
         "{}",
         out.stderr()
     );
     assert_code_matches(&env, "alice@123456789012", AWS_SEED, "SHA1", 6, 30);
     assert_code_matches(&env, "bob", github, "SHA1", 6, 30);
+    assert_code_matches(&env, "carl", old_site, "SHA1", 6, 30);
 
     // The same export again: reported, never overwritten.
     let again = env.run(["seed", "import", "-"], &link);
@@ -397,7 +411,7 @@ fn google_authenticator_exports_are_imported_whole_or_not_at_all() {
     // One account, by `seed add`; several are refused there, with the way to import them.
     env.run(["seed", "add", "both", "--uri", "-"], &link)
         .failure(&[
-            "holds 2 accounts",
+            "holds 4 accounts",
             "nothing was added",
             "mfa-agent seed import -",
         ]);

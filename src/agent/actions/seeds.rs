@@ -79,7 +79,10 @@ pub async fn add(
             let store = vault.store_description()?;
             let replaced = old.map(|old| format!(", replacing seed {old:?}")).unwrap_or_default();
             Ok(Response::Done {
-                message: format!("added seed {name:?} to the {store}{replaced}"),
+                message: format!(
+                    "added seed {name:?} to the {store}{replaced}{}",
+                    short_note(&seed)
+                ),
             })
         })
         .await
@@ -96,6 +99,7 @@ pub async fn import(
     store: Option<StoreKind>,
 ) -> anyhow::Result<Response> {
     let mut seeds = Vec::new();
+    let mut report = Vec::new();
     for (number, line) in text.expose().lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -105,11 +109,17 @@ pub async fn import(
             migration::parse(line).map_err(anyhow::Error::from)
         } else {
             uri::parse(line)
-                .map(|seed| vec![seed])
+                .map(|seed| migration::Export {
+                    seeds: vec![seed],
+                    skipped: Vec::new(),
+                })
                 .map_err(anyhow::Error::from)
         };
         match parsed {
-            Ok(found) => seeds.extend(found),
+            Ok(found) => {
+                seeds.extend(found.seeds);
+                report.extend(found.skipped.iter().map(|e| format!("skipped {e}")));
+            }
             Err(e) => bail!("line {}: {e}; nothing was imported", number + 1),
         }
     }
@@ -119,7 +129,6 @@ pub async fn import(
     minter
         .door
         .enter(visitor, false, store, move |vault, _| {
-            let mut report = Vec::new();
             for (i, seed) in seeds.iter().enumerate() {
                 let name = import_name(seed, i);
                 let label = format!(
@@ -134,7 +143,7 @@ pub async fn import(
                     continue;
                 }
                 vault.add(&name, seed, None)?;
-                report.push(format!("added {label}"));
+                report.push(format!("added {label}{}", short_note(seed)));
             }
             let store = vault.store_description()?;
             Ok(Response::Done {
@@ -142,6 +151,19 @@ pub async fn import(
             })
         })
         .await
+}
+
+/// A word about a secret shorter than RFC 4226's 128 bits (80-bit secrets are common on
+/// older sites, and authenticator apps take them): its codes work, but it is weaker.
+fn short_note(seed: &Seed) -> String {
+    if seed.secret.len() < crate::otp::MIN_SECRET_BYTES {
+        format!(
+            " (note: its secret is only {} bits, under the 128 RFC 4226 asks for; its codes work, but if the site offers a new secret, take it)",
+            seed.secret.len() * 8
+        )
+    } else {
+        String::new()
+    }
 }
 
 /// A seed name from an imported account ("alice@123456789012" -> itself, spaces and other
@@ -236,14 +258,14 @@ fn parse(material: SeedMaterial) -> anyhow::Result<Seed> {
                 bail!("that is a base32 secret, not an otpauth:// URI: did you mean --secret -?");
             }
             if migration::is_migration(text) {
-                let mut seeds = migration::parse(text)?;
-                if seeds.len() > 1 {
+                let mut export = migration::parse(text)?;
+                let accounts = export.seeds.len() + export.skipped.len();
+                if accounts > 1 {
                     bail!(
-                        "that Google Authenticator export holds {} accounts; nothing was added: import them all with `mfa-agent seed import -`",
-                        seeds.len()
+                        "that Google Authenticator export holds {accounts} accounts; nothing was added: import them all with `mfa-agent seed import -`"
                     );
                 }
-                return Ok(seeds.remove(0));
+                return Ok(export.seeds.remove(0));
             }
             Ok(uri::parse(text)?)
         }
