@@ -42,6 +42,7 @@ pub mod paths;
 pub mod protocol;
 pub mod report;
 pub mod secret;
+pub mod suggest;
 pub mod sys;
 pub mod unlock;
 pub mod vault;

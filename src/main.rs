@@ -4,8 +4,7 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use mfa_agent::cli::{Cli, run};
+use mfa_agent::cli::run;
 
 fn main() -> ExitCode {
     // Before anything holds a secret: no core dumps, no ptrace by other same-user processes.
@@ -16,7 +15,7 @@ fn main() -> ExitCode {
         mfa_agent::logging::init(0);
         fast.run()
     } else {
-        let cli = Cli::parse();
+        let cli = mfa_agent::cli::parse();
         mfa_agent::logging::init(cli.verbose);
         run(cli)
     };

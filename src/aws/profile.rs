@@ -28,9 +28,13 @@ pub enum ProfileError {
     )]
     Load(String),
     #[error(
-        "no profile {profile:?} in the AWS config (~/.aws/config or AWS_CONFIG_FILE); add a [profile {profile}] section (see the README) or check the name"
+        "no profile {profile:?} in the AWS config (~/.aws/config or AWS_CONFIG_FILE){}; add a [profile {profile}] section (see the README) or check the name", crate::suggest::did_you_mean(.suggestion.as_ref())
     )]
-    Unknown { profile: String },
+    Unknown {
+        profile: String,
+        /// The closest name there is, when one is close.
+        suggestion: Option<String>,
+    },
     #[error(
         "profile {profile:?} has no mfa_serial; add `mfa_serial = arn:aws:iam::ACCOUNT:mfa/NAME` to [profile {profile}] in ~/.aws/config"
     )]
@@ -159,15 +163,21 @@ impl Profiles {
         })
     }
 
+    /// The error for a profile that is not there, naming the closest one that is.
+    fn unknown(&self, profile: &str) -> ProfileError {
+        ProfileError::Unknown {
+            profile: profile.into(),
+            suggestion: crate::suggest::closest(profile, self.names()),
+        }
+    }
+
     /// Works out how to mint credentials for `profile`.
     /// How to mint for `profile`. A profile whose `credential_process` runs mfa-agent
     /// (the README's `[profile prod]`) stands for the profile it names, so `exec prod`
     /// works as `aws --profile prod` does.
     pub fn plan(&self, profile: &str) -> Result<ProfilePlan, ProfileError> {
         if self.set.get_profile(profile).is_none() {
-            return Err(ProfileError::Unknown {
-                profile: profile.into(),
-            });
+            return Err(self.unknown(profile));
         }
         if let Some(command) = self.get(profile, "credential_process") {
             let Some(target) = agent_profile(command) else {
@@ -193,9 +203,7 @@ impl Profiles {
     /// [`Profiles::plan`] for a profile that must be minted itself.
     fn plan_direct(&self, profile: &str) -> Result<ProfilePlan, ProfileError> {
         if self.set.get_profile(profile).is_none() {
-            return Err(ProfileError::Unknown {
-                profile: profile.into(),
-            });
+            return Err(self.unknown(profile));
         }
         let sso = |p: &str| {
             ["sso_session", "sso_start_url"]
@@ -224,9 +232,7 @@ impl Profiles {
                 });
             }
             if self.set.get_profile(source).is_none() {
-                return Err(ProfileError::Unknown {
-                    profile: source.into(),
-                });
+                return Err(self.unknown(source));
             }
             current = source;
         }
@@ -457,8 +463,22 @@ source_profile = sso
         assert_eq!(
             err("missing"),
             ProfileError::Unknown {
-                profile: "missing".into()
+                profile: "missing".into(),
+                suggestion: None,
             }
+        );
+        // A typo of a name that is there: named in the error.
+        let typo = err("nomfs");
+        assert_eq!(
+            typo,
+            ProfileError::Unknown {
+                profile: "nomfs".into(),
+                suggestion: Some("nomfa".into()),
+            }
+        );
+        assert!(
+            typo.to_string().contains("(did you mean \"nomfa\"?)"),
+            "{typo}"
         );
         assert_eq!(
             err("nomfa"),

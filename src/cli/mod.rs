@@ -132,6 +132,53 @@ pub enum Command {
     },
 }
 
+/// The command line, parsed; a mistake clap reports gets, where people often make it, a
+/// tip with the command as it should be.
+#[must_use]
+pub fn parse() -> Cli {
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(err) => {
+            let Some(tip) = tip_for(&err, &args) else {
+                err.exit()
+            };
+            let _ = err.print();
+            eprintln!("\ntip: {tip}");
+            std::process::exit(err.exit_code());
+        }
+    }
+}
+
+/// `exec prod terraform plan` (the command needs a `--` before it) and
+/// `credential-process prod` (the profile goes with `--profile`).
+fn tip_for(err: &clap::Error, args: &[String]) -> Option<String> {
+    if err.kind() != clap::error::ErrorKind::UnknownArgument {
+        return None;
+    }
+    let at = args
+        .iter()
+        .position(|a| a == "exec" || a == "credential-process")?;
+    let (command, rest) = (&args[at], &args[at + 1..]);
+    // Its own flags, then the profile (the first word that is no flag); what follows is
+    // the command to run, as typed.
+    let profile = rest.iter().position(|a| !a.starts_with('-'))?;
+    if command == "exec" {
+        Some(format!(
+            "put `--` before the command to run: `mfa-agent exec {} -- {}`",
+            rest[..=profile].join(" "),
+            rest[profile + 1..].join(" ")
+        ))
+    } else {
+        Some(format!(
+            "name the profile with --profile: `mfa-agent credential-process --profile {}`",
+            rest[profile]
+        ))
+    }
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let verbose = cli.verbose;

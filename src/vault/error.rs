@@ -27,8 +27,15 @@ pub enum VaultError {
     Sealed,
     #[error("the sealed secret {name:?} does not open: {detail}")]
     Unseal { name: String, detail: String },
-    #[error("no seed named {name:?}; `mfa-agent seed list` shows the names")]
-    UnknownSeed { name: String },
+    #[error(
+        "no seed named {name:?}{}; `mfa-agent seed list` shows the names",
+        crate::suggest::did_you_mean(.suggestion.as_ref())
+    )]
+    UnknownSeed {
+        name: String,
+        /// The closest name there is, when one is close.
+        suggestion: Option<String>,
+    },
     #[error(
         "a seed named {name:?} already exists; pick another name, or remove it first with `mfa-agent seed remove {name}`"
     )]

@@ -64,6 +64,14 @@ struct Entry {
     label: String,
 }
 
+/// The error for a seed that is not there, naming the closest one that is.
+fn unknown_seed(index: &Index, name: &str) -> VaultError {
+    VaultError::UnknownSeed {
+        name: name.into(),
+        suggestion: crate::suggest::closest(name, index.seeds.keys().map(String::as_str)),
+    }
+}
+
 /// The stored form of a secret sealed under `data_key` for the store id `id`.
 fn sealed_form(data_key: &DataKey, id: &str, plain: &SecretString) -> SecretString {
     let sealed = data_key.seal(id, plain.expose().as_bytes());
@@ -407,7 +415,7 @@ impl Vault {
         self.index
             .seeds
             .get(name)
-            .ok_or_else(|| VaultError::UnknownSeed { name: name.into() })
+            .ok_or_else(|| unknown_seed(&self.index, name))
     }
 
     /// Stores a new seed under `name`, linked to the AWS MFA device `serial` if given.
@@ -459,7 +467,7 @@ impl Vault {
     /// Forgets the seed `name` and deletes its secret.
     pub fn remove(&mut self, name: &str) -> Result<(), VaultError> {
         if !self.index.seeds.contains_key(name) {
-            return Err(VaultError::UnknownSeed { name: name.into() });
+            return Err(unknown_seed(&self.index, name));
         }
         let id = self.secret_id(name);
         self.remove_with_secret(&id, |index| {
@@ -467,7 +475,7 @@ impl Vault {
                 .seeds
                 .remove(name)
                 .map(drop)
-                .ok_or_else(|| VaultError::UnknownSeed { name: name.into() })
+                .ok_or_else(|| unknown_seed(index, name))
         })
     }
 
@@ -477,7 +485,7 @@ impl Vault {
         validate_serial(serial)?;
         self.change_index(|index| {
             if !index.seeds.contains_key(name) {
-                return Err(VaultError::UnknownSeed { name: name.into() });
+                return Err(unknown_seed(index, name));
             }
             for (seed, info) in &mut index.seeds {
                 if seed == name {

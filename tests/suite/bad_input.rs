@@ -239,3 +239,33 @@ fn a_reader_that_goes_away_ends_the_output_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(stderr.is_empty(), "nothing on stderr: {stderr}");
 }
+
+/// The mistakes people make with the command line get the command as it should be: a
+/// command after `exec` without `--`, a profile for `credential-process` without
+/// `--profile`, a misspelt seed or profile name.
+#[test]
+fn common_slips_get_the_command_as_it_should_be() {
+    let sts = common::fake_sts::FakeSts::start(AWS_SEED, 30);
+    let env = common::minting::setup(&sts);
+    let out = env.run(["exec", "base", "terraform", "plan", "-out", "x"], "");
+    let said = out.failure(&["unexpected argument 'terraform'"]);
+    assert!(
+        said.contains("tip: put `--` before the command to run: `mfa-agent exec base -- terraform plan -out x`"),
+        "{said}"
+    );
+    let said = env
+        .run(["credential-process", "base"], "")
+        .failure(&["unexpected argument 'base'"]);
+    assert!(
+        said.contains(
+            "tip: name the profile with --profile: `mfa-agent credential-process --profile base`"
+        ),
+        "{said}"
+    );
+    env.run(["code", "wrok"], "")
+        .failure(&["no seed named \"wrok\" (did you mean \"work\"?)"]);
+    env.run(["credential-process", "--profile", "bsae"], "")
+        .failure(&["no profile \"bsae\"", "(did you mean \"base\"?)"]);
+    env.run(["credential-process", "--profile", "billing"], "")
+        .failure(&["no profile \"billing\""]);
+}
