@@ -27,7 +27,12 @@ pub fn run(agent: &Agent, profile: String, print: bool) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let page = write_page(&agent.paths.runtime_dir, &url)?;
-    let status = Command::new("xdg-open").arg(&page).status().with_context(|| {
+    let opened = Command::new("xdg-open").arg(&page).status();
+    if !matches!(&opened, Ok(status) if status.success()) {
+        // The page holds a working sign-in link: not left behind when nothing opened it.
+        let _ = std::fs::remove_file(&page);
+    }
+    let status = opened.with_context(|| {
         format!("failed to run xdg-open; open the console with `mfa-agent login {shown} --print` and paste the link into a browser")
     })?;
     if !status.success() {

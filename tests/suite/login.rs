@@ -197,3 +197,45 @@ fn an_unreachable_sign_in_endpoint_shows_no_session_anywhere() {
         assert!(!text.contains("Session="), "the request's query in: {text}");
     }
 }
+
+/// A profile that stands for another (`credential_process` running mfa-agent for `base`)
+/// is refused naming the profile with the keys; and a browser that cannot be opened leaves
+/// no page with a sign-in link behind.
+#[test]
+fn refusals_name_the_right_profile_and_a_failed_open_leaves_no_link() {
+    let sts = FakeSts::start(common::AWS_SEED, 30);
+    let federation = Federation::start();
+    let mut env = minting::setup_with(
+        &sts,
+        common::AWS_SEED,
+        30,
+        &format!("signin_endpoint = \"{}\"\n", federation.url),
+    );
+    let config = std::fs::read_to_string(env.path().join(".aws/config")).unwrap();
+    env.aws_config(&format!(
+        "{config}\n[profile base-mfa]\ncredential_process = mfa-agent credential-process --profile base\n"
+    ));
+    env.run(["login", "base-mfa"], "").failure(&[
+        "\"base-mfa\" is an IAM user's MFA session",
+        "source_profile = base)",
+    ]);
+
+    let bin = env.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = bin.join("xdg-open");
+    std::fs::write(&script, "#!/bin/sh\nexit 3\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    env.set(
+        "PATH",
+        &format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+    );
+    env.run(["login", "admin"], "")
+        .failure(&["xdg-open failed", "--print"]);
+    let runtime = env.path().join("run/mfa-agent");
+    let left: Vec<_> = std::fs::read_dir(&runtime)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("login-"))
+        .collect();
+    assert!(left.is_empty(), "a sign-in page was left behind: {left:?}");
+}

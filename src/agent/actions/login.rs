@@ -42,8 +42,11 @@ pub async fn login(
     let profiles = Profiles::load().await?;
     let plan = profiles.plan(&profile)?;
     if plan.role.is_none() {
+        // The profile with the keys: `profile` itself, or the one its credential_process
+        // names (`work-mfa` stands for `work`).
+        let source = &plan.source_profile;
         bail!(
-            "profile {profile:?} is an IAM user's MFA session (GetSessionToken), which the console sign-in endpoint does not take: AWS signs an IAM user in from the CLI only through GetFederationToken, whose session carries no MFA, so MFA-only policies deny it; open the console with a role profile (role_arn, source_profile = {profile}), or sign in with your password and MFA device"
+            "profile {profile:?} is an IAM user's MFA session (GetSessionToken), which the console sign-in endpoint does not take: AWS signs an IAM user in from the CLI only through GetFederationToken, whose session carries no MFA, so MFA-only policies deny it; open the console with a role profile (role_arn, source_profile = {source}), or sign in with your password and MFA device"
         );
     }
     let session = minter
