@@ -14,8 +14,21 @@ pub fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {
     // Into a buffer first: clap_complete panics on a write error (a closed pipe).
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut Cli::command(), "mfa-agent", &mut script);
+    if shell == clap_complete::Shell::Bash {
+        script = bash_fixed(&script);
+    }
     std::io::stdout().write_all(&script)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// clap_complete's bash script names a subcommand's state from the binary's name with `-`
+/// turned into `__` (`mfa__agent__subcmd__seed`) where it sets it, but with `-` turned into
+/// `__subcmd__` (`mfa__subcmd__agent__subcmd__seed`) where it reads it, so only the first
+/// word completed. One spelling for both.
+fn bash_fixed(script: &[u8]) -> Vec<u8> {
+    String::from_utf8_lossy(script)
+        .replace("mfa__subcmd__agent", "mfa__agent")
+        .into_bytes()
 }
 
 /// The main page on stdout, or every page (one per subcommand too) as files in `dir`.

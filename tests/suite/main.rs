@@ -14,6 +14,7 @@ mod aws_clients;
 mod bad_input;
 mod binaries;
 mod codes;
+mod completion;
 mod confirm;
 mod crash;
 mod desktop;
