@@ -1010,8 +1010,12 @@ fn the_audit_log_names_the_program_that_asked() {
 fn an_unwritable_audit_log_does_not_stop_minting() {
     let sts = FakeSts::start(AWS_SEED, 30);
     let env = setup(&sts);
-    // A directory where the log file should be: every append fails.
-    std::fs::create_dir_all(env.path().join(".local/state/mfa-agent/audit.log")).unwrap();
+    // A directory where the log file should be (the set-up's `seed add` wrote one: the
+    // next agent finds the directory instead): every append fails.
+    env.stop_daemon();
+    let log = env.path().join(".local/state/mfa-agent/audit.log");
+    let _ = std::fs::remove_file(&log);
+    std::fs::create_dir_all(&log).unwrap();
     credential_process(&env, "base");
     credential_process(&env, "base");
     credential_process(&env, "admin");
