@@ -16,6 +16,7 @@ pub enum AwsCommand {
     /// Create a virtual MFA device for the IAM user of PROFILE's long-term keys, put its
     /// seed in the vault (never shown), and enable it with two consecutive codes.
     Enroll {
+        /// The profile of the IAM user that gets the device (its keys call IAM).
         #[arg(long)]
         profile: String,
         /// The device's name in IAM (default: USER-mfa-agent).
@@ -33,24 +34,29 @@ pub enum AwsCommand {
     },
     /// Resynchronise the profile's MFA device with two consecutive codes from its seed.
     Resync {
+        /// The profile whose mfa_serial names the device.
         #[arg(long)]
         profile: String,
     },
     /// Deactivate and delete the profile's virtual MFA device (with an MFA session, as
     /// policies demand), then remove its seed from the vault.
     Unenroll {
+        /// The profile whose mfa_serial names the device.
         #[arg(long)]
         profile: String,
         /// The IAM user (default: the one the profile's MFA session belongs to).
         #[arg(long)]
         user: Option<String>,
+        /// Do not ask for confirmation.
         #[arg(long, short)]
         yes: bool,
     },
     /// List the MFA devices of the profile's IAM user, and which of them the vault holds.
     Devices {
+        /// The profile of the IAM user whose devices are listed.
         #[arg(long)]
         profile: String,
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },

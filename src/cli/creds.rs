@@ -19,6 +19,7 @@ pub enum CredsCommand {
     /// Store a profile's long-term keys. Asks on the terminal, or reads
     /// "ACCESS_KEY_ID SECRET_ACCESS_KEY" (or the IAM console's CSV) from stdin with --stdin.
     Add {
+        /// The AWS profile the keys are for (its name in ~/.aws/config).
         profile: String,
         /// Read the keys from stdin instead of asking.
         #[arg(long)]
@@ -30,6 +31,7 @@ pub enum CredsCommand {
     /// Move a profile's keys out of the plaintext ~/.aws/credentials into the vault (a
     /// symlinked file is rewritten where it points; no plaintext copy is kept).
     Import {
+        /// The profile whose keys move, as named in ~/.aws/credentials.
         profile: String,
         /// Do not ask for confirmation.
         #[arg(long, short)]
@@ -37,18 +39,24 @@ pub enum CredsCommand {
     },
     /// List the profiles whose keys are in the vault (access key ids masked).
     List {
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Delete a profile's keys from the vault.
     Remove {
+        /// The profile whose keys are deleted.
         profile: String,
+        /// Do not ask for confirmation.
         #[arg(long, short)]
         yes: bool,
     },
     /// Rotate a profile's access key: create a new one (with the profile's MFA session),
     /// store it in the vault, prove it works, then delete the old one in AWS.
-    Rotate { profile: String },
+    Rotate {
+        /// The profile whose IAM user gets the new key.
+        profile: String,
+    },
 }
 
 pub fn run(cmd: CredsCommand, agent: &Agent) -> Result<ExitCode> {

@@ -14,6 +14,7 @@ pub enum KeyCommand {
     /// List the FIDO security keys plugged in: vendor, product, path, FIDO versions,
     /// extensions, PIN state, what mfa-agent can do with each, and whether it is enrolled.
     List {
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -37,10 +38,15 @@ pub enum KeyCommand {
     },
     /// Check an enrolled key end to end: touch, signature against the enrolled public key,
     /// and unwrapping the vault's data key.
-    Test { name: String },
+    Test {
+        /// The enrolled key's name.
+        name: String,
+    },
     /// Forget an enrolled key.
     Remove {
+        /// The enrolled key's name (`mfa-agent key list` shows them).
         name: String,
+        /// Do not ask first (the removal still takes a touch of an enrolled key).
         #[arg(long, short)]
         yes: bool,
     },

@@ -45,10 +45,15 @@ pub struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 
-    /// Where seed secrets are kept: `keyring` (the OS keyring, the default) or `file` (an
-    /// encrypted file, for machines without a keyring). Chosen when the first seed is added;
-    /// afterwards the vault remembers it.
-    #[arg(long, global = true, env = "MFA_AGENT_STORE", value_name = "STORE")]
+    /// Where a new vault keeps its secrets: keyring (the default) or file (encrypted, for
+    /// machines without a keyring); an existing vault remembers its own.
+    #[arg(
+        long,
+        global = true,
+        env = "MFA_AGENT_STORE",
+        value_name = "STORE",
+        hide_possible_values = true
+    )]
     pub store: Option<StoreKind>,
 
     #[command(subcommand)]
@@ -72,6 +77,7 @@ pub enum Command {
     Exec(agent_commands::ExecArgs),
     /// Show the agent's version, store, cached sessions and last error.
     Status {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -88,6 +94,7 @@ pub enum Command {
     /// Open the AWS console signed in with a role profile's session (through AWS's
     /// federation endpoint).
     Login {
+        /// A role profile (role_arn), whose session opens the console.
         profile: String,
         /// Print the sign-in link (valid 15 minutes) instead of opening a browser.
         #[arg(long)]
@@ -112,6 +119,7 @@ pub enum Command {
     /// Check the whole set-up (agent, keyring, security keys and udev, clock against STS,
     /// AWS profiles) and print how to fix each problem. Exits 1 if something would fail.
     Doctor {
+        /// Print the findings as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -121,6 +129,7 @@ pub enum Command {
     /// Print shell completions, e.g. `mfa-agent completions bash >
     /// ~/.local/share/bash-completion/completions/mfa-agent`.
     Completions {
+        /// The shell to print them for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
@@ -383,5 +392,31 @@ mod tests {
         ] {
             assert_eq!(fast(clap_decides, None), None, "{clap_decides:?}");
         }
+    }
+
+    /// Every option and argument of every command says what it is in `--help`.
+    #[test]
+    fn every_option_and_argument_has_a_description() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if arg.is_hide_set() || ["help", "version"].contains(&id) {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(
+            &<Cli as clap::CommandFactory>::command(),
+            "mfa-agent",
+            &mut missing,
+        );
+        assert!(missing.is_empty(), "no description: {missing:#?}");
     }
 }

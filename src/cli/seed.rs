@@ -26,6 +26,7 @@ pub enum SeedCommand {
     /// Link an MFA device to a seed (unlinking it from any other): which seed's codes a
     /// profile with that mfa_serial gets.
     Link {
+        /// The seed's name (`mfa-agent seed list` shows them).
         name: String,
         /// The MFA device's ARN, e.g. arn:aws:iam::123456789012:mfa/alice.
         #[arg(long, value_name = "ARN")]
@@ -44,11 +45,17 @@ pub enum SeedCommand {
         qr: Option<PathBuf>,
     },
     /// Give a seed a new name (its secret and MFA device link unchanged).
-    Rename { name: String, new_name: String },
+    Rename {
+        /// The seed's name now.
+        name: String,
+        /// The name it gets.
+        new_name: String,
+    },
     /// Restore a damaged seed index (seeds.json) from the copy kept before its last change.
     Recover,
     /// Delete a seed and its secret.
     Remove {
+        /// The seed's name.
         name: String,
         /// Do not ask for confirmation.
         #[arg(long, short)]
@@ -89,6 +96,7 @@ pub struct AddArgs {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("target").required(true).args(["uri", "qr"])))]
 pub struct ExportArgs {
+    /// The seed's name.
     pub name: String,
     /// Print the otpauth:// URI on stdout.
     #[arg(long)]
