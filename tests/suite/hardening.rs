@@ -69,7 +69,9 @@ fn huge_or_bogus_profile_names_are_refused_and_the_agent_stays_small() {
     let mut line = String::new();
     reader.read_line(&mut line).unwrap();
     let long = "x".repeat(60_000);
-    for name in [long.as_str(), "bad\nname", ""] {
+    // 256 characters is the limit: one more is refused before it takes a cache slot.
+    let just_over = "y".repeat(257);
+    for name in [long.as_str(), just_over.as_str(), "bad\nname", ""] {
         let request = serde_json::json!({"type": "credentials", "profile": name});
         stream.write_all(format!("{request}\n").as_bytes()).unwrap();
         line.clear();
@@ -79,6 +81,15 @@ fn huge_or_bogus_profile_names_are_refused_and_the_agent_stays_small() {
             "{line}"
         );
     }
+    // 256 is a name like any other: looked up, and not found.
+    let request = serde_json::json!({"type": "credentials", "profile": "y".repeat(256)});
+    stream.write_all(format!("{request}\n").as_bytes()).unwrap();
+    line.clear();
+    reader.read_line(&mut line).unwrap();
+    assert!(
+        line.contains("no profile") && !line.contains("is not an AWS profile name"),
+        "{line}"
+    );
     // Still serving, with a clear answer for a real request.
     env.run(["status"], "").success();
 }
@@ -198,9 +209,13 @@ fn another_user_is_refused_even_with_the_socket_opened_to_all() {
 #[test]
 fn the_agent_keeps_its_files_private() {
     use std::os::unix::fs::PermissionsExt;
-    let env = TestEnv::with_keyring();
-    // Started by a client, as on a machine without the systemd units.
-    env.add_seed("work", &["--serial", SERIAL]);
+    // Started by a client, as on a machine without the systemd units; then a mint (the
+    // replay guard and the audit log) and a second seed (the index's backup copy).
+    let sts = common::fake_sts::FakeSts::start(common::AWS_SEED, 30);
+    let env = common::minting::setup(&sts);
+    env.run(["credential-process", "--profile", "base"], "")
+        .success();
+    env.add_seed("second", &[]);
     let mode =
         |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
     assert_eq!(
@@ -214,6 +229,15 @@ fn the_agent_keeps_its_files_private() {
     let state = env.path().join(".local/state/mfa-agent");
     assert_eq!(mode(&state), 0o700, "the state directory");
     assert_eq!(mode(&state.join("daemon.log")), 0o600, "the agent's log");
+    assert_eq!(mode(&state.join("replay.json")), 0o600, "the replay guard");
+    assert_eq!(
+        mode(&env.data_dir().join("seeds.json.bak")),
+        0o600,
+        "the index's backup"
+    );
+    // The audit log is written within a second of the request.
+    common::wait_for(&state.join("audit.log"), std::time::Duration::from_secs(10));
+    assert_eq!(mode(&state.join("audit.log")), 0o600, "the audit log");
 }
 
 #[test]
