@@ -383,3 +383,60 @@ fn exec_names_the_command_and_its_server_serves_only_its_user() {
         "{entries:#?}"
     );
 }
+
+/// An answer other than yes refuses, an approval lasts as long as its session: after
+/// `lock` the next session starts with none, and the program asks again.
+#[test]
+fn a_no_refuses_and_a_new_session_forgets_the_approvals() {
+    let sts = FakeSts::start(AWS_SEED, 30);
+    let env = minting::setup_with(
+        &sts,
+        AWS_SEED,
+        30,
+        "[profiles.base]\nconfirm = \"each-program\"\n",
+    );
+    assert!(python(&env).status.success(), "python3 starts the session");
+    let on_terminal = || {
+        // In the terminal's foreground: timeout would run it in the background, where
+        // reading the answer stops it.
+        let mut client = Command::new("timeout");
+        client
+            .args(["--foreground", "60", env!("CARGO_BIN_EXE_mfa-agent")])
+            .args(["credential-process", "--profile", "base"]);
+        OnTerminal::start(&in_env(&env, client))
+    };
+    for answer in ["n", ""] {
+        let mut terminal = on_terminal();
+        terminal.wait_for("use the AWS session of base? [y/N] ");
+        terminal.type_line(answer);
+        let (status, text) = terminal.finish();
+        assert!(!status.success(), "{answer:?} served it: {text}");
+        assert!(text.contains("was not let use the session"), "{text}");
+        assert!(!text.contains("\"SecretAccessKey\""), "{text}");
+    }
+    let mut terminal = on_terminal();
+    terminal.wait_for("[y/N] ");
+    terminal.type_line("y");
+    let (status, text) = terminal.finish();
+    assert!(status.success(), "{text}");
+    assert!(
+        second_program(&env, &["credential-process", "--profile", "base"])
+            .status
+            .success(),
+        "approved for this session"
+    );
+
+    // A new session (after lock, python3 mints it again) starts with no approvals.
+    env.run(["lock"], "").success();
+    assert!(python(&env).status.success());
+    let refused = second_program(&env, &["credential-process", "--profile", "base"]);
+    assert!(
+        !refused.status.success(),
+        "the approval outlived its session"
+    );
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("was not let use the session"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}
