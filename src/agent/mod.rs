@@ -16,6 +16,8 @@ mod minter;
 pub mod notifier;
 pub mod peer;
 mod replay;
+#[cfg(target_os = "linux")]
+mod sleep;
 pub mod startup;
 mod unlocked;
 

@@ -45,35 +45,7 @@ pub fn serve(paths: &Paths) -> Result<ExitCode> {
         .with_context(|| format!("failed to create {}", dir.display()))?;
 
     // One daemon per socket: the lock is held for the daemon's lifetime.
-    let lock_path = dir.join("daemon.lock");
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(&lock_path)
-        .with_context(|| format!("failed to open {}", lock_path.display()))?;
-    if !sys::try_lock_exclusive(&lock)?
-        && !lock_released_by_an_agent_that_lost_its_socket(&lock, &socket)?
-    {
-        let holder = std::fs::read_to_string(&lock_path).unwrap_or_default();
-        let holder = holder.trim();
-        if holder.is_empty() {
-            bail!(
-                "another process holds {} (the lock of the agent serving {}); `mfa-agent status` shows the agent",
-                lock_path.display(),
-                socket.display()
-            );
-        }
-        bail!(
-            "another mfa-agent daemon (pid {holder}) holds {} for {}; if `mfa-agent status` gets no answer from it, stop it with `kill {holder}` (or `systemctl --user restart mfa-agent`)",
-            lock_path.display(),
-            socket.display()
-        );
-    }
-    // Who holds the lock, for the message above.
-    lock.set_len(0)?;
-    std::io::Write::write_all(&mut &lock, format!("{}\n", std::process::id()).as_bytes())?;
+    let lock = hold_daemon_lock(dir, &socket)?;
 
     let (listener, bound_here) = match sys::inherited_listener() {
         Some(listener) => (listener, false),
@@ -94,6 +66,14 @@ pub fn serve(paths: &Paths) -> Result<ExitCode> {
     let sts = Sts::from_env(Duration::from_secs(config.sts_timeout_seconds));
     let minter = Minter::new(config, paths.clone(), sts);
     let state = Arc::new(AgentState::new(minter, store));
+    #[cfg(target_os = "linux")]
+    {
+        let locking = state.clone();
+        super::sleep::watch(move || {
+            locking.minter.door.lock();
+            tracing::info!("the machine is going to sleep: locked the seeds");
+        });
+    }
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -131,6 +111,42 @@ pub fn serve(paths: &Paths) -> Result<ExitCode> {
     }
     drop(lock);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The lock that makes this the one daemon for `socket`, with this daemon's pid in it (for
+/// the message another daemon gives).
+fn hold_daemon_lock(dir: &Path, socket: &Path) -> Result<std::fs::File> {
+    let lock_path = dir.join("daemon.lock");
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&lock_path)
+        .with_context(|| format!("failed to open {}", lock_path.display()))?;
+    if !sys::try_lock_exclusive(&lock)?
+        && !lock_released_by_an_agent_that_lost_its_socket(&lock, socket)?
+    {
+        let holder = std::fs::read_to_string(&lock_path).unwrap_or_default();
+        let holder = holder.trim();
+        if holder.is_empty() {
+            bail!(
+                "another process holds {} (the lock of the agent serving {}); `mfa-agent status` shows the agent",
+                lock_path.display(),
+                socket.display()
+            );
+        }
+        bail!(
+            "another mfa-agent daemon (pid {holder}) holds {} for {}; if `mfa-agent status` gets no answer from it, stop it with `kill {holder}` (or `systemctl --user restart mfa-agent`)",
+            lock_path.display(),
+            socket.display()
+        );
+    }
+    // Who holds the lock, for the message above.
+    lock.set_len(0)?;
+    std::io::Write::write_all(&mut &lock, format!("{}\n", std::process::id()).as_bytes())?;
+
+    Ok(lock)
 }
 
 /// How often the daemon checks that its socket is still where clients look for it.

@@ -164,3 +164,85 @@ fn the_agent_asks_the_client_for_the_passphrase_and_keeps_it() {
     env.run(["code", "work"], "")
         .failure(&["needs its passphrase"]);
 }
+
+/// A bus of its own standing in for the system bus, where the test plays logind.
+struct SystemBus {
+    daemon: std::process::Child,
+    address: String,
+}
+
+impl SystemBus {
+    fn start() -> Self {
+        use std::io::BufRead as _;
+        let mut daemon = std::process::Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address=1"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("dbus-daemon runs (package dbus)");
+        let mut address = String::new();
+        std::io::BufReader::new(daemon.stdout.take().unwrap())
+            .read_line(&mut address)
+            .unwrap();
+        Self {
+            daemon,
+            address: address.trim().to_owned(),
+        }
+    }
+
+    /// logind's announcement that the machine is about to sleep.
+    fn prepare_for_sleep(&self) {
+        let sent = std::process::Command::new("dbus-send")
+            .arg(format!("--bus={}", self.address))
+            .args([
+                "--type=signal",
+                "/org/freedesktop/login1",
+                "org.freedesktop.login1.Manager.PrepareForSleep",
+                "boolean:true",
+            ])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+}
+
+impl Drop for SystemBus {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+/// The machine going to sleep locks the agent: the passphrase it kept is forgotten, and
+/// the next code asks for it again.
+#[test]
+fn a_suspend_locks_the_agent() {
+    let bus = SystemBus::start();
+    let passphrase = "correct horse battery";
+    let mut env = TestEnv::with_file_store(passphrase);
+    env.add_seed("work", &[]);
+    env.stop_daemon();
+    // An agent that asks its clients for the passphrase, and hears logind on "the system bus".
+    let file = env.path().join("passphrase");
+    env.unset("MFA_AGENT_PASSPHRASE_FILE");
+    env.set("DBUS_SYSTEM_BUS_ADDRESS", &bus.address);
+    env.start_daemon();
+    env.set("MFA_AGENT_PASSPHRASE_FILE", file.to_str().unwrap());
+    env.run(["code", "work"], "").success();
+    env.unset("MFA_AGENT_PASSPHRASE_FILE");
+    env.run(["code", "work"], "").success();
+
+    bus.prepare_for_sleep();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let out = env.run(["code", "work"], "");
+        if !out.0.status.success() {
+            out.failure(&["needs its passphrase"]);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still unlocked 10 s after the machine went to sleep"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
