@@ -12,6 +12,25 @@ use common::terminal::OnTerminal;
 use common::{AWS_SEED, TestEnv, minting};
 use serde_json::Value;
 
+/// The audit log's entries once one matches `written` (the agent writes them within a
+/// second; 5 s at most).
+fn audit_log_once(env: &TestEnv, written: impl Fn(&Value) -> bool) -> Vec<Value> {
+    let mut entries: Vec<Value> = Vec::new();
+    for _ in 0..50 {
+        entries = env
+            .run(["log", "--json"], "")
+            .success()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        if entries.iter().any(&written) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    entries
+}
+
 /// `cmd` with the env's private environment, as a user's shell would have it.
 fn in_env(env: &TestEnv, mut cmd: Command) -> Command {
     let probe = env.cmd(["--version"]);
@@ -208,19 +227,7 @@ fn every_use_of_a_session_asks_and_every_operation_is_logged() {
     // A code is an operation too.
     env.run(["code", "work"], "").success();
 
-    let mut entries: Vec<Value> = Vec::new();
-    for _ in 0..50 {
-        entries = env
-            .run(["log", "--json"], "")
-            .success()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        if entries.iter().any(|e| e["operation"] == "code") {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let entries = audit_log_once(&env, |e| e["operation"] == "code");
     let logged = |operation: &str, subject: &str, program: &str, outcome: &str| {
         entries.iter().any(|e| {
             e["operation"] == operation
@@ -359,19 +366,7 @@ fn exec_names_the_command_and_its_server_serves_only_its_user() {
     }
     assert_ne!(first["token"], second["token"], "a new token each time");
 
-    let mut entries: Vec<Value> = Vec::new();
-    for _ in 0..50 {
-        entries = env
-            .run(["log", "--json"], "")
-            .success()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        if entries.iter().any(|e| e["program"] == "get-creds.py") {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let entries = audit_log_once(&env, |e| e["program"] == "get-creds.py");
     let programs: Vec<&str> = entries
         .iter()
         .filter(|e| e["operation"] == "credentials")
