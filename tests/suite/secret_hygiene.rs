@@ -207,16 +207,32 @@ fn relayed_passphrase_leaves_no_copy(passphrase: &str) {
     let status = env.status();
     let pid = status["pid"].as_u64().unwrap();
     let found = |memory: &[u8]| memory.windows(tail.len()).filter(|w| *w == tail).count();
-    // Kept while unlocked (the scan sees it: the test can fail)...
+    // Kept while unlocked (the scan sees it: the test can fail), in pages the kernel has
+    // locked in memory (never swapped out)...
     assert!(
         found(&memory_of(pid)) >= 1,
         "the kept passphrase is in memory"
     );
-    // ...and nowhere once `lock` forgets it.
+    assert!(
+        locked_kb(pid) > 0,
+        "the kept passphrase's pages are locked (VmLck)"
+    );
+    // ...and nowhere once `lock` forgets it, its pages unlocked.
     env.run(["lock"], "").success();
     assert_eq!(
         found(&memory_of(pid)),
         0,
         "a copy of the passphrase outlived `lock` in the agent's memory"
     );
+    assert_eq!(locked_kb(pid), 0, "pages left locked after `lock`");
+}
+
+/// The kernel's count of the process's locked memory (`VmLck` in /proc/PID/status), in kB.
+fn locked_kb(pid: u64) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmLck:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmLck in /proc/PID/status")
 }
