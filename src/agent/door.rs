@@ -206,6 +206,12 @@ fn passphrase_source(
         }
         if let Some(path) = std::env::var_os("MFA_AGENT_PASSPHRASE_FILE") {
             let path = std::path::Path::new(&path);
+            if let PassphrasePurpose::Retry { .. } = purpose {
+                return Err(fail(format!(
+                    "wrong passphrase in the agent's MFA_AGENT_PASSPHRASE_FILE ({}); put the right one there and try again",
+                    path.display()
+                )));
+            }
             let passphrase = crate::input::secret_from_file(path)
                 .map_err(|e| fail(format!("the agent's MFA_AGENT_PASSPHRASE_FILE: {e}")))?;
             if passphrase.is_empty() {
@@ -219,14 +225,25 @@ fn passphrase_source(
         let (kind, message) = match purpose {
             PassphrasePurpose::Unlock => (
                 AskKind::Passphrase,
-                "Passphrase for the encrypted seed file",
+                "Passphrase for the encrypted seed file".to_owned(),
+            ),
+            PassphrasePurpose::Retry { tries_left } => (
+                AskKind::Passphrase,
+                format!(
+                    "Wrong passphrase; try again ({} after this one)",
+                    match tries_left {
+                        0 => "no tries left".to_owned(),
+                        1 => "1 try left".to_owned(),
+                        n => format!("{n} tries left"),
+                    }
+                ),
             ),
             PassphrasePurpose::Create => (
                 AskKind::NewPassphrase,
-                "New passphrase for the encrypted seed file",
+                "New passphrase for the encrypted seed file".to_owned(),
             ),
         };
-        let Some(passphrase) = prompter.ask(kind, message) else {
+        let Some(passphrase) = prompter.ask(kind, &message) else {
             return Err(fail(
                 "the encrypted seed file needs its passphrase and the client has no terminal to ask on: run the command in a terminal, or give the agent MFA_AGENT_PASSPHRASE_FILE (a file holding it)".into(),
             ));

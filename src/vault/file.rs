@@ -21,7 +21,15 @@ use crate::secret::{SecretBytes, SecretString};
 pub enum PassphrasePurpose {
     Unlock,
     Create,
+    /// The one given did not open the file: once more, with this many tries left after it
+    /// (a source that cannot ask again, such as a file, answers with an error).
+    Retry {
+        tries_left: u8,
+    },
 }
+
+/// Tries at the passphrase of an existing file, as sudo and ssh give.
+const PASSPHRASE_TRIES: u8 = 3;
 
 /// Supplies the passphrase when the file is first touched.
 pub type PassphraseSource = Box<dyn FnMut(PassphrasePurpose) -> Result<SecretString, VaultError>>;
@@ -77,9 +85,21 @@ impl FileStore {
                     Contents::default(),
                 ),
                 Some(ciphertext) => {
-                    let passphrase = (self.passphrase_source)(PassphrasePurpose::Unlock)?;
-                    let contents = self.decrypt(&passphrase, &ciphertext)?;
-                    (passphrase, contents)
+                    let mut purpose = PassphrasePurpose::Unlock;
+                    let mut tries = 1;
+                    loop {
+                        let passphrase = (self.passphrase_source)(purpose)?;
+                        match self.decrypt(&passphrase, &ciphertext) {
+                            Ok(contents) => break (passphrase, contents),
+                            Err(VaultError::WrongPassphrase { .. }) if tries < PASSPHRASE_TRIES => {
+                                tries += 1;
+                                purpose = PassphrasePurpose::Retry {
+                                    tries_left: PASSPHRASE_TRIES - tries,
+                                };
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
                 }
             };
             self.unlocked = Some(unlocked);

@@ -123,3 +123,28 @@ fn concurrent_changes_lose_nothing() {
         env.run(["code", name], "").success();
     }
 }
+
+/// A mistyped passphrase is asked for again on the terminal, three tries in all, as sudo
+/// does; the right one on the second try opens the file.
+#[test]
+fn a_mistyped_passphrase_is_asked_again() {
+    let passphrase = "correct horse battery";
+    let mut env = TestEnv::with_file_store(passphrase);
+    env.add_seed("work", &[]);
+    env.stop_daemon();
+    // Neither the agent nor the client has a passphrase file: the user types it.
+    env.unset("MFA_AGENT_PASSPHRASE_FILE");
+    env.start_daemon();
+    let mut terminal = common::terminal::OnTerminal::start(&env.cmd(["code", "work"]));
+    terminal.wait_for("Passphrase for the encrypted seed file");
+    terminal.type_line("wrong horse");
+    terminal.wait_for("Wrong passphrase; try again (1 try left after this one)");
+    terminal.type_line(passphrase);
+    let (status, text) = terminal.finish();
+    assert!(status.success(), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.trim().len() == 6 && l.trim().bytes().all(|b| b.is_ascii_digit())),
+        "a code: {text}"
+    );
+}
