@@ -89,6 +89,32 @@ fn check_plan(
             .collect(),
         None => vault::seed_for_serial(v.seeds(), serial),
     });
+    // A seed linked to a serial one character away: most likely a typo in mfa_serial,
+    // which would have the user type codes the vault could give.
+    let near = if seeds.is_empty() {
+        vault.and_then(|v| {
+            let serials: Vec<&str> = v
+                .seeds()
+                .filter_map(|(_, info)| info.serial.as_deref())
+                .collect();
+            crate::suggest::closest(serial, serials.iter().copied())
+                .filter(|other| strsim::levenshtein(serial, other) <= 2)
+        })
+    } else {
+        None
+    };
+    if let Some(other) = near {
+        return Finding::warn(
+            check,
+            format!(
+                "its mfa_serial {serial} has no seed, but the vault holds one for {other}, which differs by a character or two"
+            ),
+            format!(
+                "if that is a typo, correct mfa_serial in [profile {}] of ~/.aws/config (`mfa-agent seed list` shows the serials)",
+                plan.profile
+            ),
+        );
+    }
     let codes = match seeds.as_slice() {
         _ if config.typed_codes(serial, !seeds.is_empty()) => {
             "codes typed by you (a token or phone app; the vault holds no seed for it)".to_owned()

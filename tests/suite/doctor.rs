@@ -230,3 +230,31 @@ fn no_secret_service_is_a_failure_with_the_way_out() {
         "{store}"
     );
 }
+
+/// An mfa_serial a character away from the serial of a seed in the vault is most likely a
+/// typo: flagged, rather than taken for a device whose codes the user types.
+#[test]
+fn a_serial_a_character_from_a_seeds_is_flagged() {
+    let sts = FakeSts::start(AWS_SEED, 30);
+    let env = env_with(
+        &sts,
+        &format!(
+            "[profile typo]\nmfa_serial = {SERIAL}x\naws_access_key_id = AKIAX\naws_secret_access_key = x\n\n\
+             [profile f]\ncredential_process = mfa-agent credential-process --profile typo\n"
+        ),
+    );
+    let (findings, _) = doctor(&env);
+    let typo = finding(&findings, "profile typo");
+    assert_eq!(typo["status"], "warn", "{typo}");
+    assert!(
+        typo["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("holds one for {SERIAL}")),
+        "{typo}"
+    );
+    assert!(
+        typo["fix"].as_str().unwrap().contains("correct mfa_serial"),
+        "{typo}"
+    );
+}
