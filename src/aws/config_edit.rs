@@ -49,6 +49,30 @@ pub fn set(path: &Path, profile: &str, key: &str, value: &str) -> io::Result<Opt
     Ok(backup)
 }
 
+/// Removes `key` from `profile`'s section of the file at `path`, keeping everything else
+/// byte for byte and the file as it was beside it (`PATH.bak`). Returns whether the key was
+/// there (nothing is written when it was not).
+pub fn remove(path: &Path, profile: &str, key: &'static str) -> io::Result<bool> {
+    let old = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let (new, removed) = shared_file::remove_settings(&old, FileKind::Config, profile, &[key])
+        .map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{e}; fix it, then retry"),
+            )
+        })?;
+    if removed.is_empty() {
+        return Ok(false);
+    }
+    atomic::replace_private(&backup_path(path), old.as_bytes())?;
+    atomic::replace_user_file(path, new.as_bytes())?;
+    Ok(true)
+}
+
 fn backup_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".bak");

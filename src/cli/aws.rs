@@ -50,6 +50,9 @@ pub enum AwsCommand {
         /// Do not ask for confirmation.
         #[arg(long, short)]
         yes: bool,
+        /// Remove `mfa_serial` from the profile in ~/.aws/config without asking.
+        #[arg(long)]
+        write_config: bool,
     },
     /// List the MFA devices of the profile's IAM user, and which of them the vault holds.
     Devices {
@@ -87,8 +90,19 @@ pub fn run(cmd: AwsCommand, agent: &Agent) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         AwsCommand::Resync { profile } => agent.change(&Request::AwsResync { profile }),
-        AwsCommand::Unenroll { profile, user, yes } => {
-            agent.change(&Request::AwsUnenroll { profile, user, yes })
+        AwsCommand::Unenroll {
+            profile,
+            user,
+            yes,
+            write_config,
+        } => {
+            let code = agent.change(&Request::AwsUnenroll {
+                profile: profile.clone(),
+                user,
+                yes,
+            })?;
+            remove_mfa_serial(&profile, write_config || yes)?;
+            Ok(code)
         }
         AwsCommand::Devices { profile, json } => {
             let (user, devices) = match agent.call(&Request::AwsDevices { profile })? {
@@ -115,6 +129,50 @@ pub fn run(cmd: AwsCommand, agent: &Agent) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Takes the `mfa_serial` of a device that is gone out of the profile (what `aws enroll`
+/// put there), with `--write-config` or `--yes`, or after a yes at the terminal; otherwise
+/// says what to remove. Nothing is said when the profile has none of its own.
+fn remove_mfa_serial(profile: &str, without_asking: bool) -> Result<()> {
+    let path = config_edit::config_path()?;
+    let has_one = std::fs::read_to_string(&path).is_ok_and(|text| {
+        crate::aws::shared_file::Document::parse(&text, crate::aws::shared_file::FileKind::Config)
+            .ok()
+            .and_then(|doc| {
+                let section = doc.section_of(profile)?;
+                doc.setting(section, "mfa_serial").map(|_| ())
+            })
+            .is_some()
+    });
+    if !has_one {
+        return Ok(());
+    }
+    let asked = || {
+        input::confirm(&format!(
+            "Remove mfa_serial from [profile {profile}] of {}? Its device is gone.",
+            path.display()
+        ))
+    };
+    if !without_asking && asked()? != Some(true) {
+        eprintln!(
+            "remove `mfa_serial` from [profile {profile}] in {} (its device is gone), or run with --write-config",
+            path.display()
+        );
+        return Ok(());
+    }
+    config_edit::remove(&path, profile, "mfa_serial").with_context(|| {
+        format!(
+            "the device is gone, but editing {} failed: remove `mfa_serial` from [profile {profile}] by hand",
+            path.display()
+        )
+    })?;
+    eprintln!(
+        "removed mfa_serial from [profile {profile}] of {} (the file as it was: {}.bak)",
+        path.display(),
+        path.display()
+    );
+    Ok(())
 }
 
 /// Puts `mfa_serial` in the profile, with `--write-config` or after a yes at the terminal;

@@ -122,8 +122,12 @@ fn enrolment_keeps_the_seed_in_the_vault_and_the_next_session_uses_it() {
         .success();
     assert_eq!(sts.iam_codes().len(), 2);
 
-    // Unenrol: asks first; deactivates with an MFA session (the fake refuses long-term
-    // keys), deletes, and drops the seed.
+    unenrolment_takes_away_what_enrolment_made(&env, &sts, &before);
+}
+
+/// Unenrol: asks first; deactivates with an MFA session (the fake refuses long-term keys),
+/// deletes, drops the seed, and takes the mfa_serial enrolment wrote out of the profile.
+fn unenrolment_takes_away_what_enrolment_made(env: &TestEnv, sts: &FakeSts, before: &str) {
     env.run(["aws", "unenroll", "--profile", "base"], "")
         .failure(&["nothing was changed", "pass --yes"]);
     assert!(sts.mfa_devices().contains_key(NEW_SERIAL));
@@ -143,7 +147,16 @@ fn enrolment_keeps_the_seed_in_the_vault_and_the_next_session_uses_it() {
         deactivate["SignedBy"].starts_with("ASIAFAKE"),
         "signed by the MFA session"
     );
-    assert!(seeds(&env)["seeds"].as_array().unwrap().is_empty());
+    assert!(seeds(env)["seeds"].as_array().unwrap().is_empty());
+    // The mfa_serial enrolment wrote goes with the device (--yes answers that question
+    // too); the rest of the file is as it was before the enrolment.
+    assert!(
+        gone.stderr()
+            .contains("removed mfa_serial from [profile base]"),
+        "{}",
+        gone.stderr()
+    );
+    assert_eq!(config_of(env), before);
 }
 
 #[test]
