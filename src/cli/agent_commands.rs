@@ -109,6 +109,32 @@ pub(super) fn program_and_args(command: &[String]) -> (String, Vec<String>) {
     }
 }
 
+/// Whether this is the first `exec` of `profile`'s session ending at `expiration`: the
+/// short-session warning is said once per session, not at every command. Remembered in the
+/// agent's private runtime directory (profile and expiry, nothing secret); when it cannot
+/// be, the warning is said.
+fn first_exec_of_session(paths: &Paths, profile: &str, expiration: i64) -> bool {
+    let path = paths.runtime_dir.join("exec-warned");
+    let entry = format!("{expiration} {profile}");
+    let seen = std::fs::read_to_string(&path).unwrap_or_default();
+    if seen.lines().any(|line| line == entry) {
+        return false;
+    }
+    // Sessions that ended are dropped, so the file stays a few lines long.
+    let now = crate::clock::unix_now_i64();
+    let mut kept: Vec<&str> = seen
+        .lines()
+        .filter(|line| {
+            line.split_once(' ')
+                .and_then(|(until, _)| until.parse::<i64>().ok())
+                .is_some_and(|until| until > now)
+        })
+        .collect();
+    kept.push(&entry);
+    let _ = crate::atomic::write_private(&path, format!("{}\n", kept.join("\n")).as_bytes());
+    true
+}
+
 /// Below this much time left, `exec` warns that the session may run out under the command:
 /// the refresh margin (15 min) is what every session handed out has at least, so this
 /// singles out the 1-hour chained role sessions and sessions near their end.
@@ -126,7 +152,7 @@ pub fn exec(paths: &Paths, args: &ExecArgs) -> Result<ExitCode> {
         Some(CredentialsUser::Command(program.clone())),
     )?;
     let left = creds.expiration - crate::clock::unix_now_i64();
-    if left < SHORT_SESSION {
+    if left < SHORT_SESSION && first_exec_of_session(paths, &args.profile, creds.expiration) {
         super::input::tell_user(&format!(
             "these credentials expire in {} min (at {}); a command that runs longer should use `mfa-agent exec --server {}`, which renews them",
             left / 60,

@@ -1053,3 +1053,28 @@ fn stop_ends_the_agent_and_the_next_command_starts_a_new_one() {
     env.run(["seed", "list"], "").success();
     assert_ne!(env.status()["pid"].as_i64().unwrap(), first);
 }
+
+/// `exec` of a role, whose chained session lasts an hour, warns that the command may
+/// outlive it, once per session rather than at every command.
+#[test]
+fn exec_warns_of_a_short_session_once() {
+    let sts = FakeSts::start(AWS_SEED, 30);
+    // Half an hour: short enough to warn of, long enough to stay cached.
+    sts.issue_sessions_lasting(1800);
+    let env = setup(&sts);
+    let first = env.run(["exec", "admin", "--", "true"], "");
+    first.success();
+    assert!(
+        first.stderr().contains("these credentials expire in"),
+        "{}",
+        first.stderr()
+    );
+    let again = env.run(["exec", "admin", "--", "true"], "");
+    again.success();
+    assert!(
+        !again.stderr().contains("expire in"),
+        "said again for the same session: {}",
+        again.stderr()
+    );
+    assert_eq!(sts.assume_role_count(), 1, "the same session");
+}
