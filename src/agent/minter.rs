@@ -222,6 +222,14 @@ impl Minter {
     ) -> Result<SessionCredentials, MintError> {
         let profiles = Profiles::load().await?;
         let plan = profiles.plan(profile)?;
+        // A profile that stands for another (its credential_process runs mfa-agent for
+        // it) shares that profile's session: `exec prod` and `exec prod-admin` make one
+        // AssumeRole, not two.
+        if plan.profile != profile {
+            let (shared, _) =
+                Box::pin(self.credentials_minted(&plan.profile, force, progress)).await;
+            return shared.map(|session| SessionCredentials::clone(&session));
+        }
         match &plan.role {
             None => {
                 let session = self.mfa_session(&plan, &profiles, force, progress).await?;

@@ -1078,3 +1078,24 @@ fn exec_warns_of_a_short_session_once() {
     );
     assert_eq!(sts.assume_role_count(), 1, "the same session");
 }
+
+/// A profile whose credential_process runs mfa-agent for another (the README's
+/// `[profile prod]`) shares that profile's session: one AssumeRole for both names.
+#[test]
+fn a_profile_standing_for_another_shares_its_session() {
+    let sts = FakeSts::start(AWS_SEED, 30);
+    let env = setup(&sts);
+    let config = std::fs::read_to_string(env.path().join(".aws/config")).unwrap();
+    env.aws_config(&format!(
+        "{config}\n[profile admin-cli]\ncredential_process = mfa-agent credential-process --profile admin\n"
+    ));
+    let through_alias = credential_process(&env, "admin-cli");
+    let direct = credential_process(&env, "admin");
+    assert_eq!(through_alias["AccessKeyId"], direct["AccessKeyId"]);
+    env.run(["exec", "admin-cli", "--", "true"], "").success();
+    assert_eq!(
+        sts.assume_role_count(),
+        1,
+        "one role session for both names"
+    );
+}
