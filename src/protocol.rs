@@ -387,6 +387,10 @@ pub struct CodeReply {
     /// code of a later one, which AWS accepts once its window begins.
     #[serde(default)]
     pub spent: bool,
+    /// The seed is an AWS MFA device's: the agent will not send this code itself, so its
+    /// next session for the device waits for a later window.
+    #[serde(default)]
+    pub for_aws: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

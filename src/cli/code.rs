@@ -61,5 +61,12 @@ pub fn run(args: &CodeArgs, agent: &Agent) -> Result<ExitCode> {
     } else {
         eprintln!("(valid for {seconds_left} s)");
     }
+    // The agent never sends a code it has shown: say what that costs the next mint.
+    if code.for_aws {
+        eprintln!(
+            "(a new session for this MFA device now waits for the next window, up to {} s: AWS takes each code once)",
+            code.valid_until.saturating_sub(now)
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

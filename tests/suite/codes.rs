@@ -246,3 +246,23 @@ fn a_suspend_locks_the_agent() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// `code` of an AWS MFA device's seed says what showing it costs: the agent's next session
+/// for the device waits for a later window. A seed for another site says nothing of it.
+#[test]
+fn code_says_the_next_session_waits() {
+    let env = TestEnv::with_keyring();
+    env.add_seed("work", &["--serial", SERIAL]);
+    env.add_seed("github", &[]);
+    let aws = env.run(["code", "work"], "");
+    aws.success();
+    assert!(
+        aws.stderr()
+            .contains("a new session for this MFA device now waits for the next window"),
+        "{}",
+        aws.stderr()
+    );
+    let other = env.run(["code", "github"], "");
+    other.success();
+    assert!(!other.stderr().contains("MFA device"), "{}", other.stderr());
+}

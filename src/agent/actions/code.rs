@@ -28,6 +28,7 @@ pub async fn code(
         })
         .await?;
     let serials = replay_keys(minter, &name, linked);
+    let for_aws = serials.iter().any(|key| key.starts_with("arn:"));
     let now = unix_now();
     let from = seed.params.step(now) + u64::from(next);
     // The asked window or the one after: AWS takes a code from the next window too (it
@@ -50,6 +51,7 @@ pub async fn code(
         valid_until: code.valid_until,
         period: seed.params.period,
         spent: step > from,
+        for_aws,
     }))
 }
 
