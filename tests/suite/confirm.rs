@@ -441,3 +441,72 @@ fn a_no_refuses_and_a_new_session_forgets_the_approvals() {
         String::from_utf8_lossy(&refused.stderr)
     );
 }
+
+/// Every operation the gate names leaves an audit entry with its program and outcome, done
+/// or failed, and reading lists leaves none: here from a second program with no terminal
+/// and no key.
+#[test]
+fn every_operation_leaves_an_audit_entry_with_its_outcome() {
+    let sts = FakeSts::start(AWS_SEED, 30);
+    let env = minting::setup(&sts);
+    let runs: [(&[&str], &str, &str, bool); 7] = [
+        (
+            &["seed", "export", "work", "--uri"],
+            "seed export",
+            "work",
+            true,
+        ),
+        (
+            &["seed", "rename", "work", "renamed"],
+            "seed rename",
+            "work",
+            true,
+        ),
+        (&["code", "renamed"], "code", "renamed", true),
+        (
+            &["seed", "remove", "missing", "--yes"],
+            "seed remove",
+            "missing",
+            false,
+        ),
+        (
+            &["key", "remove", "nokey", "--yes"],
+            "key remove",
+            "nokey",
+            false,
+        ),
+        (
+            &["creds", "remove", "nobody", "--yes"],
+            "creds remove",
+            "nobody",
+            false,
+        ),
+        (&["key", "list", "--json"], "key list", "", true),
+    ];
+    for (args, ..) in &runs {
+        second_program(&env, args);
+    }
+    let entries = audit_log_once(&env, |all| {
+        all.iter().any(|e| e["operation"] == "creds remove")
+    });
+    for (args, operation, subject, done) in runs {
+        let found: Vec<&Value> = entries
+            .iter()
+            .filter(|e| e["operation"] == operation && e["program"] == "timeout")
+            .collect();
+        if operation == "key list" {
+            assert!(
+                found.is_empty(),
+                "a listing is no use of anything: {found:?}"
+            );
+            continue;
+        }
+        assert_eq!(found.len(), 1, "{args:?}: {entries:#?}");
+        assert_eq!(found[0]["profile"], subject, "{args:?}");
+        assert_eq!(
+            found[0]["outcome"],
+            if done { "done" } else { "failed" },
+            "{args:?}"
+        );
+    }
+}
