@@ -9,8 +9,9 @@ use mfa_agent::otp::{decode_base32, migration, uri};
 fuzz_target!(|text: &str| {
     let _ = decode_base32(text);
     // With the prefix, so that the data itself gets fuzzed.
-    for seed in
-        migration::parse(&format!("otpauth-migration://offline?data={text}")).unwrap_or_default()
+    for seed in migration::parse(&format!("otpauth-migration://offline?data={text}"))
+        .map(|export| export.seeds)
+        .unwrap_or_default()
     {
         seed.validate().expect("an imported seed is valid");
     }
