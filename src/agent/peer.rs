@@ -148,8 +148,10 @@ mod tests {
             .unwrap();
         let pid = child.id();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        // Until the shell has renamed itself (before its exec, the child still bears this
+        // test binary's name; then "sh").
         let comm = format!("/proc/{pid}/comm");
-        while std::fs::read_to_string(&comm).is_ok_and(|c| c == "sh\n")
+        while !std::fs::read_to_string(&comm).is_ok_and(|c| c.starts_with("a\nb"))
             && std::time::Instant::now() < deadline
         {
             std::thread::sleep(std::time::Duration::from_millis(10));
