@@ -209,6 +209,28 @@ impl Drop for TestEnv {
     }
 }
 
+/// The agent's audit log (`mfa-agent log --json`) once `written` holds for its entries: the
+/// agent writes entries within a second of their request; 5 s at most.
+pub fn audit_log_once(
+    env: &TestEnv,
+    written: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    let mut entries = Vec::new();
+    for _ in 0..50 {
+        entries = env
+            .run(["log", "--json"], "")
+            .success()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        if written(&entries) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    entries
+}
+
 /// Waits (bounded) until `path` exists.
 pub fn wait_for(path: &Path, limit: Duration) {
     let deadline = Instant::now() + limit;

@@ -961,18 +961,8 @@ fn the_audit_log_names_the_program_that_asked() {
 
     // The agent writes its entries within a second (gathered, not one write per hit). The
     // set-up's `seed add` has one too: every operation is logged.
-    let mut logged = String::new();
-    for _ in 0..50 {
-        logged = env.run(["log", "--json"], "").success();
-        if logged.lines().count() >= 3 {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let all: Vec<Value> = logged
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let all = common::audit_log_once(&env, |all| all.len() >= 3);
+    let logged = format!("{all:#?}");
     assert_eq!(all[0]["operation"], "seed add", "{logged}");
     assert_eq!(all[0]["profile"], "work", "{logged}");
     let entries: Vec<&Value> = all

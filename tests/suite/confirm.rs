@@ -12,25 +12,6 @@ use common::terminal::OnTerminal;
 use common::{AWS_SEED, TestEnv, minting};
 use serde_json::Value;
 
-/// The audit log's entries once `written` holds for them (the agent writes entries within
-/// a second of their request; 5 s at most).
-fn audit_log_once(env: &TestEnv, written: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let mut entries: Vec<Value> = Vec::new();
-    for _ in 0..50 {
-        entries = env
-            .run(["log", "--json"], "")
-            .success()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        if written(&entries) {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    entries
-}
-
 /// `cmd` with the env's private environment, as a user's shell would have it.
 fn in_env(env: &TestEnv, mut cmd: Command) -> Command {
     let probe = env.cmd(["--version"]);
@@ -227,7 +208,7 @@ fn every_use_of_a_session_asks_and_every_operation_is_logged() {
     // A code is an operation too.
     env.run(["code", "work"], "").success();
 
-    let entries = audit_log_once(&env, |all| all.iter().any(|e| e["operation"] == "code"));
+    let entries = common::audit_log_once(&env, |all| all.iter().any(|e| e["operation"] == "code"));
     let logged = |operation: &str, subject: &str, program: &str, outcome: &str| {
         entries.iter().any(|e| {
             e["operation"] == operation
@@ -367,7 +348,7 @@ fn exec_names_the_command_and_its_server_serves_only_its_user() {
     assert_ne!(first["token"], second["token"], "a new token each time");
 
     // Five credentials requests: exec's, then two per exec --server run.
-    let entries = audit_log_once(&env, |all| {
+    let entries = common::audit_log_once(&env, |all| {
         all.iter()
             .filter(|e| e["operation"] == "credentials")
             .count()
@@ -486,7 +467,7 @@ fn every_operation_leaves_an_audit_entry_with_its_outcome() {
     for (args, ..) in &runs {
         second_program(&env, args);
     }
-    let entries = audit_log_once(&env, |all| {
+    let entries = common::audit_log_once(&env, |all| {
         all.iter().any(|e| e["operation"] == "creds remove")
     });
     for (args, operation, subject, done) in runs {
