@@ -101,7 +101,7 @@ fn replace(path: &Path, contents: &[u8]) -> io::Result<()> {
         ".{}.tmp-{}-{:016x}",
         name.to_string_lossy(),
         std::process::id(),
-        rand::random::<u64>()
+        crate::random::u64()
     ));
     let result = (|| {
         let mut file = OpenOptions::new()

@@ -15,7 +15,8 @@
 //! - [`desktop`]: notifications, and the tray icon (Linux, feature `tray`).
 //! - [`secret`]: zeroizing, mlocked, never-printed containers for secrets.
 //! - [`paths`]: XDG locations; [`clock`]: Unix time; [`atomic`]: crash-safe private file writes.
-//! - [`sys`]: the only module that calls the OS directly (process hardening, mlock, flock,
+//! - [`random`]: bytes from the OS random number generator.
+//! - [`sys`]: the only module that calls the OS directly (process hardening, mlock, file locks,
 //!   inherited sockets).
 //! - [`input`]: secrets the user hands over in files or on stdin.
 //! - [`cli`]: the `mfa-agent` command line, a lean client of the agent.
@@ -40,6 +41,7 @@ pub mod logging;
 pub mod otp;
 pub mod paths;
 pub mod protocol;
+pub mod random;
 pub mod report;
 pub mod secret;
 pub mod suggest;

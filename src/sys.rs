@@ -1,7 +1,6 @@
 //! The one place that talks to the OS directly: process hardening, memory locking, file locks.
 #![allow(unsafe_code)]
 
-use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 
@@ -71,18 +70,6 @@ pub fn munlock_page(page: usize) {
     }
 }
 
-/// Takes an exclusive advisory lock on `file`, waiting for other holders. The lock is
-/// released when the file is closed.
-pub fn lock_exclusive(file: &File) -> io::Result<()> {
-    // SAFETY: flock takes a file descriptor that `file` keeps open for the call.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
 /// Waits until one of `fds` can be read (or has hung up), and returns its index.
 pub fn first_readable(fds: &[std::os::fd::BorrowedFd<'_>]) -> io::Result<usize> {
     let mut polled: Vec<libc::pollfd> = fds
@@ -144,22 +131,6 @@ pub fn since_boot() -> std::time::Duration {
 pub fn current_uid() -> u32 {
     // SAFETY: getuid cannot fail and takes no arguments.
     unsafe { libc::getuid() }
-}
-
-/// Tries to take an exclusive advisory lock on `file` without waiting; `Ok(false)` when
-/// another process holds it.
-pub fn try_lock_exclusive(file: &File) -> io::Result<bool> {
-    // SAFETY: as for `lock_exclusive`.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc == 0 {
-        return Ok(true);
-    }
-    let err = io::Error::last_os_error();
-    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-        Ok(false)
-    } else {
-        Err(err)
-    }
 }
 
 /// The uid of the process at the other end of a connected Unix socket (`SO_PEERCRED`).

@@ -96,7 +96,7 @@ fuzz_target!(|data: &[u8]| {
         secret_access_key: SecretString::new("fuzz".into()),
     };
     if iam {
-        let iam = Iam::new(endpoint, Duration::from_secs(5));
+        let iam = Iam::new(endpoint, Duration::from_secs(5), mfa_agent::aws::http::direct());
         let signing = aws_credential_types::Credentials::new(
             keys.access_key_id.clone(),
             keys.secret_access_key.expose().to_owned(),
@@ -110,7 +110,7 @@ fuzz_target!(|data: &[u8]| {
         }
         return;
     }
-    let sts = Sts::new(endpoint, Duration::from_secs(5));
+    let sts = Sts::new(endpoint, Duration::from_secs(5), mfa_agent::aws::http::direct());
     let mfa = Mfa {
         serial: "arn:aws:iam::123456789012:mfa/fuzz",
         code: "123456",

@@ -124,9 +124,7 @@ fn hold_daemon_lock(dir: &Path, socket: &Path) -> Result<std::fs::File> {
         .mode(0o600)
         .open(&lock_path)
         .with_context(|| format!("failed to open {}", lock_path.display()))?;
-    if !sys::try_lock_exclusive(&lock)?
-        && !lock_released_by_an_agent_that_lost_its_socket(&lock, socket)?
-    {
+    if !locked(&lock)? && !lock_released_by_an_agent_that_lost_its_socket(&lock, socket)? {
         let holder = std::fs::read_to_string(&lock_path).unwrap_or_default();
         let holder = holder.trim();
         if holder.is_empty() {
@@ -166,7 +164,7 @@ fn lock_released_by_an_agent_that_lost_its_socket(
     let deadline = std::time::Instant::now() + SOCKET_CHECK * 2;
     while std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
-        if sys::try_lock_exclusive(lock)? {
+        if locked(lock)? {
             return Ok(true);
         }
     }
@@ -252,5 +250,14 @@ fn notify_ready() {
     })();
     if let Err(e) = sent {
         tracing::warn!("failed to notify systemd of readiness: {e}");
+    }
+}
+
+/// Takes `file`'s exclusive lock without waiting: `Ok(false)` when another process holds it.
+fn locked(file: &std::fs::File) -> std::io::Result<bool> {
+    match file.try_lock() {
+        Ok(()) => Ok(true),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
     }
 }

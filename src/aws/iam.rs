@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region, retry::RetryConfig};
+use aws_sdk_iam::config::{
+    BehaviorVersion, Credentials, Region, SharedHttpClient, retry::RetryConfig,
+};
 use aws_sdk_iam::error::SdkError;
 use thiserror::Error;
 
@@ -61,6 +63,8 @@ pub struct NewDevice {
 pub struct Iam {
     endpoint: Option<String>,
     timeout: Duration,
+    /// Shared by every client made here (see [`super::http`]).
+    http: SharedHttpClient,
 }
 
 impl Iam {
@@ -70,13 +74,23 @@ impl Iam {
         let endpoint = ["AWS_ENDPOINT_URL_IAM", "AWS_ENDPOINT_URL"]
             .iter()
             .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
-        Self::new(endpoint, timeout)
+        Self::new(
+            endpoint,
+            timeout,
+            super::http::Transport::default()
+                .client()
+                .expect("no proxy or bundle to check"),
+        )
     }
 
     /// Calls to `endpoint` (AWS's own when `None`).
     #[must_use]
-    pub fn new(endpoint: Option<String>, timeout: Duration) -> Self {
-        Self { endpoint, timeout }
+    pub fn new(endpoint: Option<String>, timeout: Duration, http: SharedHttpClient) -> Self {
+        Self {
+            endpoint,
+            timeout,
+            http,
+        }
     }
 
     /// No retries: a retried create or enable whose first attempt reached AWS would fail
@@ -86,6 +100,7 @@ impl Iam {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region.unwrap_or(DEFAULT_REGION).to_owned()))
             .credentials_provider(keys)
+            .http_client(self.http.clone())
             .retry_config(RetryConfig::disabled())
             .timeout_config(call::timeouts(self.timeout));
         if let Some(url) = &self.endpoint {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use aws_sdk_sts::config::interceptors::BeforeDeserializationInterceptorContextRef;
 use aws_sdk_sts::config::{
     BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
-    retry::RetryConfig,
+    SharedHttpClient, retry::RetryConfig,
 };
 use aws_sdk_sts::error::{BoxError, ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::primitives::{DateTime, DateTimeFormat};
@@ -54,6 +54,8 @@ pub enum StsError {
 pub struct Sts {
     endpoint: Option<String>,
     timeout: Duration,
+    /// Shared by every client made here (see [`super::http`]).
+    http: SharedHttpClient,
 }
 
 /// An MFA device and one of its codes.
@@ -70,13 +72,23 @@ impl Sts {
         let endpoint = ["AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"]
             .iter()
             .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
-        Self::new(endpoint, timeout)
+        Self::new(
+            endpoint,
+            timeout,
+            super::http::Transport::default()
+                .client()
+                .expect("no proxy or bundle to check"),
+        )
     }
 
     /// Calls to `endpoint` (AWS's own when `None`).
     #[must_use]
-    pub fn new(endpoint: Option<String>, timeout: Duration) -> Self {
-        Self { endpoint, timeout }
+    pub fn new(endpoint: Option<String>, timeout: Duration, http: SharedHttpClient) -> Self {
+        Self {
+            endpoint,
+            timeout,
+            http,
+        }
     }
 
     fn client(
@@ -89,6 +101,7 @@ impl Sts {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region.unwrap_or(DEFAULT_REGION).to_owned()))
             .credentials_provider(keys)
+            .http_client(self.http.clone())
             .retry_config(retry)
             .timeout_config(call::timeouts(self.timeout));
         if let Some(url) = &self.endpoint {

@@ -52,7 +52,7 @@ fn write_page(dir: &Path, url: &SecretString) -> Result<PathBuf> {
     let html = SecretString::new(format!(
         "<!doctype html><meta charset=\"utf-8\"><meta name=\"referrer\" content=\"no-referrer\"><meta http-equiv=\"refresh\" content=\"0; url={escaped}\"><title>AWS console</title>\n"
     ));
-    let path = dir.join(format!("login-{:016x}.html", rand::random::<u64>()));
+    let path = dir.join(format!("login-{:016x}.html", crate::random::u64()));
     crate::atomic::create_user_file(&path, html.expose().as_bytes())
         .with_context(|| format!("failed to write {}", path.display()))?;
     Ok(path)

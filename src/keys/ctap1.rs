@@ -64,7 +64,7 @@ impl Channel {
             cid: BROADCAST,
         };
         let mut nonce = [0u8; 8];
-        rand::fill(&mut nonce[..]);
+        crate::random::fill(&mut nonce[..]);
         let reply = channel.transact(CTAPHID_INIT, &nonce)?;
         if reply.len() < 12 || reply[..8] != nonce {
             return Err(KeyError::Device("the key answered INIT oddly".into()));
@@ -295,7 +295,7 @@ pub fn check_authentication(
 
 fn challenge() -> [u8; 32] {
     let mut nonce = [0u8; 32];
-    rand::fill(&mut nonce[..]);
+    crate::random::fill(&mut nonce[..]);
     Sha256::digest(nonce).into()
 }
 

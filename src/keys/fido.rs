@@ -133,7 +133,7 @@ pub fn enroll(path: &str, pin: Option<SecretString>) -> Result<Credential, KeyEr
     run_exclusive(TOUCH_DEADLINE, move || {
         let key = open(&path)?;
         let mut challenge = [0u8; 32];
-        rand::fill(&mut challenge[..]);
+        crate::random::fill(&mut challenge[..]);
         let offers_cred_protect = key
             .get_info()
             .is_ok_and(|info| info.extensions.iter().any(|e| e == "credProtect"));
@@ -198,7 +198,7 @@ pub fn holds(path: &str, credential_id: &[u8]) -> Result<bool, KeyError> {
     run_exclusive(PROBE_DEADLINE, move || {
         let key = open(&path)?;
         let mut challenge = [0u8; 32];
-        rand::fill(&mut challenge[..]);
+        crate::random::fill(&mut challenge[..]);
         let args = GetAssertionArgsBuilder::new(RP_ID, &challenge)
             .credential_id(&credential_id)
             .without_pin_and_uv()
@@ -228,7 +228,7 @@ pub fn silent_hmac_secret(
     run_exclusive(PROBE_DEADLINE, move || {
         let key = open(&path)?;
         let mut challenge = [0u8; 32];
-        rand::fill(&mut challenge[..]);
+        crate::random::fill(&mut challenge[..]);
         let extensions = [AssertionExtension::HmacSecret(Some(salt))];
         let args = GetAssertionArgsBuilder::new(RP_ID, &challenge)
             .credential_id(&credential_id)
@@ -270,7 +270,7 @@ pub fn silent_hmac_secret(
 /// asked with a throwaway salt (nothing of the vault's goes to the key).
 pub fn gates_hmac_secret_on_touch(path: &str, credential_id: &[u8]) -> Result<bool, KeyError> {
     let mut salt = [0u8; 32];
-    rand::fill(&mut salt[..]);
+    crate::random::fill(&mut salt[..]);
     Ok(silent_hmac_secret(path, credential_id, salt)?.is_none())
 }
 
@@ -301,7 +301,7 @@ pub fn hmac_secret(
         let key = open(&path)?;
         *channel.lock().expect("channel lock poisoned") = key.get_cid().ok();
         let mut challenge = [0u8; 32];
-        rand::fill(&mut challenge[..]);
+        crate::random::fill(&mut challenge[..]);
         let extensions = [AssertionExtension::HmacSecret(Some(salt))];
         let builder = GetAssertionArgsBuilder::new(RP_ID, &challenge)
             .credential_id(&credential.credential_id)

@@ -59,7 +59,7 @@ impl DataKey {
     #[must_use]
     pub fn generate() -> Self {
         let mut bytes = vec![0u8; KEY_LEN];
-        rand::fill(&mut bytes[..]);
+        crate::random::fill(&mut bytes[..]);
         Self(SecretBytes::new(bytes))
     }
 
@@ -137,7 +137,7 @@ impl DataKey {
         let recipient: [u8; RECIPIENT_LEN] =
             recipient.try_into().map_err(|_| SealError::BadRecipient)?;
         let mut ephemeral = Zeroizing::new([0u8; 32]);
-        rand::fill(&mut ephemeral[..]);
+        crate::random::fill(&mut ephemeral[..]);
         let ephemeral = StaticSecret::from(*ephemeral);
         let ephemeral_public = PublicKey::from(&ephemeral);
         let shared = ephemeral.diffie_hellman(&PublicKey::from(recipient));
@@ -223,7 +223,7 @@ fn derive_kek(hmac_output: &SecretBytes) -> SecretBytes {
 fn encrypt(key: &[u8], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
     let cipher = XChaCha20Poly1305::new_from_slice(key).expect("keys are 32 bytes");
     let mut nonce = [0u8; NONCE_LEN];
-    rand::fill(&mut nonce[..]);
+    crate::random::fill(&mut nonce[..]);
     let ciphertext = cipher
         .encrypt(
             XNonce::from_slice(&nonce),

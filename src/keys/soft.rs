@@ -127,11 +127,11 @@ impl SoftKeys {
         uses_pin: bool,
     ) -> EnrolledKey {
         let mut credential_id = vec![0u8; 32];
-        rand::fill(&mut credential_id[..]);
+        crate::random::fill(&mut credential_id[..]);
         let mut secret = [0u8; 32];
-        rand::fill(&mut secret[..]);
+        crate::random::fill(&mut secret[..]);
         let mut salt = [0u8; 32];
-        rand::fill(&mut salt[..]);
+        crate::random::fill(&mut salt[..]);
         self.devices
             .lock()
             .unwrap()

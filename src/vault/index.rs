@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{StoreKind, VaultError};
+use crate::atomic;
 use crate::keys::seal::{DataKey, SealError};
 use crate::otp::OtpParams;
 use crate::secret::SecretBytes;
-use crate::{atomic, sys};
 
 /// 2: keys may wrap the data key to a public half (`recipient`), and secrets live under a
 /// generation that changes when a key's removal re-keys the vault. Version 1 indexes read
@@ -260,7 +260,7 @@ impl Index {
 
     #[must_use]
     pub fn new(store: StoreKind) -> Self {
-        let id: [u8; 8] = rand::random();
+        let id: [u8; 8] = crate::random::bytes();
         let vault_id = id.iter().fold(String::new(), |mut s, b| {
             let _ = write!(s, "{b:02x}");
             s
@@ -389,7 +389,7 @@ impl VaultLock {
             .mode(0o600)
             .open(&path)
             .map_err(|e| io_err("open", e))?;
-        sys::lock_exclusive(&file).map_err(|e| io_err("lock", e))?;
+        file.lock().map_err(|e| io_err("lock", e))?;
         HELD.with(|held| held.borrow_mut().insert(dir.to_owned()));
         Ok(Self {
             _file: Some(file),

@@ -137,7 +137,7 @@ fn enroll_in(
     let cancelled = || prompter.cancelled();
     let credential = fido::enroll(&target.path, pin.clone())?;
     let mut salt = [0u8; 32];
-    rand::fill(&mut salt[..]);
+    crate::random::fill(&mut salt[..]);
     prompter.tell("touch it again to confirm (2 of 2)");
     let output = fido::hmac_secret(&target.path, &credential, salt, pin, &cancelled)?;
     // Does the key give hmac-secret without a touch? Asked once, silently, with a

@@ -91,7 +91,7 @@ impl Handler {
                 "Cannot exceed quota for UsersPerMFADevice: 8",
             );
         }
-        let bytes: [u8; 20] = rand::random();
+        let bytes: [u8; 20] = mfa_agent::random::bytes();
         let seed =
             mfa_agent::otp::encode_base32(&mfa_agent::secret::SecretBytes::new(bytes.to_vec()))
                 .expose()

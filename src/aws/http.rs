@@ -1,0 +1,171 @@
+//! The HTTP client the agent reaches STS and IAM with: rustls on ring (the one TLS crypto
+//! provider in the build, which reqwest and ctap-hid-fido2 need anyway), a caller's proxy
+//! and CA bundle, and connections kept alive from one call to the next. Built once per
+//! caller context and shared by every SDK client made for it: a mint then pays neither for
+//! loading the root certificates nor, within the pool's idle time, for a TLS handshake.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_sts::config::{HttpClient, RuntimeComponents, SharedHttpClient};
+use aws_smithy_http_client::Connector;
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
+use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+use aws_smithy_runtime_api::client::http::{HttpConnectorSettings, SharedHttpConnector};
+use thiserror::Error;
+
+/// How long an idle connection to AWS stays open for the next call.
+const POOL_IDLE: Duration = Duration::from_secs(90);
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum TransportError {
+    #[error(
+        "{variable} is not a proxy URL mfa-agent can use ({detail}); set it to http://HOST:PORT (or unset it) and retry"
+    )]
+    BadProxy {
+        variable: &'static str,
+        detail: String,
+    },
+    #[error(
+        "AWS_CA_BUNDLE={path} cannot be used: {detail}; point it at a PEM file of CA certificates (or unset it) and retry"
+    )]
+    BadCaBundle { path: String, detail: String },
+}
+
+/// The way out to AWS: a proxy (or none), and the certificates a server must chain to.
+#[derive(Clone, Default)]
+pub struct Transport {
+    /// The proxy's URL and the variable it came from, and the hosts that bypass it
+    /// (`NO_PROXY`).
+    pub proxy: Option<Proxy>,
+    /// `AWS_CA_BUNDLE`'s path and contents: PEM certificates trusted instead of the
+    /// system's (as in the AWS CLI, the bundle replaces the system roots).
+    pub ca_bundle: Option<(String, Vec<u8>)>,
+}
+
+#[derive(Clone)]
+pub struct Proxy {
+    pub variable: &'static str,
+    pub url: String,
+    pub no_proxy: Option<String>,
+}
+
+impl Transport {
+    /// The client for this transport. Proxy and certificates are checked here, so that a
+    /// bad one is an error for its caller rather than a panic deep in the TLS stack.
+    pub fn client(&self) -> Result<SharedHttpClient, TransportError> {
+        let proxy = match &self.proxy {
+            None => ProxyConfig::disabled(),
+            Some(proxy) => {
+                let config =
+                    ProxyConfig::all(proxy.url.as_str()).map_err(|e| TransportError::BadProxy {
+                        variable: proxy.variable,
+                        detail: e.to_string(),
+                    })?;
+                match &proxy.no_proxy {
+                    Some(rules) => config.no_proxy(rules),
+                    None => config,
+                }
+            }
+        };
+        let trust = match &self.ca_bundle {
+            None => TrustStore::default(),
+            Some((path, pem)) => {
+                check_ca_bundle(path, pem)?;
+                TrustStore::empty().with_pem_certificate(pem.clone())
+            }
+        };
+        let tls = TlsContext::builder()
+            .with_trust_store(trust)
+            .build()
+            .expect("a TLS context is only a trust store");
+        Ok(SharedHttpClient::new(Client {
+            proxied: self.proxy.is_some(),
+            proxy,
+            tls,
+            connectors: Arc::default(),
+        }))
+    }
+}
+
+/// A client straight to AWS, trusting the system's certificates.
+#[must_use]
+pub fn direct() -> SharedHttpClient {
+    Transport::default()
+        .client()
+        .expect("no proxy or bundle to check")
+}
+
+/// Checks that `pem` holds at least one CA certificate rustls accepts as a trust anchor
+/// (the SDK's TLS setup panics on one it cannot read).
+fn check_ca_bundle(path: &str, pem: &[u8]) -> Result<(), TransportError> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject as _;
+    let bad = |detail: String| TransportError::BadCaBundle {
+        path: path.to_owned(),
+        detail,
+    };
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(format!("it is not PEM ({e})")))?;
+    if certs.is_empty() {
+        return Err(bad("it holds no certificate".into()));
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in certs {
+        roots
+            .add(cert)
+            .map_err(|e| bad(format!("a certificate in it cannot be read ({e})")))?;
+    }
+    Ok(())
+}
+
+/// An [`HttpClient`] whose connectors (one per set of timeouts the SDK asks for, in
+/// practice one) keep their connection pools for the life of the client.
+#[derive(Clone)]
+struct Client {
+    proxied: bool,
+    proxy: ProxyConfig,
+    tls: TlsContext,
+    connectors: Arc<Mutex<HashMap<Timeouts, SharedHttpConnector>>>,
+}
+
+/// A connector's connect and read timeouts.
+type Timeouts = (Option<Duration>, Option<Duration>);
+
+/// Names no proxy URL: it may carry a password, and the SDK logs its clients.
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("proxied", &self.proxied)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpClient for Client {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        let key = (settings.connect_timeout(), settings.read_timeout());
+        let mut connectors = self.connectors.lock().expect("connector cache poisoned");
+        connectors
+            .entry(key)
+            .or_insert_with(|| {
+                let mut builder = Connector::builder()
+                    .connector_settings(settings.clone())
+                    .pool_idle_timeout(POOL_IDLE)
+                    .proxy_config(self.proxy.clone());
+                builder.set_sleep_impl(components.sleep_impl());
+                let connector = builder
+                    .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+                    .tls_context(self.tls.clone())
+                    .build();
+                SharedHttpConnector::new(connector)
+            })
+            .clone()
+    }
+}
