@@ -243,7 +243,7 @@ fn requests_per_second(socket: &std::path::Path, hello: bool, request: &'static 
                     let mut line = String::new();
                     if hello {
                         writer
-                            .write_all(b"{\"type\":\"hello\",\"version\":3}\n")
+                            .write_all(b"{\"type\":\"hello\",\"version\":4}\n")
                             .await
                             .unwrap();
                         reader.read_line(&mut line).await.unwrap();
@@ -401,7 +401,7 @@ fn single_flight() {
                     let stream = UnixStream::connect(&socket).await.unwrap();
                     let (reader, mut writer) = stream.into_split();
                     writer
-                        .write_all(b"{\"type\":\"hello\",\"version\":3}\n{\"type\":\"credentials\",\"profile\":\"admin\"}\n")
+                        .write_all(b"{\"type\":\"hello\",\"version\":4}\n{\"type\":\"credentials\",\"profile\":\"admin\"}\n")
                         .await
                         .unwrap();
                     let mut lines = BufReader::new(reader).lines();

@@ -13,7 +13,7 @@ fn main() {
     let mut stream = UnixStream::connect(socket).unwrap();
     write!(
         stream,
-        "{{\"type\":\"hello\",\"version\":3}}\n{{\"type\":\"credentials\",\"profile\":\"{profile}\"}}\n"
+        "{{\"type\":\"hello\",\"version\":4}}\n{{\"type\":\"credentials\",\"profile\":\"{profile}\"}}\n"
     )
     .unwrap();
     let mut reader = BufReader::new(stream);

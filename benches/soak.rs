@@ -28,7 +28,7 @@ const CLIENTS: usize = 64;
 const REQUESTS_PER_CONNECTION: usize = 100;
 const WARM_UP: Duration = Duration::from_secs(5);
 const RSS_GROWTH_LIMIT_MB: f64 = 1.0;
-const HELLO: &[u8] = b"{\"type\":\"hello\",\"version\":3}\n";
+const HELLO: &[u8] = b"{\"type\":\"hello\",\"version\":4}\n";
 const REQUEST: &[u8] = b"{\"type\":\"credentials\",\"profile\":\"admin\"}\n";
 
 fn main() {

@@ -126,6 +126,7 @@ impl Client {
         };
         client.write(&Request::Hello {
             version: PROTOCOL_VERSION,
+            context: Some(crate::protocol::CallerEnv::of_this_process()),
         })?;
         client.hello_pending = true;
         Ok(client)

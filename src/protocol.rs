@@ -21,8 +21,95 @@ use crate::secret::SecretString;
 use crate::vault::{SeedInfo, StoreKind};
 
 /// Bumped by hand whenever a message changes shape (3: secrets a client sends are base64;
-/// credentials name who uses them).
-pub const PROTOCOL_VERSION: u32 = 3;
+/// credentials name who uses them; 4: hello carries the client's AWS environment, sessions
+/// name theirs).
+pub const PROTOCOL_VERSION: u32 = 4;
+
+/// The environment variables that decide which profiles a program sees and how it reaches
+/// AWS, as the AWS CLI and SDKs read them: a client sends the ones set in its environment.
+pub const CONTEXT_VARIABLES: [&str; 17] = [
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_ENDPOINT_URL_IAM",
+    "AWS_STS_REGIONAL_ENDPOINTS",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_CA_BUNDLE",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
+/// The variables that name files, which a client sends as absolute paths (its working
+/// directory is not the agent's).
+const PATH_VARIABLES: [&str; 3] = [
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CA_BUNDLE",
+];
+
+/// A client's values of [`CONTEXT_VARIABLES`] (the set ones only, never empty).
+#[derive(Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CallerEnv(std::collections::BTreeMap<String, String>);
+
+impl CallerEnv {
+    /// This process's context: the variables set (and not empty), file names made
+    /// absolute against its working directory.
+    #[must_use]
+    pub fn of_this_process() -> Self {
+        let cwd = std::env::current_dir().ok();
+        Self::from_pairs(CONTEXT_VARIABLES.iter().filter_map(|&name| {
+            let value = std::env::var(name).ok()?;
+            let value = match &cwd {
+                Some(cwd) if PATH_VARIABLES.contains(&name) && !value.starts_with(['/', '~']) => {
+                    cwd.join(&value).to_string_lossy().into_owned()
+                }
+                _ => value,
+            };
+            Some((name, value))
+        }))
+    }
+
+    /// The pairs among `pairs` that are context variables with a value; others are dropped.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, String)>) -> Self {
+        Self(
+            pairs
+                .into_iter()
+                .filter(|(name, value)| CONTEXT_VARIABLES.contains(name) && !value.is_empty())
+                .map(|(name, value)| (name.to_owned(), value))
+                .collect(),
+        )
+    }
+
+    /// The value of `name`, if set.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    /// Only the known variables with a value: what a client sent is not trusted to be.
+    #[must_use]
+    pub fn cleaned(mut self) -> Self {
+        self.0
+            .retain(|name, value| CONTEXT_VARIABLES.contains(&name.as_str()) && !value.is_empty());
+        self
+    }
+}
+
+/// Names the variables set, never their values: a proxy URL may hold a password.
+impl fmt::Debug for CallerEnv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
 
 /// No request comes close; a longer line is refused and the connection closed.
 pub const MAX_LINE: usize = 64 * 1024;
@@ -33,6 +120,10 @@ pub enum Request {
     /// Opens a connection; must come first.
     Hello {
         version: u32,
+        /// The client's AWS environment: the requests on this connection read profiles and
+        /// reach AWS as the client would. Absent (the tray, an older client), the agent's own.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        context: Option<CallerEnv>,
     },
     /// Session credentials for an AWS profile, minted if none are cached.
     Credentials {
@@ -538,6 +629,10 @@ pub struct StatusReport {
 pub struct SessionSummary {
     /// The profile, or `source-profile (MFA session)` for the session behind role profiles.
     pub name: String,
+    /// The AWS environment it was minted in, when not the default one (see
+    /// `aws::context::ContextId`): the same profile name in two configs is two sessions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
     /// The masked access key id.
     pub access_key: String,
     /// Unix seconds.
@@ -546,15 +641,20 @@ pub struct SessionSummary {
 
 impl SessionSummary {
     /// The name people read: "base" for a profile's session, "base (MFA session)" for the
-    /// MFA session behind its role profiles.
+    /// MFA session behind its role profiles, and its context where that is not the default
+    /// ("ops [AWS_CONFIG_FILE=/home/me/project/aws.config]").
     #[must_use]
     pub fn display_name(&self) -> String {
-        if let Some(profile) = self.name.strip_prefix("profile ") {
+        let name = if let Some(profile) = self.name.strip_prefix("profile ") {
             profile.to_owned()
         } else if let Some(source) = self.name.strip_prefix("mfa-session ") {
             format!("{source} (MFA session)")
         } else {
             self.name.clone()
+        };
+        match &self.context {
+            Some(context) => format!("{name} [{context}]"),
+            None => name,
         }
     }
 }
@@ -632,5 +732,42 @@ mod tests {
             json.contains("wJalrXUtnFEMI/K7MDENG"),
             "the wire carries the secret"
         );
+    }
+
+    #[test]
+    fn hello_carries_the_callers_variables_and_never_shows_their_values() {
+        let env = CallerEnv::from_pairs([
+            ("AWS_CONFIG_FILE", "/p/config".to_owned()),
+            ("HTTPS_PROXY", "http://user:hunter2@proxy:3128".to_owned()),
+            ("AWS_REGION", String::new()),
+            ("PATH", "/usr/bin".to_owned()),
+        ]);
+        let line = serde_json::to_string(&Request::Hello {
+            version: PROTOCOL_VERSION,
+            context: Some(env.clone()),
+        })
+        .unwrap();
+        assert_eq!(
+            line,
+            r#"{"type":"hello","version":4,"context":{"AWS_CONFIG_FILE":"/p/config","HTTPS_PROXY":"http://user:hunter2@proxy:3128"}}"#,
+            "only set context variables travel"
+        );
+        let shown = format!("{env:?}");
+        assert!(
+            shown.contains("HTTPS_PROXY") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+        // What a client sends is cleaned of anything that is not a context variable.
+        let sent: CallerEnv = serde_json::from_str(
+            r#"{"AWS_REGION":"eu-west-1","LD_PRELOAD":"/x.so","NO_PROXY":""}"#,
+        )
+        .unwrap();
+        let kept = sent.cleaned();
+        assert_eq!(kept.get("AWS_REGION"), Some("eu-west-1"));
+        assert_eq!(kept.get("LD_PRELOAD"), None);
+        assert_eq!(kept.get("NO_PROXY"), None);
+        // An older client's hello (no context) still parses: the agent then uses its own.
+        let old: Request = serde_json::from_str(r#"{"type":"hello","version":4}"#).unwrap();
+        assert!(matches!(old, Request::Hello { context: None, .. }));
     }
 }

@@ -11,21 +11,32 @@ use std::sync::{Arc, Mutex};
 use super::MintError;
 use super::door::Visitor;
 use super::minter::{Minter, Progress};
+use crate::aws::context::ContextId;
 use crate::protocol::{AskKind, SessionCredentials};
 use crate::vault::KeyKind;
 
-/// Per profile: the session (by access key id) and the programs approved for it.
+/// Per profile (in its caller's context): the session (by access key id) and the programs
+/// approved for it.
 #[derive(Default)]
-pub struct Approvals(Mutex<HashMap<String, (String, HashSet<String>)>>);
+pub struct Approvals(Mutex<HashMap<ProfileInContext, (String, HashSet<String>)>>);
+
+/// A profile name in a caller's context.
+type ProfileInContext = (ContextId, String);
 
 impl Approvals {
     /// Whether `program` was approved for `session` of `profile`.
     #[must_use]
-    pub fn allow(&self, profile: &str, session: &SessionCredentials, program: &str) -> bool {
+    pub fn allow(
+        &self,
+        context: &ContextId,
+        profile: &str,
+        session: &SessionCredentials,
+        program: &str,
+    ) -> bool {
         self.0
             .lock()
             .expect("approvals lock poisoned")
-            .get(profile)
+            .get(&(context.clone(), profile.to_owned()))
             .is_some_and(|(key, programs)| {
                 *key == session.access_key_id && programs.contains(program)
             })
@@ -33,22 +44,28 @@ impl Approvals {
 
     /// Moves the programs approved for `profile`'s session to `renewed`, its forced refresh:
     /// a refresh replaces the session, not the user's approvals.
-    pub fn renew(&self, profile: &str, renewed: &SessionCredentials) {
+    pub fn renew(&self, context: &ContextId, profile: &str, renewed: &SessionCredentials) {
         if let Some(entry) = self
             .0
             .lock()
             .expect("approvals lock poisoned")
-            .get_mut(profile)
+            .get_mut(&(context.clone(), profile.to_owned()))
         {
             entry.0.clone_from(&renewed.access_key_id);
         }
     }
 
     /// Approves `program` for `session` of `profile` (forgetting approvals of an older one).
-    pub fn grant(&self, profile: &str, session: &SessionCredentials, program: &str) {
+    pub fn grant(
+        &self,
+        context: &ContextId,
+        profile: &str,
+        session: &SessionCredentials,
+        program: &str,
+    ) {
         let mut approvals = self.0.lock().expect("approvals lock poisoned");
         let entry = approvals
-            .entry(profile.to_owned())
+            .entry((context.clone(), profile.to_owned()))
             .or_insert_with(|| (session.access_key_id.clone(), HashSet::new()));
         if entry.0 != session.access_key_id {
             *entry = (session.access_key_id.clone(), HashSet::new());
@@ -60,9 +77,15 @@ impl Approvals {
 impl Minter {
     /// Whether a cached session of `profile` may go to `program` without asking.
     #[must_use]
-    pub fn may_serve(&self, profile: &str, session: &SessionCredentials, program: &str) -> bool {
+    pub fn may_serve(
+        &self,
+        context: &ContextId,
+        profile: &str,
+        session: &SessionCredentials,
+        program: &str,
+    ) -> bool {
         !self.config().confirms_each_program(profile)
-            || self.approvals.allow(profile, session, program)
+            || self.approvals.allow(context, profile, session, program)
     }
 
     /// The session of `profile`, from the cache or freshly minted, for the program that
@@ -78,14 +101,15 @@ impl Minter {
         progress: &Progress,
     ) -> Result<Arc<SessionCredentials>, MintError> {
         let program = progress.program();
+        let context = progress.context().id();
         let confirms = self.config().confirms_each_program(profile);
         let replaced = if confirms && force {
-            self.cached(profile)
+            self.cached(context, profile)
         } else {
             None
         };
         if let Some(current) = &replaced
-            && !self.approvals.allow(profile, current, program)
+            && !self.approvals.allow(context, profile, current, program)
         {
             self.ask_approval(profile, progress).await?;
         }
@@ -95,11 +119,11 @@ impl Minter {
             return Ok(session);
         }
         if replaced.is_some() {
-            self.approvals.renew(profile, &session);
-        } else if !minted && !self.approvals.allow(profile, &session, program) {
+            self.approvals.renew(context, profile, &session);
+        } else if !minted && !self.approvals.allow(context, profile, &session, program) {
             self.ask_approval(profile, progress).await?;
         }
-        self.approvals.grant(profile, &session, program);
+        self.approvals.grant(context, profile, &session, program);
         Ok(session)
     }
 
@@ -107,13 +131,14 @@ impl Minter {
     /// client's terminal.
     async fn ask_approval(&self, profile: &str, progress: &Progress) -> Result<(), MintError> {
         let asker = progress.asker().unwrap_or("a program").to_owned();
-        let purpose = format!("let {asker} use the session of {profile}");
+        let shown = progress.named(profile);
+        let purpose = format!("let {asker} use the session of {shown}");
         let visitor = Visitor {
             progress: progress.clone(),
             subject: profile.to_owned(),
             purpose: purpose.clone(),
         };
-        let question = format!("Let {asker} use the AWS session of {profile}?");
+        let question = format!("Let {asker} use the AWS session of {shown}?");
         let approved = self
             .door
             .enter(&visitor, false, None, move |vault, prompter| {

@@ -7,11 +7,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::MintError;
+use crate::aws::context::ContextId;
 use crate::protocol::{SessionCredentials, SessionSummary, mask};
+
+/// A session's place in the cache: the caller's context and `profile NAME` (a profile's
+/// own session) or `mfa-session NAME` (the MFA session behind a source profile's roles).
+pub type SessionKey = (ContextId, String);
 
 #[derive(Default)]
 pub struct SessionCache {
-    slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot>>>>,
+    slots: Mutex<HashMap<SessionKey, Arc<tokio::sync::Mutex<Slot>>>>,
 }
 
 #[derive(Default)]
@@ -29,7 +34,7 @@ impl SessionCache {
     /// concurrent callers of the same key.
     pub async fn get_or_mint<F, Fut>(
         &self,
-        key: &str,
+        key: &SessionKey,
         margin_secs: u64,
         force: bool,
         mint: F,
@@ -71,7 +76,7 @@ impl SessionCache {
 
     /// The cached session for `key` if it is fresh, without waiting for a mint in flight:
     /// the fast path of a cache hit.
-    pub fn fresh(&self, key: &str, margin_secs: u64) -> Option<Arc<SessionCredentials>> {
+    pub fn fresh(&self, key: &SessionKey, margin_secs: u64) -> Option<Arc<SessionCredentials>> {
         let slot = self
             .slots
             .lock()
@@ -84,9 +89,9 @@ impl SessionCache {
             .then(|| session.clone())
     }
 
-    fn slot(&self, key: &str) -> Arc<tokio::sync::Mutex<Slot>> {
+    fn slot(&self, key: &SessionKey) -> Arc<tokio::sync::Mutex<Slot>> {
         let mut slots = self.slots.lock().expect("cache lock poisoned");
-        slots.entry(key.to_owned()).or_default().clone()
+        slots.entry(key.clone()).or_default().clone()
     }
 
     /// Drops every session; returns how many there were, counted as [`Self::summaries`]
@@ -111,11 +116,12 @@ impl SessionCache {
         let slots = self.slots.lock().expect("cache lock poisoned");
         let mut out: Vec<SessionSummary> = slots
             .iter()
-            .filter_map(|(key, slot)| {
+            .filter_map(|((context, name), slot)| {
                 let slot = slot.try_lock().ok()?;
                 let session = slot.session.as_ref()?;
                 Some(SessionSummary {
-                    name: key.clone(),
+                    name: name.clone(),
+                    context: context.label().map(str::to_owned),
                     access_key: mask(&session.access_key_id),
                     expiration: session.expiration,
                 })
@@ -130,7 +136,7 @@ impl SessionCache {
         });
         let mut seen = std::collections::HashSet::new();
         out.retain(|s| seen.insert((s.access_key.clone(), s.expiration)));
-        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out.sort_by(|a, b| (&a.context, &a.name).cmp(&(&b.context, &b.name)));
         out
     }
 }
@@ -145,6 +151,10 @@ mod tests {
 
     use super::*;
     use crate::secret::SecretString;
+
+    fn key(name: &str) -> SessionKey {
+        (ContextId::default(), name.to_owned())
+    }
 
     fn session(expires_in: i64) -> SessionCredentials {
         let now = crate::clock::unix_now_i64();
@@ -166,7 +176,7 @@ mod tests {
                 let (cache, mints) = (cache.clone(), mints.clone());
                 tokio::spawn(async move {
                     cache
-                        .get_or_mint("p", 60, false, || async {
+                        .get_or_mint(&key("p"), 60, false, || async {
                             mints.fetch_add(1, Ordering::SeqCst);
                             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                             Ok(session(3600))
@@ -188,11 +198,11 @@ mod tests {
     async fn sessions_inside_the_margin_are_minted_again_and_failures_are_not_cached() {
         let cache = SessionCache::default();
         cache
-            .get_or_mint("p", 900, false, || async { Ok(session(600)) })
+            .get_or_mint(&key("p"), 900, false, || async { Ok(session(600)) })
             .await
             .unwrap();
         let again = cache
-            .get_or_mint("p", 900, false, || async { Ok(session(3600)) })
+            .get_or_mint(&key("p"), 900, false, || async { Ok(session(3600)) })
             .await
             .unwrap();
         assert!(
@@ -201,13 +211,13 @@ mod tests {
         );
 
         let failed = cache
-            .get_or_mint("q", 0, false, || async {
+            .get_or_mint(&key("q"), 0, false, || async {
                 Err(MintError::Internal("boom".into()))
             })
             .await;
         assert!(failed.is_err());
         let later = cache
-            .get_or_mint("q", 0, false, || async { Ok(session(3600)) })
+            .get_or_mint(&key("q"), 0, false, || async { Ok(session(3600)) })
             .await;
         assert!(
             later.is_ok(),
@@ -219,19 +229,19 @@ mod tests {
     async fn force_refresh_mints_even_when_fresh() {
         let cache = SessionCache::default();
         let first = cache
-            .get_or_mint("p", 0, false, || async { Ok(session(3600)) })
+            .get_or_mint(&key("p"), 0, false, || async { Ok(session(3600)) })
             .await
             .unwrap();
         let mut fresh = session(7200);
         fresh.access_key_id = "ASIANEW".into();
-        assert!(cache.fresh("p", 0).is_some());
+        assert!(cache.fresh(&key("p"), 0).is_some());
         assert!(
-            cache.fresh("p", 7200).is_none(),
+            cache.fresh(&key("p"), 7200).is_none(),
             "inside the margin is not fresh"
         );
-        assert!(cache.fresh("other", 0).is_none());
+        assert!(cache.fresh(&key("other"), 0).is_none());
         let forced = cache
-            .get_or_mint("p", 0, true, || async move { Ok(fresh) })
+            .get_or_mint(&key("p"), 0, true, || async move { Ok(fresh) })
             .await
             .unwrap();
         assert_ne!(first.access_key_id, forced.access_key_id);

@@ -12,6 +12,7 @@ use super::lines::{Line, WipingReader, read_line};
 use super::minter::Progress;
 use super::peer::Peer;
 use super::{AgentState, Prompt, actions, gate};
+use crate::aws::context::AwsContext;
 use crate::protocol::{
     AskKind, CredentialsUser, Event, LastError, MAX_LINE, PROTOCOL_VERSION, Request, Response,
     StatusReport,
@@ -41,7 +42,8 @@ pub async fn serve(stream: UnixStream, state: Arc<AgentState>) {
         return;
     }
     let mut reader = WipingReader::new(reader);
-    let mut greeted = false;
+    // Set by hello: the client's AWS context, for every request on the connection.
+    let mut context: Option<Arc<AwsContext>> = None;
     let asker = Asker {
         pid: asking_pid,
         peer: std::sync::OnceLock::new(),
@@ -77,29 +79,14 @@ pub async fn serve(stream: UnixStream, state: Arc<AgentState>) {
                 continue;
             }
         };
-        if !greeted {
-            let reply = match request {
-                Request::Hello { version } if version == PROTOCOL_VERSION => {
-                    greeted = true;
-                    Response::Hello {
-                        version,
-                        agent_version: env!("CARGO_PKG_VERSION").into(),
-                    }
-                }
-                Request::Hello { version } => Response::Error {
-                    message: format!(
-                        "the client speaks protocol {version} but this agent speaks {PROTOCOL_VERSION}; restart the agent after upgrading (systemctl --user restart mfa-agent, or kill it)"
-                    ),
-                },
-                _ => Response::Error {
-                    message: "the first request must be hello".into(),
-                },
-            };
-            if send(&mut writer, &reply).await.is_err() || !greeted {
+        let Some(context) = &context else {
+            let reply;
+            (reply, context) = greet(request, &state);
+            if send(&mut writer, &reply).await.is_err() || context.is_none() {
                 return;
             }
             continue;
-        }
+        };
         if matches!(request, Request::Subscribe) {
             let subscribers = &state.subscribers;
             if subscribers.fetch_add(1, Ordering::Relaxed) >= MAX_SUBSCRIBERS {
@@ -114,11 +101,39 @@ pub async fn serve(stream: UnixStream, state: Arc<AgentState>) {
             subscribers.fetch_sub(1, Ordering::Relaxed);
             return;
         }
-        if handle(request, &state, &asker, &mut reader, &mut writer)
+        let caller = Caller {
+            asker: &asker,
+            context,
+        };
+        if handle(request, &state, &caller, &mut reader, &mut writer)
             .await
             .is_err()
         {
             return;
+        }
+    }
+}
+
+/// The answer to a connection's first request, which must be a hello in this agent's
+/// protocol, and the client's context when it was.
+fn greet(request: Request, state: &AgentState) -> (Response, Option<Arc<AwsContext>>) {
+    match request {
+        Request::Hello { version, context } if version == PROTOCOL_VERSION => {
+            let hello = Response::Hello {
+                version,
+                agent_version: env!("CARGO_PKG_VERSION").into(),
+            };
+            (hello, Some(state.minter.contexts.get(context)))
+        }
+        Request::Hello { version, .. } => {
+            let message = format!(
+                "the client speaks protocol {version} but this agent speaks {PROTOCOL_VERSION}; restart the agent after upgrading (`mfa-agent stop`; the next command starts the new one)"
+            );
+            (Response::Error { message }, None)
+        }
+        _ => {
+            let message = "the first request must be hello".into();
+            (Response::Error { message }, None)
         }
     }
 }
@@ -152,6 +167,23 @@ fn parse(line: &[u8]) -> serde_json::Result<Request> {
         });
     }
     serde_json::from_slice(line)
+}
+
+/// The other end of a connection: who, and in what AWS context.
+struct Caller<'a> {
+    asker: &'a Asker,
+    context: &'a Arc<AwsContext>,
+}
+
+impl Caller<'_> {
+    /// The channel for a request's prompts, naming `peer` and carrying the context.
+    fn progress(&self, peer: &Peer) -> (Progress, mpsc::UnboundedReceiver<Prompt>) {
+        let (client, messages) = mpsc::unbounded_channel();
+        (
+            Progress::new(client, self.context.clone()).asked_by(peer),
+            messages,
+        )
+    }
 }
 
 /// Who is on the other end of a connection, found when first needed (an audit entry).
@@ -197,7 +229,7 @@ impl Asker {
 async fn handle<R, W>(
     request: Request,
     state: &AgentState,
-    asker: &Asker,
+    caller: &Caller<'_>,
     reader: &mut R,
     writer: &mut W,
 ) -> std::io::Result<()>
@@ -245,19 +277,24 @@ where
             // The hot path: fresh credentials in the cache, nothing to wait for.
             // Named before the reply: a client exits as soon as it has it, and with it the
             // way to the program behind it.
-            let peer = &*asker.user(user.as_ref());
+            let peer = &*caller.asker.user(user.as_ref());
+            let context = caller.context.id();
+            // The audit log names the context where it is not the default.
+            let subject = match context.label() {
+                Some(label) => std::borrow::Cow::Owned(format!("{profile} ({label})")),
+                None => std::borrow::Cow::Borrowed(profile.as_str()),
+            };
             if !force_refresh
-                && let Some(credentials) = state.minter.cached(&profile)
+                && let Some(credentials) = state.minter.cached(context, &profile)
                 && state
                     .minter
-                    .may_serve(&profile, &credentials, &peer.program)
+                    .may_serve(context, &profile, &credentials, &peer.program)
             {
                 let sent = send(writer, &Response::Credentials(credentials)).await;
-                state.audit.record("credentials", &profile, peer, "hit");
+                state.audit.record("credentials", &subject, peer, "hit");
                 return sent;
             }
-            let (client, messages) = mpsc::unbounded_channel();
-            let progress = Progress::new(client).asked_by(peer);
+            let (progress, messages) = caller.progress(peer);
             // Boxed: a mint's state machine is large, and it only runs on a cache miss (or
             // a program that must be approved first).
             let mint = Box::pin(
@@ -276,13 +313,13 @@ where
             };
             match result {
                 Ok(credentials) => {
-                    state.audit.record(operation, &profile, peer, "issued");
+                    state.audit.record(operation, &subject, peer, "issued");
                     // The last error is news only until something works again.
                     *state.last_error.lock().expect("last error lock poisoned") = None;
                     Response::Credentials(credentials)
                 }
                 Err(err) => {
-                    state.audit.record(operation, &profile, peer, "failed");
+                    state.audit.record(operation, &subject, peer, "failed");
                     let err = err.to_string();
                     // Name the profile once: most errors say which already.
                     let message = if err.contains(&format!("profile {profile:?}")) {
@@ -301,7 +338,7 @@ where
             }
         }
         // Everything else reads the vault, talks to a security key or uses a session.
-        request => match carry_out(request, state, asker, reader, writer).await? {
+        request => match carry_out(request, state, caller, reader, writer).await? {
             Some(response) => response,
             None => return Err(std::io::ErrorKind::BrokenPipe.into()),
         },
@@ -315,7 +352,7 @@ where
 async fn carry_out<R, W>(
     request: Request,
     state: &AgentState,
-    asker: &Asker,
+    caller: &Caller<'_>,
     reader: &mut R,
     writer: &mut W,
 ) -> std::io::Result<Option<Response>>
@@ -329,9 +366,8 @@ where
         operation.subject.to_owned(),
         operation.uses != gate::Uses::Nothing,
     );
-    let peer = asker.peer();
-    let (client, messages) = mpsc::unbounded_channel();
-    let progress = Progress::new(client).asked_by(peer);
+    let peer = caller.asker.peer();
+    let (progress, messages) = caller.progress(peer);
     let work = Box::pin(actions::handle(request, &state.minter, progress));
     let Some(result) = follow_mint(work, messages, reader, writer).await? else {
         if audited {

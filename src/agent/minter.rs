@@ -10,11 +10,12 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::mpsc::error::SendError;
 
 use super::MintError;
-use super::cache::SessionCache;
+use super::cache::{SessionCache, SessionKey};
 use super::door::{Door, Visitor};
 use super::events::Events;
 use super::replay::{ReplayGuard, Use};
 use crate::aws::LongTermKeys;
+use crate::aws::context::{AwsContext, ContextId, Contexts};
 use crate::aws::profile::{CHAINED_ROLE_MAX_DURATION, ProfilePlan, Profiles, RoleSpec};
 use crate::aws::sts::{self, Mfa, Sts, StsError};
 use crate::clock::unix_now;
@@ -44,6 +45,8 @@ pub enum Prompt {
 #[derive(Clone)]
 pub struct Progress {
     client: UnboundedSender<Prompt>,
+    /// The client's AWS context: the profiles it sees and the way it reaches AWS.
+    context: Arc<AwsContext>,
     asker: Option<Arc<str>>,
     /// The program alone ("terraform"): what `confirm = "each-program"` approves.
     program: Option<Arc<str>>,
@@ -51,9 +54,10 @@ pub struct Progress {
 
 impl Progress {
     #[must_use]
-    pub fn new(client: UnboundedSender<Prompt>) -> Self {
+    pub fn new(client: UnboundedSender<Prompt>, context: Arc<AwsContext>) -> Self {
         Self {
             client,
+            context,
             asker: None,
             program: None,
         }
@@ -65,6 +69,22 @@ impl Progress {
         self.asker = Some(peer.to_string().into());
         self.program = Some(peer.program.as_str().into());
         self
+    }
+
+    /// The AWS context the request runs in.
+    #[must_use]
+    pub fn context(&self) -> &Arc<AwsContext> {
+        &self.context
+    }
+
+    /// `profile` as prompts name it: with its context where that is not the default
+    /// ("ops (AWS_CONFIG_FILE=/home/me/project/aws.config)").
+    #[must_use]
+    pub fn named(&self, profile: &str) -> String {
+        match self.context.id().label() {
+            Some(label) => format!("{profile} ({label})"),
+            None => profile.to_owned(),
+        }
     }
 
     /// The program that asked ("terraform"), or "unknown".
@@ -92,6 +112,7 @@ impl Progress {
     /// What a request for `profile` asks the user to approve, naming the program.
     #[must_use]
     pub fn approval_of(&self, profile: &str) -> String {
+        let profile = self.named(profile);
         match &self.asker {
             Some(asker) => format!("approve {profile} for {asker}"),
             None => format!("approve {profile}"),
@@ -102,7 +123,8 @@ impl Progress {
 pub struct Minter {
     config: Config,
     paths: Paths,
-    sts: Sts,
+    /// The AWS contexts of the callers.
+    pub contexts: Contexts,
     replay: Arc<ReplayGuard>,
     pub cache: SessionCache,
     /// One MFA code in flight per device: two profiles sharing a serial take turns.
@@ -117,15 +139,15 @@ pub struct Minter {
 
 impl Minter {
     #[must_use]
-    pub fn new(config: Config, paths: Paths, sts: Sts) -> Self {
+    pub fn new(config: Config, paths: Paths, own: AwsContext) -> Self {
         let replay = Arc::new(ReplayGuard::load(paths.state_dir.join("replay.json")));
         let events = Events::default();
         let door = Door::new(&config, paths.data_dir.clone(), events.clone());
         Self {
             door,
+            contexts: Contexts::new(own, Duration::from_secs(config.sts_timeout_seconds)),
             config,
             paths,
-            sts,
             replay,
             cache: SessionCache::default(),
             serial_locks: Mutex::default(),
@@ -138,12 +160,6 @@ impl Minter {
     #[must_use]
     pub fn paths(&self) -> &Paths {
         &self.paths
-    }
-
-    /// The STS client factory the agent mints with.
-    #[must_use]
-    pub fn sts(&self) -> &Sts {
-        &self.sts
     }
 
     /// The agent's settings, as loaded at start.
@@ -190,7 +206,7 @@ impl Minter {
         let minted_here = AtomicBool::new(false);
         let result = self
             .cache
-            .get_or_mint(&profile_key(profile), margin, force, || async {
+            .get_or_mint(&profile_key(progress, profile), margin, force, || async {
                 minted_here.store(true, Ordering::Relaxed);
                 self.mint(profile, force, progress).await
             })
@@ -220,7 +236,7 @@ impl Minter {
         force: bool,
         progress: &Progress,
     ) -> Result<SessionCredentials, MintError> {
-        let profiles = Profiles::load().await?;
+        let profiles = progress.context().profiles().await?;
         let plan = profiles.plan(profile)?;
         // A profile that stands for another (its credential_process runs mfa-agent for
         // it) shares that profile's session: `exec prod` and `exec prod-admin` make one
@@ -247,23 +263,40 @@ impl Minter {
                     let from = session.clone();
                     session = self
                         .cache
-                        .get_or_mint(&profile_key(&hop.profile), margin, false, || async {
-                            self.chained_role(&hop.profile, hop.region.as_deref(), &hop.role, &from)
+                        .get_or_mint(
+                            &profile_key(progress, &hop.profile),
+                            margin,
+                            false,
+                            || async {
+                                self.chained_role(
+                                    &hop.profile,
+                                    hop.region.as_deref(),
+                                    &hop.role,
+                                    &from,
+                                    progress,
+                                )
                                 .await
-                        })
+                            },
+                        )
                         .await?;
                 }
-                self.chained_role(&plan.profile, plan.region.as_deref(), role, &session)
-                    .await
+                self.chained_role(
+                    &plan.profile,
+                    plan.region.as_deref(),
+                    role,
+                    &session,
+                    progress,
+                )
+                .await
             }
         }
     }
 
     /// The cached credentials for `profile`, if fresh: a cache hit without any waiting.
     #[must_use]
-    pub fn cached(&self, profile: &str) -> Option<Arc<SessionCredentials>> {
-        self.cache
-            .fresh(&profile_key(profile), self.config.refresh_margin_seconds)
+    pub fn cached(&self, context: &ContextId, profile: &str) -> Option<Arc<SessionCredentials>> {
+        let key = (context.clone(), format!("profile {profile}"));
+        self.cache.fresh(&key, self.config.refresh_margin_seconds)
     }
 
     /// The MFA session of the plan's source profile: one GetSessionToken, shared by the
@@ -275,7 +308,10 @@ impl Minter {
         force: bool,
         progress: &Progress,
     ) -> Result<Arc<SessionCredentials>, MintError> {
-        let key = format!("mfa-session {}", plan.source_profile);
+        let key = (
+            progress.context().id().clone(),
+            format!("mfa-session {}", plan.source_profile),
+        );
         self.cache
             .get_or_mint(&key, self.config.refresh_margin_seconds, force, || async {
                 let duration = plan
@@ -286,8 +322,8 @@ impl Minter {
                         serial: &plan.mfa_serial,
                         code: &code,
                     };
-                    self.sts
-                        .get_session_token(&keys, plan.region.as_deref(), &mfa, duration)
+                    sts(progress)?
+                        .get_session_token(&keys, region(progress, plan), &mfa, duration)
                         .await
                 })
                 .await
@@ -303,25 +339,28 @@ impl Minter {
         region: Option<&str>,
         role: &RoleSpec,
         session: &SessionCredentials,
+        progress: &Progress,
     ) -> Result<SessionCredentials, MintError> {
         let duration = role
             .duration
             .unwrap_or(CHAINED_ROLE_MAX_DURATION)
             .min(CHAINED_ROLE_MAX_DURATION);
-        self.sts
+        let sts_error = |source| MintError::Sts {
+            profile: profile.to_owned(),
+            source,
+        };
+        sts(progress)
+            .map_err(sts_error)?
             .assume_role(
                 sts::signing_credentials(session),
-                region,
+                progress.context().region(region),
                 role,
                 &session_name(role.session_name.as_deref()),
                 Some(duration),
                 None,
             )
             .await
-            .map_err(|e| MintError::Sts {
-                profile: profile.to_owned(),
-                source: e,
-            })
+            .map_err(sts_error)
     }
 
     /// AssumeRole with the long-term keys and an MFA code: sessions up to the role's maximum.
@@ -338,10 +377,10 @@ impl Minter {
                 code: &code,
             };
             let name = session_name(role.session_name.as_deref());
-            self.sts
+            sts(progress)?
                 .assume_role(
                     sts::long_term_credentials(&keys),
-                    plan.region.as_deref(),
+                    region(progress, plan),
                     role,
                     &name,
                     role.duration,
@@ -536,7 +575,10 @@ impl Minter {
         let serial = plan.mfa_serial.as_str();
         let mut retry_because: Option<String> = None;
         for _ in 0..TYPED_CODE_TRIES {
-            let question = format!("MFA code for {serial} (profile {})", plan.profile);
+            let question = format!(
+                "MFA code for {serial} (profile {})",
+                progress.named(&plan.profile)
+            );
             let message = match &retry_because {
                 Some(why) => format!("{why}; {question}"),
                 None => question,
@@ -651,8 +693,22 @@ enum Codes {
 /// How many codes a user may type for one mint (a typo, a reused code, one AWS rejects).
 const TYPED_CODE_TRIES: usize = 3;
 
-fn profile_key(profile: &str) -> String {
-    format!("profile {profile}")
+/// The cache key of `profile`'s own session, in the caller's context.
+fn profile_key(progress: &Progress, profile: &str) -> SessionKey {
+    (
+        progress.context().id().clone(),
+        format!("profile {profile}"),
+    )
+}
+
+/// STS as the caller reaches it; a proxy or CA bundle it cannot use fails the call.
+fn sts(progress: &Progress) -> Result<&Sts, StsError> {
+    Ok(progress.context().sts()?)
+}
+
+/// The region of a call for `plan`: the caller's, else the profile's.
+fn region<'a>(progress: &'a Progress, plan: &'a ProfilePlan) -> Option<&'a str> {
+    progress.context().region(plan.region.as_deref())
 }
 
 fn session_name(configured: Option<&str>) -> String {

@@ -160,6 +160,7 @@ mod tests {
 
     fn session(name: &str, expiration: i64) -> SessionSummary {
         SessionSummary {
+            context: None,
             name: name.into(),
             access_key: "****ABCD".into(),
             expiration,

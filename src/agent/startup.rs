@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::{AgentState, Minter};
-use crate::aws::sts::Sts;
+use crate::aws::context::AwsContext;
 use crate::client::socket_path;
 use crate::config::Config;
 use crate::paths::Paths;
@@ -63,8 +63,8 @@ pub fn serve(paths: &Paths) -> Result<ExitCode> {
         |e| format!("unavailable: {e}"),
         |v| v.store_kind().to_string(),
     );
-    let sts = Sts::from_env(Duration::from_secs(config.sts_timeout_seconds));
-    let minter = Minter::new(config, paths.clone(), sts);
+    let own = AwsContext::of_this_process(Duration::from_secs(config.sts_timeout_seconds));
+    let minter = Minter::new(config, paths.clone(), own);
     let state = Arc::new(AgentState::new(minter, store));
     #[cfg(target_os = "linux")]
     {

@@ -2,6 +2,7 @@
 
 mod call;
 pub mod config_edit;
+pub mod context;
 pub mod http;
 pub mod iam;
 pub mod profile;

@@ -117,10 +117,15 @@ impl Profiles {
     /// Reads `~/.aws/config` and `~/.aws/credentials`, honouring `AWS_CONFIG_FILE` and
     /// `AWS_SHARED_CREDENTIALS_FILE`.
     pub async fn load() -> Result<Self, ProfileError> {
-        let set =
-            aws_config::profile::load(&Fs::real(), &Env::real(), &ProfileFiles::default(), None)
-                .await
-                .map_err(|e| ProfileError::Load(crate::report::one_sentence(&e)))?;
+        Self::load_in(&Env::real()).await
+    }
+
+    /// [`Profiles::load`] with the variables of `env` (a caller's, see
+    /// [`super::context::AwsContext`]).
+    pub async fn load_in(env: &Env) -> Result<Self, ProfileError> {
+        let set = aws_config::profile::load(&Fs::real(), env, &ProfileFiles::default(), None)
+            .await
+            .map_err(|e| ProfileError::Load(crate::report::one_sentence(&e)))?;
         Ok(Self { set })
     }
 

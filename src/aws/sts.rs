@@ -44,6 +44,9 @@ pub enum StsError {
     Network { detail: String },
     #[error("STS refused the request: {code}: {message}")]
     Other { code: String, message: String },
+    /// The caller's proxy or CA bundle cannot be used.
+    #[error(transparent)]
+    Transport(#[from] super::http::TransportError),
     /// An answer no client could use (a session without a key, or expired on arrival).
     #[error("{message}")]
     Unusable { message: String },
@@ -56,6 +59,8 @@ pub struct Sts {
     timeout: Duration,
     /// Shared by every client made here (see [`super::http`]).
     http: SharedHttpClient,
+    /// `AWS_STS_REGIONAL_ENDPOINTS=legacy`: the global endpoint where AWS had one.
+    legacy_global_endpoint: bool,
 }
 
 /// An MFA device and one of its codes.
@@ -88,7 +93,16 @@ impl Sts {
             endpoint,
             timeout,
             http,
+            legacy_global_endpoint: false,
         }
+    }
+
+    /// Calls the global endpoint (sts.amazonaws.com) from the regions that had it, as the
+    /// AWS CLI does under `AWS_STS_REGIONAL_ENDPOINTS=legacy`.
+    #[must_use]
+    pub fn with_legacy_global_endpoint(mut self, on: bool) -> Self {
+        self.legacy_global_endpoint = on;
+        self
     }
 
     fn client(
@@ -106,6 +120,8 @@ impl Sts {
             .timeout_config(call::timeouts(self.timeout));
         if let Some(url) = &self.endpoint {
             config = config.endpoint_url(url);
+        } else if self.legacy_global_endpoint {
+            config = config.endpoint_resolver(super::context::LegacyGlobalEndpoint);
         }
         aws_sdk_sts::Client::from_conf(config.build())
     }

@@ -10,6 +10,7 @@ pub mod dbus;
 pub mod fake_sts;
 pub mod minting;
 pub mod moto;
+pub mod proxy;
 pub mod terminal;
 
 use std::ffi::OsStr;

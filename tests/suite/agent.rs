@@ -206,7 +206,7 @@ fn a_client_hanging_up_mid_mint_leaves_the_mint_to_finish_for_the_next() {
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     stream
-        .write_all(b"{\"type\":\"hello\",\"version\":3}\n{\"type\":\"credentials\",\"profile\":\"base\",\"force_refresh\":true}\n")
+        .write_all(b"{\"type\":\"hello\",\"version\":4}\n{\"type\":\"credentials\",\"profile\":\"base\",\"force_refresh\":true}\n")
         .unwrap();
     let mut lines = BufReader::new(stream.try_clone().unwrap()).lines();
     let hello = lines.next().unwrap().unwrap();
@@ -403,7 +403,7 @@ fn garbage_and_huge_requests_do_not_hurt_the_daemon() {
             .map_while(Result::ok)
             .collect()
     };
-    let replies = talk(b"{\"type\":\"hello\",\"version\":3}\nthis is not json\n{\"type\":\"launch\"}\n{\"type\":\"status\"}\n");
+    let replies = talk(b"{\"type\":\"hello\",\"version\":4}\nthis is not json\n{\"type\":\"launch\"}\n{\"type\":\"status\"}\n");
     assert_eq!(replies.len(), 4, "{replies:?}");
     assert!(
         replies[1].contains("malformed request") && replies[2].contains("malformed request"),
@@ -425,7 +425,7 @@ fn garbage_and_huge_requests_do_not_hurt_the_daemon() {
         "{replies:?}"
     );
 
-    let mut huge = b"{\"type\":\"hello\",\"version\":3}\n".to_vec();
+    let mut huge = b"{\"type\":\"hello\",\"version\":4}\n".to_vec();
     huge.extend(std::iter::repeat_n(b'x', 10 * 1024 * 1024));
     huge.push(b'\n');
     let replies = talk(&huge);

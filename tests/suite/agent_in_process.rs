@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mfa_agent::agent::{self, AgentState, Minter};
-use mfa_agent::aws::sts::Sts;
+use mfa_agent::aws::context::AwsContext;
 use mfa_agent::config::Config;
 use mfa_agent::paths::Paths;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -17,7 +17,7 @@ fn state(home: &std::path::Path, idle: Duration) -> Arc<AgentState> {
     let minter = Minter::new(
         Config::default(),
         paths,
-        Sts::from_env(Duration::from_secs(5)),
+        AwsContext::of_this_process(Duration::from_secs(5)),
     );
     let mut state = AgentState::new(minter, "OS keyring".into());
     state.idle_timeout = idle;
@@ -43,7 +43,7 @@ async fn silent_clients_are_disconnected_and_shutdown_stops_the_server() {
     let (reader, mut writer) = stream.into_split();
     let mut lines = BufReader::new(reader).lines();
     writer
-        .write_all(b"{\"type\":\"hello\",\"version\":3}\n{\"type\":\"status\"}\n")
+        .write_all(b"{\"type\":\"hello\",\"version\":4}\n{\"type\":\"status\"}\n")
         .await
         .unwrap();
     assert!(
@@ -104,7 +104,7 @@ async fn a_flood_of_idle_connections_leaves_status_answering() {
     let (reader, mut writer) = stream.into_split();
     let mut lines = BufReader::new(reader).lines();
     writer
-        .write_all(b"{\"type\":\"hello\",\"version\":3}\n{\"type\":\"status\"}\n")
+        .write_all(b"{\"type\":\"hello\",\"version\":4}\n{\"type\":\"status\"}\n")
         .await
         .unwrap();
     let answered = tokio::time::timeout(Duration::from_secs(10), async {
@@ -155,7 +155,7 @@ async fn a_client_that_stops_reading_is_let_go_after_ten_seconds() {
     let stream = UnixStream::connect(&socket).await.unwrap();
     let (reader, mut writer) = stream.into_split();
     writer
-        .write_all(b"{\"type\":\"hello\",\"version\":3}\n")
+        .write_all(b"{\"type\":\"hello\",\"version\":4}\n")
         .await
         .unwrap();
     // Status requests until the agent stops taking them: its answers fill both buffers.
@@ -170,7 +170,7 @@ async fn a_client_that_stops_reading_is_let_go_after_ten_seconds() {
     let other = UnixStream::connect(&socket).await.unwrap();
     let (other_reader, mut other_writer) = other.into_split();
     other_writer
-        .write_all(b"{\"type\":\"hello\",\"version\":3}\n{\"type\":\"status\"}\n")
+        .write_all(b"{\"type\":\"hello\",\"version\":4}\n{\"type\":\"status\"}\n")
         .await
         .unwrap();
     let mut other_lines = BufReader::new(other_reader).lines();

@@ -63,7 +63,7 @@ fn huge_or_bogus_profile_names_are_refused_and_the_agent_stays_small() {
     env.add_seed("work", &["--serial", SERIAL]);
     let mut stream = UnixStream::connect(env.socket()).unwrap();
     stream
-        .write_all(b"{\"type\":\"hello\",\"version\":3}\n")
+        .write_all(b"{\"type\":\"hello\",\"version\":4}\n")
         .unwrap();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut line = String::new();
@@ -101,7 +101,7 @@ fn subscribers_are_capped_and_status_still_answers() {
     let subscribe = || {
         let mut stream = UnixStream::connect(env.socket()).unwrap();
         stream
-            .write_all(b"{\"type\":\"hello\",\"version\":3}\n{\"type\":\"subscribe\"}\n")
+            .write_all(b"{\"type\":\"hello\",\"version\":4}\n{\"type\":\"subscribe\"}\n")
             .unwrap();
         let mut reader = BufReader::new(stream.try_clone().unwrap());
         let (mut hello, mut first) = (String::new(), String::new());

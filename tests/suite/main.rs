@@ -16,6 +16,7 @@ mod binaries;
 mod codes;
 mod completion;
 mod confirm;
+mod contexts;
 mod crash;
 mod desktop;
 mod doctor;

@@ -13,6 +13,7 @@ use anyhow::{Context as _, anyhow, bail};
 use super::super::door::Visitor;
 use super::super::minter::{Minter, Progress};
 use super::super::replay::Use;
+use crate::aws::http::TransportError;
 use crate::aws::iam::{self, Iam};
 use crate::aws::profile::Profiles;
 use crate::aws::{LongTermKeys, sts};
@@ -90,17 +91,19 @@ async fn enroll(
     } = enrolment;
     let seed_name = seed.unwrap_or_else(|| profile.clone());
     vault::validate_name(&seed_name)?;
-    let profiles = Profiles::load().await?;
-    let region = profiles.get(&profile, "region").map(str::to_owned);
-    let region = region.as_deref();
+    let profiles = visitor.progress.context().profiles().await?;
+    let region = visitor
+        .progress
+        .context()
+        .region(profiles.get(&profile, "region"));
     let keys = long_term_keys(minter, visitor, &profiles, &profile, Some(&seed_name)).await?;
     let creds = sts::long_term_credentials(&keys);
     let user = match user {
         Some(user) => user,
-        None => user_of_keys(minter, &profile, creds.clone(), region).await?,
+        None => user_of_keys(visitor, &profile, creds.clone(), region).await?,
     };
     let device_name = device_name.unwrap_or_else(|| format!("{user}-mfa-agent"));
-    let iam = iam_client(minter);
+    let iam = iam_client(visitor)?;
     let device = iam
         .create_virtual_mfa_device(creds.clone(), region, &device_name)
         .await
@@ -108,7 +111,7 @@ async fn enroll(
     let serial = device.serial.clone();
     // From here on a failure undoes the create.
     let undo = Undo {
-        iam: &iam,
+        iam,
         creds: creds.clone(),
         region,
         serial: &serial,
@@ -206,15 +209,15 @@ async fn forget_seed(minter: &Minter, visitor: &Visitor, name: &str) -> String {
 }
 
 async fn resync(minter: &Minter, visitor: &Visitor, profile: String) -> anyhow::Result<Response> {
-    let profiles = Profiles::load().await?;
+    let profiles = visitor.progress.context().profiles().await?;
     let plan = profiles.plan(&profile)?;
-    let region = plan.region.as_deref();
+    let region = visitor.progress.context().region(plan.region.as_deref());
     let keys = long_term_keys(minter, visitor, &profiles, &plan.source_profile, None).await?;
     let creds = sts::long_term_credentials(&keys);
-    let user = user_of_keys(minter, &plan.source_profile, creds.clone(), region).await?;
+    let user = user_of_keys(visitor, &plan.source_profile, creds.clone(), region).await?;
     let seed = seed_of(minter, visitor, &plan.mfa_serial).await?;
     let (first, second) = consecutive_codes(minter, visitor, &seed, &plan.mfa_serial).await?;
-    iam_client(minter)
+    iam_client(visitor)?
         .resync(creds, region, &user, &plan.mfa_serial, (&first, &second))
         .await?;
     Ok(Response::Done {
@@ -232,9 +235,9 @@ async fn unenroll(
     user: Option<String>,
     yes: bool,
 ) -> anyhow::Result<Response> {
-    let profiles = Profiles::load().await?;
+    let profiles = visitor.progress.context().profiles().await?;
     let plan = profiles.plan(&profile)?;
-    let region = plan.region.as_deref();
+    let region = visitor.progress.context().region(plan.region.as_deref());
     let serial = plan.mfa_serial.clone();
     if !yes {
         let question = format!(
@@ -255,9 +258,9 @@ async fn unenroll(
     let signed = sts::signing_credentials(&session);
     let user = match user {
         Some(user) => user,
-        None => user_of_keys(minter, &plan.source_profile, signed.clone(), region).await?,
+        None => user_of_keys(visitor, &plan.source_profile, signed.clone(), region).await?,
     };
-    let iam = iam_client(minter);
+    let iam = iam_client(visitor)?;
     iam.deactivate(signed.clone(), region, &user, &serial)
         .await
         .map_err(|e| anyhow!("{e}; nothing was changed"))?;
@@ -296,13 +299,15 @@ async fn unenroll(
 }
 
 async fn devices(minter: &Minter, visitor: &Visitor, profile: String) -> anyhow::Result<Response> {
-    let profiles = Profiles::load().await?;
-    let region = profiles.get(&profile, "region").map(str::to_owned);
-    let region = region.as_deref();
+    let profiles = visitor.progress.context().profiles().await?;
+    let region = visitor
+        .progress
+        .context()
+        .region(profiles.get(&profile, "region"));
     let keys = long_term_keys(minter, visitor, &profiles, &profile, None).await?;
     let creds = sts::long_term_credentials(&keys);
-    let user = user_of_keys(minter, &profile, creds.clone(), region).await?;
-    let listed = iam_client(minter).devices(creds, region, &user).await?;
+    let user = user_of_keys(visitor, &profile, creds.clone(), region).await?;
+    let listed = iam_client(visitor)?.devices(creds, region, &user).await?;
     let held = minter
         .door
         .enter(visitor, false, None, |vault, _| {
@@ -326,8 +331,9 @@ async fn devices(minter: &Minter, visitor: &Visitor, profile: String) -> anyhow:
     Ok(Response::MfaDevices { user, devices })
 }
 
-fn iam_client(minter: &Minter) -> Iam {
-    Iam::from_env(Duration::from_secs(minter.config().sts_timeout_seconds))
+/// IAM as the caller reaches it.
+fn iam_client(visitor: &Visitor) -> Result<&Iam, TransportError> {
+    visitor.progress.context().iam()
 }
 
 fn keep_unlocked(minter: &Minter) -> bool {
@@ -368,12 +374,17 @@ async fn long_term_keys(
 
 /// The IAM user whose keys (or MFA session) `creds` are.
 async fn user_of_keys(
-    minter: &Minter,
+    visitor: &Visitor,
     profile: &str,
     creds: aws_sdk_sts::config::Credentials,
     region: Option<&str>,
 ) -> anyhow::Result<String> {
-    let arn = minter.sts().caller_arn(creds, region).await?;
+    let arn = visitor
+        .progress
+        .context()
+        .sts()?
+        .caller_arn(creds, region)
+        .await?;
     iam::user_of_arn(&arn).map(str::to_owned).with_context(|| {
         format!(
             "the keys of profile {profile:?} belong to {arn}, not to an IAM user: MFA devices are an IAM user's (pass --user to name one)"

@@ -11,7 +11,6 @@ use zeroize::Zeroizing;
 
 use super::super::door::Visitor;
 use super::super::minter::Minter;
-use crate::aws::profile::Profiles;
 use crate::config::Config;
 use crate::protocol::{Response, SessionCredentials};
 use crate::secret::SecretString;
@@ -39,7 +38,7 @@ pub async fn login(
     visitor: &Visitor,
     profile: String,
 ) -> anyhow::Result<Response> {
-    let profiles = Profiles::load().await?;
+    let profiles = visitor.progress.context().profiles().await?;
     let plan = profiles.plan(&profile)?;
     if plan.role.is_none() {
         // The profile with the keys: `profile` itself, or the one its credential_process

@@ -15,8 +15,7 @@ use anyhow::{Context as _, anyhow, bail};
 
 use super::super::door::Visitor;
 use super::super::minter::Minter;
-use crate::aws::iam::{self, Iam};
-use crate::aws::profile::Profiles;
+use crate::aws::iam;
 use crate::aws::{LongTermKeys, sts};
 use crate::protocol::{Response, mask};
 
@@ -38,14 +37,16 @@ pub async fn rotate(
     visitor: &Visitor,
     profile: String,
 ) -> anyhow::Result<Response> {
-    let profiles = Profiles::load().await?;
+    let profiles = visitor.progress.context().profiles().await?;
     let plan = profiles.plan(&profile)?;
     let source = plan.source_profile.clone();
-    let region = plan.region.as_deref();
+    let region = visitor.progress.context().region(plan.region.as_deref());
     let old = vault_keys(minter, visitor, &source).await?;
-    let iam = Iam::from_env(Duration::from_secs(minter.config().sts_timeout_seconds));
-    let arn = minter
-        .sts()
+    let iam = visitor.progress.context().iam()?;
+    let arn = visitor
+        .progress
+        .context()
+        .sts()?
         .caller_arn(sts::long_term_credentials(&old), region)
         .await
         .context("the vault's keys do not work; nothing was changed")?;
@@ -76,7 +77,7 @@ pub async fn rotate(
     // Steps 2 and 3; a failure undoes them and 1: the old key back, the new one deleted.
     let failed = match store(minter, visitor, &source, new.clone()).await {
         Err(e) => Some(crate::report::one_sentence(e.as_ref())),
-        Ok(()) => prove(minter, visitor, &new, region)
+        Ok(()) => prove(visitor, &new, region)
             .await
             .err()
             .map(|e| e.to_string()),
@@ -152,18 +153,15 @@ async fn store(
 }
 
 /// Waits until the new key works (GetCallerIdentity), for up to [`PROPAGATION`].
-async fn prove(
-    minter: &Minter,
-    visitor: &Visitor,
-    keys: &LongTermKeys,
-    region: Option<&str>,
-) -> anyhow::Result<()> {
+async fn prove(visitor: &Visitor, keys: &LongTermKeys, region: Option<&str>) -> anyhow::Result<()> {
     let wait = propagation();
     let deadline = Instant::now() + wait;
     let mut told = false;
     loop {
-        match minter
-            .sts()
+        match visitor
+            .progress
+            .context()
+            .sts()?
             .caller_arn(sts::long_term_credentials(keys), region)
             .await
         {

@@ -137,6 +137,7 @@ mod tests {
 
     fn session(name: &str) -> SessionSummary {
         SessionSummary {
+            context: None,
             name: name.into(),
             access_key: "****ABCD".into(),
             expiration: 0,
