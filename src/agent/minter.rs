@@ -418,6 +418,11 @@ impl Minter {
         let (keys, seed) = match self.secrets_for(plan, profiles, progress).await? {
             (keys, Codes::Seed(seed)) => (keys, seed),
             (keys, Codes::Typed) => return self.with_typed_code(plan, &keys, progress, call).await,
+            (keys, Codes::Process(command)) => {
+                return self
+                    .with_process_code(plan, &keys, &command, progress, call)
+                    .await;
+            }
         };
         let sts_error = |source| MintError::Sts {
             profile: plan.profile.clone(),
@@ -524,10 +529,14 @@ impl Minter {
             purpose: progress.approval_of(&profile),
         };
         let keep_unlocked = self.config.touch(&profile) == TouchPolicy::Unlock;
+        let process = plan.mfa_process.clone();
         let found = self
             .door
             .enter(&visitor, keep_unlocked, None, move |vault, _| {
                 let keys = vault.credentials(&source)?;
+                if let Some(command) = process {
+                    return Ok((keys, Ok(Codes::Process(command))));
+                }
                 let linked = vault::seed_for_serial(vault.seeds(), &serial);
                 if CodeSource::typed(setting, configured.is_some() || !linked.is_empty()) {
                     return Ok((keys, Ok(Codes::Typed)));
@@ -620,6 +629,72 @@ impl Minter {
         })
     }
 
+    /// Runs `call` with codes the profile's `mfa_process` prints: run once per code needed,
+    /// within `prompt_timeout_seconds` (a YubiKey may wait for a touch). A code already sent
+    /// (a second mint in the same window) or rejected by AWS waits for the next window and
+    /// runs the command again, [`PROCESS_CODE_TRIES`] times in all.
+    async fn with_process_code<F, Fut>(
+        &self,
+        plan: &ProfilePlan,
+        keys: &LongTermKeys,
+        command: &str,
+        progress: &Progress,
+        call: F,
+    ) -> Result<SessionCredentials, MintError>
+    where
+        F: Fn(LongTermKeys, String) -> Fut,
+        Fut: Future<Output = Result<SessionCredentials, StsError>>,
+    {
+        let serial = plan.mfa_serial.as_str();
+        let limit = Duration::from_secs(self.config.prompt_timeout_seconds);
+        let mut rejected = String::from("the same code twice");
+        for attempt in 0..PROCESS_CODE_TRIES {
+            if attempt > 0 {
+                let wait = AWS_CODE_PERIOD - unix_now() % AWS_CODE_PERIOD + 1;
+                let _ = progress.send(Prompt::Tell(format!(
+                    "waiting {wait} s for a fresh MFA code for {serial} (AWS rejects a code used twice)"
+                )));
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+            }
+            let _ = progress.send(Prompt::Tell(format!(
+                "running the mfa_process of profile {}",
+                progress.named(&plan.profile)
+            )));
+            let code = super::mfa_process::code_from(command, limit, progress)
+                .await
+                .map_err(|failure| MintError::MfaProcess {
+                    profile: plan.profile.clone(),
+                    command: command.to_owned(),
+                    failure,
+                })?;
+            let code = code.expose();
+            let (replay, spent) = (self.replay.clone(), (serial.to_owned(), code.to_owned()));
+            let fresh = tokio::task::spawn_blocking(move || {
+                replay.spend_typed(&spent.0, &spent.1, unix_now())
+            })
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|saved| saved);
+            if fresh.map_err(|e| self.replay_save_error(&e))? {
+                tracing::info!(profile = %plan.profile, serial, "calling STS with a code from mfa_process");
+                match call(keys.clone(), code.to_owned()).await {
+                    Err(StsError::MfaRejected { message }) => rejected = message,
+                    result => {
+                        return result.map_err(|source| MintError::Sts {
+                            profile: plan.profile.clone(),
+                            source,
+                        });
+                    }
+                }
+            }
+        }
+        Err(MintError::MfaProcessRejected {
+            profile: plan.profile.clone(),
+            serial: serial.to_owned(),
+            message: rejected,
+        })
+    }
+
     /// One typed code: asked of the waiting client, which shows the prompt on its terminal;
     /// a client without one leaves it to pinentry. The tray and a notification show that a
     /// code is wanted. Nobody answering within `prompt_timeout_seconds` is an error for
@@ -688,7 +763,17 @@ enum Codes {
     Seed(Seed),
     /// Typed by the user.
     Typed,
+    /// Printed by the profile's `mfa_process`.
+    Process(String),
 }
+
+/// The period of AWS's MFA devices: a code `mfa_process` printed twice is fresh again in
+/// the next window of this length.
+const AWS_CODE_PERIOD: u64 = 30;
+
+/// How many codes `mfa_process` is asked for in one mint (one spent already, one AWS
+/// rejects as used elsewhere).
+const PROCESS_CODE_TRIES: usize = 3;
 
 /// How many codes a user may type for one mint (a typo, a reused code, one AWS rejects).
 const TYPED_CODE_TRIES: usize = 3;

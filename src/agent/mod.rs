@@ -12,6 +12,7 @@ mod door;
 mod events;
 pub mod gate;
 mod lines;
+mod mfa_process;
 mod minter;
 pub mod notifier;
 pub mod peer;
@@ -72,6 +73,22 @@ pub enum MintError {
         "the MFA device {serial} needs a code typed by you, and there is no terminal or pinentry to ask with ({detail}); run the command in a terminal, or add the device's seed with `mfa-agent seed add NAME --serial {serial}`"
     )]
     NoWayToAsk { serial: String, detail: String },
+    #[error(
+        "the mfa_process of profile {profile:?} gave no MFA code: {failure}; run it yourself (`{command}`) to see why, or remove mfa_process from the profile to use a seed or typed codes"
+    )]
+    MfaProcess {
+        profile: String,
+        command: String,
+        failure: mfa_process::ProcessFailure,
+    },
+    #[error(
+        "the mfa_process of profile {profile:?} printed codes AWS did not take ({message}); check that the command shows the codes of {serial}"
+    )]
+    MfaProcessRejected {
+        profile: String,
+        serial: String,
+        message: String,
+    },
     #[error("the client went away before the MFA code was typed; nothing was minted")]
     Cancelled,
     #[error("{0}")]

@@ -31,10 +31,14 @@ const IDENTITY: [&str; 4] = [
 ];
 
 /// Which sessions a context shares: its [`IDENTITY`] variables, named as a user would set
-/// them (`AWS_CONFIG_FILE=/home/me/project/aws.config`); empty for the default context (no
-/// such variable set), which the status lists without a name.
-#[derive(Clone, Default, PartialEq, Eq, Hash)]
-pub struct ContextId(Arc<str>);
+/// them (`AWS_CONFIG_FILE=/home/me/project/aws.config`). The agent's own context (in which
+/// it was started, usually the same as every shell's) is not named: status, prompts and
+/// the audit log name a context only where it differs.
+#[derive(Clone, Default)]
+pub struct ContextId {
+    key: Arc<str>,
+    named: bool,
+}
 
 impl ContextId {
     fn of(env: &CallerEnv) -> Self {
@@ -42,13 +46,35 @@ impl ContextId {
             .iter()
             .filter_map(|&name| env.get(name).map(|value| format!("{name}={value}")))
             .collect();
-        Self(named.join(" ").into())
+        Self {
+            named: !named.is_empty(),
+            key: named.join(" ").into(),
+        }
     }
 
-    /// `None` for the default context.
+    /// How status and prompts name the context: `None` for the agent's own.
     #[must_use]
     pub fn label(&self) -> Option<&str> {
-        (!self.0.is_empty()).then_some(&*self.0)
+        match (self.named, self.key.is_empty()) {
+            (false, _) => None,
+            // A shell without the variables an agent started elsewhere had.
+            (true, true) => Some("no AWS_CONFIG_FILE or AWS_ENDPOINT_URL"),
+            (true, false) => Some(&self.key),
+        }
+    }
+}
+
+impl PartialEq for ContextId {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for ContextId {}
+
+impl std::hash::Hash for ContextId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key.hash(state);
     }
 }
 
@@ -157,7 +183,8 @@ const MAX_CONTEXTS: usize = 64;
 
 impl Contexts {
     #[must_use]
-    pub fn new(own: AwsContext, timeout: Duration) -> Self {
+    pub fn new(mut own: AwsContext, timeout: Duration) -> Self {
+        own.id.named = false;
         Self {
             own: Arc::new(own),
             timeout,
@@ -178,7 +205,9 @@ impl Contexts {
         if known.len() >= MAX_CONTEXTS {
             known.clear();
         }
-        let context = Arc::new(AwsContext::new(env.clone(), self.timeout));
+        let mut context = AwsContext::new(env.clone(), self.timeout);
+        context.id.named = context.id != self.own.id;
+        let context = Arc::new(context);
         known.insert(env, context.clone());
         context
     }
@@ -271,6 +300,24 @@ mod tests {
         let endpoint = ContextId::of(&env(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:1")]));
         assert_ne!(endpoint, plain);
         assert_ne!(endpoint, project);
+    }
+
+    #[test]
+    fn only_a_context_other_than_the_agents_own_is_named() {
+        let timeout = Duration::from_secs(1);
+        let project = env(&[("AWS_CONFIG_FILE", "/p/config")]);
+        let contexts = Contexts::new(AwsContext::new(project.clone(), timeout), timeout);
+        assert_eq!(contexts.own().id().label(), None);
+        assert_eq!(contexts.get(Some(project)).id().label(), None);
+        let other = contexts.get(Some(env(&[("AWS_CONFIG_FILE", "/q/config")])));
+        assert_eq!(other.id().label(), Some("AWS_CONFIG_FILE=/q/config"));
+        let plain = contexts.get(Some(env(&[])));
+        assert_eq!(
+            plain.id().label(),
+            Some("no AWS_CONFIG_FILE or AWS_ENDPOINT_URL"),
+            "the empty context differs from this agent's"
+        );
+        assert_eq!(contexts.get(None).id(), contexts.own().id());
     }
 
     #[test]

@@ -78,6 +78,9 @@ pub struct ProfilePlan {
     /// The profile holding the long-term keys, and owning the MFA session.
     pub source_profile: String,
     pub mfa_serial: String,
+    /// `mfa_process`: a command that prints the device's current code (`ykman oath
+    /// accounts code --single NAME`, a password manager's OTP), run once per code needed.
+    pub mfa_process: Option<String>,
     pub region: Option<String>,
     /// GetSessionToken duration from the source profile's duration_seconds, if set.
     pub session_duration: Option<u32>,
@@ -256,6 +259,13 @@ impl Profiles {
             .ok_or_else(|| ProfileError::NoMfaSerial {
                 profile: profile.into(),
             })?;
+        // A command that prints the device's codes (aws-vault's setting), found as the
+        // serial is.
+        let mfa_process = chain
+            .iter()
+            .chain(std::iter::once(&root))
+            .find_map(|p| self.get(p, "mfa_process"))
+            .map(str::to_owned);
         // A profile's region, else the nearest one down the chain.
         let region_from = |at: usize| {
             chain[at..]
@@ -278,6 +288,7 @@ impl Profiles {
             profile: profile.into(),
             source_profile: root.into(),
             mfa_serial: mfa_serial.into(),
+            mfa_process,
             region: region_from(0),
             session_duration: self.duration(
                 root,

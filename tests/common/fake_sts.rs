@@ -78,6 +78,8 @@ struct State {
     rejected: usize,
     /// The form of every signed GetSessionToken and AssumeRole, in order.
     requests: Vec<HashMap<String, String>>,
+    /// How long each request took to answer, for the benchmark's share of a mint.
+    handling_times: Vec<Duration>,
     /// Virtual MFA devices created through IAM, by serial.
     devices: HashMap<String, iam::Device>,
     /// The IAM action to refuse next (with AccessDenied, or InvalidAuthenticationCode for
@@ -124,7 +126,10 @@ impl FakeSts {
         let thread = std::thread::spawn(move || {
             while !stop_flag.load(Ordering::SeqCst) {
                 if let Ok(Some(request)) = server.recv_timeout(Duration::from_millis(50)) {
+                    let start = std::time::Instant::now();
                     handler.handle(request);
+                    let took = start.elapsed();
+                    handler.state.lock().unwrap().handling_times.push(took);
                 }
             }
         });
@@ -215,6 +220,11 @@ impl FakeSts {
     /// and `SignedBy`: the access key id it was signed with.
     pub fn requests(&self) -> Vec<HashMap<String, String>> {
         self.state.lock().unwrap().requests.clone()
+    }
+
+    /// How long each request took this server, from its arrival to its answer.
+    pub fn handling_times(&self) -> Vec<Duration> {
+        self.state.lock().unwrap().handling_times.clone()
     }
 
     /// Every credential set this STS issued, in order: (access key id, secret, token).

@@ -25,6 +25,7 @@ mod hardening;
 mod iam_enrolment;
 mod key_rotation;
 mod login;
+mod mfa_process;
 mod package;
 mod readme;
 mod real_key;
