@@ -228,6 +228,11 @@ pub enum Request {
         #[serde(default)]
         yes: bool,
     },
+    /// A profile's long-term keys out of the vault (`adopt --undo` puts them back in the
+    /// credentials file): a use of the secret, as `seed export` is.
+    CredsExport {
+        profile: String,
+    },
     /// A new access key for the profile's IAM user, into the vault; then the old deleted.
     CredsRotate {
         profile: String,
@@ -372,6 +377,12 @@ pub enum Response {
     Creds {
         entries: Vec<CredsEntry>,
     },
+    /// A profile's long-term keys (`creds_export`).
+    LongTermKeys {
+        access_key_id: String,
+        #[serde(serialize_with = "expose", deserialize_with = "conceal")]
+        secret_access_key: SecretString,
+    },
     Keys {
         devices: Vec<KeyDevice>,
         /// The names of the enrolled keys.
@@ -455,6 +466,7 @@ impl Response {
             Self::Seeds { .. } => "seeds",
             Self::SeedUri { .. } => "seed_uri",
             Self::Creds { .. } => "creds",
+            Self::LongTermKeys { .. } => "long_term_keys",
             Self::Keys { .. } => "keys",
             Self::Done { .. } => "done",
             Self::MfaEnrolled { .. } => "mfa_enrolled",

@@ -90,6 +90,7 @@ pub fn operation(request: &Request) -> Operation<'_> {
         Request::SeedRecover => op("seed recover", "", Vault),
         Request::CredsAdd { profile, .. } => op("creds add", profile, Vault),
         Request::CredsRemove { profile, .. } => op("creds remove", profile, Vault),
+        Request::CredsExport { profile } => op("creds export", profile, Secret),
         Request::KeyEnroll { name, .. } => op("key enroll", name, KeySet),
         Request::KeyTest { name } => op("key test", name, KeySet),
         Request::KeyRemove { name, .. } => op("key remove", name, KeySet),

@@ -73,16 +73,33 @@ pub fn remove(path: &Path, profile: &str, key: &'static str) -> io::Result<bool>
     Ok(true)
 }
 
+/// The key of the setting that follows the last of `keys` in `profile`'s section (skipping
+/// `keys` themselves): where they go back with [`with_setting_before`].
+#[must_use]
+pub fn setting_after(text: &str, kind: FileKind, profile: &str, keys: &[&str]) -> Option<String> {
+    let doc = Document::parse(text, kind).ok()?;
+    let section = doc.section_of(profile)?;
+    let last = section.clone().rev().find(|&i| {
+        matches!(doc.line(i).1, Line::Setting { key, .. } if keys.iter().any(|k| k.eq_ignore_ascii_case(key)))
+    })?;
+    (last + 1..section.end).find_map(|i| match doc.line(i).1 {
+        Line::Setting { key, .. } if !keys.iter().any(|k| k.eq_ignore_ascii_case(key)) => {
+            Some(key.to_owned())
+        }
+        _ => None,
+    })
+}
+
 fn backup_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".bak");
     path.with_file_name(name)
 }
 
-/// The header line naming `profile` in the config file.
-fn header(profile: &str) -> String {
-    if profile == "default" {
-        "[default]".into()
+/// The header line naming `profile` in a file of `kind`.
+fn header(kind: FileKind, profile: &str) -> String {
+    if profile == "default" || kind == FileKind::Credentials {
+        format!("[{profile}]")
     } else {
         format!("[profile {profile}]")
     }
@@ -93,9 +110,33 @@ fn header(profile: &str) -> String {
 /// appended. Sections are found as the AWS tools find them (`[profile work] # note` is
 /// `work`'s); the result is read back, and must differ from `text` in that one setting.
 pub fn with_setting(text: &str, profile: &str, key: &str, value: &str) -> io::Result<String> {
+    with_setting_in(text, FileKind::Config, profile, key, value)
+}
+
+/// [`with_setting`] in a file of `kind` (the credentials file's sections are `[NAME]`).
+pub fn with_setting_in(
+    text: &str,
+    kind: FileKind,
+    profile: &str,
+    key: &str,
+    value: &str,
+) -> io::Result<String> {
+    with_setting_before(text, kind, profile, key, value, None)
+}
+
+/// [`with_setting_in`], a new line going before the setting `before` of the section where
+/// there is one (putting back a setting where it was).
+pub fn with_setting_before(
+    text: &str,
+    kind: FileKind,
+    profile: &str,
+    key: &str,
+    value: &str,
+    before: Option<&str>,
+) -> io::Result<String> {
     let invalid = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
-    let doc = Document::parse(text, FileKind::Config)
-        .map_err(|e| invalid(format!("{e}; fix it, then retry")))?;
+    let doc =
+        Document::parse(text, kind).map_err(|e| invalid(format!("{e}; fix it, then retry")))?;
     let setting = format!("{key} = {value}\n");
     let new = match doc.section_of(profile) {
         None => {
@@ -106,7 +147,7 @@ pub fn with_setting(text: &str, profile: &str, key: &str, value: &str) -> io::Re
             if !out.is_empty() {
                 out.push('\n');
             }
-            out.push_str(&header(profile));
+            out.push_str(&header(kind, profile));
             out.push('\n');
             out.push_str(&setting);
             out
@@ -114,6 +155,10 @@ pub fn with_setting(text: &str, profile: &str, key: &str, value: &str) -> io::Re
         Some(section) => {
             if let Some((lines, _)) = doc.setting(section.clone(), key) {
                 doc.edited(std::slice::from_ref(&lines), lines.start, &setting)
+            } else if let Some((next, _)) =
+                before.and_then(|next| doc.setting(section.clone(), next))
+            {
+                doc.edited(&[], next.start, &setting)
             } else {
                 // After the section's last setting (or its header), before its trailing
                 // blank lines and comments.
@@ -136,13 +181,8 @@ pub fn with_setting(text: &str, profile: &str, key: &str, value: &str) -> io::Re
         .entry(doc.section_name(profile))
         .or_default()
         .insert(key.to_ascii_lowercase(), vec![value]);
-    shared_file::verify(
-        &new,
-        FileKind::Config,
-        &expected,
-        &doc.section_name(profile),
-    )
-    .map_err(|e| invalid(e.to_string()))?;
+    shared_file::verify(&new, kind, &expected, &doc.section_name(profile))
+        .map_err(|e| invalid(e.to_string()))?;
     Ok(new)
 }
 

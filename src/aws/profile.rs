@@ -197,7 +197,12 @@ impl Profiles {
             let follows = self
                 .get(target, "credential_process")
                 .and_then(agent_profile);
-            if target == profile || follows.is_some() {
+            // A profile naming itself (what `mfa-agent adopt` writes) is minted itself: the
+            // agent's own reference means "this profile's keys and MFA device".
+            if target == profile {
+                return self.plan_direct(profile);
+            }
+            if follows.is_some_and(|next| next != target) {
                 return Err(ProfileError::ProcessLoop {
                     profile: profile.into(),
                     target: target.into(),
@@ -394,6 +399,13 @@ credential_process = mfa-agent credential-process --profile admin
 [profile self]
 credential_process = /usr/bin/mfa-agent credential-process --profile self
 
+[profile adopted]
+credential_process = /usr/bin/mfa-agent credential-process --profile adopted
+mfa_serial = arn:aws:iam::123456789012:mfa/alice
+
+[profile via-adopted]
+credential_process = mfa-agent credential-process --profile adopted
+
 [profile twice]
 credential_process = mfa-agent credential-process --profile prod
 
@@ -429,7 +441,18 @@ source_profile = sso
             "exec prod mints what aws --profile prod would"
         );
         let loops = |p: &str| matches!(profiles.plan(p), Err(ProfileError::ProcessLoop { .. }));
-        assert!(loops("self") && loops("twice"));
+        assert!(loops("twice"));
+        // A profile naming itself is minted itself (`mfa-agent adopt`), as is one naming it.
+        let adopted = profiles.plan("adopted").unwrap();
+        assert_eq!(
+            (adopted.source_profile.as_str(), adopted.role.is_none()),
+            ("adopted", true)
+        );
+        assert_eq!(profiles.plan("via-adopted").unwrap(), adopted);
+        assert!(matches!(
+            profiles.plan("self"),
+            Err(ProfileError::NoMfaSerial { .. })
+        ));
         let err = profiles.plan("vault").unwrap_err().to_string();
         assert!(
             err.contains("aws-vault export") && err.contains("not mfa-agent's"),

@@ -82,7 +82,12 @@ pub fn run(cmd: CredsCommand, agent: &Agent) -> Result<ExitCode> {
     }
 }
 
-fn add_request(profile: String, keys: LongTermKeys, replace: bool, agent: &Agent) -> Request {
+pub(super) fn add_request(
+    profile: String,
+    keys: LongTermKeys,
+    replace: bool,
+    agent: &Agent,
+) -> Request {
     Request::CredsAdd {
         profile,
         access_key_id: keys.access_key_id,
@@ -127,7 +132,7 @@ fn prompt_keys() -> Result<LongTermKeys> {
     Ok(keys)
 }
 
-fn credentials_file() -> Result<PathBuf> {
+pub(super) fn credentials_file() -> Result<PathBuf> {
     if let Some(path) = std::env::var_os("AWS_SHARED_CREDENTIALS_FILE").filter(|p| !p.is_empty()) {
         return Ok(PathBuf::from(path));
     }

@@ -1,5 +1,6 @@
 //! The command line: clap definitions (their `///` comments are the `--help`) and dispatch.
 
+mod adopt;
 mod agent_commands;
 mod aws;
 mod code;
@@ -109,6 +110,10 @@ pub enum Command {
     /// Manage long-term AWS keys kept in the vault.
     #[command(subcommand)]
     Creds(creds::CredsCommand),
+    /// Keep a profile's name: move its long-term keys into the vault and let it get its MFA
+    /// session from the agent, so that `--profile NAME` and the roles built on it work as
+    /// before (`--undo` puts everything back).
+    Adopt(adopt::AdoptArgs),
     /// Security keys (FIDO2/U2F USB keys).
     #[command(subcommand)]
     Key(key::KeyCommand),
@@ -218,6 +223,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 Command::Seed(cmd) => seed::run(cmd, &agent),
                 Command::Code(args) => code::run(&args, &agent),
                 Command::Creds(cmd) => creds::run(cmd, &agent),
+                Command::Adopt(args) => adopt::run(&args, &agent, &paths),
                 Command::Key(cmd) => key::run(&cmd, &agent),
                 Command::Aws(cmd) => aws::run(cmd, &agent),
                 Command::Login { profile, print } => login::run(&agent, profile, print),

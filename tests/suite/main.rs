@@ -8,6 +8,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod adopt;
 mod agent;
 mod agent_in_process;
 mod aws_clients;

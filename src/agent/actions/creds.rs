@@ -37,6 +37,10 @@ pub async fn handle(
             let v = visitor(profile.clone(), format!("remove the keys of {profile}"));
             remove(minter, &v, profile, yes).await
         }
+        Request::CredsExport { profile } => {
+            let v = visitor(profile.clone(), format!("hand out the keys of {profile}"));
+            export(minter, &v, profile).await
+        }
         Request::CredsRotate { profile } => {
             let v = visitor(profile.clone(), format!("rotate the keys of {profile}"));
             super::rotate::rotate(minter, &v, profile).await
@@ -80,6 +84,22 @@ async fn add(
                     mask(&keys.access_key_id),
                     vault.store_description()?
                 ),
+            })
+        })
+        .await
+}
+
+/// The keys of `profile`, opened as any use of them is (a touch where they are sealed).
+async fn export(minter: &Minter, visitor: &Visitor, profile: String) -> anyhow::Result<Response> {
+    minter
+        .door
+        .enter(visitor, false, None, move |vault, _| {
+            let keys = vault
+                .credentials(&profile)?
+                .ok_or(crate::vault::VaultError::UnknownCredentials { profile })?;
+            Ok(Response::LongTermKeys {
+                access_key_id: keys.access_key_id,
+                secret_access_key: keys.secret_access_key,
             })
         })
         .await

@@ -78,6 +78,7 @@ pub async fn handle(
         request @ (Request::CredsList
         | Request::CredsAdd { .. }
         | Request::CredsRemove { .. }
+        | Request::CredsExport { .. }
         | Request::CredsRotate { .. }) => creds::handle(request, minter, progress).await,
         Request::ConsoleLogin { profile } => {
             let v = visitor(profile.clone(), format!("open the console as {profile}"));
