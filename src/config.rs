@@ -25,7 +25,7 @@
 //!
 //! [notifications]                       # desktop notifications, each on by default
 //! enabled = true                        # false turns them all off
-//! touch = true                          # "touch your security key" when a touch takes > 1 s
+//! touch = true                          # "touch your security key" when a touch takes > 1 s, and waits for the next code
 //! issued = true                         # "credentials issued for PROFILE"
 //! expiring = true                       # a session needs renewing soon, with a touch
 //! errors = true                         # a mint failed

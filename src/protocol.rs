@@ -601,6 +601,9 @@ pub enum Event {
     /// A mint for `profile` waits for the user: a touch of the security key, a key to be
     /// plugged in, or an MFA code to be typed; `message` says which.
     TouchNeeded { profile: String, message: String },
+    /// A mint for `profile` waits `seconds` for the next code window (the current code was
+    /// sent already, and AWS takes each code once): news where no terminal shows it.
+    CodeWait { profile: String, seconds: u64 },
     /// The user approved (touched the key); the mint goes on.
     Approved { profile: String },
     /// New credentials for `profile`, valid until `expiration` (Unix seconds).

@@ -431,7 +431,9 @@ impl Minter {
         let mut from = seed.params.step(unix_now());
         let mut rejected_once = false;
         loop {
-            let code = self.claim_code(serial, &seed, from, progress).await?;
+            let code = self
+                .claim_code(&plan.profile, serial, &seed, from, progress)
+                .await?;
             tracing::info!(profile = %plan.profile, serial, "calling STS with a fresh MFA code");
             match call(keys.clone(), code.digits.clone()).await {
                 Err(StsError::MfaRejected { message }) if rejected_once => {
@@ -450,6 +452,25 @@ impl Minter {
                 result => return result.map_err(sts_error),
             }
         }
+    }
+
+    /// Waits `seconds` for the next code window, saying so to the waiting client and, for
+    /// a client without a terminal (an IDE, a GUI), to the tray and a notification.
+    async fn wait_for_window(
+        &self,
+        profile: &str,
+        serial: &str,
+        seconds: u64,
+        progress: &Progress,
+    ) {
+        let _ = progress.send(Prompt::Tell(format!(
+            "waiting {seconds} s for a fresh MFA code for {serial} (AWS rejects a code used twice)"
+        )));
+        self.events.send(Event::CodeWait {
+            profile: profile.to_owned(),
+            seconds,
+        });
+        tokio::time::sleep(Duration::from_secs(seconds)).await;
     }
 
     /// [`ReplayGuard::next_free`] for a send.
@@ -477,6 +498,7 @@ impl Minter {
     /// recorded only once it may leave the agent (see [`ReplayGuard::next_free`]).
     async fn claim_code(
         &self,
+        profile: &str,
         serial: &str,
         seed: &Seed,
         from: u64,
@@ -489,11 +511,8 @@ impl Minter {
             let starts = step.saturating_mul(seed.params.period);
             let now = unix_now();
             if starts > now {
-                let wait = starts - now;
-                let _ = progress.send(Prompt::Tell(format!(
-                    "waiting {wait} s for a fresh MFA code for {serial} (AWS rejects a code used twice)"
-                )));
-                tokio::time::sleep(Duration::from_secs(wait)).await;
+                self.wait_for_window(profile, serial, starts - now, progress)
+                    .await;
             }
             // Another use may have taken the step meanwhile (`mfa-agent code` shows one).
             let claimed = self
@@ -651,10 +670,8 @@ impl Minter {
         for attempt in 0..PROCESS_CODE_TRIES {
             if attempt > 0 {
                 let wait = AWS_CODE_PERIOD - unix_now() % AWS_CODE_PERIOD + 1;
-                let _ = progress.send(Prompt::Tell(format!(
-                    "waiting {wait} s for a fresh MFA code for {serial} (AWS rejects a code used twice)"
-                )));
-                tokio::time::sleep(Duration::from_secs(wait)).await;
+                self.wait_for_window(&plan.profile, serial, wait, progress)
+                    .await;
             }
             let _ = progress.send(Prompt::Tell(format!(
                 "running the mfa_process of profile {}",

@@ -60,19 +60,11 @@ pub async fn run(state: Arc<AgentState>, data_dir: PathBuf) {
                         }
                         pending.insert(profile, (Instant::now() + touch_delay, message));
                     }
-                    Event::Issued { profile, expiration } if settings.issued => {
-                        let minutes = (expiration - unix_now()).max(0) / 60;
-                        show(
-                            format!("AWS credentials issued for {profile}"),
-                            format!("Valid for {minutes} min."),
-                            Urgency::Normal,
-                        )
-                        .await;
+                    event => {
+                        if let Some((summary, body)) = news(event, &settings) {
+                            show(summary, body, Urgency::Normal).await;
+                        }
                     }
-                    Event::Failed { profile, message } if settings.errors => {
-                        show(format!("mfa-agent: {profile} failed"), message, Urgency::Normal).await;
-                    }
-                    _ => {}
                 }
             }
             () = tokio::time::sleep_until(next_due.unwrap_or_else(Instant::now)), if next_due.is_some() => {
@@ -145,6 +137,27 @@ fn vault_is_sealed(data_dir: &std::path::Path) -> bool {
         unreachable!("only the index is read")
     });
     Vault::open(data_dir, None, no_passphrase).is_ok_and(|v| v.is_sealed())
+}
+
+/// The notification an event is news for, under `settings`: (summary, body).
+fn news(event: Event, settings: &crate::config::Notifications) -> Option<(String, String)> {
+    match event {
+        Event::CodeWait { profile, seconds } if settings.touch => Some((
+            format!("mfa-agent: {profile} waits {seconds} s"),
+            "The current MFA code was sent already, and AWS takes each code once: the session follows when the next code's window opens.".into(),
+        )),
+        Event::Issued { profile, expiration } if settings.issued => {
+            let minutes = (expiration - unix_now()).max(0) / 60;
+            Some((
+                format!("AWS credentials issued for {profile}"),
+                format!("Valid for {minutes} min."),
+            ))
+        }
+        Event::Failed { profile, message } if settings.errors => {
+            Some((format!("mfa-agent: {profile} failed"), message))
+        }
+        _ => None,
+    }
 }
 
 async fn show(summary: String, body: String, urgency: Urgency) -> Option<Shown> {

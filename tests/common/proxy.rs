@@ -32,9 +32,7 @@ impl Proxy {
                 match listener.accept() {
                     Ok((client, _)) => {
                         client.set_nonblocking(false).unwrap();
-                        if let Some(target) = forward(client, &upstream) {
-                            seen.lock().unwrap().push(target);
-                        }
+                        forward(client, &upstream, &seen);
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(20)),
                 }
@@ -63,8 +61,10 @@ impl Drop for Proxy {
     }
 }
 
-/// Passes one request to `upstream` and its answer back; the absolute URL asked for.
-fn forward(client: TcpStream, upstream: &str) -> Option<String> {
+/// Passes one request to `upstream` and its answer back, recording the absolute URL asked
+/// for in `seen` before the answer goes back (a client may exit, and its test look, the
+/// moment it has its answer).
+fn forward(client: TcpStream, upstream: &str, seen: &Mutex<Vec<String>>) -> Option<()> {
     client
         .set_read_timeout(Some(Duration::from_secs(10)))
         .ok()?;
@@ -96,6 +96,7 @@ fn forward(client: TcpStream, upstream: &str) -> Option<String> {
     head.push_str("Connection: close\r\n\r\n");
     let mut body = vec![0u8; length];
     reader.read_exact(&mut body).ok()?;
+    seen.lock().unwrap().push(target.to_owned());
     let mut server = TcpStream::connect(upstream).ok()?;
     server.write_all(head.as_bytes()).ok()?;
     server.write_all(&body).ok()?;
@@ -108,6 +109,5 @@ fn forward(client: TcpStream, upstream: &str) -> Option<String> {
         b"Connection: close\r\n".iter().copied(),
     );
     let mut client = client;
-    client.write_all(&answer).ok()?;
-    Some(target.to_owned())
+    client.write_all(&answer).ok()
 }

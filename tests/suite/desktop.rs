@@ -104,6 +104,55 @@ fn notifications_say_what_the_agent_did_and_can_be_turned_off() {
     env.stop_daemon();
 }
 
+/// A mint that waits for the next code window (the current code was sent already) says so
+/// in a notification: a caller without a terminal (an IDE) would otherwise wait in silence.
+#[test]
+fn a_wait_for_the_next_code_window_is_a_notification() {
+    use common::minting::{SHORT_SEED, align_to_a_fresh_window};
+    let bus = PrivateBus::start();
+    let (_server, shown, _closed) = serve_notifications(&bus);
+    let sts = FakeSts::start(SHORT_SEED, 3);
+    let mut env = TestEnv::with_file_store("desktop test passphrase");
+    env.set("DBUS_SESSION_BUS_ADDRESS", &bus.address);
+    env.set("AWS_ENDPOINT_URL", &sts.url);
+    let uri = format!("otpauth://totp/work?secret={SHORT_SEED}&period=3");
+    env.run(
+        ["seed", "add", "work", "--uri", "-", "--serial", SERIAL],
+        &uri,
+    )
+    .success();
+    env.aws_config(&format!(
+        "[profile base]\nregion = eu-west-1\nmfa_serial = {SERIAL}\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+        fake_sts::ACCESS_KEY_ID,
+        fake_sts::SECRET_ACCESS_KEY
+    ));
+    agent_config(&env, "[notifications]\nissued = false\n");
+    env.start_daemon();
+    align_to_a_fresh_window();
+    env.run(["credential-process", "--profile", "base"], "")
+        .success();
+    assert!(
+        shown.lock().unwrap().is_empty(),
+        "{:?}",
+        shown.lock().unwrap()
+    );
+    // A refresh right after a mint wants the code the mint sent: it waits for the next
+    // window. (The first mint opens the vault, which may take a window's length here; the
+    // refreshes after it do not.)
+    let waited = (0..3).any(|_| {
+        let refreshed = env.run(["credential-process", "--profile", "base", "--refresh"], "");
+        refreshed.success();
+        refreshed.stderr().contains("waiting")
+    });
+    assert!(waited, "no refresh waited for the next window");
+    let wait = wait_until("the wait notification", Duration::from_secs(10), || {
+        shown.lock().unwrap().first().cloned()
+    });
+    assert!(wait.0.starts_with("mfa-agent: base waits "), "{wait:?}");
+    assert!(wait.1.contains("AWS takes each code once"), "{wait:?}");
+    env.stop_daemon();
+}
+
 /// The tray as a panel sees it: its item's properties and its menu.
 struct TrayItem {
     conn: Connection,

@@ -67,6 +67,11 @@ impl View {
                 self.unlocked_until = unlocked_until;
             }
             Event::TouchNeeded { message, .. } => self.waiting = Some(message),
+            Event::CodeWait { profile, seconds } => {
+                self.waiting = Some(format!(
+                    "waiting {seconds} s for the next MFA code for {profile} (AWS takes each code once)"
+                ));
+            }
             Event::Approved { .. } => self.waiting = None,
             Event::Issued { .. } => {
                 self.waiting = None;
@@ -158,6 +163,16 @@ mod tests {
         assert_eq!(
             view.headline(),
             "Touch your security key (main) to approve base"
+        );
+
+        view.apply(Event::CodeWait {
+            profile: "base".into(),
+            seconds: 12,
+        });
+        assert_eq!(view.look(), Look::Waiting);
+        assert_eq!(
+            view.headline(),
+            "Waiting 12 s for the next MFA code for base (AWS takes each code once)"
         );
 
         view.apply(Event::Issued {
