@@ -37,7 +37,7 @@ pub enum Fault {
 /// What a [`Fault::Hold`] waits for: the test opens it once it knows what it wanted to see
 /// in flight.
 #[derive(Debug, Clone, Default)]
-pub struct Gate(Arc<(Mutex<bool>, std::sync::Condvar)>);
+pub struct Gate(Arc<(Mutex<bool>, std::sync::Condvar, AtomicBool)>);
 
 impl Gate {
     pub fn open(&self) {
@@ -45,8 +45,14 @@ impl Gate {
         self.0.1.notify_all();
     }
 
+    /// Whether the held request has arrived (and waits at the gate, or went through).
+    pub fn reached(&self) -> bool {
+        self.0.2.load(Ordering::SeqCst)
+    }
+
     fn wait(&self) {
-        let (open, changed) = &*self.0;
+        self.0.2.store(true, Ordering::SeqCst);
+        let (open, changed, _) = &*self.0;
         let guard = open.lock().unwrap();
         let _ = changed
             .wait_timeout_while(guard, Duration::from_secs(60), |open| !*open)

@@ -10,7 +10,7 @@ use crate::common;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::fake_sts::{self, FakeSts};
+use common::fake_sts::{self, FakeSts, Fault, Gate};
 use common::{AWS_SEED, SERIAL, TestEnv};
 use serde_json::Value;
 
@@ -224,5 +224,74 @@ fn a_hundred_kills_lose_nothing() {
         added.len(),
         sts.gst_calls()
     );
+    kill_9(&mut agent);
+}
+
+/// The kill the random test hopes for, every time: the agent dies while STS holds its
+/// request with a code (the fake takes the code once the agent is dead, as AWS would have).
+/// Three times over: the restarted agent never sends that code again (the step was claimed
+/// before it left), and the long-term keys and the seed read back whole.
+#[test]
+fn a_kill_while_a_code_is_at_sts_spends_no_code_twice_and_loses_no_key() {
+    let sts = FakeSts::start(common::minting::SHORT_SEED, 3);
+    let mut env = TestEnv::with_keyring();
+    env.set("AWS_ENDPOINT_URL", &sts.url);
+    env.set("MFA_AGENT_NO_AUTOSTART", "1");
+    // The keys live in the vault only: a mint reads them from there.
+    env.aws_config(&format!(
+        "[profile base]\nregion = eu-west-1\nmfa_serial = {SERIAL}\n"
+    ));
+    let mut agent = start_agent(&env);
+    let uri = format!(
+        "otpauth://totp/work?secret={}&period=3",
+        common::minting::SHORT_SEED
+    );
+    env.run(
+        ["seed", "add", "work", "--uri", "-", "--serial", SERIAL],
+        &uri,
+    )
+    .success();
+    let keys = format!(
+        "{} {}\n",
+        fake_sts::ACCESS_KEY_ID,
+        fake_sts::SECRET_ACCESS_KEY
+    );
+    env.run(["creds", "add", "base", "--stdin"], &keys)
+        .success();
+    for round in 0..3 {
+        let gate = Gate::default();
+        sts.inject([Fault::Hold(gate.clone())]);
+        let mut client = env.cmd(["credential-process", "--profile", "base", "--refresh"]);
+        client.stdout(Stdio::null()).stderr(Stdio::null());
+        let mut running = client.spawn().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !gate.reached() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "round {round}: no request reached STS within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        kill_9(&mut agent);
+        gate.open();
+        assert!(
+            !running.wait().unwrap().success(),
+            "round {round}: the mint outlived its agent"
+        );
+        agent = start_agent(&env);
+    }
+    env.run(["credential-process", "--profile", "base", "--refresh"], "")
+        .success();
+    assert_eq!(sts.codes_received().len(), 4, "{:?}", sts.codes_received());
+    assert_eq!(
+        sts.rejected_codes(),
+        0,
+        "a code reached STS twice: {:?}",
+        sts.codes_received()
+    );
+    let listed = env.run(["creds", "list"], "").success();
+    assert!(listed.contains("base"), "{listed}");
+    let uri = env.run(["seed", "export", "work", "--uri"], "").success();
+    assert!(uri.contains(&format!("secret={}", common::minting::SHORT_SEED)));
     kill_9(&mut agent);
 }
