@@ -14,8 +14,19 @@ pub fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {
     // Into a buffer first: clap_complete panics on a write error (a closed pipe).
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut Cli::command(), "mfa-agent", &mut script);
-    if shell == clap_complete::Shell::Bash {
-        script = bash_fixed(&script);
+    // The names of profiles and seeds where a command takes one (see names.rs).
+    match shell {
+        clap_complete::Shell::Bash => {
+            script = bash_fixed(&script);
+            script.extend_from_slice(super::names::bash_addition().as_bytes());
+        }
+        clap_complete::Shell::Fish => {
+            script.extend_from_slice(super::names::fish_addition().as_bytes());
+        }
+        clap_complete::Shell::Zsh => {
+            script = super::names::zsh_fixed(&String::from_utf8_lossy(&script)).into_bytes();
+        }
+        _ => {}
     }
     std::io::stdout().write_all(&script)?;
     Ok(ExitCode::SUCCESS)

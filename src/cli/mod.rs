@@ -11,6 +11,7 @@ mod key;
 mod log;
 mod login;
 mod loopback;
+mod names;
 mod seed;
 mod server;
 
@@ -138,6 +139,13 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// The profile or seed names a completion offers, one per line (run by the completion
+    /// scripts on TAB).
+    #[command(hide = true)]
+    CompleteNames {
+        #[arg(value_enum)]
+        kind: names::NameKind,
+    },
     /// Print the man page (roff), e.g. `mfa-agent man | man -l -`.
     Man {
         /// Write every page (one per subcommand too) into this directory instead.
@@ -201,6 +209,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         // Need no home or agent: work in a package build.
         Command::Completions { shell } => generate::completions(shell),
         Command::Man { dir } => generate::man(dir.as_deref()),
+        Command::CompleteNames { kind } => Ok(names::print(kind)),
         // The daemon, its checks and the tray are binaries of their own, so that this one
         // (started by every credential_process call) stays small.
         Command::Daemon => exec_companion(crate::client::DAEMON, &[], verbose),
