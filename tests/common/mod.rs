@@ -12,6 +12,7 @@ pub mod minting;
 pub mod moto;
 pub mod proxy;
 pub mod terminal;
+pub mod tls;
 
 use std::ffi::OsStr;
 use std::io::Write;

@@ -286,3 +286,45 @@ fn confirm_each_program_holds_in_a_callers_context_too() {
     assert!(stderr.contains("no terminal to ask on"), "{stderr}");
     assert_eq!(sts.gst_calls(), 1);
 }
+
+/// STS over https, as AWS serves it, behind a certificate only the caller's AWS_CA_BUNDLE
+/// trusts (TLS inspection at work): the agent's TLS (rustls on ring) meets an independent
+/// server's (OpenSSL's), the bundle is honoured, and without it the certificate is refused.
+#[test]
+fn sts_over_https_trusts_the_ca_bundle_of_the_callers_shell() {
+    use crate::common::tls::TlsFront;
+    let sts = FakeSts::start(SHORT_SEED, 3);
+    let front = TlsFront::start(&sts.url);
+    let env = agent_without_context();
+    let project = env.path().join("project");
+    project_config(&project, "config", "arn:aws:iam::210987654321:role/Ops");
+    let untrusted = [
+        ("AWS_CONFIG_FILE", "config"),
+        ("AWS_ENDPOINT_URL", front.url.as_str()),
+    ];
+    let refused = run_in(
+        &env,
+        &project,
+        &untrusted,
+        &["credential-process", "--profile", "base"],
+    );
+    let message = refused.failure(&["failed to reach STS"]);
+    assert!(message.to_lowercase().contains("certificate"), "{message}");
+    assert_eq!(sts.gst_calls(), 0);
+
+    let ca = front.ca.to_str().unwrap();
+    let trusted = [
+        ("AWS_CONFIG_FILE", "config"),
+        ("AWS_ENDPOINT_URL", front.url.as_str()),
+        ("AWS_CA_BUNDLE", ca),
+    ];
+    align_to_a_fresh_window();
+    let key = access_key(&run_in(
+        &env,
+        &project,
+        &trusted,
+        &["credential-process", "--profile", "ops"],
+    ));
+    assert!(sts.issued().iter().any(|(issued, _, _)| *issued == key));
+    assert_eq!((sts.gst_calls(), sts.assume_role_count()), (1, 1));
+}
