@@ -258,3 +258,27 @@ fn a_serial_a_character_from_a_seeds_is_flagged() {
         "{typo}"
     );
 }
+
+/// The doctor examines the agent that is running; with none, it says so and starts none
+/// (one started by the doctor would carry the doctor's environment, not the user's).
+#[test]
+fn with_no_agent_running_the_doctor_says_so_and_starts_none() {
+    let sts = FakeSts::start(AWS_SEED, 30);
+    let env = env_with(&sts, "");
+    env.stop_daemon();
+    let (findings, _) = doctor(&env);
+    let agent = finding(&findings, "agent");
+    assert!(
+        agent["summary"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not running")
+            || agent.to_string().contains("not running"),
+        "{agent}"
+    );
+    assert!(
+        !env.socket().exists(),
+        "the doctor left an agent listening at {}",
+        env.socket().display()
+    );
+}
