@@ -117,6 +117,20 @@ fn a_profile_and_an_endpoint_only_the_callers_shell_knows() {
     );
     let shown = run_in(&env, &project, &context, &["status"]).success();
     assert!(shown.contains(&format!("ops [{wanted}]")), "{shown}");
+    // The audit log names the context of each use.
+    let subject = format!("ops ({wanted})");
+    let logged = crate::common::audit_log_once(&env, |all| {
+        all.iter()
+            .filter(|e| e["profile"] == subject.as_str())
+            .count()
+            >= 2
+    });
+    let outcomes: Vec<&str> = logged
+        .iter()
+        .filter(|e| e["profile"] == subject.as_str())
+        .map(|e| e["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["issued", "hit"], "{logged:#?}");
 }
 
 #[test]
