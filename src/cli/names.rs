@@ -202,7 +202,9 @@ pub fn zsh_fixed(script: &str) -> String {
         }
     }
     // Defined before the script's own function runs (autoloaded, it runs last).
-    let helper = "_mfa_agent_names() {\n    local -a names\n    names=(${(f)\"$(mfa-agent complete-names $1 2>/dev/null)\"})\n    compadd -a names\n}\n\n";
+    // `_arguments` puts compadd options between an action's name and its words: the kind
+    // is the last argument, and the rest go to compadd.
+    let helper = "_mfa_agent_names() {\n    local -a names\n    names=(${(f)\"$(mfa-agent complete-names ${@[-1]} 2>/dev/null)\"})\n    compadd \"${(@)@[1,-2]}\" -a names\n}\n\n";
     match out.find("\n_mfa-agent() {") {
         Some(at) => {
             out.insert_str(at + 1, helper);

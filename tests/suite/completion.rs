@@ -200,28 +200,74 @@ fn fish_offers_profile_and_seed_names_where_a_command_takes_one() {
     assert!(offered.iter().any(|o| o == "work"), "{offered:?}");
 }
 
-/// zsh: the script parses, and the arguments that take a profile or a seed complete with
-/// their names. (Not driven through zsh's line editor here: zsh completes only inside a
-/// widget, which needs a terminal.)
-#[test]
-fn the_zsh_script_parses_and_completes_names_where_they_go() {
-    let script = script("zsh");
-    let out = Command::new("zsh")
-        .args(["-n", script.path().to_str().unwrap()])
+/// Drives an interactive zsh on a pseudo-terminal of its own (zsh/zpty): TAB after the line
+/// `$2`, with the completion script in directory `$1` on fpath, and compadd wrapped to print
+/// every match it is given (marked `MATCH:`, a word the echoed commands never spell out).
+/// zsh completes only inside its line editor, hence the terminal.
+const ZSH_DRIVER: &str = r#"
+zmodload zsh/zpty
+zpty z zsh -f -i
+zpty -w z "PROMPT=''; fpath=($1 \$fpath); autoload -U compinit; compinit -u -d $1/.zcompdump"
+zpty -w z 'compadd() { local -a __m; local p=MAT; builtin compadd -A __m "$@"; print -r -- "${(@)__m/#/${p}CH:}"; builtin compadd "$@" }'
+zpty -w -n z "$2"$'\t'
+local out chunk
+integer waited=0 quiet=0
+# Read until the matches have come and the terminal has been quiet for half a second, for
+# at most 30 s (a loaded machine starts zsh, compinit and mfa-agent slowly).
+while (( waited < 300 )) && ! [[ $out == *MATCH:* && quiet -ge 5 ]]; do
+  if zpty -r -t z chunk; then out+=$chunk; quiet=0; else (( quiet++, waited++ )); sleep 0.1; fi
+done
+print -r -- "$out" | grep -ao 'MATCH:[^[:space:][:cntrl:]]*' | sed 's/^MATCH://' | sort -u
+zpty -d z
+"#;
+
+/// What zsh offers on TAB after `line`, in `env`.
+fn zsh(env: &TestEnv, line: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mfa-agent"))
+        .args(["completions", "zsh"])
+        .output()
+        .unwrap();
+    std::fs::write(dir.path().join("_mfa-agent"), &out.stdout).unwrap();
+    std::fs::write(dir.path().join("drive.zsh"), ZSH_DRIVER).unwrap();
+    let out = in_env(env, "zsh")
+        .arg("-f")
+        .arg(dir.path().join("drive.zsh"))
+        .arg(dir.path())
+        .arg(line)
         .output()
         .expect("zsh runs (package zsh, installed by tests/run)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn zsh_completes_subcommands_and_profile_and_seed_names() {
+    let env = names_env();
+    let script = script("zsh");
+    let parsed = Command::new("zsh")
+        .args(["-n", script.path().to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(
-        out.status.success(),
+        parsed.status.success(),
         "{}",
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&parsed.stderr)
     );
-    let text = std::fs::read_to_string(script.path()).unwrap();
-    assert!(text.contains(
-        "':profile -- The AWS profile to get credentials for:_mfa_agent_names profiles'"
-    ));
-    assert!(text.contains(":PROFILE:_mfa_agent_names profiles'"));
-    assert!(text.contains(":_mfa_agent_names seeds'"));
-    assert!(!text.contains(
-        "A name for the seed, used by `code NAME` and the agent'\\''s settings:_mfa_agent_names"
-    ));
+    assert_eq!(zsh(&env, "mfa-agent se"), ["seed"]);
+    assert_eq!(
+        zsh(&env, "mfa-agent exec "),
+        ["default", "old-keys", "prod-admin", "work"]
+    );
+    assert_eq!(
+        zsh(&env, "mfa-agent credential-process --profile pr"),
+        ["prod-admin"]
+    );
+    assert_eq!(zsh(&env, "mfa-agent code "), ["work"]);
+    assert_eq!(
+        zsh(&env, "mfa-agent seed add --se"),
+        ["--secret", "--serial"]
+    );
 }
