@@ -90,12 +90,18 @@ impl Transport {
     }
 }
 
-/// A client straight to AWS, trusting the system's certificates.
+/// The process's client straight to AWS, trusting the system's certificates: built once,
+/// so every caller shares its connections.
 #[must_use]
 pub fn direct() -> SharedHttpClient {
-    Transport::default()
-        .client()
-        .expect("no proxy or bundle to check")
+    static DIRECT: std::sync::OnceLock<SharedHttpClient> = std::sync::OnceLock::new();
+    DIRECT
+        .get_or_init(|| {
+            Transport::default()
+                .client()
+                .expect("no proxy or bundle to check")
+        })
+        .clone()
 }
 
 /// Checks that `pem` holds at least one CA certificate rustls accepts as a trust anchor
