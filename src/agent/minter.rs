@@ -473,6 +473,17 @@ impl Minter {
         tokio::time::sleep(Duration::from_secs(seconds)).await;
     }
 
+    /// Records a code the user typed or `mfa_process` printed as sent, on a blocking thread
+    /// (the guard fsyncs); `false` when it was sent already.
+    async fn spend_code(&self, serial: &str, code: &str) -> Result<bool, MintError> {
+        let (replay, spent) = (self.replay.clone(), (serial.to_owned(), code.to_owned()));
+        tokio::task::spawn_blocking(move || replay.spend_typed(&spent.0, &spent.1, unix_now()))
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|saved| saved)
+            .map_err(|e| self.replay_save_error(&e))
+    }
+
     /// [`ReplayGuard::next_free`] for a send.
     pub(super) fn replay_free(&self, serials: &[String], from: u64) -> u64 {
         self.replay.next_free(serials, from, Use::Send)
@@ -617,14 +628,7 @@ impl Minter {
                 retry_because = Some("that was not a 6-digit code".into());
                 continue;
             }
-            let (replay, spent) = (self.replay.clone(), (serial.to_owned(), code.to_owned()));
-            let fresh = tokio::task::spawn_blocking(move || {
-                replay.spend_typed(&spent.0, &spent.1, unix_now())
-            })
-            .await
-            .map_err(std::io::Error::other)
-            .and_then(|saved| saved);
-            if !fresh.map_err(|e| self.replay_save_error(&e))? {
+            if !self.spend_code(serial, code).await? {
                 retry_because = Some("this code was already used; wait for the next one".into());
                 continue;
             }
@@ -685,14 +689,7 @@ impl Minter {
                     failure,
                 })?;
             let code = code.expose();
-            let (replay, spent) = (self.replay.clone(), (serial.to_owned(), code.to_owned()));
-            let fresh = tokio::task::spawn_blocking(move || {
-                replay.spend_typed(&spent.0, &spent.1, unix_now())
-            })
-            .await
-            .map_err(std::io::Error::other)
-            .and_then(|saved| saved);
-            if fresh.map_err(|e| self.replay_save_error(&e))? {
+            if self.spend_code(serial, code).await? {
                 tracing::info!(profile = %plan.profile, serial, "calling STS with a code from mfa_process");
                 match call(keys.clone(), code.to_owned()).await {
                     Err(StsError::MfaRejected { message }) => rejected = message,

@@ -198,6 +198,10 @@ impl Contexts {
             return self.own.clone();
         };
         let env = env.cleaned();
+        // Usually a shell's environment is the one the agent was started with.
+        if env == self.own.env {
+            return self.own.clone();
+        }
         let mut known = self.known.lock().expect("contexts lock poisoned");
         if let Some(context) = known.get(&env) {
             return context.clone();
@@ -318,6 +322,13 @@ mod tests {
             "the empty context differs from this agent's"
         );
         assert_eq!(contexts.get(None).id(), contexts.own().id());
+        assert!(
+            Arc::ptr_eq(
+                &contexts.get(Some(env(&[("AWS_CONFIG_FILE", "/p/config")]))),
+                contexts.own()
+            ),
+            "the agent's own environment is served by its own context (one HTTP client)"
+        );
     }
 
     #[test]
