@@ -50,7 +50,11 @@ pub async fn serve(stream: UnixStream, state: Arc<AgentState>) {
     };
     loop {
         // Between requests: until the idle timeout, or until a new client needs the slot.
+        // Biased, the read first: a request already waiting is served without ever polling
+        // (and so registering with, then leaving) the shedding notification, which costs a
+        // lock each way on every request of a busy connection.
         let next = tokio::select! {
+            biased;
             line = tokio::time::timeout(state.idle_timeout, read_line(&mut reader)) => line,
             () = state.shed.notified() => return,
         };
