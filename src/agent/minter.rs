@@ -813,3 +813,27 @@ fn region<'a>(progress: &'a Progress, plan: &'a ProfilePlan) -> Option<&'a str> 
 fn session_name(configured: Option<&str>) -> String {
     configured.map_or_else(|| format!("mfa-agent-{}", unix_now()), str::to_owned)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::CallerEnv;
+
+    /// A touch or approval prompt names a caller's context that is not the agent's own: an
+    /// unexpected endpoint shows before the touch (SECURITY.md).
+    #[test]
+    fn prompts_name_a_context_that_is_not_the_agents_own() {
+        let timeout = Duration::from_secs(1);
+        let contexts = Contexts::new(AwsContext::new(CallerEnv::default(), timeout), timeout);
+        let (client, _prompts) = tokio::sync::mpsc::unbounded_channel();
+        let own = Progress::new(client.clone(), contexts.get(None));
+        assert_eq!(own.approval_of("ops"), "approve ops");
+        let elsewhere =
+            CallerEnv::from_pairs([("AWS_ENDPOINT_URL", "http://sts.example".to_owned())]);
+        let other = Progress::new(client, contexts.get(Some(elsewhere)));
+        assert_eq!(
+            other.approval_of("ops"),
+            "approve ops (AWS_ENDPOINT_URL=http://sts.example)"
+        );
+    }
+}
