@@ -143,6 +143,7 @@ pub enum Command {
     /// scripts on TAB).
     #[command(hide = true)]
     CompleteNames {
+        /// Which names: the AWS profiles, or the vault's seeds.
         #[arg(value_enum)]
         kind: names::NameKind,
     },
