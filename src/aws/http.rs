@@ -72,10 +72,7 @@ impl Transport {
         };
         let trust = match &self.ca_bundle {
             None => TrustStore::default(),
-            Some((path, pem)) => {
-                check_ca_bundle(path, pem)?;
-                TrustStore::empty().with_pem_certificate(pem.clone())
-            }
+            Some((path, pem)) => TrustStore::empty().with_pem_certificate(usable_roots(path, pem)?),
         };
         let tls = TlsContext::builder()
             .with_trust_store(trust)
@@ -104,9 +101,12 @@ pub fn direct() -> SharedHttpClient {
         .clone()
 }
 
-/// Checks that `pem` holds at least one CA certificate rustls accepts as a trust anchor
-/// (the SDK's TLS setup panics on one it cannot read).
-fn check_ca_bundle(path: &str, pem: &[u8]) -> Result<(), TransportError> {
+/// The certificates of a CA bundle that rustls can use as trust anchors, as PEM for the
+/// SDK's TLS setup (which panics on one it cannot read). A system bundle (a common value of
+/// AWS_CA_BUNDLE) may hold a few rustls refuses: those are left out, as rustls's own loader
+/// of the system's roots does; a bundle with none usable is an error.
+fn usable_roots(path: &str, pem: &[u8]) -> Result<Vec<u8>, TransportError> {
+    use base64::Engine as _;
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject as _;
     let bad = |detail: String| TransportError::BadCaBundle {
@@ -116,16 +116,37 @@ fn check_ca_bundle(path: &str, pem: &[u8]) -> Result<(), TransportError> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| bad(format!("it is not PEM ({e})")))?;
-    if certs.is_empty() {
-        return Err(bad("it holds no certificate".into()));
-    }
-    let mut roots = rustls::RootCertStore::empty();
+    let mut usable = Vec::new();
+    let mut skipped = 0;
     for cert in certs {
-        roots
-            .add(cert)
-            .map_err(|e| bad(format!("a certificate in it cannot be read ({e})")))?;
+        let mut probe = rustls::RootCertStore::empty();
+        if probe.add(cert.clone()).is_err() {
+            skipped += 1;
+            continue;
+        }
+        let b64 = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
+        usable.extend_from_slice(b"-----BEGIN CERTIFICATE-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            usable.extend_from_slice(line);
+            usable.push(b'\n');
+        }
+        usable.extend_from_slice(b"-----END CERTIFICATE-----\n");
     }
-    Ok(())
+    if usable.is_empty() {
+        return Err(bad(if skipped == 0 {
+            "it holds no certificate".into()
+        } else {
+            format!("none of its {skipped} certificates can be used")
+        }));
+    }
+    if skipped > 0 {
+        tracing::warn!(
+            skipped,
+            path,
+            "AWS_CA_BUNDLE holds certificates rustls cannot use; they are left out"
+        );
+    }
+    Ok(usable)
 }
 
 /// An [`HttpClient`] whose connectors (one per set of timeouts the SDK asks for, in
@@ -173,5 +194,33 @@ impl HttpClient for Client {
                 SharedHttpConnector::new(connector)
             })
             .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bundle_keeps_the_certificates_rustls_can_use() {
+        // A certificate-shaped block whose content is no certificate, beside the system's.
+        let junk = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        assert!(matches!(
+            usable_roots("junk.pem", junk),
+            Err(TransportError::BadCaBundle { .. })
+        ));
+        assert!(usable_roots("empty.pem", b"").is_err());
+        let Ok(system) = std::fs::read("/etc/ssl/certs/ca-certificates.crt") else {
+            return;
+        };
+        let mut mixed = junk.to_vec();
+        mixed.extend_from_slice(&system);
+        let kept = usable_roots("mixed.pem", &mixed).unwrap();
+        let transport = Transport {
+            proxy: None,
+            ca_bundle: Some(("mixed.pem".into(), mixed)),
+        };
+        assert!(transport.client().is_ok());
+        assert!(kept.len() > 1000, "the system's roots are kept");
     }
 }
