@@ -21,12 +21,7 @@ pub const SHORT_SEED: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 pub fn setup_with(sts: &FakeSts, seed: &str, period: u64, agent_config: &str) -> TestEnv {
     let mut env = TestEnv::with_keyring();
     env.set("AWS_ENDPOINT_URL", &sts.url);
-    let uri = format!("otpauth://totp/work?secret={seed}&period={period}");
-    env.run(
-        ["seed", "add", "work", "--uri", "-", "--serial", SERIAL],
-        &uri,
-    )
-    .success();
+    add_work_seed(&env, seed, period);
     env.aws_config(&format!(
         "[profile base]\nregion = eu-west-1\nmfa_serial = {SERIAL}\naws_access_key_id = {}\naws_secret_access_key = {}\n\n\
          [profile admin]\nrole_arn = {ROLE}\nsource_profile = base\n",
@@ -40,6 +35,17 @@ pub fn setup_with(sts: &FakeSts, seed: &str, period: u64, agent_config: &str) ->
     }
     env.start_daemon();
     env
+}
+
+/// Stores the seed `work` (base32 `seed`, `period` seconds) linked to SERIAL, failing the
+/// test if that does not work.
+pub fn add_work_seed(env: &TestEnv, seed: &str, period: u64) {
+    let uri = format!("otpauth://totp/work?secret={seed}&period={period}");
+    env.run(
+        ["seed", "add", "work", "--uri", "-", "--serial", SERIAL],
+        &uri,
+    )
+    .success();
 }
 
 /// Sleeps until just after a window of `period` seconds opens, so that what follows falls

@@ -17,12 +17,7 @@ use crate::common::{Run, SERIAL, TestEnv};
 /// variables, and a `~/.aws/config` without the profiles the tests use.
 fn agent_without_context() -> TestEnv {
     let env = TestEnv::with_keyring();
-    let uri = format!("otpauth://totp/work?secret={SHORT_SEED}&period=3");
-    env.run(
-        ["seed", "add", "work", "--uri", "-", "--serial", SERIAL],
-        &uri,
-    )
-    .success();
+    crate::common::minting::add_work_seed(&env, SHORT_SEED, 3);
     env.aws_config("[profile home]\nregion = eu-west-1\n");
     env.start_daemon();
     env

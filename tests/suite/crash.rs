@@ -145,15 +145,7 @@ fn a_hundred_kills_lose_nothing() {
         fake_sts::SECRET_ACCESS_KEY
     ));
     let mut agent = start_agent(&env);
-    let uri = format!(
-        "otpauth://totp/work?secret={}&period=3",
-        common::minting::SHORT_SEED
-    );
-    env.run(
-        ["seed", "add", "work", "--uri", "-", "--serial", SERIAL],
-        &uri,
-    )
-    .success();
+    common::minting::add_work_seed(&env, common::minting::SHORT_SEED, 3);
     let kills: u64 = std::env::var("MFA_AGENT_KILLS")
         .ok()
         .and_then(|n| n.parse().ok())
@@ -242,15 +234,7 @@ fn a_kill_while_a_code_is_at_sts_spends_no_code_twice_and_loses_no_key() {
         "[profile base]\nregion = eu-west-1\nmfa_serial = {SERIAL}\n"
     ));
     let mut agent = start_agent(&env);
-    let uri = format!(
-        "otpauth://totp/work?secret={}&period=3",
-        common::minting::SHORT_SEED
-    );
-    env.run(
-        ["seed", "add", "work", "--uri", "-", "--serial", SERIAL],
-        &uri,
-    )
-    .success();
+    common::minting::add_work_seed(&env, common::minting::SHORT_SEED, 3);
     let keys = format!(
         "{} {}\n",
         fake_sts::ACCESS_KEY_ID,

@@ -115,12 +115,7 @@ fn a_wait_for_the_next_code_window_is_a_notification() {
     let mut env = TestEnv::with_file_store("desktop test passphrase");
     env.set("DBUS_SESSION_BUS_ADDRESS", &bus.address);
     env.set("AWS_ENDPOINT_URL", &sts.url);
-    let uri = format!("otpauth://totp/work?secret={SHORT_SEED}&period=3");
-    env.run(
-        ["seed", "add", "work", "--uri", "-", "--serial", SERIAL],
-        &uri,
-    )
-    .success();
+    crate::common::minting::add_work_seed(&env, SHORT_SEED, 3);
     env.aws_config(&format!(
         "[profile base]\nregion = eu-west-1\nmfa_serial = {SERIAL}\naws_access_key_id = {}\naws_secret_access_key = {}\n",
         fake_sts::ACCESS_KEY_ID,
