@@ -403,7 +403,7 @@ fn memory(env: &TestEnv) {
 /// subscribed to the agent, idle.
 fn tray_memory(env: &TestEnv) {
     let bus = common::dbus::PrivateBus::start();
-    let (_watcher, items) = common::dbus::serve_watcher(&bus);
+    let (_watcher, items) = common::dbus::serve_watcher(&bus.address);
     let mut tray = env.cmd(["tray"]);
     tray.env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
         .stdout(Stdio::null())

@@ -2,9 +2,12 @@
 //! against an independent virtual authenticator (soft-fido2 on /dev/uhid, in the test-only
 //! package tests/fido-token). This machine's kernel has no uhid, so the tests run inside
 //! micro-VMs (tests/vm/boot), booted once for all of them: this same test binary runs there,
-//! where each test does the work, and the host asserts what each reported.
+//! where each test does the work, and the host asserts what each reported. Tests named
+//! `systemd_*` (in `systemd.rs`) run in a VM that boots systemd as PID 1 instead.
 
 mod common;
+#[path = "hardware_vm/systemd.rs"]
+mod systemd;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -55,28 +58,42 @@ struct Outcome {
     ended: String,
 }
 
+/// How a VM starts: busybox runs the tests straight after the kernel (fast, and the tests
+/// own the whole machine); systemd boots a full system first, for the units in `systemd/`.
+#[derive(Clone, Copy)]
+enum Init {
+    Busybox,
+    Systemd,
+}
+
 /// Boots the micro-VM once per share of the tests rather than once per test: a boot under
 /// software emulation costs more than most tests. The tests this run selects (the harness's
 /// own filter, read back through `--list`) are dealt to up to two VMs, one per core, and
-/// run one after another inside each (tests/vm/each), since they share /dev/hidraw0. The
-/// first test to ask starts the run; the rest wait for it and read their outcome.
+/// run one after another inside each (tests/vm/each), since they share /dev/hidraw0; the
+/// `systemd_*` tests get a systemd VM of their own. The first test to ask starts the run;
+/// the rest wait for it and read their outcome.
 fn vm_run() -> &'static VmRun {
     static RUN: OnceLock<VmRun> = OnceLock::new();
     RUN.get_or_init(|| {
         let me = std::env::current_exe().unwrap();
-        let tests = selected_tests(&me);
+        let (systemd, tests): (Vec<String>, Vec<String>) = selected_tests(&me)
+            .into_iter()
+            .partition(|test| test.starts_with("systemd::"));
         let vms = std::thread::available_parallelism()
             .map_or(1, usize::from)
             .clamp(1, 2)
-            .min(tests.len().max(1));
-        let mut shares = vec![Vec::new(); vms];
+            .min(tests.len());
+        let mut shares = vec![(Init::Busybox, Vec::new()); vms];
         for (i, test) in tests.into_iter().enumerate() {
-            shares[i % vms].push(test);
+            shares[i % vms].1.push(test);
+        }
+        if !systemd.is_empty() {
+            shares.push((Init::Systemd, systemd));
         }
         let logs: Vec<String> = std::thread::scope(|scope| {
             let running: Vec<_> = shares
                 .iter()
-                .map(|share| scope.spawn(|| boot_for(&me, share)))
+                .map(|(init, share)| scope.spawn(|| boot_for(&me, *init, share)))
                 .collect();
             running.into_iter().map(|vm| vm.join().unwrap()).collect()
         });
@@ -106,14 +123,19 @@ fn selected_tests(me: &std::path::Path) -> Vec<String> {
 }
 
 /// One VM running `tests` of this binary in turn: its output (stdout, then stderr).
-fn boot_for(me: &std::path::Path, tests: &[String]) -> String {
+fn boot_for(me: &std::path::Path, init: Init, tests: &[String]) -> String {
     // Bounded: a boot plus each test's own bound (tests/vm/each).
     let limit = 120 + 300 * tests.len();
+    let init = match init {
+        Init::Busybox => "busybox",
+        Init::Systemd => "systemd",
+    };
     let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vm/boot"))
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vm/each"))
         .arg(me)
         .args(tests)
         .env(IN_VM, "1")
+        .env("MFA_AGENT_VM_INIT", init)
         .env("MFA_AGENT_VM_TIMEOUT", limit.to_string())
         .output()
         .expect("tests/vm/boot runs");

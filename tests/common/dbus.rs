@@ -168,11 +168,11 @@ impl FakeWatcher {
     }
 }
 
-/// Serves a StatusNotifierWatcher on `bus`, as a panel does; returns the connection (drop
-/// it to stop) and the items that registered.
-pub fn serve_watcher(bus: &PrivateBus) -> (Connection, Arc<Mutex<Vec<String>>>) {
+/// Serves a StatusNotifierWatcher on the bus at `address`, as a panel does; returns the
+/// connection (drop it to stop) and the items that registered.
+pub fn serve_watcher(address: &str) -> (Connection, Arc<Mutex<Vec<String>>>) {
     let items = Arc::new(Mutex::new(Vec::new()));
-    let watcher = zbus::blocking::connection::Builder::address(bus.address.as_str())
+    let watcher = zbus::blocking::connection::Builder::address(address)
         .unwrap()
         .name("org.kde.StatusNotifierWatcher")
         .unwrap()

@@ -312,7 +312,7 @@ impl Drop for TrayProcess {
 /// Starts a fake watcher on `bus` and `mfa-agent tray` in `env`; returns the tray's item once
 /// it has registered.
 fn start_tray(bus: &PrivateBus, env: &TestEnv) -> (TrayItem, TrayProcess, Connection) {
-    let (watcher, items) = serve_watcher(bus);
+    let (watcher, items) = serve_watcher(&bus.address);
     let mut tray = env.cmd(["tray"]);
     tray.stdout(Stdio::null()).stderr(Stdio::inherit());
     let tray = TrayProcess(tray.spawn().expect("mfa-agent tray starts"));
