@@ -36,3 +36,4 @@ mod shared_files;
 mod storage_faults;
 mod systemd_units;
 mod typed_codes;
+mod wire;
