@@ -22,6 +22,27 @@ pub const SECRET_ACCESS_KEY: &str = "fakeStsSecretAccessKeyForTests0000000000";
 /// AWS's answer to a wrong or reused code, byte for byte apart from the request id.
 const MFA_FAILED: &str = "MultiFactorAuthentication failed with invalid MFA one time pass code. ";
 
+/// How [`FakeSts::call_signed`] signs: by default as an SDK would for STS in us-east-1.
+#[derive(Debug, Clone)]
+pub struct Signing {
+    pub service: &'static str,
+    pub region: &'static str,
+    pub sign_host: bool,
+    /// Seconds the signer's clock is ahead of the fake's (behind, if negative).
+    pub clock_offset: i64,
+}
+
+impl Default for Signing {
+    fn default() -> Self {
+        Self {
+            service: "sts",
+            region: "us-east-1",
+            sign_host: true,
+            clock_offset: 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Fault {
     Status(u16),
@@ -99,6 +120,8 @@ struct State {
     deleted_keys: Vec<String>,
     /// How long a new access key takes to work (IAM is eventually consistent).
     new_key_delay: u64,
+    /// Each role's MaxSessionDuration where a test set one; AWS's default is 1 h.
+    role_max_session: HashMap<String, u64>,
 }
 
 pub struct FakeSts {
@@ -174,41 +197,77 @@ impl FakeSts {
     /// GetSessionToken straight to this STS, with the long-term test keys. Returns whether
     /// STS accepted it.
     pub fn spend_code_elsewhere(&self, serial: &str, code: &str) -> bool {
-        use std::io::{Read, Write};
         let body = format!(
             "Action=GetSessionToken&Version=2011-06-15&SerialNumber={}&TokenCode={code}",
             percent_encoding::utf8_percent_encode(serial, percent_encoding::NON_ALPHANUMERIC)
         );
+        self.call_signed(&body, &Signing::default()).0 == 200
+    }
+
+    /// Sends `body` (a query-API form) signed with the long-term test keys as `signing`
+    /// says: the status and body of the answer.
+    pub fn call_signed(&self, body: &str, signing: &Signing) -> (u16, String) {
+        use std::io::{Read, Write};
         let host = self.url.trim_start_matches("http://");
-        let date = "20260101T000000Z";
+        let date = amz_date(unix_now().saturating_add_signed(signing.clock_offset));
+        let scope = format!(
+            "{}/{}/{}/aws4_request",
+            &date[..8],
+            signing.region,
+            signing.service
+        );
         let headers = [
             (
                 "content-type".to_owned(),
                 "application/x-www-form-urlencoded".to_owned(),
             ),
             ("host".to_owned(), host.to_owned()),
-            ("x-amz-date".to_owned(), date.to_owned()),
+            ("x-amz-date".to_owned(), date.clone()),
         ];
+        let signed: Vec<&str> = ["content-type", "host", "x-amz-date"]
+            .into_iter()
+            .filter(|h| signing.sign_host || *h != "host")
+            .collect();
         let signature = sigv4::signature(
             "POST",
             "/",
             &headers,
-            &["content-type", "host", "x-amz-date"],
-            &body,
+            &signed,
+            body,
             SECRET_ACCESS_KEY,
-            date,
-            "20260101/us-east-1/sts/aws4_request",
+            &date,
+            &scope,
         );
         let mut stream = std::net::TcpStream::connect(host).unwrap();
         write!(
             stream,
-            "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nX-Amz-Date: {date}\r\nAuthorization: AWS4-HMAC-SHA256 Credential={ACCESS_KEY_ID}/20260101/us-east-1/sts/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature={signature}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nX-Amz-Date: {date}\r\nAuthorization: AWS4-HMAC-SHA256 Credential={ACCESS_KEY_ID}/{scope}, SignedHeaders={}, Signature={signature}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            signed.join(";"),
             body.len()
         )
         .unwrap();
         let mut reply = String::new();
         stream.read_to_string(&mut reply).unwrap();
-        reply.starts_with("HTTP/1.1 200")
+        let status = reply
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = reply
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, b)| b)
+            .to_owned();
+        (status, body)
+    }
+
+    /// Lets `role_arn` be assumed for up to `seconds` (its MaxSessionDuration in IAM; 1 h
+    /// unless set, as AWS creates roles).
+    pub fn set_role_max_session(&self, role_arn: &str, seconds: u64) {
+        self.state
+            .lock()
+            .unwrap()
+            .role_max_session
+            .insert(role_arn.to_owned(), seconds);
     }
 
     /// Every session issued from now on lasts `seconds`, whatever DurationSeconds says (AWS's
@@ -386,6 +445,10 @@ impl Handler {
             Ok(by_session) => by_session,
             Err(reply) => return reply,
         };
+        let action = form.get("Action").map_or("", String::as_str);
+        if let Some(reply) = self.check_scope(request, action, &form) {
+            return reply;
+        }
         // Who signed it, for tests of what each call was signed with.
         let mut recorded = form.clone();
         if let Some(key_id) = signing_key_id(request) {
@@ -548,10 +611,34 @@ impl Handler {
         let Some(role_arn) = form.get("RoleArn") else {
             return error(400, "Sender", "ValidationError", "RoleArn is required");
         };
+        let Some(session_name) = form.get("RoleSessionName").cloned() else {
+            return error(
+                400,
+                "Sender",
+                "ValidationError",
+                "1 validation error detected: Value null at 'roleSessionName' failed to satisfy constraint: Member must not be null",
+            );
+        };
         let duration = match parse_duration(form, 3600, 900..=43_200) {
             Ok(d) => d,
             Err(reply) => return reply,
         };
+        let role_max = self
+            .state
+            .lock()
+            .unwrap()
+            .role_max_session
+            .get(role_arn)
+            .copied()
+            .unwrap_or(3600);
+        if duration > role_max {
+            return error(
+                400,
+                "Sender",
+                "ValidationError",
+                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+            );
+        }
         if by_session && duration > 3600 {
             return error(
                 400,
@@ -564,7 +651,6 @@ impl Handler {
         if let Some(reply) = self.check_mfa(form, !by_session) {
             return reply;
         }
-        let session_name = form.get("RoleSessionName").cloned().unwrap_or_default();
         self.issue(
             "AssumeRole",
             duration,
@@ -627,6 +713,103 @@ impl Handler {
             return Some(error(403, "Sender", "AccessDenied", MFA_FAILED));
         }
         state.used_steps.insert(serial.clone(), step);
+        None
+    }
+
+    /// What AWS checks of a signed request besides the signature's value: the scope names
+    /// the request's date, a region, the service the action belongs to and `aws4_request`;
+    /// `host` is signed; the request's time is within 5 minutes of the service's clock; the
+    /// API version is the service's. This one URL serves both services, so the scope says
+    /// which one a request was meant for: an IAM action signed for STS went to STS, which
+    /// has no such operation. Which region IAM is signed for is not checked: the SDKs sign
+    /// for us-east-1 at IAM's own endpoint, but for the configured region at an endpoint
+    /// given in `AWS_ENDPOINT_URL*`, which is how every test reaches this fake.
+    fn check_scope(
+        &self,
+        request: &tiny_http::Request,
+        action: &str,
+        form: &HashMap<String, String>,
+    ) -> Option<Reply> {
+        let header = |name: &str| {
+            request
+                .headers()
+                .iter()
+                .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
+                .map(|h| h.value.as_str().to_owned())
+        };
+        let (auth, amz) = (header("Authorization")?, header("X-Amz-Date")?);
+        let field = |name: &str| {
+            auth.split([',', ' '])
+                .find_map(|part| part.trim().strip_prefix(name))
+                .map(str::to_owned)
+        };
+        let credential = field("Credential=").unwrap_or_default();
+        let scope: Vec<&str> = credential.split('/').skip(1).collect();
+        let iam = iam::ACTIONS.contains(&action);
+        let (service, version) = if iam {
+            ("iam", "2010-05-08")
+        } else {
+            ("sts", "2011-06-15")
+        };
+        if scope.len() != 4
+            || scope[3] != "aws4_request"
+            || !amz.starts_with(scope[0])
+            || scope[1].is_empty()
+        {
+            return Some(error(
+                403,
+                "Sender",
+                "SignatureDoesNotMatch",
+                &format!(
+                    "Credential should be scoped to a valid date, region and service: {credential}"
+                ),
+            ));
+        }
+        if scope[2] != service || form.get("Version").map(String::as_str) != Some(version) {
+            return Some(error(
+                400,
+                "Sender",
+                "InvalidAction",
+                &format!(
+                    "Could not find operation {action} for version {}",
+                    form.get("Version").map_or("", String::as_str)
+                ),
+            ));
+        }
+        if !field("SignedHeaders=").is_some_and(|signed| signed.split(';').any(|h| h == "host")) {
+            return Some(error(
+                403,
+                "Sender",
+                "IncompleteSignature",
+                "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
+            ));
+        }
+        let now = unix_now().saturating_add_signed(self.state.lock().unwrap().clock_offset);
+        let signed_at = from_amz_date(&amz)?;
+        if signed_at + 300 < now {
+            return Some(error(
+                403,
+                "Sender",
+                "SignatureDoesNotMatch",
+                &format!(
+                    "Signature expired: {amz} is now earlier than {} ({} - 5 min.)",
+                    amz_date(now - 300),
+                    amz_date(now)
+                ),
+            ));
+        }
+        if signed_at > now + 300 {
+            return Some(error(
+                403,
+                "Sender",
+                "SignatureDoesNotMatch",
+                &format!(
+                    "Signature not yet current: {amz} is still later than {} ({} + 5 min.)",
+                    amz_date(now + 300),
+                    amz_date(now)
+                ),
+            ));
+        }
         None
     }
 
@@ -706,6 +889,35 @@ fn decode(s: &str) -> String {
     percent_encoding::percent_decode_str(&s.replace('+', " "))
         .decode_utf8_lossy()
         .into_owned()
+}
+
+/// SigV4's `X-Amz-Date` form of Unix time `secs`: `20261206T113000Z`.
+fn amz_date(secs: u64) -> String {
+    DateTime::from_secs(secs.cast_signed())
+        .fmt(DateTimeFormat::DateTime)
+        .unwrap()
+        .replace(['-', ':'], "")
+}
+
+/// The Unix time of an `X-Amz-Date` value; none for one that is not of that form.
+fn from_amz_date(amz: &str) -> Option<u64> {
+    let d = amz.as_bytes();
+    if d.len() != 16 || d[8] != b'T' || d[15] != b'Z' {
+        return None;
+    }
+    let iso = format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        &amz[0..4],
+        &amz[4..6],
+        &amz[6..8],
+        &amz[9..11],
+        &amz[11..13],
+        &amz[13..15]
+    );
+    let secs = DateTime::from_str(&iso, DateTimeFormat::DateTime)
+        .ok()?
+        .secs();
+    u64::try_from(secs).ok()
 }
 
 fn unix_now() -> u64 {

@@ -676,6 +676,8 @@ fn role_durations_follow_aws_limits_and_the_direct_mfa_option() {
         3,
         "[profiles.direct]\nassume_role_with_mfa = true\n",
     );
+    // A role made for 2-hour sessions (AWS's default is 1 h).
+    sts.set_role_max_session("arn:aws:iam::210987654321:role/Admin", 7200);
     let mut config = std::fs::read_to_string(env.path().join(".aws/config")).unwrap();
     config.push_str("duration_seconds = 7200\n\n[profile direct]\nrole_arn = arn:aws:iam::210987654321:role/Admin\nsource_profile = base\nduration_seconds = 7200\n");
     env.aws_config(&config);

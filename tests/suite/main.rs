@@ -34,6 +34,7 @@ mod secret_hygiene;
 mod seeds;
 mod shared_files;
 mod storage_faults;
+mod strict_fake;
 mod systemd_units;
 mod typed_codes;
 mod wire;

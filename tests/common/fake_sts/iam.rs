@@ -12,6 +12,18 @@ use base64::Engine as _;
 use super::{Handler, Reply, error, oathtool, unix_now};
 
 pub const USER: &str = "alice";
+/// The IAM actions this fake answers; every other action is STS's.
+pub const ACTIONS: &[&str] = &[
+    "CreateVirtualMFADevice",
+    "EnableMFADevice",
+    "ResyncMFADevice",
+    "DeactivateMFADevice",
+    "DeleteVirtualMFADevice",
+    "ListMFADevices",
+    "ListAccessKeys",
+    "CreateAccessKey",
+    "DeleteAccessKey",
+];
 /// The most MFA devices AWS lets one user have.
 const MAX_DEVICES: usize = 8;
 const XMLNS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
