@@ -426,7 +426,10 @@ fn single_flight() {
     const CALLERS: usize = 1000;
     let sts = FakeSts::start(AWS_SEED, 30);
     // A slow STS keeps the first mint in flight while all the others arrive.
-    sts.inject([Fault::Delay(Duration::from_millis(500))]);
+    sts.inject(
+        "GetSessionToken",
+        [Fault::Delay(Duration::from_millis(500))],
+    );
     let env = setup(&sts);
     let socket = env.socket();
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -95,7 +95,8 @@ struct State {
     identities: usize,
     /// What was issued, in order: (access key id, secret, token).
     issued_credentials: Vec<(String, String, String)>,
-    faults: VecDeque<Fault>,
+    /// Faults queued for the next requests of an action (`GetSessionToken`, ...), in order.
+    faults: VecDeque<(&'static str, Fault)>,
     /// Seconds STS's clock (its Date header) is ahead of this machine's.
     clock_offset: i64,
     issued: usize,
@@ -174,9 +175,14 @@ impl FakeSts {
         }
     }
 
-    /// Queues faults for the next requests, one each.
-    pub fn inject(&self, faults: impl IntoIterator<Item = Fault>) {
-        self.state.lock().unwrap().faults.extend(faults);
+    /// Queues faults for the next requests of `action` (e.g. `GetSessionToken`), one each;
+    /// requests of other actions go through untouched.
+    pub fn inject(&self, action: &'static str, faults: impl IntoIterator<Item = Fault>) {
+        self.state
+            .lock()
+            .unwrap()
+            .faults
+            .extend(faults.into_iter().map(|fault| (action, fault)));
     }
 
     /// Makes STS's clock (the Date header of every answer) run `seconds` ahead (or behind).
@@ -389,9 +395,20 @@ struct Reply {
 
 impl Handler {
     fn handle(&self, mut request: tiny_http::Request) {
-        let fault = self.state.lock().unwrap().faults.pop_front();
         let mut body = String::new();
         let _ = request.as_reader().read_to_string(&mut body);
+        let action = body
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("Action="))
+            .unwrap_or("")
+            .to_owned();
+        let fault = {
+            let mut state = self.state.lock().unwrap();
+            let aimed = state.faults.iter().position(|(at, _)| *at == action);
+            aimed
+                .and_then(|i| state.faults.remove(i))
+                .map(|(_, fault)| fault)
+        };
         let reply = match fault {
             Some(Fault::Drop) => {
                 drop(request.into_writer());

@@ -236,7 +236,7 @@ fn a_client_hanging_up_mid_mint_leaves_the_mint_to_finish_for_the_next() {
 fn parallel_callers_cause_one_sts_call() {
     let sts = FakeSts::start(AWS_SEED, 30);
     let gate = Gate::default();
-    sts.inject([Fault::Hold(gate.clone())]);
+    sts.inject("GetSessionToken", [Fault::Hold(gate.clone())]);
     let env = setup(&sts);
     let children: Vec<_> = (0..40)
         .map(|i| {
@@ -360,13 +360,13 @@ fn sts_failures_are_explained_and_not_cached() {
         env.run(["credential-process", "--profile", "base"], "")
             .failure(needles);
     };
-    sts.inject([Fault::Status(503)]);
+    sts.inject("GetSessionToken", [Fault::Status(503)]);
     fail(&["profile \"base\"", "STS is unavailable (HTTP 503)", "retry"]);
-    sts.inject([Fault::Throttle]);
+    sts.inject("GetSessionToken", [Fault::Throttle]);
     fail(&["throttling", "wait a minute"]);
-    sts.inject([Fault::Delay(Duration::from_secs(4))]);
+    sts.inject("GetSessionToken", [Fault::Delay(Duration::from_secs(4))]);
     fail(&["did not answer within 2 s"]);
-    sts.inject([Fault::Drop]);
+    sts.inject("GetSessionToken", [Fault::Drop]);
     fail(&["profile \"base\""]);
     // Nothing failed was cached: the next call mints and works.
     credential_process(&env, "base");

@@ -244,7 +244,7 @@ fn a_kill_while_a_code_is_at_sts_spends_no_code_twice_and_loses_no_key() {
         .success();
     for round in 0..3 {
         let gate = Gate::default();
-        sts.inject([Fault::Hold(gate.clone())]);
+        sts.inject("GetSessionToken", [Fault::Hold(gate.clone())]);
         let mut client = env.cmd(["credential-process", "--profile", "base", "--refresh"]);
         client.stdout(Stdio::null()).stderr(Stdio::null());
         let mut running = client.spawn().unwrap();

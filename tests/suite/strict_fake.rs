@@ -7,7 +7,7 @@
 use crate::common;
 
 use common::AWS_SEED;
-use common::fake_sts::{FakeSts, Signing};
+use common::fake_sts::{FakeSts, Fault, Signing};
 
 const IDENTITY: &str = "Action=GetCallerIdentity&Version=2011-06-15";
 const IAM_DEVICES: &str = "Action=ListMFADevices&Version=2010-05-08&UserName=alice";
@@ -110,4 +110,26 @@ fn assume_role_needs_a_session_name_and_stays_within_the_roles_limit() {
         &signing,
         "MultiFactorAuthentication required",
     );
+}
+
+#[test]
+fn an_injected_fault_hits_only_the_action_it_is_aimed_at() {
+    let sts = FakeSts::start(AWS_SEED, 30);
+    sts.inject("GetSessionToken", [Fault::Status(503)]);
+    let signing = Signing::default();
+    accepted(&sts, IDENTITY, &signing);
+    let session = "Action=GetSessionToken&Version=2011-06-15";
+    refused_with(&sts, session, 503, "InternalFailure");
+    // Spent: the same call now meets the fake's own check (no MFA code).
+    refused(
+        &sts,
+        session,
+        &signing,
+        "MultiFactorAuthentication required",
+    );
+}
+
+fn refused_with(sts: &FakeSts, body: &str, status: u16, code: &str) {
+    let (got, answer) = sts.call_signed(body, &Signing::default());
+    assert!(got == status && answer.contains(code), "{got}: {answer}");
 }
