@@ -1094,9 +1094,8 @@ fn the_agent_asks_for_the_pin_on_the_client_terminal_or_with_pinentry() {
         common::terminal::OnTerminal::start(&env.cmd(["credential-process", "--profile", "base"]));
     // The prompt names the program that asked: "... to approve base for PROGRAM (pid N): ".
     client.wait_for("to approve base for ");
-    // rpassword shows the prompt, then turns echo off: give it that moment, as a person's
-    // reaction time would.
-    std::thread::sleep(Duration::from_millis(300));
+    // rpassword shows the prompt, then turns echo off: the PIN is typed once it has.
+    client.wait_for_echo_off();
     client.type_line("123456");
     let (status, text) = client.finish();
     assert!(status.success(), "{text}");

@@ -59,6 +59,67 @@ impl OnTerminal {
         }
     }
 
+    /// Waits until the client has turned echo off on its terminal (as a hidden prompt
+    /// does once it is shown), so that what is typed next is not echoed: the terminal's own
+    /// settings, read with `stty`, are the event, not a pause.
+    pub fn wait_for_echo_off(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            if let Some(tty) = self.client_terminal() {
+                let out = Command::new("stty")
+                    .args(["-F", &tty, "-a"])
+                    .output()
+                    .expect("stty (coreutils) runs");
+                let settings = String::from_utf8_lossy(&out.stdout);
+                if settings.split_whitespace().any(|flag| flag == "-echo") {
+                    return;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the client did not turn echo off within 60 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// The pseudo-terminal `script` gave the client: the standard input of a process
+    /// below `script`.
+    fn client_terminal(&self) -> Option<String> {
+        let parent_of = |pid: &str| -> Option<u32> {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // After the command name, which may hold spaces: state, then the parent.
+            stat.rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()
+        };
+        let script = self.child.id();
+        std::fs::read_dir("/proc")
+            .ok()?
+            .flatten()
+            .find_map(|entry| {
+                let pid = entry.file_name().to_string_lossy().into_owned();
+                let below_script = {
+                    let mut at = parent_of(&pid);
+                    let mut hops = 0;
+                    while let Some(p) = at.filter(|p| *p > 1 && hops < 16) {
+                        if p == script {
+                            break;
+                        }
+                        at = parent_of(&p.to_string());
+                        hops += 1;
+                    }
+                    at == Some(script)
+                };
+                let tty = std::fs::read_link(format!("/proc/{pid}/fd/0")).ok()?;
+                let tty = tty.to_string_lossy().into_owned();
+                (below_script && tty.starts_with("/dev/pts/")).then_some(tty)
+            })
+    }
+
     /// Types `line` and Enter.
     pub fn type_line(&mut self, line: &str) {
         let stdin = self.child.stdin.as_mut().unwrap();

@@ -137,11 +137,17 @@ fn a_mistyped_passphrase_is_asked_again() {
     env.start_daemon();
     let mut terminal = common::terminal::OnTerminal::start(&env.cmd(["code", "work"]));
     terminal.wait_for("Passphrase for the encrypted seed file");
+    terminal.wait_for_echo_off();
     terminal.type_line("wrong horse");
     terminal.wait_for("Wrong passphrase; try again (1 try left after this one)");
+    terminal.wait_for_echo_off();
     terminal.type_line(passphrase);
     let (status, text) = terminal.finish();
     assert!(status.success(), "{text}");
+    assert!(
+        !text.contains("horse"),
+        "a typed passphrase is never shown: {text}"
+    );
     assert!(
         text.lines()
             .any(|l| l.trim().len() == 6 && l.trim().bytes().all(|b| b.is_ascii_digit())),

@@ -287,10 +287,21 @@ fn a_client_that_hangs_up_cancels_its_prompt() {
     let env = setup(&sts, |_| "prompt_timeout_seconds = 60\n".into());
     let mut asked = OnTerminal::start(&env.cmd(["credential-process", "--profile", "base"]));
     asked.wait_for(PROMPT);
+    let in_flight = env.status()["waiting_for_sessions"].as_u64().unwrap();
+    assert!(in_flight > 0, "the prompt's mint is in flight");
     asked.hang_up();
-    // The client dies of the SIGHUP a moment after its terminal closes; a caller arriving
-    // before that would join the mint that is about to be cancelled.
-    std::thread::sleep(std::time::Duration::from_secs(1));
+    // The client dies of the SIGHUP a moment after its terminal closes, and the agent then
+    // drops the mint it asked for; a caller arriving before that would join the mint that
+    // is about to be cancelled.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while env.status()["waiting_for_sessions"].as_u64() != Some(0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent still waits for the closed terminal's mint: {}",
+            env.status()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     // The next caller is asked at once: it did not join a mint still waiting for the
     // closed terminal (that would end only with the 60 s timeout, and no prompt).
     mint_by_typing(&env);
