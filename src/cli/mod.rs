@@ -5,15 +5,14 @@ mod agent_commands;
 mod aws;
 mod code;
 mod creds;
+mod exec;
 mod generate;
 pub mod input;
 mod key;
 mod log;
 mod login;
-mod loopback;
 mod names;
 mod seed;
-mod server;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -76,7 +75,7 @@ pub enum Command {
     /// `credential_process = mfa-agent credential-process --profile NAME`.
     CredentialProcess(agent_commands::CredentialProcessArgs),
     /// Run a command with a profile's session credentials in its environment.
-    Exec(agent_commands::ExecArgs),
+    Exec(exec::ExecArgs),
     /// Show the agent's version, store, cached sessions and last error.
     Status {
         /// Print JSON instead of text.
@@ -240,7 +239,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 Command::CredentialProcess(args) => {
                     agent_commands::credential_process(&paths, &args)
                 }
-                Command::Exec(args) => agent_commands::exec(&paths, &args),
+                Command::Exec(args) => exec::exec(&paths, &args),
                 Command::Status { json } => agent_commands::status(&paths, json),
                 Command::Lock => agent_commands::lock(&paths),
                 Command::Stop => agent_commands::stop(&paths),

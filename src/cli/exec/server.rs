@@ -39,8 +39,8 @@ const MAX_CONNECTIONS: usize = 16;
 /// `profile`, until it exits; returns its exit status.
 pub fn exec(paths: &Paths, profile: &str, command: &[String]) -> Result<ExitCode> {
     // The first session up front: prompts and errors come before the child starts.
-    let (program, rest) = super::agent_commands::program_and_args(command);
-    let first = super::agent_commands::fetch(
+    let (program, rest) = super::program_and_args(command);
+    let first = super::fetch(
         paths,
         profile,
         false,
@@ -82,7 +82,7 @@ pub fn exec(paths: &Paths, profile: &str, command: &[String]) -> Result<ExitCode
     drop(first);
     let mut child = match child.spawn() {
         Ok(child) => child,
-        Err(e) => return Ok(super::agent_commands::not_run(&program, &e)),
+        Err(e) => return Ok(super::not_run(&program, &e)),
     };
     // Ctrl-C reaches the child (same process group); this process waits for it to end.
     crate::sys::ignore_interrupts();
@@ -170,7 +170,7 @@ impl Serving {
             );
         }
         let user = pid.map(crate::protocol::CredentialsUser::Process);
-        match super::agent_commands::fetch(&self.paths, &self.profile, false, user) {
+        match super::fetch(&self.paths, &self.profile, false, user) {
             Ok(creds) => {
                 let body = ContainerCredentials {
                     access_key_id: &creds.access_key_id,
