@@ -505,13 +505,7 @@ impl Handler {
     /// SigV4: the SDK must sign with a key this fake knows. Returns whether the key is a
     /// session key (whose token must come along).
     fn authenticate(&self, request: &tiny_http::Request, body: &str) -> Result<bool, Reply> {
-        let header = |name: &str| {
-            request
-                .headers()
-                .iter()
-                .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
-                .map(|h| h.value.as_str().to_owned())
-        };
+        let header = |name: &str| header(request, name);
         let Some(auth) =
             header("Authorization").filter(|a| a.starts_with("AWS4-HMAC-SHA256 Credential="))
         else {
@@ -747,13 +741,7 @@ impl Handler {
         action: &str,
         form: &HashMap<String, String>,
     ) -> Option<Reply> {
-        let header = |name: &str| {
-            request
-                .headers()
-                .iter()
-                .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
-                .map(|h| h.value.as_str().to_owned())
-        };
+        let header = |name: &str| header(request, name);
         let (auth, amz) = (header("Authorization")?, header("X-Amz-Date")?);
         let field = |name: &str| {
             auth.split([',', ' '])
@@ -900,6 +888,15 @@ fn error(status: u16, kind: &str, code: &str, message: &str) -> Reply {
             "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>fake-error</RequestId></ErrorResponse>"
         ),
     }
+}
+
+/// A request header's value, its name in any case.
+fn header(request: &tiny_http::Request, name: &str) -> Option<String> {
+    request
+        .headers()
+        .iter()
+        .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
+        .map(|h| h.value.as_str().to_owned())
 }
 
 fn decode(s: &str) -> String {

@@ -234,6 +234,19 @@ pub fn audit_log_once(
 }
 
 /// Waits (bounded) until `path` exists.
+/// Waits (bounded by `limit`) until `probe` gives a value, and returns it; `what` names the
+/// wait in the failure.
+pub fn wait_until<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 pub fn wait_for(path: &Path, limit: Duration) {
     let deadline = Instant::now() + limit;
     while !path.exists() {

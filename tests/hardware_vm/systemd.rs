@@ -12,11 +12,11 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::dbus::serve_watcher;
 use crate::common::fake_sts::{self, FakeSts};
-use crate::common::{AWS_SEED, Run};
+use crate::common::{AWS_SEED, Run, wait_until};
 use crate::delegated_to_vm;
 
 const USER: &str = "mfa-tester";
@@ -77,17 +77,6 @@ fn install() {
                 &format!("/usr/lib/systemd/user/{unit}"),
             ],
         );
-    }
-}
-
-fn wait_until<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = probe() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

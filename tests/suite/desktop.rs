@@ -10,24 +10,13 @@ use crate::common;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::dbus::{PrivateBus, serve_notifications, serve_watcher};
 use common::fake_sts::{self, FakeSts};
-use common::{AWS_SEED, SERIAL, TestEnv};
+use common::{AWS_SEED, SERIAL, TestEnv, wait_until};
 use zbus::blocking::{Connection, Proxy};
 use zbus::zvariant::{OwnedValue, Value as ZValue};
-
-fn wait_until<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = probe() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// A file-store vault with seed `work` (so the agent needs no Secret Service on this bus),
 /// a profile `base` for the fake STS, and the private bus as the session bus.
