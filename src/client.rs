@@ -46,6 +46,10 @@ pub enum ClientError {
     },
     #[error("failed to talk to the agent at {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    #[error(
+        "the agent at {path} did not answer within {seconds} s; `mfa-agent status` shows what it is doing, and `mfa-agent stop` restarts it"
+    )]
+    NoAnswer { path: PathBuf, seconds: u64 },
     #[error("failed to start the agent {exe}: {source}")]
     Start { exe: PathBuf, source: io::Error },
     #[error("the agent sent an unexpected response ({0}); restart it after upgrading")]
@@ -190,9 +194,16 @@ impl Client {
         on_ask: &mut impl FnMut(&Question<'_>) -> Option<SecretString>,
     ) -> Result<Response, ClientError> {
         let path = self.path.clone();
-        let io_err = |source| ClientError::Io {
-            path: path.clone(),
-            source,
+        let io_err = |source: io::Error| match source.kind() {
+            // The read timeout ran out: say so, not "resource temporarily unavailable".
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => ClientError::NoAnswer {
+                path: path.clone(),
+                seconds: RESPONSE_TIMEOUT.as_secs(),
+            },
+            _ => ClientError::Io {
+                path: path.clone(),
+                source,
+            },
         };
         loop {
             let mut reply = Vec::with_capacity(4096);
@@ -396,5 +407,30 @@ fn start_daemon(paths: &Paths, socket: &Path) -> Result<UnixStream, ClientError>
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_agent_that_does_not_answer_in_time_is_a_clear_error() {
+        let (ours, _agent) = UnixStream::pair().unwrap();
+        // The response timeout, shortened: the agent end never writes.
+        ours.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let mut client = Client {
+            path: PathBuf::from("/run/user/1000/mfa-agent/agent.sock"),
+            stream: BufReader::new(ours),
+            hello_pending: false,
+        };
+        let err = client.call(&Request::Status, |_| {}).unwrap_err();
+        let said = err.to_string();
+        assert!(matches!(err, ClientError::NoAnswer { .. }), "{said}");
+        assert!(
+            said.contains("did not answer within 120 s") && said.contains("mfa-agent status"),
+            "{said}"
+        );
     }
 }
