@@ -220,6 +220,12 @@ impl User {
 
 impl Drop for User {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // What systemd, the units and the agent logged: why a step failed.
+            let _ = Command::new("journalctl")
+                .args(["--boot", "--no-pager", "--lines", "150"])
+                .status();
+        }
         let _ = Command::new("loginctl")
             .args(["disable-linger", USER])
             .status();
