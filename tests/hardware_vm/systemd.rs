@@ -53,14 +53,17 @@ fn said(out: &Output) -> String {
 
 /// This build's binaries and the units in `systemd/`, where the package installs them (the
 /// units unchanged: `ExecStart=/usr/bin/...`). The VM's root is a throw-away layer in memory,
-/// too small for debug binaries: /usr/bin holds links to them.
+/// too small for debug binaries: each is bind-mounted onto its place. Not linked: the build
+/// may live under /tmp, which the service's `PrivateTmp` hides from it.
 fn install() {
     for (name, built) in [
         ("mfa-agent", env!("CARGO_BIN_EXE_mfa-agent")),
         ("mfa-agent-daemon", env!("CARGO_BIN_EXE_mfa-agent-daemon")),
         ("mfa-agent-tray", env!("CARGO_BIN_EXE_mfa-agent-tray")),
     ] {
-        std::os::unix::fs::symlink(built, format!("/usr/bin/{name}")).unwrap();
+        let place = format!("/usr/bin/{name}");
+        std::fs::write(&place, b"").unwrap();
+        as_root("mount", &["--bind", built, &place]);
     }
     let units = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd");
     for unit in [
@@ -428,12 +431,16 @@ fn the_tray_unit_registers_with_the_panel(user: &User) {
         "org.kde.StatusNotifierItem",
     )
     .unwrap();
+    // Before it hears from the agent the tray says "Locked"; then the session, or the
+    // unlocked vault (the passphrase opened it, and the headline shows that first).
     wait_until(
-        "the tray to show the session",
+        "the tray to show the agent's state",
         Duration::from_secs(30),
         || {
-            (item.get_property::<String>("Title").ok()? == "mfa-agent: 1 session(s) cached")
-                .then_some(())
+            let title = item.get_property::<String>("Title").ok()?;
+            (title == "mfa-agent: 1 session(s) cached"
+                || title.starts_with("mfa-agent: Unlocked until "))
+            .then_some(())
         },
     );
     assert_eq!(
