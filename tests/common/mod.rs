@@ -233,20 +233,28 @@ pub fn audit_log_once(
     entries
 }
 
-/// Waits (bounded) until `path` exists.
 /// Waits (bounded by `limit`) until `probe` gives a value, and returns it; `what` names the
 /// wait in the failure.
-pub fn wait_until<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+pub fn wait_until<T>(what: &str, limit: Duration, probe: impl FnMut() -> Option<T>) -> T {
+    within(limit, probe).unwrap_or_else(|| panic!("timed out waiting for {what}"))
+}
+
+/// Asks `probe` until it gives a value, for at most `limit`; `None` when it never did (for a
+/// caller whose failure should say what it saw last).
+pub fn within<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(value) = probe() {
-            return value;
+            return Some(value);
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        if Instant::now() >= deadline {
+            return None;
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
+/// Waits (bounded) until `path` exists.
 pub fn wait_for(path: &Path, limit: Duration) {
     let deadline = Instant::now() + limit;
     while !path.exists() {

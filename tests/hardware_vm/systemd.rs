@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use crate::common::dbus::serve_watcher;
 use crate::common::fake_sts::{self, FakeSts};
-use crate::common::{AWS_SEED, Run, wait_until};
+use crate::common::{AWS_SEED, Run, wait_until, within};
 use crate::delegated_to_vm;
 
 const USER: &str = "mfa-tester";
@@ -424,24 +424,28 @@ fn the_tray_unit_registers_with_the_panel(user: &User) {
     let item = wait_until("the tray to register", Duration::from_secs(60), || {
         items.lock().unwrap().first().cloned()
     });
-    let item = zbus::blocking::Proxy::new(
-        &panel,
-        item.as_str(),
-        "/StatusNotifierItem",
-        "org.kde.StatusNotifierItem",
-    )
-    .unwrap();
+    // Uncached: the tray announces a new title with its own signal (NewTitle), not
+    // PropertiesChanged, so a caching proxy would keep the first title it fetched.
+    let item: zbus::blocking::Proxy = zbus::blocking::proxy::Builder::new(&panel)
+        .destination(item.as_str())
+        .and_then(|b| b.path("/StatusNotifierItem"))
+        .and_then(|b| b.interface("org.kde.StatusNotifierItem"))
+        .unwrap()
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
+        .unwrap();
     // Before it hears from the agent the tray says "Locked"; then the session, or the
     // unlocked vault (the passphrase opened it, and the headline shows that first).
-    wait_until(
-        "the tray to show the agent's state",
-        Duration::from_secs(30),
-        || {
-            let title = item.get_property::<String>("Title").ok()?;
-            (title == "mfa-agent: 1 session(s) cached"
-                || title.starts_with("mfa-agent: Unlocked until "))
-            .then_some(())
-        },
+    let mut last_title = String::new();
+    let shown = within(Duration::from_secs(30), || {
+        last_title = item.get_property::<String>("Title").ok()?;
+        (last_title == "mfa-agent: 1 session(s) cached"
+            || last_title.starts_with("mfa-agent: Unlocked until "))
+        .then_some(())
+    });
+    assert!(
+        shown.is_some(),
+        "the tray did not show the agent's state within 30 s; its title: {last_title:?}"
     );
     assert_eq!(
         user.unit_property("mfa-agent-tray.service", "ActiveState"),
