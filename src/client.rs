@@ -87,14 +87,6 @@ pub fn companion(name: &str) -> io::Result<PathBuf> {
         })
 }
 
-/// Where the daemon listens: `MFA_AGENT_SOCKET`, else `$XDG_RUNTIME_DIR/mfa-agent/agent.sock`.
-#[must_use]
-pub fn socket_path(paths: &Paths) -> PathBuf {
-    std::env::var_os("MFA_AGENT_SOCKET")
-        .filter(|p| !p.is_empty())
-        .map_or_else(|| paths.runtime_dir.join("agent.sock"), PathBuf::from)
-}
-
 pub struct Client {
     path: PathBuf,
     stream: BufReader<UnixStream>,
@@ -107,7 +99,7 @@ impl Client {
     /// Connects and says hello. With `autostart`, a missing daemon is started in the
     /// background first (unless the systemd socket unit is enabled to do that).
     pub fn connect(paths: &Paths, autostart: bool) -> Result<Self, ClientError> {
-        let path = socket_path(paths);
+        let path = paths.socket.clone();
         let stream = match open(&path) {
             Ok(stream) => stream,
             Err(ClientError::NotRunning { hint, .. }) if autostart => {

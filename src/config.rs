@@ -43,6 +43,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use thiserror::Error;
 
+mod environment;
+pub use environment::Environment;
+
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("failed to read {path}: {source}")]
@@ -86,6 +89,9 @@ pub struct Config {
     pub signin_endpoint: Option<String>,
     /// Where `login` lands in the console (default: the partition's console home).
     pub console_url: Option<String>,
+    /// The `MFA_AGENT_*` variables (not settable in the file), read by [`Config::load`].
+    #[serde(skip)]
+    pub env: Environment,
 }
 
 /// Which desktop notifications the agent shows.
@@ -198,18 +204,32 @@ impl Default for Config {
             pinentry: None,
             signin_endpoint: None,
             console_url: None,
+            env: Environment::default(),
         }
     }
 }
 
 impl Config {
-    /// Reads `dir/config.toml`; a missing file means the defaults.
+    /// Reads `dir/config.toml` (a missing file means the defaults) and this process's
+    /// `MFA_AGENT_*` variables.
     pub fn load(dir: &Path) -> Result<Self, ConfigError> {
         let path = dir.join("config.toml");
-        match std::fs::read_to_string(&path) {
-            Ok(text) => Self::parse(&text, path),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(source) => Err(ConfigError::Read { path, source }),
+        let mut config = match std::fs::read_to_string(&path) {
+            Ok(text) => Self::parse(&text, path)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Self::default(),
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        config.env = Environment::read();
+        Ok(config)
+    }
+
+    /// The defaults with this process's `MFA_AGENT_*` variables: for a caller that goes on
+    /// without a config.toml it could not read.
+    #[must_use]
+    pub fn defaults_here() -> Self {
+        Self {
+            env: Environment::read(),
+            ..Self::default()
         }
     }
 
@@ -238,7 +258,7 @@ impl Config {
     /// is set.
     #[must_use]
     pub fn autostart_enabled(&self) -> bool {
-        self.autostart && std::env::var_os("MFA_AGENT_NO_AUTOSTART").is_none()
+        self.autostart && !self.env.no_autostart
     }
 
     /// Whether `profile` asks before a new program uses its session (checked on every

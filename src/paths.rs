@@ -24,6 +24,11 @@ pub struct Paths {
     pub state_dir: PathBuf,
     /// `$XDG_RUNTIME_DIR/mfa-agent` (or a private directory under /tmp): the agent's socket.
     pub runtime_dir: PathBuf,
+    /// Where the agent listens: `$MFA_AGENT_SOCKET`, else `runtime_dir/agent.sock`.
+    pub socket: PathBuf,
+    /// Whether `socket` is in the fallback under /tmp (neither `MFA_AGENT_SOCKET` nor
+    /// `XDG_RUNTIME_DIR` set): its directory must then be made private by the agent.
+    pub socket_in_tmp: bool,
 }
 
 impl Paths {
@@ -47,14 +52,19 @@ impl Paths {
                 .or_else(|| home().map(|h| h.join(fallback)))
                 .ok_or(NoHomeError { var: xdg })
         };
-        let runtime = absolute("XDG_RUNTIME_DIR").unwrap_or_else(|| {
-            env::temp_dir().join(format!("{APP}-{}", crate::sys::current_uid()))
-        });
+        let xdg_runtime = absolute("XDG_RUNTIME_DIR");
+        let runtime_in_tmp = xdg_runtime.is_none();
+        let runtime_dir = xdg_runtime
+            .unwrap_or_else(|| env::temp_dir().join(format!("{APP}-{}", crate::sys::current_uid())))
+            .join(APP);
+        let chosen_socket = var("MFA_AGENT_SOCKET");
         Ok(Self {
             config_dir: base("XDG_CONFIG_HOME", ".config")?.join(APP),
             data_dir: base("XDG_DATA_HOME", ".local/share")?.join(APP),
             state_dir: base("XDG_STATE_HOME", ".local/state")?.join(APP),
-            runtime_dir: runtime.join(APP),
+            socket_in_tmp: runtime_in_tmp && chosen_socket.is_none(),
+            socket: chosen_socket.unwrap_or_else(|| runtime_dir.join("agent.sock")),
+            runtime_dir,
         })
     }
 }
@@ -86,6 +96,22 @@ mod tests {
         assert_eq!(p.data_dir, PathBuf::from("/d/mfa-agent"));
         assert_eq!(p.state_dir, PathBuf::from("/s/mfa-agent"));
         assert_eq!(p.runtime_dir, PathBuf::from("/run/user/1/mfa-agent"));
+        assert_eq!(p.socket, PathBuf::from("/run/user/1/mfa-agent/agent.sock"));
+        assert!(!p.socket_in_tmp);
+    }
+
+    #[test]
+    fn the_socket_is_mfa_agent_socket_else_in_the_runtime_dir_else_in_tmp() {
+        let chosen = paths(&[("HOME", "/home/u"), ("MFA_AGENT_SOCKET", "/x/a.sock")]).unwrap();
+        assert_eq!(chosen.socket, PathBuf::from("/x/a.sock"));
+        assert!(!chosen.socket_in_tmp);
+        let fallback = paths(&[("HOME", "/home/u"), ("XDG_RUNTIME_DIR", "relative")]).unwrap();
+        assert!(fallback.socket_in_tmp);
+        assert!(fallback.socket.starts_with(env::temp_dir()), "{fallback:?}");
+        assert!(
+            fallback.socket.ends_with("mfa-agent/agent.sock"),
+            "{fallback:?}"
+        );
     }
 
     #[test]

@@ -22,17 +22,10 @@ pub trait Prompter {
     fn cancelled(&self) -> bool {
         false
     }
-}
-
-/// How long to wait for a key to be plugged in (`MFA_AGENT_KEY_WAIT` seconds overrides).
-#[must_use]
-pub fn insert_deadline() -> Duration {
-    // Capped at a day: a bigger number means "wait long", and must not overflow the clock.
-    let seconds: u64 = std::env::var("MFA_AGENT_KEY_WAIT")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(30);
-    Duration::from_secs(seconds.min(86_400))
+    /// How long to wait for a key to be plugged in (the agent's `MFA_AGENT_KEY_WAIT`).
+    fn key_wait(&self) -> Duration {
+        crate::config::Environment::default().key_wait
+    }
 }
 
 /// The FIDO2 keys plugged in, waiting a bounded time for one to appear.
@@ -72,7 +65,7 @@ fn wait_for_capability(
     capabilities: &[&str],
     kind: &str,
 ) -> Result<Vec<KeyDevice>, VaultError> {
-    let wait = insert_deadline();
+    let wait = prompter.key_wait();
     let deadline = Instant::now() + wait;
     let mut told = false;
     loop {

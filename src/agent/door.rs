@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use super::events::Events;
 use super::minter::{Progress, Prompt};
 use super::unlocked::Unlocked;
-use crate::config::Config;
+use crate::config::{Config, Environment};
 use crate::keys::seal::DataKey;
 use crate::protocol::{AskKind, Event};
 use crate::secret::SecretString;
@@ -27,6 +27,8 @@ const MIN_PASSPHRASE: usize = 8;
 pub struct Door {
     data_dir: PathBuf,
     pinentry: Option<String>,
+    /// The agent's `MFA_AGENT_*` variables (PIN and passphrase files, the key wait).
+    env: Environment,
     turn: tokio::sync::Mutex<()>,
     /// Requests inside the door or waiting at it.
     pending: AtomicUsize,
@@ -55,6 +57,7 @@ impl Door {
         Self {
             data_dir,
             pinentry: config.pinentry.clone(),
+            env: config.env.clone(),
             turn: tokio::sync::Mutex::new(()),
             pending: AtomicUsize::new(0),
             data_key: Unlocked::new(ttl, idle),
@@ -138,6 +141,7 @@ impl Door {
         let prompter = AgentPrompter {
             visitor: visitor.clone(),
             pinentry: self.pinentry.clone(),
+            env: self.env.clone(),
             events: self.events.clone(),
             asked: asked.clone(),
         };
@@ -204,8 +208,7 @@ fn passphrase_source(
         if let (Some(kept), PassphrasePurpose::Unlock) = (&kept, purpose) {
             return Ok(kept.clone());
         }
-        if let Some(path) = std::env::var_os("MFA_AGENT_PASSPHRASE_FILE") {
-            let path = std::path::Path::new(&path);
+        if let Some(path) = &prompter.env.passphrase_file {
             if let PassphrasePurpose::Retry { .. } = purpose {
                 return Err(fail(format!(
                     "wrong passphrase in the agent's MFA_AGENT_PASSPHRASE_FILE ({}); put the right one there and try again",
@@ -270,12 +273,19 @@ pub struct AgentPrompter {
     visitor: Visitor,
     /// The pinentry program for when the client cannot ask for a PIN.
     pinentry: Option<String>,
+    env: Environment,
     events: Events,
     /// Set once the user was asked to touch: the answer is an approval.
     asked: Arc<AtomicBool>,
 }
 
 impl AgentPrompter {
+    /// `MFA_AGENT_PIN_FILE` in the agent's environment: automation's PIN.
+    #[must_use]
+    pub fn pin_file(&self) -> Option<&std::path::Path> {
+        self.env.pin_file.as_deref()
+    }
+
     /// Asks the waiting client's user; `None` when the client cannot ask (no terminal) or
     /// went away. Blocks: call it on the door's blocking thread.
     pub fn ask(&self, kind: AskKind, message: &str) -> Option<SecretString> {
@@ -318,8 +328,8 @@ impl crate::unlock::Prompter for AgentPrompter {
     /// From `MFA_AGENT_PIN_FILE` if the agent has it (automation), else the client's
     /// terminal, else a pinentry dialog, as gpg-agent does.
     fn pin(&self, _: &EnrolledKey, prompt: &str) -> Result<SecretString, VaultError> {
-        if let Some(path) = std::env::var_os("MFA_AGENT_PIN_FILE") {
-            return crate::input::secret_from_file(std::path::Path::new(&path))
+        if let Some(path) = &self.env.pin_file {
+            return crate::input::secret_from_file(path)
                 .map_err(|e| VaultError::Unlock(e.to_string()));
         }
         let message = format!("{prompt} to {}", self.visitor.purpose);
@@ -334,6 +344,10 @@ impl crate::unlock::Prompter for AgentPrompter {
     }
 
     /// The client that asked hung up (its connection dropped the progress channel).
+    fn key_wait(&self) -> Duration {
+        self.env.key_wait
+    }
+
     fn cancelled(&self) -> bool {
         self.visitor.progress.is_closed()
     }

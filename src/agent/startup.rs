@@ -12,7 +12,6 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use super::{AgentState, Minter};
 use crate::aws::context::AwsContext;
-use crate::client::socket_path;
 use crate::config::Config;
 use crate::paths::Paths;
 use crate::vault::Vault;
@@ -23,13 +22,11 @@ pub fn serve(paths: &Paths) -> Result<ExitCode> {
     sys::raise_fd_limit();
     sys::limit_malloc_arenas();
     let config = Config::load(&paths.config_dir)?;
-    let socket = socket_path(paths);
+    let socket = paths.socket.clone();
     let dir = socket
         .parent()
         .context("the socket path has no directory")?;
-    if std::env::var_os("XDG_RUNTIME_DIR").is_none()
-        && std::env::var_os("MFA_AGENT_SOCKET").is_none()
-    {
+    if paths.socket_in_tmp {
         // The /tmp fallback: it must be this user's own, private directory, not one another
         // user created first.
         if let Some(fallback) = dir.parent() {

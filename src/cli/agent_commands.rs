@@ -107,7 +107,7 @@ pub fn status(paths: &Paths, json: bool) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_status(&report);
-        println!("socket: {}", crate::client::socket_path(paths).display());
+        println!("socket: {}", paths.socket.display());
     }
     Ok(ExitCode::SUCCESS)
 }

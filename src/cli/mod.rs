@@ -327,7 +327,7 @@ fn autostart_allowed(paths: &Paths) -> bool {
         Ok(config) => config.autostart_enabled(),
         Err(e) => {
             input::tell_user(&format!("ignoring config.toml here: {e}"));
-            Config::default().autostart_enabled()
+            Config::defaults_here().autostart_enabled()
         }
     }
 }

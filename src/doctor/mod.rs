@@ -95,7 +95,7 @@ pub fn diagnose(paths: &Paths) -> Report {
                 e.to_string(),
                 "fix config.toml as the message says; the README's Settings section lists every setting",
             ));
-            Config::default()
+            Config::defaults_here()
         }
     };
     findings.push(system::agent(paths, &config));

@@ -58,8 +58,8 @@ fn pin_if(
     if !wanted {
         return Ok(None);
     }
-    let pin = if let Some(path) = std::env::var_os("MFA_AGENT_PIN_FILE") {
-        crate::input::secret_from_file(std::path::Path::new(&path))?
+    let pin = if let Some(path) = prompter.pin_file() {
+        crate::input::secret_from_file(path)?
     } else {
         prompter
             .ask(AskKind::Pin, &format!("PIN of the security key {name}"))

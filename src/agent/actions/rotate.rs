@@ -19,17 +19,6 @@ use crate::aws::iam;
 use crate::aws::{LongTermKeys, sts};
 use crate::protocol::{Response, mask};
 
-/// How long a new access key may take to work: IAM is eventually consistent, and a key
-/// usually works within seconds. `MFA_AGENT_PROPAGATION_WAIT` (seconds) overrides it.
-const PROPAGATION: Duration = Duration::from_secs(60);
-
-fn propagation() -> Duration {
-    std::env::var("MFA_AGENT_PROPAGATION_WAIT")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .map_or(PROPAGATION, |s: u64| Duration::from_secs(s.min(3600)))
-}
-
 const RETRY_EVERY: Duration = Duration::from_secs(2);
 
 pub async fn rotate(
@@ -77,7 +66,7 @@ pub async fn rotate(
     // Steps 2 and 3; a failure undoes them and 1: the old key back, the new one deleted.
     let failed = match store(minter, visitor, &source, new.clone()).await {
         Err(e) => Some(crate::report::one_sentence(e.as_ref())),
-        Ok(()) => prove(visitor, &new, region)
+        Ok(()) => prove(visitor, &new, region, minter.config().env.propagation_wait)
             .await
             .err()
             .map(|e| e.to_string()),
@@ -152,9 +141,14 @@ async fn store(
         .await
 }
 
-/// Waits until the new key works (GetCallerIdentity), for up to [`PROPAGATION`].
-async fn prove(visitor: &Visitor, keys: &LongTermKeys, region: Option<&str>) -> anyhow::Result<()> {
-    let wait = propagation();
+/// Waits until the new key works (GetCallerIdentity), for up to `wait`: IAM is eventually
+/// consistent, and a new key usually works within seconds.
+async fn prove(
+    visitor: &Visitor,
+    keys: &LongTermKeys,
+    region: Option<&str>,
+    wait: Duration,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + wait;
     let mut told = false;
     loop {
