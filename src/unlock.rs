@@ -12,8 +12,13 @@ use crate::vault::{EnrolledKey, KeyKind, VaultError};
 
 /// How the caller talks to the user: where prompts go, and how a PIN is obtained.
 pub trait Prompter {
-    /// Shows `message` (e.g. "touch your security key") to the user.
+    /// Shows `message` (e.g. "insert your security key") to the user.
     fn tell(&self, message: &str);
+    /// Asks the user to touch a key (`message` says which, and for what): a touch that
+    /// follows is the user's approval.
+    fn touch(&self, message: &str) {
+        self.tell(message);
+    }
     /// The PIN for `key`; `prompt` names the key and the tries left ("PIN of security key
     /// main (7 tries left)").
     fn pin(&self, key: &EnrolledKey, prompt: &str) -> Result<SecretString, VaultError>;
@@ -169,7 +174,7 @@ pub fn answer_with(
         if let Some(pin) = &pin {
             fido::check_pin(pin).map_err(unlock_error)?;
         }
-        prompter.tell(&format!("touch your security key ({}) to {why}", key.name));
+        prompter.touch(&format!("touch your security key ({}) to {why}", key.name));
         match keys.hmac_secret(
             &device.path,
             &credential_of(key),
@@ -285,7 +290,7 @@ pub fn approve(
         else {
             continue;
         };
-        prompter.tell(&format!("touch your security key ({}) to {why}", key.name));
+        prompter.touch(&format!("touch your security key ({}) to {why}", key.name));
         let registration = ctap1::Registration {
             key_handle: key.credential_id.clone(),
             public_key: key.public_key.clone(),
@@ -394,10 +399,11 @@ mod tests {
     use super::*;
     use crate::keys::soft::{SoftKeys, Touch};
 
-    /// Records what the user was told; answers PIN prompts with `pin`.
+    /// Records what the user was told and asked to touch; answers PIN prompts with `pin`.
     #[derive(Default)]
     struct User {
         told: Mutex<Vec<String>>,
+        touch_requests: Mutex<Vec<String>>,
         pin: Option<&'static str>,
         asked_pin: Mutex<Vec<String>>,
         /// Set when the user "walks away" (the agent's client hangs up).
@@ -407,6 +413,10 @@ mod tests {
     impl Prompter for User {
         fn tell(&self, message: &str) {
             self.told.lock().unwrap().push(message.to_owned());
+        }
+
+        fn touch(&self, message: &str) {
+            self.touch_requests.lock().unwrap().push(message.to_owned());
         }
 
         fn pin(&self, _: &EnrolledKey, prompt: &str) -> Result<SecretString, VaultError> {
@@ -443,11 +453,13 @@ mod tests {
         ];
         let user = User::default();
         assert!(same(&data_key, &open(&keys, &enrolled, &user).unwrap()));
-        // Both plugged in: one touch request, for the first enrolled key.
+        // Both plugged in: one touch request, for the first enrolled key (asked as a touch:
+        // the agent counts what follows as the user's approval).
         assert_eq!(
-            *user.told.lock().unwrap(),
+            *user.touch_requests.lock().unwrap(),
             ["touch your security key (main) to open your seeds"]
         );
+        assert!(user.told.lock().unwrap().is_empty());
         assert_eq!(
             (keys.touches("/dev/main"), keys.touches("/dev/backup")),
             (1, 0)
@@ -458,7 +470,7 @@ mod tests {
         let user = User::default();
         assert!(same(&data_key, &open(&keys, &enrolled, &user).unwrap()));
         assert_eq!(
-            *user.told.lock().unwrap(),
+            *user.touch_requests.lock().unwrap(),
             ["touch your security key (backup) to open your seeds"]
         );
     }

@@ -316,13 +316,15 @@ impl AgentPrompter {
 impl crate::unlock::Prompter for AgentPrompter {
     fn tell(&self, message: &str) {
         let _ = self.visitor.progress.send(Prompt::Tell(message.to_owned()));
-        if message.starts_with("touch") {
-            self.asked.store(true, Ordering::Relaxed);
-        }
         self.events.send(Event::TouchNeeded {
             profile: self.visitor.subject.clone(),
             message: message.to_owned(),
         });
+    }
+
+    fn touch(&self, message: &str) {
+        self.asked.store(true, Ordering::Relaxed);
+        self.tell(message);
     }
 
     /// From `MFA_AGENT_PIN_FILE` if the agent has it (automation), else the client's

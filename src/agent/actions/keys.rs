@@ -131,14 +131,14 @@ fn enroll_in(
     // key has one.
     let with_pin = with_pin.unwrap_or(target.pin == PinState::Set);
     let pin = pin_if(with_pin, prompter, name)?;
-    prompter.tell(&format!(
+    prompter.touch(&format!(
         "touch your security key to enrol it as {name:?} (1 of 2)"
     ));
     let cancelled = || prompter.cancelled();
     let credential = fido::enroll(&target.path, pin.clone())?;
     let mut salt = [0u8; 32];
     crate::random::fill(&mut salt[..]);
-    prompter.tell("touch it again to confirm (2 of 2)");
+    prompter.touch("touch it again to confirm (2 of 2)");
     let output = fido::hmac_secret(&target.path, &credential, salt, pin, &cancelled)?;
     // Does the key give hmac-secret without a touch? Asked once, silently, with a
     // throwaway salt: CTAP2 allows either answer, and it decides what a touch-only seal is
@@ -227,7 +227,7 @@ fn enroll_u2f(
     if !vault.enrolled_keys().is_empty() {
         unlock::approve(vault.enrolled_keys(), prompter, "add a backup key")?;
     }
-    prompter.tell(&format!(
+    prompter.touch(&format!(
         "touch your security key to enrol it as {name:?} (U2F: it approves, it cannot seal)"
     ));
     let registration = ctap1::register(&target.path, fido::TOUCH_DEADLINE)?;
@@ -282,7 +282,7 @@ fn test_in(vault: &Vault, prompter: &AgentPrompter, name: &str) -> anyhow::Resul
     let devices = unlock::wait_for_keys(prompter)?;
     let cancelled = || prompter.cancelled();
     for device in &devices {
-        prompter.tell(&format!("touch your security key ({name}) to test it"));
+        prompter.touch(&format!("touch your security key ({name}) to test it"));
         match fido::hmac_secret(
             &device.path,
             &unlock::credential_of(key),
