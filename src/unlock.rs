@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::keys::ctap1;
 use crate::keys::fido::{self, Credential};
 use crate::keys::seal::{self, DataKey};
-use crate::keys::{Authenticators, Hid, KeyDevice, KeyError};
+use crate::keys::{Authenticators, Capability, Hid, KeyDevice, KeyError};
 use crate::secret::{SecretBytes, SecretString};
 use crate::vault::{EnrolledKey, KeyKind, VaultError};
 
@@ -43,7 +43,7 @@ pub fn wait_for_any_key(prompter: &dyn Prompter) -> Result<Vec<KeyDevice>, Vault
     wait_for_capability(
         &Hid,
         prompter,
-        &["seal and approve", "approve only"],
+        &[Capability::SealAndApprove, Capability::ApproveOnly],
         "FIDO",
     )
 }
@@ -51,7 +51,7 @@ pub fn wait_for_any_key(prompter: &dyn Prompter) -> Result<Vec<KeyDevice>, Vault
 /// The plugged-in keys with `capability`, waiting a bounded time.
 fn wait_for(
     prompter: &dyn Prompter,
-    capability: &str,
+    capability: Capability,
     kind: &str,
 ) -> Result<Vec<KeyDevice>, VaultError> {
     wait_for_capability(&Hid, prompter, &[capability], kind)
@@ -61,13 +61,13 @@ fn wait_for_keys_with(
     keys: &dyn Authenticators,
     prompter: &dyn Prompter,
 ) -> Result<Vec<KeyDevice>, VaultError> {
-    wait_for_capability(keys, prompter, &["seal and approve"], "FIDO2")
+    wait_for_capability(keys, prompter, &[Capability::SealAndApprove], "FIDO2")
 }
 
 fn wait_for_capability(
     keys: &dyn Authenticators,
     prompter: &dyn Prompter,
-    capabilities: &[&str],
+    capabilities: &[Capability],
     kind: &str,
 ) -> Result<Vec<KeyDevice>, VaultError> {
     let wait = prompter.key_wait();
@@ -78,7 +78,7 @@ fn wait_for_capability(
             .devices()
             .map_err(unlock_error)?
             .into_iter()
-            .filter(|d| capabilities.contains(&d.capability.as_str()))
+            .filter(|d| capabilities.contains(&d.capability))
             .collect();
         if !found.is_empty() {
             return Ok(found);
@@ -282,7 +282,7 @@ pub fn approve(
     prompter: &dyn Prompter,
     why: &str,
 ) -> Result<(), VaultError> {
-    let devices = wait_for(prompter, "approve only", "U2F")?;
+    let devices = wait_for(prompter, Capability::ApproveOnly, "U2F")?;
     for device in &devices {
         let Some(key) = enrolled
             .iter()

@@ -38,9 +38,8 @@ pub struct KeyDevice {
     pub pin_retries: Option<u32>,
     /// PIN/UV auth protocols, most preferred first.
     pub pin_protocols: Vec<u32>,
-    /// What mfa-agent can do with this key: "seal and approve" (FIDO2) or
-    /// "approve only" (U2F-only keys: no hmac-secret to seal with).
-    pub capability: String,
+    /// What mfa-agent can do with this key.
+    pub capability: Capability,
     /// Why the device could not be asked, if it could not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -48,6 +47,30 @@ pub struct KeyDevice {
     /// know the vault, with a silent probe).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enrolled_as: Option<String>,
+}
+
+/// What mfa-agent can do with a key (on the wire as the words users read in `key list`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Capability {
+    /// FIDO2: hmac-secret seals the vault, and a touch approves.
+    #[serde(rename = "seal and approve")]
+    SealAndApprove,
+    /// U2F only: no hmac-secret to seal with; a touch approves each use.
+    #[serde(rename = "approve only")]
+    ApproveOnly,
+    /// The key could not be asked.
+    #[serde(rename = "unknown")]
+    Unknown,
+}
+
+impl std::fmt::Display for Capability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::SealAndApprove => "seal and approve",
+            Self::ApproveOnly => "approve only",
+            Self::Unknown => "unknown",
+        })
+    }
 }
 
 /// ctap-hid-fido2's settings: it must never print (its keep-alive message goes to stdout
@@ -86,7 +109,7 @@ pub fn list() -> Result<Vec<KeyDevice>, KeyError> {
             pin: PinState::Unsupported,
             pin_retries: None,
             pin_protocols: Vec::new(),
-            capability: "unknown".into(),
+            capability: Capability::Unknown,
             error: None,
             enrolled_as: None,
         };
@@ -122,17 +145,16 @@ pub fn list() -> Result<Vec<KeyDevice>, KeyError> {
                 protocols.sort_by_key(|p| std::cmp::Reverse(*p));
                 device.pin_protocols = protocols;
                 device.capability = if info.versions.iter().any(|v| v.starts_with("FIDO_2")) {
-                    "seal and approve"
+                    Capability::SealAndApprove
                 } else {
-                    "approve only"
-                }
-                .into();
+                    Capability::ApproveOnly
+                };
                 device.versions = info.versions;
                 device.extensions = info.extensions;
             }
             // No CTAP2 answer: a U2F-only key, if it answers U2F.
             Err(_) if super::ctap1::speaks_u2f(&path) => {
-                device.capability = "approve only".into();
+                device.capability = Capability::ApproveOnly;
                 device.versions = vec!["U2F_V2".into()];
             }
             Err(e) => {

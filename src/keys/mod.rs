@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-pub use self::device::{KeyDevice, PinState, list};
+pub use self::device::{Capability, KeyDevice, PinState, list};
 use self::fido::Credential;
 use crate::secret::{SecretBytes, SecretString};
 

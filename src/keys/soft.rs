@@ -189,7 +189,7 @@ impl Authenticators for SoftKeys {
                 },
                 pin_retries: devices[path].pin.is_some().then_some(devices[path].retries),
                 pin_protocols: vec![2],
-                capability: "seal and approve".into(),
+                capability: super::Capability::SealAndApprove,
                 error: None,
                 enrolled_as: None,
             })

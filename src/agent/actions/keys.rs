@@ -5,9 +5,9 @@ use anyhow::{Context as _, bail};
 
 use super::super::door::{AgentPrompter, Visitor};
 use super::super::minter::Minter;
-use crate::keys::PinState;
 use crate::keys::seal::{self, DataKey};
 use crate::keys::{self, KeyError, ctap1, fido};
+use crate::keys::{Capability, PinState};
 use crate::protocol::{AskKind, KeyGuarantee, Response};
 use crate::secret::SecretString;
 use crate::unlock::{self, Prompter as _};
@@ -99,7 +99,7 @@ fn enroll_in(
     }
     let devices = unlock::wait_for_any_key(prompter)?;
     let target = device_to_enrol(&devices, device)?;
-    let approve_only = target.capability == "approve only";
+    let approve_only = target.capability == Capability::ApproveOnly;
     let has = |kind: KeyKind| vault.enrolled_keys().iter().any(|k| k.kind == kind);
     if approve_only && has(KeyKind::Seal) {
         bail!(
