@@ -155,7 +155,9 @@ fn cache_hit(env: &TestEnv) {
         }));
         floor.extend(time_runs(1, || {
             let mut cmd = Command::new(&floor_client);
-            cmd.arg(env.socket()).arg("admin");
+            cmd.arg(env.socket())
+                .arg("admin")
+                .arg(mfa_agent::protocol::PROTOCOL_VERSION.to_string());
             cmd
         }));
         truth.extend(time_runs(1, || Command::new("/bin/true")));
@@ -283,10 +285,7 @@ fn requests_per_second(socket: &std::path::Path, hello: bool, request: &'static 
                     let mut reader = BufReader::new(reader);
                     let mut line = String::new();
                     if hello {
-                        writer
-                            .write_all(b"{\"type\":\"hello\",\"version\":4}\n")
-                            .await
-                            .unwrap();
+                        writer.write_all(&common::after_hello("")).await.unwrap();
                         reader.read_line(&mut line).await.unwrap();
                     }
                     while Instant::now() < deadline {
@@ -445,7 +444,9 @@ fn single_flight() {
                     let stream = UnixStream::connect(&socket).await.unwrap();
                     let (reader, mut writer) = stream.into_split();
                     writer
-                        .write_all(b"{\"type\":\"hello\",\"version\":4}\n{\"type\":\"credentials\",\"profile\":\"admin\"}\n")
+                        .write_all(&common::after_hello(
+                            "{\"type\":\"credentials\",\"profile\":\"admin\"}\n",
+                        ))
                         .await
                         .unwrap();
                     let mut lines = BufReader::new(reader).lines();

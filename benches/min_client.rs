@@ -2,18 +2,22 @@
 //! sends hello and one credentials request, prints the reply line. Built by the benchmark
 //! with plain `rustc -O` (std only), so it costs one process start and one round trip.
 //!
-//!   min_client SOCKET PROFILE
+//!   min_client SOCKET PROFILE PROTOCOL_VERSION
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let (socket, profile) = (args.next().unwrap(), args.next().unwrap());
+    let (socket, profile, version) = (
+        args.next().unwrap(),
+        args.next().unwrap(),
+        args.next().unwrap(),
+    );
     let mut stream = UnixStream::connect(socket).unwrap();
     write!(
         stream,
-        "{{\"type\":\"hello\",\"version\":4}}\n{{\"type\":\"credentials\",\"profile\":\"{profile}\"}}\n"
+        "{{\"type\":\"hello\",\"version\":{version}}}\n{{\"type\":\"credentials\",\"profile\":\"{profile}\"}}\n"
     )
     .unwrap();
     let mut reader = BufReader::new(stream);

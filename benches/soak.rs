@@ -28,7 +28,6 @@ const CLIENTS: usize = 64;
 const REQUESTS_PER_CONNECTION: usize = 100;
 const WARM_UP: Duration = Duration::from_secs(5);
 const RSS_GROWTH_LIMIT_MB: f64 = 1.0;
-const HELLO: &[u8] = b"{\"type\":\"hello\",\"version\":4}\n";
 const REQUEST: &[u8] = b"{\"type\":\"credentials\",\"profile\":\"admin\"}\n";
 
 fn main() {
@@ -118,6 +117,7 @@ async fn client(
         errors.fetch_add(1, Ordering::Relaxed);
         first_error.get_or_insert(what);
     };
+    let hello = common::after_hello("");
     while Instant::now() < deadline {
         let stream = match UnixStream::connect(socket).await {
             Ok(stream) => stream,
@@ -129,7 +129,7 @@ async fn client(
         let (reader, mut writer) = stream.into_split();
         let mut reader = BufReader::new(reader);
         let mut line = String::new();
-        if writer.write_all(HELLO).await.is_err() || reader.read_line(&mut line).await.is_err() {
+        if writer.write_all(&hello).await.is_err() || reader.read_line(&mut line).await.is_err() {
             fail("hello failed".into());
             continue;
         }

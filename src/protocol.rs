@@ -23,7 +23,7 @@ use crate::vault::{SeedInfo, StoreKind};
 /// Bumped by hand whenever a message changes shape (3: secrets a client sends are base64;
 /// credentials name who uses them; 4: hello carries the client's AWS environment, sessions
 /// name theirs).
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// The environment variables that decide which profiles a program sees and how it reaches
 /// AWS, as the AWS CLI and SDKs read them: a client sends the ones set in its environment.
@@ -640,10 +640,19 @@ pub struct StatusReport {
     pub waiting_for_sessions: usize,
 }
 
+/// Which session: a profile's own, or the MFA session (one GetSessionToken) behind a source
+/// profile's role profiles. Profiles order before MFA sessions: where both are one session,
+/// the profile's name is the one shown.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionName {
+    Profile(String),
+    MfaSession(String),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionSummary {
-    /// The profile, or `source-profile (MFA session)` for the session behind role profiles.
-    pub name: String,
+    pub name: SessionName,
     /// The AWS environment it was minted in, when not the default one (see
     /// `aws::context::ContextId`): the same profile name in two configs is two sessions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -660,12 +669,9 @@ impl SessionSummary {
     /// ("ops [AWS_CONFIG_FILE=/home/me/project/aws.config]").
     #[must_use]
     pub fn display_name(&self) -> String {
-        let name = if let Some(profile) = self.name.strip_prefix("profile ") {
-            profile.to_owned()
-        } else if let Some(source) = self.name.strip_prefix("mfa-session ") {
-            format!("{source} (MFA session)")
-        } else {
-            self.name.clone()
+        let name = match &self.name {
+            SessionName::Profile(profile) => profile.clone(),
+            SessionName::MfaSession(source) => format!("{source} (MFA session)"),
         };
         match &self.context {
             Some(context) => format!("{name} [{context}]"),
@@ -764,7 +770,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             line,
-            r#"{"type":"hello","version":4,"context":{"AWS_CONFIG_FILE":"/p/config","HTTPS_PROXY":"http://user:hunter2@proxy:3128"}}"#,
+            r#"{"type":"hello","version":5,"context":{"AWS_CONFIG_FILE":"/p/config","HTTPS_PROXY":"http://user:hunter2@proxy:3128"}}"#,
             "only set context variables travel"
         );
         let shown = format!("{env:?}");

@@ -8,11 +8,10 @@ use std::time::Instant;
 
 use super::MintError;
 use crate::aws::context::ContextId;
-use crate::protocol::{SessionCredentials, SessionSummary, mask};
+use crate::protocol::{SessionCredentials, SessionName, SessionSummary, mask};
 
-/// A session's place in the cache: the caller's context and `profile NAME` (a profile's
-/// own session) or `mfa-session NAME` (the MFA session behind a source profile's roles).
-pub type SessionKey = (ContextId, String);
+/// A session's place in the cache: the caller's context and which session.
+pub type SessionKey = (ContextId, SessionName);
 
 #[derive(Default)]
 pub struct SessionCache {
@@ -127,13 +126,8 @@ impl SessionCache {
                 })
             })
             .collect();
-        // "profile ..." sorts before "mfa-session ...": the profile's name is kept.
-        out.sort_by(|a, b| {
-            b.name
-                .starts_with("profile ")
-                .cmp(&a.name.starts_with("profile "))
-                .then(a.name.cmp(&b.name))
-        });
+        // A profile sorts before an MFA session: the profile's name is kept.
+        out.sort_by(|a, b| a.name.cmp(&b.name));
         let mut seen = std::collections::HashSet::new();
         out.retain(|s| seen.insert((s.access_key.clone(), s.expiration)));
         out.sort_by(|a, b| (&a.context, &a.name).cmp(&(&b.context, &b.name)));
@@ -152,8 +146,11 @@ mod tests {
     use super::*;
     use crate::secret::SecretString;
 
-    fn key(name: &str) -> SessionKey {
-        (ContextId::default(), name.to_owned())
+    fn key(profile: &str) -> SessionKey {
+        (
+            ContextId::default(),
+            SessionName::Profile(profile.to_owned()),
+        )
     }
 
     fn session(expires_in: i64) -> SessionCredentials {

@@ -22,7 +22,7 @@ use crate::clock::unix_now;
 use crate::config::{CodeSource, Config, TouchPolicy};
 use crate::otp::{self, Seed};
 use crate::paths::Paths;
-use crate::protocol::{AskKind, Event, SessionCredentials};
+use crate::protocol::{AskKind, Event, SessionCredentials, SessionName};
 use crate::secret::SecretString;
 use crate::vault;
 
@@ -295,7 +295,7 @@ impl Minter {
     /// The cached credentials for `profile`, if fresh: a cache hit without any waiting.
     #[must_use]
     pub fn cached(&self, context: &ContextId, profile: &str) -> Option<Arc<SessionCredentials>> {
-        let key = (context.clone(), format!("profile {profile}"));
+        let key = (context.clone(), SessionName::Profile(profile.to_owned()));
         self.cache.fresh(&key, self.config.refresh_margin_seconds)
     }
 
@@ -310,7 +310,7 @@ impl Minter {
     ) -> Result<Arc<SessionCredentials>, MintError> {
         let key = (
             progress.context().id().clone(),
-            format!("mfa-session {}", plan.source_profile),
+            SessionName::MfaSession(plan.source_profile.clone()),
         );
         self.cache
             .get_or_mint(&key, self.config.refresh_margin_seconds, force, || async {
@@ -796,7 +796,7 @@ const TYPED_CODE_TRIES: usize = 3;
 fn profile_key(progress: &Progress, profile: &str) -> SessionKey {
     (
         progress.context().id().clone(),
-        format!("profile {profile}"),
+        SessionName::Profile(profile.to_owned()),
     )
 }
 

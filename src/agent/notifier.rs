@@ -15,7 +15,7 @@ use crate::clock::unix_now_i64 as unix_now;
 use crate::config::TouchPolicy;
 use crate::desktop::notify::{self, Shown, Urgency};
 use crate::desktop::sentence;
-use crate::protocol::{Event, SessionSummary};
+use crate::protocol::{Event, SessionName, SessionSummary};
 use crate::vault::Vault;
 
 /// How often sessions are checked for an approaching renewal.
@@ -124,7 +124,9 @@ fn renewals_due(
     sessions
         .iter()
         .filter_map(|s| {
-            let profile = s.name.strip_prefix("profile ")?;
+            let SessionName::Profile(profile) = &s.name else {
+                return None;
+            };
             let renew_at = s.expiration - margin;
             (renew_at > now && renew_at - now <= notice)
                 .then(|| (profile.to_owned(), s.expiration, renew_at))
@@ -171,10 +173,10 @@ async fn show(summary: String, body: String, urgency: Urgency) -> Option<Shown> 
 mod tests {
     use super::*;
 
-    fn session(name: &str, expiration: i64) -> SessionSummary {
+    fn session(name: SessionName, expiration: i64) -> SessionSummary {
         SessionSummary {
             context: None,
-            name: name.into(),
+            name,
             access_key: "****ABCD".into(),
             expiration,
         }
@@ -185,13 +187,13 @@ mod tests {
         let now = 1_000_000;
         let sessions = [
             // Renewed (at 15 min left) in 4 min: due.
-            session("profile soon", now + 900 + 240),
+            session(SessionName::Profile("soon".into()), now + 900 + 240),
             // In an hour: not yet.
-            session("profile later", now + 900 + 3600),
+            session(SessionName::Profile("later".into()), now + 900 + 3600),
             // Renewal time already passed: the next call mints anyway, nothing to announce.
-            session("profile stale", now + 600),
+            session(SessionName::Profile("stale".into()), now + 600),
             // MFA sessions behind roles are not what the user asked for by name.
-            session("mfa-session base", now + 900 + 60),
+            session(SessionName::MfaSession("base".into()), now + 900 + 60),
         ];
         let due = renewals_due(&sessions, now, 900, 300);
         assert_eq!(due, vec![("soon".to_owned(), now + 1140, now + 240)]);

@@ -233,6 +233,16 @@ pub fn audit_log_once(
     entries
 }
 
+/// A hand-written client's first line: a hello of this build's protocol version, followed
+/// by `lines` (each ending in a newline), as bytes to write to the agent's socket.
+pub fn after_hello(lines: &str) -> Vec<u8> {
+    format!(
+        "{{\"type\":\"hello\",\"version\":{}}}\n{lines}",
+        mfa_agent::protocol::PROTOCOL_VERSION
+    )
+    .into_bytes()
+}
+
 /// Waits (bounded by `limit`) until `probe` gives a value, and returns it; `what` names the
 /// wait in the failure.
 pub fn wait_until<T>(what: &str, limit: Duration, probe: impl FnMut() -> Option<T>) -> T {

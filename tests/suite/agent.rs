@@ -104,11 +104,11 @@ fn credential_process_mints_once_then_serves_from_memory() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| s["name"].as_str().unwrap())
+        .map(|s| s["name"]["profile"].as_str().unwrap())
         .collect();
     assert_eq!(
         names,
-        ["profile admin", "profile base"],
+        ["admin", "base"],
         "one entry per session: base's own is also the MFA session behind admin"
     );
     assert!(
@@ -206,7 +206,9 @@ fn a_client_hanging_up_mid_mint_leaves_the_mint_to_finish_for_the_next() {
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     stream
-        .write_all(b"{\"type\":\"hello\",\"version\":4}\n{\"type\":\"credentials\",\"profile\":\"base\",\"force_refresh\":true}\n")
+        .write_all(&common::after_hello(
+            "{\"type\":\"credentials\",\"profile\":\"base\",\"force_refresh\":true}\n",
+        ))
         .unwrap();
     let mut lines = BufReader::new(stream.try_clone().unwrap()).lines();
     let hello = lines.next().unwrap().unwrap();
@@ -403,7 +405,9 @@ fn garbage_and_huge_requests_do_not_hurt_the_daemon() {
             .map_while(Result::ok)
             .collect()
     };
-    let replies = talk(b"{\"type\":\"hello\",\"version\":4}\nthis is not json\n{\"type\":\"launch\"}\n{\"type\":\"status\"}\n");
+    let replies = talk(&common::after_hello(
+        "this is not json\n{\"type\":\"launch\"}\n{\"type\":\"status\"}\n",
+    ));
     assert_eq!(replies.len(), 4, "{replies:?}");
     assert!(
         replies[1].contains("malformed request") && replies[2].contains("malformed request"),
@@ -425,7 +429,7 @@ fn garbage_and_huge_requests_do_not_hurt_the_daemon() {
         "{replies:?}"
     );
 
-    let mut huge = b"{\"type\":\"hello\",\"version\":4}\n".to_vec();
+    let mut huge = common::after_hello("");
     huge.extend(std::iter::repeat_n(b'x', 10 * 1024 * 1024));
     huge.push(b'\n');
     let replies = talk(&huge);
@@ -787,9 +791,9 @@ fn status_shows_each_session_once_and_forgets_an_error_after_a_success() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| s["name"].as_str().unwrap())
+        .map(|s| s["name"]["profile"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["profile admin", "profile base"], "{status}");
+    assert_eq!(names, ["admin", "base"], "{status}");
     let text = env.run(["status"], "").success();
     let line = text
         .lines()

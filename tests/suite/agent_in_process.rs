@@ -43,7 +43,7 @@ async fn silent_clients_are_disconnected_and_shutdown_stops_the_server() {
     let (reader, mut writer) = stream.into_split();
     let mut lines = BufReader::new(reader).lines();
     writer
-        .write_all(b"{\"type\":\"hello\",\"version\":4}\n{\"type\":\"status\"}\n")
+        .write_all(&crate::common::after_hello("{\"type\":\"status\"}\n"))
         .await
         .unwrap();
     assert!(
@@ -104,7 +104,7 @@ async fn a_flood_of_idle_connections_leaves_status_answering() {
     let (reader, mut writer) = stream.into_split();
     let mut lines = BufReader::new(reader).lines();
     writer
-        .write_all(b"{\"type\":\"hello\",\"version\":4}\n{\"type\":\"status\"}\n")
+        .write_all(&crate::common::after_hello("{\"type\":\"status\"}\n"))
         .await
         .unwrap();
     let answered = tokio::time::timeout(Duration::from_secs(10), async {
@@ -155,7 +155,7 @@ async fn a_client_that_stops_reading_is_let_go_after_ten_seconds() {
     let stream = UnixStream::connect(&socket).await.unwrap();
     let (reader, mut writer) = stream.into_split();
     writer
-        .write_all(b"{\"type\":\"hello\",\"version\":4}\n")
+        .write_all(&crate::common::after_hello(""))
         .await
         .unwrap();
     // Status requests until the agent stops taking them: its answers fill both buffers.
@@ -170,7 +170,7 @@ async fn a_client_that_stops_reading_is_let_go_after_ten_seconds() {
     let other = UnixStream::connect(&socket).await.unwrap();
     let (other_reader, mut other_writer) = other.into_split();
     other_writer
-        .write_all(b"{\"type\":\"hello\",\"version\":4}\n{\"type\":\"status\"}\n")
+        .write_all(&crate::common::after_hello("{\"type\":\"status\"}\n"))
         .await
         .unwrap();
     let mut other_lines = BufReader::new(other_reader).lines();

@@ -107,7 +107,7 @@ fn a_profile_and_an_endpoint_only_the_callers_shell_knows() {
     assert!(
         sessions
             .iter()
-            .any(|s| s["name"] == "profile ops" && s["context"] == wanted.as_str()),
+            .any(|s| s["name"]["profile"] == "ops" && s["context"] == wanted.as_str()),
         "status names the session's context: {status}"
     );
     let shown = run_in(&env, &project, &context, &["status"]).success();

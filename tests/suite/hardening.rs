@@ -62,9 +62,7 @@ fn huge_or_bogus_profile_names_are_refused_and_the_agent_stays_small() {
     let env = TestEnv::with_keyring();
     env.add_seed("work", &["--serial", SERIAL]);
     let mut stream = UnixStream::connect(env.socket()).unwrap();
-    stream
-        .write_all(b"{\"type\":\"hello\",\"version\":4}\n")
-        .unwrap();
+    stream.write_all(&common::after_hello("")).unwrap();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut line = String::new();
     reader.read_line(&mut line).unwrap();
@@ -101,7 +99,7 @@ fn subscribers_are_capped_and_status_still_answers() {
     let subscribe = || {
         let mut stream = UnixStream::connect(env.socket()).unwrap();
         stream
-            .write_all(b"{\"type\":\"hello\",\"version\":4}\n{\"type\":\"subscribe\"}\n")
+            .write_all(&common::after_hello("{\"type\":\"subscribe\"}\n"))
             .unwrap();
         let mut reader = BufReader::new(stream.try_clone().unwrap());
         let (mut hello, mut first) = (String::new(), String::new());

@@ -238,7 +238,7 @@ fn nobody_typing_fails_every_waiting_client_and_the_agent_goes_on() {
         .unwrap();
     std::io::Write::write_all(
         &mut feed,
-        b"{\"type\":\"hello\",\"version\":4}\n{\"type\":\"subscribe\"}\n",
+        &common::after_hello("{\"type\":\"subscribe\"}\n"),
     )
     .unwrap();
     let mut feed = std::io::BufReader::new(feed);

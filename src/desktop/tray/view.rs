@@ -139,11 +139,12 @@ impl View {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::SessionName;
 
-    fn session(name: &str) -> SessionSummary {
+    fn session(name: SessionName) -> SessionSummary {
         SessionSummary {
             context: None,
-            name: name.into(),
+            name,
             access_key: "****ABCD".into(),
             expiration: 0,
         }
@@ -180,7 +181,10 @@ mod tests {
             expiration: 0,
         });
         view.apply(Event::Sessions {
-            sessions: vec![session("profile base"), session("mfa-session admin-source")],
+            sessions: vec![
+                session(SessionName::Profile("base".into())),
+                session(SessionName::MfaSession("admin-source".into())),
+            ],
             unlocked_until: None,
         });
         assert_eq!(view.look(), Look::Unlocked);
