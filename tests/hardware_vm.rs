@@ -521,16 +521,56 @@ fn enrolment_asks_silently_whether_the_key_gates_its_secret_on_a_touch() {
     // The PIN-sealed vault still opens the proper way.
     pinned.run(["key", "test", "pinned"], "").success();
     stop(key);
+    a_silent_answer_opens_no_pin_sealed_vault_without_cred_protect();
+}
+
+/// A key without credProtect (CTAP 2.0) answers a silent request for a PIN-enrolled
+/// credential, but what it gives without the PIN is not what the data key was sealed with.
+fn a_silent_answer_opens_no_pin_sealed_vault_without_cred_protect() {
+    let (bare, _, key) = pinned_key_with(&["--no-cred-protect"]);
+    bare.run(["key", "enroll", "--name", "bare"], "").success();
+    let index = mfa_agent::vault::Index::load(&bare.data_dir().join("seeds.json"))
+        .unwrap()
+        .unwrap();
+    let enrolled = &index.keys[0];
+    assert_eq!(enrolled.cred_protect, None, "{enrolled:?}");
+    assert_eq!(
+        key_list(&bare)["guarantees"][0]["uses_pin"],
+        true,
+        "PIN by default"
+    );
+    let salt: [u8; 32] = enrolled.salt.as_slice().try_into().unwrap();
+    let silent =
+        mfa_agent::keys::fido::silent_hmac_secret("/dev/hidraw0", &enrolled.credential_id, salt)
+            .unwrap()
+            .expect("a key without credProtect answers a request without the PIN");
+    assert!(
+        mfa_agent::keys::seal::DataKey::unwrap(
+            &enrolled.wrapped_data_key,
+            &silent,
+            &enrolled.credential_id
+        )
+        .is_err(),
+        "the answer to a silent request opened a PIN-sealed vault"
+    );
+    bare.run(["key", "test", "bare"], "").success();
+    stop(key);
 }
 
 /// A private HOME whose PIN file (MFA_AGENT_PIN_FILE) holds 123456, and a virtual key with
 /// that PIN.
 fn pinned_key() -> (common::TestEnv, PathBuf, Child) {
+    pinned_key_with(&[])
+}
+
+/// As [`pinned_key`], the virtual key started with `more` arguments as well.
+fn pinned_key_with(more: &[&str]) -> (common::TestEnv, PathBuf, Child) {
     let mut env = common::TestEnv::new();
     let pin_file = env.path().join("pin");
     std::fs::write(&pin_file, "123456").unwrap();
     env.set("MFA_AGENT_PIN_FILE", pin_file.to_str().unwrap());
-    (env, pin_file, virtual_key(&["--pin", "123456"]))
+    let args: Vec<&str> = ["--pin", "123456"].iter().chain(more).copied().collect();
+    (env, pin_file, virtual_key(&args))
 }
 
 /// The stored (age-encrypted) form of the secret `name` (a seed's name, or
@@ -1198,7 +1238,14 @@ fn a_u2f_only_key_approves_every_code_and_mint() {
     let mut env = file_vault_with_a_seed();
     let touches = env.path().join("touches");
     let touch_count = || std::fs::read_to_string(&touches).map_or(0, |t| t.lines().count());
-    let key = virtual_key(&["--u2f", "--touch-log", touches.to_str().unwrap()]);
+    let replay = env.path().join("replay");
+    let key = virtual_key(&[
+        "--u2f",
+        "--touch-log",
+        touches.to_str().unwrap(),
+        "--replay-file",
+        replay.to_str().unwrap(),
+    ]);
 
     // Listed as what it is: U2F only, so it approves but cannot seal.
     let listed = key_list(&env);
@@ -1236,6 +1283,14 @@ fn a_u2f_only_key_approves_every_code_and_mint() {
     let stderr = code_matches_oathtool(&env);
     assert!(stderr.contains("touch your security key (u2f)"), "{stderr}");
     assert_eq!(touch_count(), 5);
+    // A recorded approval, replayed by the key in answer to the next request, approves
+    // nothing: each approval has the key sign a fresh challenge.
+    std::fs::write(&replay, "").unwrap();
+    // (`failure` also asserts that no code reached stdout.)
+    env.run(["code", "work"], "")
+        .failure(&["signature does not match"]);
+    assert_eq!(touch_count(), 6);
+    std::fs::remove_file(&replay).unwrap();
 
     // So does every mint by the agent.
     let sts = common::fake_sts::FakeSts::start(common::AWS_SEED, 30);
@@ -1250,7 +1305,7 @@ fn a_u2f_only_key_approves_every_code_and_mint() {
         "{}",
         minted.stderr()
     );
-    assert_eq!(touch_count(), 6);
+    assert_eq!(touch_count(), 7);
     env.stop_daemon();
 
     // A FIDO2 key cannot join a U2F-guarded vault, and another U2F key does not approve.

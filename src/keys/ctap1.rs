@@ -308,3 +308,66 @@ fn authenticate_data(challenge: &[u8; 32], key_handle: &[u8]) -> Result<Vec<u8>,
     data.extend_from_slice(key_handle);
     Ok(data)
 }
+
+#[cfg(test)]
+mod tests {
+    use p256::ecdsa::signature::Signer as _;
+    use p256::ecdsa::{Signature, SigningKey};
+
+    use super::*;
+
+    /// What a U2F key with `key` answers to an authentication for `challenge`.
+    fn answer(key: &SigningKey, counter: u32, challenge: &[u8; 32]) -> Vec<u8> {
+        let mut reply = vec![0x01];
+        reply.extend_from_slice(&counter.to_be_bytes());
+        let mut signed = app_param().to_vec();
+        signed.extend_from_slice(&reply);
+        signed.extend_from_slice(challenge);
+        let signature: Signature = key.sign(&signed);
+        reply.extend_from_slice(signature.to_der().as_bytes());
+        reply
+    }
+
+    fn registration_of(key: &SigningKey) -> Registration {
+        Registration {
+            key_handle: vec![1; 32],
+            public_key: key
+                .verifying_key()
+                .to_encoded_point(false)
+                .as_bytes()
+                .to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_recorded_approval_does_not_approve_again() {
+        let key = SigningKey::from_bytes(&[7u8; 32].into()).unwrap();
+        let registration = registration_of(&key);
+        let (first, second) = (challenge(), challenge());
+        assert_ne!(first, second, "each approval signs a fresh challenge");
+        let recorded = answer(&key, 1, &first);
+        check_authentication(&recorded, &registration, &first).unwrap();
+        assert!(matches!(
+            check_authentication(&recorded, &registration, &second),
+            Err(KeyError::BadSignature)
+        ));
+    }
+
+    #[test]
+    fn an_answer_without_presence_or_from_another_key_is_refused() {
+        let key = SigningKey::from_bytes(&[7u8; 32].into()).unwrap();
+        let challenge = challenge();
+        let mut untouched = answer(&key, 1, &challenge);
+        untouched[0] = 0x00;
+        assert!(check_authentication(&untouched, &registration_of(&key), &challenge).is_err());
+        let stranger = SigningKey::from_bytes(&[9u8; 32].into()).unwrap();
+        assert!(matches!(
+            check_authentication(
+                &answer(&stranger, 1, &challenge),
+                &registration_of(&key),
+                &challenge
+            ),
+            Err(KeyError::BadSignature)
+        ));
+    }
+}

@@ -4,9 +4,15 @@
 //!
 //!   mfa-agent-test-token [--u2f] [--pin PIN] [--deny-touch] [--touch-log FILE] [--touch-delay-ms MS]
 //!                        [--touch-delay-file FILE] [--gate-hmac-on-touch] [--power-cycle-file FILE]
-//!                        [--garble-file FILE [--garble-log FILE]]
+//!                        [--garble-file FILE [--garble-log FILE]] [--u2f --replay-file FILE]
+//!                        [--no-cred-protect]
 //!
-//! With --u2f it is a U2F-only key instead (CTAP1 register/authenticate, no CTAP2).
+//! With --no-cred-protect, getInfo lists hmac-secret alone, as CTAP 2.0 keys do (no
+//! credProtect: a credential answers a request made without the PIN).
+//!
+//! With --u2f it is a U2F-only key instead (CTAP1 register/authenticate, no CTAP2); with
+//! --replay-file as well, while FILE exists it answers every touched authentication with the
+//! first answer it gave (a recorded approval replayed).
 //! Prints "ready" on stdout once the device exists, then serves until killed. Touches are
 //! approved at once (or after MS milliseconds, a slow person; or after the milliseconds
 //! FILE holds at each touch) unless --deny-touch (then every presence check is refused). soft-fido2 answers hmac-secret to an assertion without user
@@ -321,7 +327,11 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let config = AuthenticatorConfig::builder()
         .aaguid(*b"mfa-agent-testkn")
         .max_credentials(100)
-        .extensions(vec!["credProtect".to_string(), "hmac-secret".to_string()])
+        .extensions(if args.iter().any(|a| a == "--no-cred-protect") {
+            vec!["hmac-secret".to_string()]
+        } else {
+            vec!["credProtect".to_string(), "hmac-secret".to_string()]
+        })
         .options(
             AuthenticatorOptions::new()
                 .with_resident_keys(true)
@@ -337,7 +347,8 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         let presence = Presence { deny_touch, touch_log, touch_delay, touch_delay_file, waiting: None };
         let device = UhidDevice::create_fido_device_with_ids(Some("mfa-agent test U2F token"), config.vendor_id, config.product_id, config.device_version)
             .map_err(|e| format!("failed to create the uhid device: {e:?}"))?;
-        return serve(Arc::new(device), CtapHidHandler::new(u2f::U2fHandler::new(presence)), None);
+        let replay_file = args.iter().position(|a| a == "--replay-file").and_then(|i| args.get(i + 1)).map(std::path::PathBuf::from);
+        return serve(Arc::new(device), CtapHidHandler::new(u2f::U2fHandler::new(presence, replay_file)), None);
     }
     let waiting = Arc::new(Waiting::default());
     let presence = Presence { deny_touch, touch_log, touch_delay, touch_delay_file, waiting: Some(waiting.clone()) };

@@ -19,11 +19,16 @@ pub struct U2fHandler {
     /// Key handle -> private key.
     keys: HashMap<Vec<u8>, [u8; 32]>,
     counter: u32,
+    /// `--replay-file FILE`: while FILE exists, a touched authentication is answered with
+    /// the first answer this key ever gave (an attacker's recording of one approval),
+    /// whatever it was asked to sign.
+    replay_file: Option<std::path::PathBuf>,
+    first_answer: Option<Vec<u8>>,
 }
 
 impl U2fHandler {
-    pub fn new(presence: Presence) -> Self {
-        Self { presence, keys: HashMap::new(), counter: 0 }
+    pub fn new(presence: Presence, replay_file: Option<std::path::PathBuf>) -> Self {
+        Self { presence, keys: HashMap::new(), counter: 0, replay_file, first_answer: None }
     }
 
     fn register(&mut self, data: &[u8]) -> Vec<u8> {
@@ -67,6 +72,11 @@ impl U2fHandler {
         if p1 == 0x07 || !self.presence.touch() {
             return SW_CONDITIONS_NOT_SATISFIED.to_vec();
         }
+        if let (Some(recorded), Some(file)) = (&self.first_answer, &self.replay_file)
+            && file.exists()
+        {
+            return recorded.clone();
+        }
         self.counter += 1;
         let mut signed = app.to_vec();
         signed.push(0x01);
@@ -77,6 +87,7 @@ impl U2fHandler {
         out.extend_from_slice(&self.counter.to_be_bytes());
         out.extend_from_slice(&signature);
         out.extend_from_slice(&SW_OK);
+        self.first_answer.get_or_insert_with(|| out.clone());
         out
     }
 }
