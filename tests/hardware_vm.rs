@@ -524,8 +524,8 @@ fn enrolment_asks_silently_whether_the_key_gates_its_secret_on_a_touch() {
     a_silent_answer_opens_no_pin_sealed_vault_without_cred_protect();
 }
 
-/// A key without credProtect (CTAP 2.0) answers a silent request for a PIN-enrolled
-/// credential, but what it gives without the PIN is not what the data key was sealed with.
+/// A key without credProtect (CTAP 2.0) enrols with its PIN, says so in the index, and what
+/// a silent request for the credential gives (if anything) does not open the data key.
 fn a_silent_answer_opens_no_pin_sealed_vault_without_cred_protect() {
     let (bare, _, key) = pinned_key_with(&["--no-cred-protect"]);
     bare.run(["key", "enroll", "--name", "bare"], "").success();
@@ -540,19 +540,22 @@ fn a_silent_answer_opens_no_pin_sealed_vault_without_cred_protect() {
         "PIN by default"
     );
     let salt: [u8; 32] = enrolled.salt.as_slice().try_into().unwrap();
+    // Keys differ here: a CTAP 2.0 key answers with its secret for use without the PIN,
+    // soft-fido2 refuses. Whatever comes back must not open the data key.
     let silent =
         mfa_agent::keys::fido::silent_hmac_secret("/dev/hidraw0", &enrolled.credential_id, salt)
-            .unwrap()
-            .expect("a key without credProtect answers a request without the PIN");
-    assert!(
-        mfa_agent::keys::seal::DataKey::unwrap(
-            &enrolled.wrapped_data_key,
-            &silent,
-            &enrolled.credential_id
-        )
-        .is_err(),
-        "the answer to a silent request opened a PIN-sealed vault"
-    );
+            .unwrap();
+    if let Some(silent) = silent {
+        assert!(
+            mfa_agent::keys::seal::DataKey::unwrap(
+                &enrolled.wrapped_data_key,
+                &silent,
+                &enrolled.credential_id
+            )
+            .is_err(),
+            "the answer to a silent request opened a PIN-sealed vault"
+        );
+    }
     bare.run(["key", "test", "bare"], "").success();
     stop(key);
 }
