@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use crate::keys::ctap1;
 use crate::keys::fido::{self, Credential};
 use crate::keys::seal::{self, DataKey};
-use crate::keys::{Authenticators, Capability, Hid, KeyDevice, KeyError};
+use crate::keys::{Authenticators, Hid, KeyError};
+use crate::protocol::{Capability, KeyDevice};
 use crate::secret::{SecretBytes, SecretString};
 use crate::vault::{EnrolledKey, KeyKind, VaultError};
 

@@ -15,11 +15,9 @@ use super::minter::{Progress, Prompt};
 use super::unlocked::Unlocked;
 use crate::config::{Config, Environment};
 use crate::keys::seal::DataKey;
-use crate::protocol::{AskKind, Event};
+use crate::protocol::{AskKind, Event, StoreKind};
 use crate::secret::SecretString;
-use crate::vault::{
-    EnrolledKey, PassphrasePurpose, PassphraseSource, StoreKind, Vault, VaultError,
-};
+use crate::vault::{EnrolledKey, PassphrasePurpose, PassphraseSource, Vault, VaultError};
 
 /// A new encrypted seed file's passphrase is at least this long.
 const MIN_PASSPHRASE: usize = 8;

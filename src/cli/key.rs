@@ -6,8 +6,7 @@ use anyhow::Result;
 use clap::Subcommand;
 
 use super::{Agent, unexpected};
-use crate::keys::{KeyDevice, PinState};
-use crate::protocol::{Request, Response};
+use crate::protocol::{KeyDevice, PinState, Request, Response};
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {

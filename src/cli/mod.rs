@@ -23,8 +23,7 @@ use clap::{Parser, Subcommand};
 use crate::client::Client;
 use crate::config::Config;
 use crate::paths::Paths;
-use crate::protocol::{Request, Response};
-use crate::vault::StoreKind;
+use crate::protocol::{Request, Response, StoreKind};
 
 /// MFA sessions for the AWS CLI and SDKs, from a per-user agent.
 ///

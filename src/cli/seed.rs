@@ -8,9 +8,8 @@ use clap::{Args, Subcommand};
 
 use super::{Agent, input, unexpected};
 use crate::otp::qr;
-use crate::protocol::{ListedSeed, Request, Response, SeedMaterial};
+use crate::protocol::{ListedSeed, Request, Response, SeedMaterial, StoreKind};
 use crate::secret::SecretString;
-use crate::vault::StoreKind;
 
 #[derive(Debug, Subcommand)]
 pub enum SeedCommand {
@@ -206,16 +205,13 @@ fn list(agent: &Agent, json: bool) -> Result<ExitCode> {
 fn print_table(store: StoreKind, seeds: &[ListedSeed]) {
     let rows: Vec<[String; 5]> = seeds
         .iter()
-        .map(|ListedSeed { name, info }| {
+        .map(|seed| {
             [
-                name.clone(),
-                info.issuer.clone().unwrap_or_else(|| "-".into()),
-                info.account.clone().unwrap_or_else(|| "-".into()),
-                format!(
-                    "{} {}d/{}s",
-                    info.params.algorithm, info.params.digits, info.params.period
-                ),
-                info.serial.clone().unwrap_or_else(|| "-".into()),
+                seed.name.clone(),
+                seed.issuer.clone().unwrap_or_else(|| "-".into()),
+                seed.account.clone().unwrap_or_else(|| "-".into()),
+                format!("{} {}d/{}s", seed.algorithm, seed.digits, seed.period),
+                seed.serial.clone().unwrap_or_else(|| "-".into()),
             ]
         })
         .collect();

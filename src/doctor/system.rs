@@ -8,8 +8,8 @@ use crate::aws::sts::Sts;
 use crate::client::{Client, ClientError, enabled_socket_unit};
 use crate::config::Config;
 use crate::paths::Paths;
-use crate::protocol::{Request, Response};
-use crate::vault::{StoreKind, Vault, VaultError};
+use crate::protocol::{Request, Response, StoreKind};
+use crate::vault::{Vault, VaultError};
 
 /// TOTP codes change every 30 s and AWS accepts little more than one step of drift.
 const CLOCK_FAIL_SECONDS: i64 = 30;

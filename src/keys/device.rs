@@ -2,76 +2,12 @@
 
 use std::time::Duration;
 
-use ctap_hid_fido2::{FidoKeyHid, HidParam, LibCfg};
-use serde::{Deserialize, Serialize};
-
 use super::{KeyError, run_exclusive};
+use crate::protocol::{Capability, KeyDevice, PinState};
+use ctap_hid_fido2::{FidoKeyHid, HidParam, LibCfg};
 
 /// How long one device gets to answer getInfo.
 const INFO_DEADLINE: Duration = Duration::from_secs(5);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PinState {
-    Set,
-    NotSet,
-    /// The key has no PIN support (or did not say).
-    Unsupported,
-}
-
-/// One FIDO device and what it reports about itself.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct KeyDevice {
-    pub path: String,
-    pub vendor_id: u16,
-    pub product_id: u16,
-    pub product: String,
-    /// CTAP versions from getInfo, e.g. FIDO_2_0, FIDO_2_1, U2F_V2.
-    pub versions: Vec<String>,
-    /// Extensions getInfo lists (some keys support hmac-secret without listing it; enrolment
-    /// decides from the makeCredential response).
-    pub extensions: Vec<String>,
-    pub pin: PinState,
-    /// PIN tries left before the key blocks its PIN for good (CTAP2 getPINRetries, which
-    /// costs no try), where a PIN is set and the key says.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pin_retries: Option<u32>,
-    /// PIN/UV auth protocols, most preferred first.
-    pub pin_protocols: Vec<u32>,
-    /// What mfa-agent can do with this key.
-    pub capability: Capability,
-    /// Why the device could not be asked, if it could not.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// The name it is enrolled under in this vault, if it is (filled in by callers that
-    /// know the vault, with a silent probe).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enrolled_as: Option<String>,
-}
-
-/// What mfa-agent can do with a key (on the wire as the words users read in `key list`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Capability {
-    /// FIDO2: hmac-secret seals the vault, and a touch approves.
-    #[serde(rename = "seal and approve")]
-    SealAndApprove,
-    /// U2F only: no hmac-secret to seal with; a touch approves each use.
-    #[serde(rename = "approve only")]
-    ApproveOnly,
-    /// The key could not be asked.
-    #[serde(rename = "unknown")]
-    Unknown,
-}
-
-impl std::fmt::Display for Capability {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::SealAndApprove => "seal and approve",
-            Self::ApproveOnly => "approve only",
-            Self::Unknown => "unknown",
-        })
-    }
-}
 
 /// ctap-hid-fido2's settings: it must never print (its keep-alive message goes to stdout
 /// by default, which would corrupt credential_process output).

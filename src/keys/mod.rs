@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-pub use self::device::{Capability, KeyDevice, PinState, list};
+pub use self::device::list;
 use self::fido::Credential;
+use crate::protocol::KeyDevice;
 use crate::secret::{SecretBytes, SecretString};
 
 /// The security-key operations opening the vault needs. [`Hid`] is the real thing (CTAP2

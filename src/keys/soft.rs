@@ -9,7 +9,8 @@ use sha2::{Digest, Sha256};
 
 use super::fido::{Credential, RP_ID};
 use super::seal::DataKey;
-use super::{Authenticators, KeyDevice, KeyError, PinState};
+use super::{Authenticators, KeyError};
+use crate::protocol::{Capability, KeyDevice, PinState};
 use crate::secret::{SecretBytes, SecretString};
 use crate::vault::EnrolledKey;
 
@@ -189,7 +190,7 @@ impl Authenticators for SoftKeys {
                 },
                 pin_retries: devices[path].pin.is_some().then_some(devices[path].retries),
                 pin_protocols: vec![2],
-                capability: super::Capability::SealAndApprove,
+                capability: Capability::SealAndApprove,
                 error: None,
                 enrolled_as: None,
             })

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
-use super::StoreKind;
 use crate::otp::OtpError;
+use crate::protocol::StoreKind;
 
 #[derive(Debug, Error)]
 pub enum VaultError {

@@ -12,8 +12,9 @@ use age::secrecy::SecretString as AgeSecret;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
-use super::{SecretStore, StoreKind, VaultError};
+use super::{SecretStore, VaultError};
 use crate::atomic;
+use crate::protocol::StoreKind;
 use crate::secret::{SecretBytes, SecretString};
 
 /// Why the passphrase is wanted: a new file asks for it twice.

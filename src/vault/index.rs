@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{StoreKind, VaultError};
+use super::VaultError;
 use crate::atomic;
 use crate::keys::seal::{DataKey, SealError};
 use crate::otp::OtpParams;
+use crate::protocol::{ListedSeed, StoreKind};
 use crate::secret::SecretBytes;
 
 /// 2: keys may wrap the data key to a public half (`recipient`), and secrets live under a
@@ -35,6 +36,23 @@ pub struct SeedInfo {
     pub serial: Option<String>,
     /// Unix time the seed was added.
     pub added: u64,
+}
+
+impl SeedInfo {
+    /// What `seed list` shows of the seed named `name`.
+    #[must_use]
+    pub fn listed_as(&self, name: &str) -> ListedSeed {
+        ListedSeed {
+            name: name.to_owned(),
+            algorithm: self.params.algorithm.to_string(),
+            digits: self.params.digits,
+            period: self.params.period,
+            issuer: self.issuer.clone(),
+            account: self.account.clone(),
+            serial: self.serial.clone(),
+            added: self.added,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

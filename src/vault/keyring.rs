@@ -6,7 +6,8 @@ use std::sync::Arc;
 use keyring_core::api::CredentialStore;
 use keyring_core::{Entry, Error as KeyringError};
 
-use super::{SecretStore, StoreKind, VaultError};
+use super::{SecretStore, VaultError};
+use crate::protocol::StoreKind;
 use crate::secret::SecretString;
 
 /// The keyring "service" every mfa-agent entry is filed under.

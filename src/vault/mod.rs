@@ -18,7 +18,7 @@ pub use self::file::{FileStore, PassphrasePurpose, PassphraseSource};
 use self::index::VaultLock;
 pub use self::index::{CredentialInfo, EnrolledKey, Index, KeyKind, SeedInfo};
 pub use self::keyring::KeyringStore;
-pub use self::store::{SecretStore, StoreKind};
+pub use self::store::SecretStore;
 use crate::aws::LongTermKeys;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -26,6 +26,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use crate::clock::unix_now;
 use crate::keys::seal::DataKey;
 use crate::otp::{self, Seed};
+use crate::protocol::StoreKind;
 use crate::secret::SecretString;
 
 const INDEX_FILE: &str = "seeds.json";

@@ -1,39 +1,8 @@
 //! Where seed secrets are kept: the OS keyring or an encrypted file, behind one trait.
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
-
 use super::VaultError;
+use crate::protocol::StoreKind;
 use crate::secret::SecretString;
-
-/// The kinds of secret store a vault can use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum StoreKind {
-    /// The OS keyring: Secret Service on Linux, Keychain on macOS, Credential Manager on Windows.
-    Keyring,
-    /// A passphrase-encrypted file (age/scrypt), for machines without a keyring.
-    File,
-}
-
-impl fmt::Display for StoreKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Keyring => "OS keyring",
-            Self::File => "encrypted file",
-        })
-    }
-}
-
-impl FromStr for StoreKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        <Self as clap::ValueEnum>::from_str(s, true)
-            .map_err(|_| format!("unknown store {s:?}; use `keyring` or `file`"))
-    }
-}
 
 /// A place that keeps secrets by id. Implementations never log or echo the secrets.
 pub trait SecretStore {

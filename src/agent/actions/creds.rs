@@ -3,8 +3,7 @@
 use super::super::door::Visitor;
 use super::super::minter::{Minter, Progress};
 use crate::aws::LongTermKeys;
-use crate::protocol::{CredsEntry, Request, Response, mask};
-use crate::vault::StoreKind;
+use crate::protocol::{CredsEntry, Request, Response, StoreKind, mask};
 
 /// Carries out a `creds` request.
 pub async fn handle(

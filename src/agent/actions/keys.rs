@@ -7,8 +7,7 @@ use super::super::door::{AgentPrompter, Visitor};
 use super::super::minter::Minter;
 use crate::keys::seal::{self, DataKey};
 use crate::keys::{self, KeyError, ctap1, fido};
-use crate::keys::{Capability, PinState};
-use crate::protocol::{AskKind, KeyGuarantee, Response};
+use crate::protocol::{AskKind, Capability, KeyDevice, KeyGuarantee, PinState, Response};
 use crate::secret::SecretString;
 use crate::unlock::{self, Prompter as _};
 use crate::vault::{EnrolledKey, KeyKind, Vault, VaultError};
@@ -196,9 +195,9 @@ fn enroll_in(
 
 /// The plugged-in key `--device` names, or the only one.
 fn device_to_enrol<'a>(
-    devices: &'a [keys::KeyDevice],
+    devices: &'a [KeyDevice],
     device: Option<&str>,
-) -> anyhow::Result<&'a keys::KeyDevice> {
+) -> anyhow::Result<&'a KeyDevice> {
     Ok(match device {
         Some(path) => devices
             .iter()
@@ -219,7 +218,7 @@ fn device_to_enrol<'a>(
 /// A U2F-only key: registered (one touch); from then on each seed read needs its touch.
 fn enroll_u2f(
     name: &str,
-    target: &keys::KeyDevice,
+    target: &KeyDevice,
     vault: &mut Vault,
     prompter: &AgentPrompter,
 ) -> anyhow::Result<Response> {

@@ -6,8 +6,7 @@ use anyhow::bail;
 use super::super::door::Visitor;
 use super::super::minter::Minter;
 use crate::otp::{self, Seed, migration, uri};
-use crate::protocol::{ListedSeed, Response, SeedMaterial};
-use crate::vault::StoreKind;
+use crate::protocol::{Response, SeedMaterial, StoreKind};
 
 pub async fn list(minter: &Minter, visitor: &Visitor) -> anyhow::Result<Response> {
     minter
@@ -15,10 +14,7 @@ pub async fn list(minter: &Minter, visitor: &Visitor) -> anyhow::Result<Response
         .enter(visitor, false, None, |vault, _| {
             let seeds = vault
                 .seeds()
-                .map(|(name, info)| ListedSeed {
-                    name: name.to_owned(),
-                    info: info.clone(),
-                })
+                .map(|(name, info)| info.listed_as(name))
                 .collect();
             Ok(Response::Seeds {
                 store: vault.store_kind(),

@@ -16,9 +16,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::keys::KeyDevice;
 use crate::secret::SecretString;
-use crate::vault::{SeedInfo, StoreKind};
+
+mod views;
+
+pub use self::views::{
+    Capability, CodeReply, CredsEntry, KeyDevice, KeyGuarantee, LastError, ListedSeed, MfaDevice,
+    PinState, SessionName, SessionSummary, StatusReport, StoreKind, mask,
+};
 
 /// Bumped by hand whenever a message changes shape (3: secrets a client sends are base64;
 /// credentials name who uses them; 4: hello carries the client's AWS environment, sessions
@@ -415,16 +420,6 @@ pub enum Response {
     },
 }
 
-/// One MFA device of an IAM user, and the vault's seed for it if it holds one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MfaDevice {
-    pub serial: String,
-    /// Unix seconds.
-    pub enabled: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seed: Option<String>,
-}
-
 /// Temporary AWS credentials, as handed to `credential_process` and `exec`.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct SessionCredentials {
@@ -475,66 +470,6 @@ impl Response {
             Self::Error { .. } => "error",
         }
     }
-}
-
-/// A code handed out by the agent.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CodeReply {
-    pub name: String,
-    pub digits: String,
-    /// Unix seconds: the code's window.
-    pub valid_from: u64,
-    pub valid_until: u64,
-    pub period: u64,
-    /// The agent already sent the code of the window asked for to AWS: this is the
-    /// code of a later one, which AWS accepts once its window begins.
-    #[serde(default)]
-    pub spent: bool,
-    /// The seed is an AWS MFA device's: the agent will not send this code itself, so its
-    /// next session for the device waits for a later window.
-    #[serde(default)]
-    pub for_aws: bool,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ListedSeed {
-    pub name: String,
-    #[serde(flatten)]
-    pub info: SeedInfo,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct KeyGuarantee {
-    pub name: String,
-    pub uses_pin: bool,
-    /// Whether the key refused hmac-secret without a touch when asked at enrolment.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub touch_gated: Option<bool>,
-    /// What it protects, in words.
-    pub protects: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fix: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CredsEntry {
-    pub profile: String,
-    /// Masked (`****ABCD`).
-    pub access_key: String,
-}
-
-/// Shows only the last four characters of an access key id, as in logs and `status`.
-#[must_use]
-pub fn mask(access_key_id: &str) -> String {
-    let tail: String = access_key_id
-        .chars()
-        .rev()
-        .take(4)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    format!("****{tail}")
 }
 
 fn expose<S: Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
@@ -615,77 +550,6 @@ pub enum Event {
     /// How many requests wait for their turn at the vault and the security key (one runs at
     /// a time).
     Queue { waiting: usize },
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StatusReport {
-    pub agent_version: String,
-    pub protocol_version: u32,
-    pub pid: u32,
-    pub uptime_seconds: u64,
-    /// Where seeds are kept, e.g. "OS keyring" or "encrypted file".
-    pub store: String,
-    pub sessions: Vec<SessionSummary>,
-    /// Under `touch = "unlock"`: Unix time until which the seeds stay unlocked.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unlocked_until: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<LastError>,
-    /// Requests waiting for their turn at the vault and the security key.
-    #[serde(default)]
-    pub queue: usize,
-    /// Requests for sessions being minted: the ones minting and the ones that wait to share
-    /// their result (single-flight), a role's inner MFA session counted as one more.
-    #[serde(default)]
-    pub waiting_for_sessions: usize,
-}
-
-/// Which session: a profile's own, or the MFA session (one GetSessionToken) behind a source
-/// profile's role profiles. Profiles order before MFA sessions: where both are one session,
-/// the profile's name is the one shown.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SessionName {
-    Profile(String),
-    MfaSession(String),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionSummary {
-    pub name: SessionName,
-    /// The AWS environment it was minted in, when not the default one (see
-    /// `aws::context::ContextId`): the same profile name in two configs is two sessions.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub context: Option<String>,
-    /// The masked access key id.
-    pub access_key: String,
-    /// Unix seconds.
-    pub expiration: i64,
-}
-
-impl SessionSummary {
-    /// The name people read: "base" for a profile's session, "base (MFA session)" for the
-    /// MFA session behind its role profiles, and its context where that is not the default
-    /// ("ops [AWS_CONFIG_FILE=/home/me/project/aws.config]").
-    #[must_use]
-    pub fn display_name(&self) -> String {
-        let name = match &self.name {
-            SessionName::Profile(profile) => profile.clone(),
-            SessionName::MfaSession(source) => format!("{source} (MFA session)"),
-        };
-        match &self.context {
-            Some(context) => format!("{name} [{context}]"),
-            None => name,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LastError {
-    /// Unix seconds.
-    pub at: i64,
-    pub profile: String,
-    pub message: String,
 }
 
 #[cfg(test)]
