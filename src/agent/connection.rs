@@ -8,14 +8,14 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use super::actions::credentials;
 use super::lines::{Line, WipingReader, read_line};
-use super::minter::Progress;
 use super::peer::Peer;
+use super::prompt::Progress;
 use super::{AgentState, Prompt, actions, gate};
 use crate::aws::context::AwsContext;
 use crate::protocol::{
-    AskKind, CredentialsUser, Event, LastError, MAX_LINE, PROTOCOL_VERSION, Request, Response,
-    StatusReport,
+    AskKind, CredentialsUser, Event, MAX_LINE, PROTOCOL_VERSION, Request, Response, StatusReport,
 };
 use crate::secret::SecretString;
 
@@ -267,79 +267,17 @@ where
             tracing::info!(dropped, "locked: dropped cached sessions");
             Response::Locked { dropped }
         }
-        Request::Credentials { profile, .. } if !plausible_profile(&profile) => Response::Error {
-            message: format!(
-                "{:?} is not an AWS profile name (at most {MAX_PROFILE_NAME} printable characters)",
-                profile.chars().take(40).collect::<String>()
-            ),
-        },
         Request::Credentials {
             profile,
             force_refresh,
             user,
         } => {
-            // The hot path: fresh credentials in the cache, nothing to wait for.
-            // Named before the reply: a client exits as soon as it has it, and with it the
-            // way to the program behind it.
-            let peer = &*caller.asker.user(user.as_ref());
-            let context = caller.context.id();
-            // The audit log names the context where it is not the default.
-            let subject = match context.label() {
-                Some(label) => std::borrow::Cow::Owned(format!("{profile} ({label})")),
-                None => std::borrow::Cow::Borrowed(profile.as_str()),
+            let ask = credentials::Ask {
+                profile: &profile,
+                force_refresh,
+                context: caller.context.id(),
             };
-            if !force_refresh
-                && let Some(credentials) = state.minter.cached(context, &profile)
-                && state
-                    .minter
-                    .may_serve(context, &profile, &credentials, &peer.program)
-            {
-                let sent = send(writer, &Response::Credentials(credentials)).await;
-                state.audit.record("credentials", &subject, peer, "hit");
-                return sent;
-            }
-            let (progress, messages) = caller.progress(peer);
-            // Boxed: a mint's state machine is large, and it only runs on a cache miss (or
-            // a program that must be approved first).
-            let mint = Box::pin(
-                state
-                    .minter
-                    .credentials_for(&profile, force_refresh, &progress),
-            );
-            let Some(result) = follow_mint(mint, messages, reader, writer).await? else {
-                // The client hung up; the mint ran to its end for the cache and other callers.
-                return Err(std::io::ErrorKind::BrokenPipe.into());
-            };
-            let operation = if force_refresh {
-                "credentials refresh"
-            } else {
-                "credentials"
-            };
-            match result {
-                Ok(credentials) => {
-                    state.audit.record(operation, &subject, peer, "issued");
-                    // The last error is news only until something works again.
-                    *state.last_error.lock().expect("last error lock poisoned") = None;
-                    Response::Credentials(credentials)
-                }
-                Err(err) => {
-                    state.audit.record(operation, &subject, peer, "failed");
-                    let err = err.to_string();
-                    // Name the profile once: most errors say which already.
-                    let message = if err.contains(&format!("profile {profile:?}")) {
-                        err
-                    } else {
-                        format!("profile {profile:?}: {err}")
-                    };
-                    tracing::warn!("{message}");
-                    *state.last_error.lock().expect("last error lock poisoned") = Some(LastError {
-                        at: crate::clock::unix_now_i64(),
-                        profile: profile.clone(),
-                        message: message.clone(),
-                    });
-                    Response::Error { message }
-                }
-            }
+            return serve_credentials(&ask, user.as_ref(), state, caller, reader, writer).await;
         }
         // Everything else reads the vault, talks to a security key or uses a session.
         request => match carry_out(request, state, caller, reader, writer).await? {
@@ -348,6 +286,42 @@ where
         },
     };
     send(writer, &response).await
+}
+
+/// The credentials request, the hot path: a fresh cached session is sent at once;
+/// otherwise the mint's prompts are relayed until it ends.
+async fn serve_credentials<R, W>(
+    ask: &credentials::Ask<'_>,
+    user: Option<&CredentialsUser>,
+    state: &AgentState,
+    caller: &Caller<'_>,
+    reader: &mut R,
+    writer: &mut W,
+) -> std::io::Result<()>
+where
+    R: AsyncBufReadExt + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    if let Err(message) = ask.check_name() {
+        return send(writer, &Response::Error { message }).await;
+    }
+    // Named before the reply: a client exits as soon as it has it, and with it the way to
+    // the program behind it.
+    let peer = &*caller.asker.user(user);
+    if let Some(credentials) = ask.cached(state, peer) {
+        let sent = send(writer, &Response::Credentials(credentials)).await;
+        ask.served_from_cache(state, peer);
+        return sent;
+    }
+    let (progress, messages) = caller.progress(peer);
+    // Boxed: a mint's state machine is large, and it only runs on a cache miss (or a
+    // program that must be approved first).
+    let mint = Box::pin(ask.mint(state, &progress));
+    let Some(result) = follow_mint(mint, messages, reader, writer).await? else {
+        // The client hung up; the mint ran to its end for the cache and other callers.
+        return Err(std::io::ErrorKind::BrokenPipe.into());
+    };
+    send(writer, &ask.answer(state, peer, result)).await
 }
 
 /// Carries out a request other than the hot credentials one, through the gate: its
@@ -388,14 +362,6 @@ where
         tracing::info!("request failed: {message}");
         Response::Error { message }
     })))
-}
-
-/// Longer than any profile name people write; every name asked for keeps a cache slot, so
-/// the bound is also the agent's memory bound for names that do not exist.
-const MAX_PROFILE_NAME: usize = 256;
-
-fn plausible_profile(name: &str) -> bool {
-    !name.is_empty() && name.len() <= MAX_PROFILE_NAME && !name.chars().any(char::is_control)
 }
 
 /// Drives `mint` while relaying its prompts to the client. If the client hangs up, the

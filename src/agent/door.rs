@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use super::events::Events;
-use super::minter::{Progress, Prompt};
+use super::prompt::{Progress, Prompt};
 use super::unlocked::Unlocked;
 use crate::config::{Config, Environment};
 use crate::keys::seal::DataKey;

@@ -3,7 +3,7 @@
 //! catch-all: a new request does not build until it is named here).
 //!
 //! What follows from the use:
-//! - a **session** is reached only through [`Minter::credentials_for`](super::Minter), which
+//! - a **session** is reached only through `actions::credentials::session`, which
 //!   applies `confirm = "each-program"` to the program that asked, forced refresh or not;
 //! - a **secret** (a code, an export) opens only with the approval the vault asks for (a
 //!   touch under `touch = "each"`, or the unlock);

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
-use super::minter::{Progress, Prompt};
+use super::prompt::{Progress, Prompt};
 use crate::secret::SecretString;
 
 /// No code is longer; a command printing more is not printing a code.

@@ -16,6 +16,7 @@ mod mfa_process;
 mod minter;
 pub mod notifier;
 pub mod peer;
+mod prompt;
 mod replay;
 #[cfg(target_os = "linux")]
 mod sleep;
@@ -30,7 +31,8 @@ use thiserror::Error;
 use tokio::net::UnixListener;
 
 pub use self::events::Events;
-pub use self::minter::{Minter, Prompt};
+pub use self::minter::Minter;
+pub use self::prompt::Prompt;
 use crate::aws::profile::ProfileError;
 use crate::aws::sts::StsError;
 use crate::protocol::LastError;
@@ -103,6 +105,31 @@ pub enum MintError {
     },
     #[error("{0}")]
     Internal(String),
+}
+
+impl MintError {
+    /// The profile the message names (as `profile "NAME"`), if it names one: a reply about
+    /// another profile, or about none, is prefixed with the profile asked for.
+    #[must_use]
+    pub fn names_profile(&self) -> Option<&str> {
+        match self {
+            Self::Profile(e) => e.names_profile(),
+            Self::NoSeed { profile, .. }
+            | Self::NoSourceCredentials { profile }
+            | Self::MfaProcess { profile, .. }
+            | Self::MfaProcessRejected { profile, .. }
+            | Self::NotApproved { profile, .. } => Some(profile),
+            Self::Sts { .. }
+            | Self::AmbiguousSeed { .. }
+            | Self::CodeRejected { .. }
+            | Self::NoCodeTyped { .. }
+            | Self::TypedCodeFailed { .. }
+            | Self::NoWayToAsk { .. }
+            | Self::Cancelled
+            | Self::Vault(_)
+            | Self::Internal(_) => None,
+        }
+    }
 }
 
 /// Everything the daemon's connections share.

@@ -71,6 +71,25 @@ pub enum ProfileError {
     },
 }
 
+impl ProfileError {
+    /// The profile the message names (as `profile "NAME"`), if it names one.
+    #[must_use]
+    pub fn names_profile(&self) -> Option<&str> {
+        match self {
+            Self::Load(_) => None,
+            Self::Unknown { profile, .. }
+            | Self::NoMfaSerial { profile }
+            | Self::NoSourceProfile { profile }
+            | Self::SourceLoop { profile }
+            | Self::ChainTooLong { profile }
+            | Self::OtherProcess { profile, .. }
+            | Self::ProcessLoop { profile, .. }
+            | Self::Sso { profile }
+            | Self::BadDuration { profile, .. } => Some(profile),
+        }
+    }
+}
+
 /// Everything needed to mint credentials for one profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProfilePlan {

@@ -1,7 +1,8 @@
 //! Long-term AWS keys in the vault: list, add, remove and rotate, carried out by the agent.
 
 use super::super::door::Visitor;
-use super::super::minter::{Minter, Progress};
+use super::super::minter::Minter;
+use super::super::prompt::Progress;
 use crate::aws::LongTermKeys;
 use crate::protocol::{CredsEntry, Request, Response, StoreKind, mask};
 

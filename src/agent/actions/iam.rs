@@ -11,7 +11,8 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow, bail};
 
 use super::super::door::Visitor;
-use super::super::minter::{Minter, Progress};
+use super::super::minter::Minter;
+use super::super::prompt::Progress;
 use super::super::replay::Use;
 use crate::aws::http::TransportError;
 use crate::aws::iam::{self, Iam};
@@ -251,8 +252,7 @@ async fn unenroll(
             .await?;
     }
     // Policies allow deactivating an MFA device only from an MFA session: the agent's.
-    let session = minter
-        .credentials_for(&plan.source_profile, false, &visitor.progress)
+    let session = super::credentials::session(minter, &plan.source_profile, false, &visitor.progress)
         .await
         .context("deactivating an MFA device needs an MFA session, and getting one failed; nothing was changed")?;
     let signed = sts::signing_credentials(&session);

@@ -48,9 +48,7 @@ pub async fn login(
             "profile {profile:?} is an IAM user's MFA session (GetSessionToken), which the console sign-in endpoint does not take: AWS signs an IAM user in from the CLI only through GetFederationToken, whose session carries no MFA, so MFA-only policies deny it; open the console with a role profile (role_arn, source_profile = {source}), or sign in with your password and MFA device"
         );
     }
-    let session = minter
-        .credentials_for(&profile, false, &visitor.progress)
-        .await?;
+    let session = super::credentials::session(minter, &profile, false, &visitor.progress).await?;
     let (endpoint, destination) = endpoints(minter.config(), plan.region.as_deref());
     let timeout = Duration::from_secs(minter.config().sts_timeout_seconds);
     let token = signin_token(&endpoint, &session, timeout).await?;

@@ -3,6 +3,7 @@
 //! prompts relayed to the client that asked.
 
 mod code;
+pub mod credentials;
 mod creds;
 mod iam;
 mod keys;
@@ -11,7 +12,8 @@ mod rotate;
 mod seeds;
 
 use super::door::Visitor;
-use super::minter::{Minter, Progress};
+use super::minter::Minter;
+use super::prompt::Progress;
 use crate::protocol::{Request, Response};
 
 /// Carries out a vault or key request. Errors are for the user, whole: `{err:#}`.

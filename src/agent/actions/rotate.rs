@@ -43,8 +43,7 @@ pub async fn rotate(
         .with_context(|| format!("the keys of profile {source:?} belong to {arn}, not to an IAM user; nothing was changed"))?
         .to_owned();
     // MFA-only policies allow managing one's own keys from an MFA session only.
-    let session = minter
-        .credentials_for(&source, false, &visitor.progress)
+    let session = super::credentials::session(minter, &source, false, &visitor.progress)
         .await
         .context(
             "rotating keys needs an MFA session, and getting one failed; nothing was changed",
