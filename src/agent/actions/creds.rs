@@ -2,54 +2,10 @@
 
 use super::super::door::Visitor;
 use super::super::minter::Minter;
-use super::super::prompt::Progress;
 use crate::aws::LongTermKeys;
-use crate::protocol::{CredsEntry, Request, Response, StoreKind, mask};
+use crate::protocol::{CredsEntry, Response, StoreKind, mask};
 
-/// Carries out a `creds` request.
-pub async fn handle(
-    request: Request,
-    minter: &Minter,
-    progress: Progress,
-) -> anyhow::Result<Response> {
-    let visitor = |subject: String, purpose: String| Visitor {
-        progress: progress.clone(),
-        subject,
-        purpose,
-    };
-    match request {
-        Request::CredsList => list(minter, &visitor("keys".into(), "list keys".into())).await,
-        Request::CredsAdd {
-            profile,
-            access_key_id,
-            secret_access_key,
-            replace,
-            store,
-        } => {
-            let v = visitor(profile.clone(), format!("store the keys of {profile}"));
-            let keys = crate::aws::LongTermKeys {
-                access_key_id,
-                secret_access_key,
-            };
-            add(minter, &v, profile, keys, replace, store).await
-        }
-        Request::CredsRemove { profile, yes } => {
-            let v = visitor(profile.clone(), format!("remove the keys of {profile}"));
-            remove(minter, &v, profile, yes).await
-        }
-        Request::CredsExport { profile } => {
-            let v = visitor(profile.clone(), format!("hand out the keys of {profile}"));
-            export(minter, &v, profile).await
-        }
-        Request::CredsRotate { profile } => {
-            let v = visitor(profile.clone(), format!("rotate the keys of {profile}"));
-            super::rotate::rotate(minter, &v, profile).await
-        }
-        other => anyhow::bail!("{other:?} is not a creds request"),
-    }
-}
-
-async fn list(minter: &Minter, visitor: &Visitor) -> anyhow::Result<Response> {
+pub(super) async fn list(minter: &Minter, visitor: &Visitor) -> anyhow::Result<Response> {
     minter
         .door
         .enter(visitor, false, None, |vault, _| {
@@ -65,7 +21,7 @@ async fn list(minter: &Minter, visitor: &Visitor) -> anyhow::Result<Response> {
         .await
 }
 
-async fn add(
+pub(super) async fn add(
     minter: &Minter,
     visitor: &Visitor,
     profile: String,
@@ -90,7 +46,11 @@ async fn add(
 }
 
 /// The keys of `profile`, opened as any use of them is (a touch where they are sealed).
-async fn export(minter: &Minter, visitor: &Visitor, profile: String) -> anyhow::Result<Response> {
+pub(super) async fn export(
+    minter: &Minter,
+    visitor: &Visitor,
+    profile: String,
+) -> anyhow::Result<Response> {
     minter
         .door
         .enter(visitor, false, None, move |vault, _| {
@@ -105,7 +65,7 @@ async fn export(minter: &Minter, visitor: &Visitor, profile: String) -> anyhow::
         .await
 }
 
-async fn remove(
+pub(super) async fn remove(
     minter: &Minter,
     visitor: &Visitor,
     profile: String,

@@ -12,7 +12,6 @@ use anyhow::{Context as _, anyhow, bail};
 
 use super::super::door::Visitor;
 use super::super::minter::Minter;
-use super::super::prompt::Progress;
 use super::super::replay::Use;
 use crate::aws::http::TransportError;
 use crate::aws::iam::{self, Iam};
@@ -21,65 +20,22 @@ use crate::aws::{LongTermKeys, sts};
 use crate::clock::unix_now;
 use crate::config::TouchPolicy;
 use crate::otp::{self, Seed};
-use crate::protocol::{MfaDevice, Request, Response};
+use crate::protocol::{MfaDevice, Response};
 use crate::vault;
 
 /// What `aws enroll` was asked for.
-struct Enrolment {
+pub(super) struct Enrolment {
     pub profile: String,
     pub device_name: Option<String>,
     pub user: Option<String>,
     pub seed: Option<String>,
 }
 
-/// Carries out an `aws` request.
-pub async fn handle(
-    request: Request,
-    minter: &Minter,
-    progress: Progress,
-) -> anyhow::Result<Response> {
-    let visitor = |profile: &str, purpose: String| Visitor {
-        progress: progress.clone(),
-        subject: profile.to_owned(),
-        purpose,
-    };
-    match request {
-        Request::AwsEnroll {
-            profile,
-            device_name,
-            user,
-            seed,
-        } => {
-            let v = visitor(&profile, format!("enrol an MFA device for {profile}"));
-            let enrolment = Enrolment {
-                profile,
-                device_name,
-                user,
-                seed,
-            };
-            enroll(minter, &v, enrolment).await
-        }
-        Request::AwsResync { profile } => {
-            let v = visitor(&profile, format!("resynchronise {profile}'s MFA device"));
-            resync(minter, &v, profile).await
-        }
-        Request::AwsUnenroll { profile, user, yes } => {
-            let v = visitor(&profile, format!("remove {profile}'s MFA device"));
-            unenroll(minter, &v, profile, user, yes).await
-        }
-        Request::AwsDevices { profile } => {
-            let v = visitor(&profile, format!("list {profile}'s MFA devices"));
-            devices(minter, &v, profile).await
-        }
-        other => bail!("{other:?} is not an aws request"),
-    }
-}
-
 /// Below this much time left in a code's window, the pair of codes waits for the next
 /// window: AWS must still find both current (or one step back) when it reads them.
 const MIN_WINDOW_LEFT: u64 = 5;
 
-async fn enroll(
+pub(super) async fn enroll(
     minter: &Minter,
     visitor: &Visitor,
     enrolment: Enrolment,
@@ -209,7 +165,11 @@ async fn forget_seed(minter: &Minter, visitor: &Visitor, name: &str) -> String {
     }
 }
 
-async fn resync(minter: &Minter, visitor: &Visitor, profile: String) -> anyhow::Result<Response> {
+pub(super) async fn resync(
+    minter: &Minter,
+    visitor: &Visitor,
+    profile: String,
+) -> anyhow::Result<Response> {
     let profiles = visitor.progress.context().profiles().await?;
     let plan = profiles.plan(&profile)?;
     let region = visitor.progress.context().region(plan.region.as_deref());
@@ -229,7 +189,7 @@ async fn resync(minter: &Minter, visitor: &Visitor, profile: String) -> anyhow::
     })
 }
 
-async fn unenroll(
+pub(super) async fn unenroll(
     minter: &Minter,
     visitor: &Visitor,
     profile: String,
@@ -298,7 +258,11 @@ async fn unenroll(
     })
 }
 
-async fn devices(minter: &Minter, visitor: &Visitor, profile: String) -> anyhow::Result<Response> {
+pub(super) async fn devices(
+    minter: &Minter,
+    visitor: &Visitor,
+    profile: String,
+) -> anyhow::Result<Response> {
     let profiles = visitor.progress.context().profiles().await?;
     let region = visitor
         .progress

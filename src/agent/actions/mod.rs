@@ -17,6 +17,10 @@ use super::prompt::Progress;
 use crate::protocol::{Request, Response};
 
 /// Carries out a vault or key request. Errors are for the user, whole: `{err:#}`.
+///
+/// One flat match, one arm per request, each naming what the request does for its touch
+/// prompts and calling its action: long, but split it and the request is matched twice.
+#[allow(clippy::too_many_lines)]
 pub async fn handle(
     request: Request,
     minter: &Minter,
@@ -77,11 +81,35 @@ pub async fn handle(
             let v = visitor(format!("seed {name}"), format!("export the seed {name}"));
             seeds::export(minter, &v, name).await
         }
-        request @ (Request::CredsList
-        | Request::CredsAdd { .. }
-        | Request::CredsRemove { .. }
-        | Request::CredsExport { .. }
-        | Request::CredsRotate { .. }) => creds::handle(request, minter, progress).await,
+        Request::CredsList => {
+            creds::list(minter, &visitor("keys".into(), "list keys".into())).await
+        }
+        Request::CredsAdd {
+            profile,
+            access_key_id,
+            secret_access_key,
+            replace,
+            store,
+        } => {
+            let v = visitor(profile.clone(), format!("store the keys of {profile}"));
+            let keys = crate::aws::LongTermKeys {
+                access_key_id,
+                secret_access_key,
+            };
+            creds::add(minter, &v, profile, keys, replace, store).await
+        }
+        Request::CredsRemove { profile, yes } => {
+            let v = visitor(profile.clone(), format!("remove the keys of {profile}"));
+            creds::remove(minter, &v, profile, yes).await
+        }
+        Request::CredsExport { profile } => {
+            let v = visitor(profile.clone(), format!("hand out the keys of {profile}"));
+            creds::export(minter, &v, profile).await
+        }
+        Request::CredsRotate { profile } => {
+            let v = visitor(profile.clone(), format!("rotate the keys of {profile}"));
+            rotate::rotate(minter, &v, profile).await
+        }
         Request::ConsoleLogin { profile } => {
             let v = visitor(profile.clone(), format!("open the console as {profile}"));
             login::login(minter, &v, profile).await
@@ -101,10 +129,48 @@ pub async fn handle(
             let v = visitor(format!("key {name}"), format!("remove the key {name}"));
             keys::remove(minter, &v, name, yes).await
         }
-        request @ (Request::AwsEnroll { .. }
-        | Request::AwsResync { .. }
-        | Request::AwsUnenroll { .. }
-        | Request::AwsDevices { .. }) => iam::handle(request, minter, progress).await,
-        other => anyhow::bail!("{other:?} is not a vault request"),
+        Request::AwsEnroll {
+            profile,
+            device_name,
+            user,
+            seed,
+        } => {
+            let v = visitor(
+                profile.clone(),
+                format!("enrol an MFA device for {profile}"),
+            );
+            let enrolment = iam::Enrolment {
+                profile,
+                device_name,
+                user,
+                seed,
+            };
+            iam::enroll(minter, &v, enrolment).await
+        }
+        Request::AwsResync { profile } => {
+            let v = visitor(
+                profile.clone(),
+                format!("resynchronise {profile}'s MFA device"),
+            );
+            iam::resync(minter, &v, profile).await
+        }
+        Request::AwsUnenroll { profile, user, yes } => {
+            let v = visitor(profile.clone(), format!("remove {profile}'s MFA device"));
+            iam::unenroll(minter, &v, profile, user, yes).await
+        }
+        Request::AwsDevices { profile } => {
+            let v = visitor(profile.clone(), format!("list {profile}'s MFA devices"));
+            iam::devices(minter, &v, profile).await
+        }
+        // Served by the connection itself: the handshake, the hot path, status and control.
+        Request::Hello { .. }
+        | Request::Answer { .. }
+        | Request::Status
+        | Request::Subscribe
+        | Request::Stop
+        | Request::Lock
+        | Request::Credentials { .. } => {
+            anyhow::bail!("the connection serves this request itself, not the vault")
+        }
     }
 }
