@@ -10,8 +10,8 @@
 //!   blocking client every command uses.
 //! - [`config`]: the agent's own settings (`config.toml`); [`doctor`]: checks of the whole
 //!   set-up, each with its fix.
-//! - [`keys`]: FIDO security keys over USB HID, and sealing with them; [`unlock`]: opening
-//!   the vault's data key with an enrolled key.
+//! - [`keys`]: FIDO security keys over USB HID, sealing with them, and opening the vault's
+//!   data key with an enrolled key (`keys::unlock`).
 //! - [`desktop`]: notifications, and the tray icon (Linux, feature `tray`).
 //! - [`secret`]: zeroizing, mlocked, never-printed containers for secrets.
 //! - [`paths`]: XDG locations; [`clock`]: Unix time; [`atomic`]: crash-safe private file writes.
@@ -46,5 +46,4 @@ pub mod report;
 pub mod secret;
 pub mod suggest;
 pub mod sys;
-pub mod unlock;
 pub mod vault;

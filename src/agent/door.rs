@@ -15,6 +15,7 @@ use super::prompt::{Progress, Prompt};
 use super::unlocked::Unlocked;
 use crate::config::{Config, Environment};
 use crate::keys::seal::DataKey;
+use crate::keys::unlock::ByTouch;
 use crate::protocol::{AskKind, Event, StoreKind};
 use crate::secret::SecretString;
 use crate::vault::{EnrolledKey, PassphrasePurpose, PassphraseSource, Vault, VaultError};
@@ -155,14 +156,10 @@ impl Door {
         let outcome = tokio::task::spawn_blocking(move || {
             let passphrase = passphrase_source(prompter.clone(), kept, typing);
             let mut vault = Vault::open(&data_dir, store, passphrase)?;
-            let (sealer, approver) = (prompter.clone(), prompter.clone());
-            vault = vault
-                .with_unsealer(Box::new(move |keys| {
-                    crate::unlock::unlock(keys, &sealer, &sealer.visitor.purpose, None)
-                }))
-                .with_approver(Box::new(move |keys| {
-                    crate::unlock::approve(keys, &approver, &approver.visitor.purpose)
-                }));
+            vault = vault.with_unlocker(Box::new(ByTouch {
+                purpose: prompter.visitor.purpose.clone(),
+                prompter: prompter.clone(),
+            }));
             if let Some(key) = held {
                 vault.set_data_key(key)?;
             }
@@ -311,7 +308,7 @@ impl AgentPrompter {
     }
 }
 
-impl crate::unlock::Prompter for AgentPrompter {
+impl crate::keys::unlock::Prompter for AgentPrompter {
     fn tell(&self, message: &str) {
         let _ = self.visitor.progress.send(Prompt::Tell(message.to_owned()));
         self.events.send(Event::TouchNeeded {

@@ -16,7 +16,6 @@ use crate::config::TouchPolicy;
 use crate::desktop::notify::{self, Shown, Urgency};
 use crate::desktop::sentence;
 use crate::protocol::{Event, SessionName, SessionSummary};
-use crate::vault::Vault;
 
 /// How often sessions are checked for an approaching renewal.
 const EXPIRY_CHECK: Duration = Duration::from_secs(30);
@@ -135,10 +134,7 @@ fn renewals_due(
 }
 
 fn vault_is_sealed(data_dir: &std::path::Path) -> bool {
-    let no_passphrase = Box::new(|_| -> Result<_, crate::vault::VaultError> {
-        unreachable!("only the index is read")
-    });
-    Vault::open(data_dir, None, no_passphrase).is_ok_and(|v| v.is_sealed())
+    crate::vault::read_index(data_dir).is_ok_and(|index| index.is_sealed())
 }
 
 /// The notification an event is news for, under `settings`: (summary, body).

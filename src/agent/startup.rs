@@ -14,7 +14,6 @@ use super::{AgentState, Minter};
 use crate::aws::context::AwsContext;
 use crate::config::Config;
 use crate::paths::Paths;
-use crate::vault::Vault;
 use crate::{atomic, sys};
 
 /// Runs the daemon in the foreground until SIGTERM or SIGINT.
@@ -51,14 +50,9 @@ pub fn serve(paths: &Paths) -> Result<ExitCode> {
     let bound = bound_here.then(|| file_identity(&socket)).flatten();
     listener.set_nonblocking(true)?;
 
-    let store = Vault::open(
-        &paths.data_dir,
-        None,
-        Box::new(|_| unreachable!("no secret is read here")),
-    )
-    .map_or_else(
+    let store = crate::vault::read_index(&paths.data_dir).map_or_else(
         |e| format!("unavailable: {e}"),
-        |v| v.store_kind().to_string(),
+        |index| index.store.to_string(),
     );
     let own = AwsContext::of_this_process(Duration::from_secs(config.sts_timeout_seconds));
     let minter = Minter::new(config, paths.clone(), own);

@@ -7,10 +7,10 @@ use std::collections::BTreeSet;
 use super::Finding;
 use crate::aws::profile::{CHAINED_ROLE_MAX_DURATION, ProfilePlan, Profiles, agent_profile};
 use crate::config::Config;
-use crate::vault::{self, Vault};
+use crate::vault::{self, Index};
 
 /// The findings, and the region of the first profile (where the clock check asks STS).
-pub async fn check(config: &Config, vault: Option<&Vault>) -> (Vec<Finding>, Option<String>) {
+pub async fn check(config: &Config, vault: Option<&Index>) -> (Vec<Finding>, Option<String>) {
     let profiles = match Profiles::load().await {
         Ok(profiles) => profiles,
         Err(e) => {
@@ -77,24 +77,24 @@ fn check_plan(
     plan: &ProfilePlan,
     profiles: &Profiles,
     config: &Config,
-    vault: Option<&Vault>,
+    vault: Option<&Index>,
 ) -> Finding {
     let check = format!("profile {}", plan.profile);
     let serial = plan.mfa_serial.as_str();
     let seeds: Vec<&str> = vault.map_or_else(Vec::new, |v| match config.serials.get(serial) {
         Some(name) => v
-            .seeds()
+            .seed_list()
             .filter(|(n, _)| n == name)
             .map(|(n, _)| n)
             .collect(),
-        None => vault::seed_for_serial(v.seeds(), serial),
+        None => vault::seed_for_serial(v.seed_list(), serial),
     });
     // A seed linked to a serial one character away: most likely a typo in mfa_serial,
     // which would have the user type codes the vault could give.
     let near = if seeds.is_empty() {
         vault.and_then(|v| {
             let serials: Vec<&str> = v
-                .seeds()
+                .seed_list()
                 .filter_map(|(_, info)| info.serial.as_deref())
                 .collect();
             crate::suggest::closest(serial, serials.iter().copied())

@@ -9,7 +9,7 @@ use crate::client::{Client, ClientError, enabled_socket_unit};
 use crate::config::Config;
 use crate::paths::Paths;
 use crate::protocol::{Request, Response, StoreKind};
-use crate::vault::{Vault, VaultError};
+use crate::vault::{self, Index};
 
 /// TOTP codes change every 30 s and AWS accepts little more than one step of drift.
 const CLOCK_FAIL_SECONDS: i64 = 30;
@@ -93,13 +93,11 @@ pub fn agent(paths: &Paths, config: &Config) -> Finding {
     }
 }
 
-/// The vault's index and the store behind it; returns the vault for the later checks.
-pub fn store(paths: &Paths, findings: &mut Vec<Finding>) -> Option<Vault> {
+/// The vault's index and the store behind it; returns the index for the later checks.
+pub fn store(paths: &Paths, findings: &mut Vec<Finding>) -> Option<Index> {
     let check = "store";
-    let refuse_passphrase =
-        Box::new(|_| -> Result<_, VaultError> { unreachable!("doctor reads no secret") });
-    let vault = match Vault::open(&paths.data_dir, None, refuse_passphrase) {
-        Ok(vault) => vault,
+    let index = match vault::read_index(&paths.data_dir) {
+        Ok(index) => index,
         Err(e) => {
             findings.push(Finding::fail(
                 check,
@@ -109,14 +107,14 @@ pub fn store(paths: &Paths, findings: &mut Vec<Finding>) -> Option<Vault> {
             return None;
         }
     };
-    let seeds = vault.seeds().count();
-    let sealed = if vault.is_sealed() {
+    let seeds = index.seeds.len();
+    let sealed = if index.is_sealed() {
         ", sealed by a security key"
     } else {
         ""
     };
     let summary = format!("{seeds} seed(s){sealed}");
-    findings.push(match vault.store_kind() {
+    findings.push(match index.store {
         StoreKind::Keyring => keyring_state(&summary),
         StoreKind::File => Finding::ok(
             check,
@@ -132,7 +130,7 @@ pub fn store(paths: &Paths, findings: &mut Vec<Finding>) -> Option<Vault> {
             "add your MFA device's seed: `mfa-agent seed add NAME --qr qr.png --serial ARN` (README, Quickstart)",
         ));
     }
-    Some(vault)
+    Some(index)
 }
 
 /// Whether the Secret Service answers and its default collection is unlocked. Asks for the
@@ -174,10 +172,10 @@ fn keyring_state(summary: &str) -> Finding {
 }
 
 /// FIDO devices: present, openable (the udev rule), and whether the vault needs one.
-pub fn security_keys(vault: Option<&Vault>) -> Vec<Finding> {
+pub fn security_keys(vault: Option<&Index>) -> Vec<Finding> {
     let check = "security keys";
     let enrolled: Vec<&str> = vault
-        .map(|v| v.enrolled_keys().iter().map(|k| k.name.as_str()).collect())
+        .map(|v| v.keys.iter().map(|k| k.name.as_str()).collect())
         .unwrap_or_default();
     let sealed = !enrolled.is_empty();
     let devices = match crate::keys::list() {
@@ -194,7 +192,7 @@ pub fn security_keys(vault: Option<&Vault>) -> Vec<Finding> {
         }
     };
     let mut findings = Vec::new();
-    for key in vault.map(Vault::enrolled_keys).unwrap_or_default() {
+    for key in vault.map(|v| v.keys.as_slice()).unwrap_or_default() {
         if let (protects, Some(fix)) = key.guarantee() {
             findings.push(Finding::warn(format!("key {}", key.name), protects, fix));
         }
@@ -210,7 +208,7 @@ pub fn security_keys(vault: Option<&Vault>) -> Vec<Finding> {
         .iter()
         .filter(|d| d.error.is_none())
         .map(|d| {
-            let name = vault.and_then(|v| crate::unlock::enrolled_on(v.enrolled_keys(), &d.path));
+            let name = vault.and_then(|v| crate::keys::unlock::enrolled_on(&v.keys, &d.path));
             let enrolled = name
                 .map(|n| format!(", enrolled as {n}"))
                 .unwrap_or_default();

@@ -10,8 +10,7 @@ use p256::ecdsa::signature::Verifier as _;
 use p256::ecdsa::{DerSignature, VerifyingKey};
 use sha2::{Digest, Sha256};
 
-use super::fido::RP_ID;
-use super::{KeyError, run_exclusive_until};
+use super::{KeyError, RP_ID, run_exclusive_until};
 
 const PACKET: usize = 64;
 const CTAPHID_MSG: u8 = 0x80 | 0x03;

@@ -2,23 +2,12 @@
 
 use std::time::Duration;
 
-use super::{KeyError, run_exclusive};
+use super::{KeyError, lib_config, run_exclusive};
 use crate::protocol::{Capability, KeyDevice, PinState};
-use ctap_hid_fido2::{FidoKeyHid, HidParam, LibCfg};
+use ctap_hid_fido2::{FidoKeyHid, HidParam};
 
 /// How long one device gets to answer getInfo.
 const INFO_DEADLINE: Duration = Duration::from_secs(5);
-
-/// ctap-hid-fido2's settings: it must never print (its keep-alive message goes to stdout
-/// by default, which would corrupt credential_process output).
-pub(super) fn lib_config() -> LibCfg {
-    let mut cfg = LibCfg::init();
-    cfg.enable_keep_alive_msg = false;
-    cfg.keep_alive_msg = String::new();
-    cfg.keep_alive_msg_to_stderr = true;
-    cfg.enable_log = false;
-    cfg
-}
 
 /// Lists FIDO devices (HID usage page 0xF1D0) and asks each for its capabilities.
 pub fn list() -> Result<Vec<KeyDevice>, KeyError> {

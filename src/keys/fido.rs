@@ -11,12 +11,8 @@ use ctap_hid_fido2::fidokey::{GetAssertionArgsBuilder, MakeCredentialArgsBuilder
 use ctap_hid_fido2::public_key::{PublicKey, PublicKeyType};
 use ctap_hid_fido2::{FidoKeyHid, HidParam};
 
-use super::device::lib_config;
-use super::{KeyError, run_exclusive, run_exclusive_until};
+use super::{KeyError, RP_ID, lib_config, run_exclusive, run_exclusive_until};
 use crate::secret::{SecretBytes, SecretString};
-
-/// The relying party every mfa-agent credential belongs to.
-pub const RP_ID: &str = "mfa-agent";
 
 /// How long the user has to touch the key. Keys time out on their own after ~30 s.
 pub const TOUCH_DEADLINE: Duration = Duration::from_secs(45);

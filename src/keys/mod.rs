@@ -9,15 +9,31 @@ pub mod fido;
 pub mod seal;
 #[cfg(test)]
 pub mod soft;
+pub mod unlock;
 
 use std::time::Duration;
 
+use ctap_hid_fido2::LibCfg;
 use thiserror::Error;
 
 pub use self::device::list;
 use self::fido::Credential;
 use crate::protocol::KeyDevice;
 use crate::secret::{SecretBytes, SecretString};
+
+/// The relying party every mfa-agent credential belongs to.
+pub const RP_ID: &str = "mfa-agent";
+
+/// ctap-hid-fido2's settings: it must never print (its keep-alive message goes to stdout
+/// by default, which would corrupt credential_process output).
+fn lib_config() -> LibCfg {
+    let mut cfg = LibCfg::init();
+    cfg.enable_keep_alive_msg = false;
+    cfg.keep_alive_msg = String::new();
+    cfg.keep_alive_msg_to_stderr = true;
+    cfg.enable_log = false;
+    cfg
+}
 
 /// The security-key operations opening the vault needs. [`Hid`] is the real thing (CTAP2
 /// over USB HID); tests put a software authenticator behind it to reach the failures a

@@ -7,9 +7,9 @@ use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 
-use super::fido::{Credential, RP_ID};
+use super::fido::Credential;
 use super::seal::DataKey;
-use super::{Authenticators, KeyError};
+use super::{Authenticators, KeyError, RP_ID};
 use crate::protocol::{Capability, KeyDevice, PinState};
 use crate::secret::{SecretBytes, SecretString};
 use crate::vault::EnrolledKey;

@@ -3,13 +3,31 @@
 
 use std::time::{Duration, Instant};
 
-use crate::keys::ctap1;
-use crate::keys::fido::{self, Credential};
-use crate::keys::seal::{self, DataKey};
-use crate::keys::{Authenticators, Hid, KeyError};
+use super::ctap1;
+use super::fido::{self, Credential};
+use super::seal::{self, DataKey};
+use super::{Authenticators, Hid, KeyError};
 use crate::protocol::{Capability, KeyDevice};
 use crate::secret::{SecretBytes, SecretString};
-use crate::vault::{EnrolledKey, KeyKind, VaultError};
+use crate::vault::{EnrolledKey, KeyKind, Unlocker, VaultError};
+
+/// The vault's [`Unlocker`]: a touch of whichever enrolled key is plugged in (and its PIN,
+/// where it was enrolled with one), the prompts saying what it is for.
+pub struct ByTouch<P> {
+    pub prompter: P,
+    /// Completes "touch your security key (NAME) to ...": "approve prod".
+    pub purpose: String,
+}
+
+impl<P: Prompter> Unlocker for ByTouch<P> {
+    fn unseal(&mut self, sealing: &[EnrolledKey]) -> Result<DataKey, VaultError> {
+        unlock(sealing, &self.prompter, &self.purpose, None)
+    }
+
+    fn approve(&mut self, approving: &[EnrolledKey]) -> Result<(), VaultError> {
+        approve(approving, &self.prompter, &self.purpose)
+    }
+}
 
 /// How the caller talks to the user: where prompts go, and how a PIN is obtained.
 pub trait Prompter {

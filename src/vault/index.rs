@@ -251,6 +251,16 @@ impl Index {
         message
     }
 
+    /// The seeds, by name.
+    pub fn seed_list(&self) -> impl Iterator<Item = (&str, &SeedInfo)> {
+        self.seeds.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// The profiles whose long-term keys the vault keeps.
+    pub fn credential_list(&self) -> impl Iterator<Item = (&str, &CredentialInfo)> {
+        self.credentials.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
     /// Whether any enrolled key seals the vault (the key list is then authenticated).
     #[must_use]
     pub fn is_sealed(&self) -> bool {

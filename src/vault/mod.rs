@@ -32,6 +32,13 @@ use crate::secret::SecretString;
 const INDEX_FILE: &str = "seeds.json";
 const SECRETS_FILE: &str = "seeds.age";
 
+/// The index of the vault in `data_dir` alone (that of a new keyring vault where there is
+/// none yet): what the vault holds and how it is sealed, for readers that need no secret
+/// (doctor, the agent's start, the notifier). No store is contacted and nothing is written.
+pub fn read_index(data_dir: &Path) -> Result<Index, VaultError> {
+    Ok(Index::load(&data_dir.join(INDEX_FILE))?.unwrap_or_else(|| Index::new(StoreKind::Keyring)))
+}
+
 /// The seeds of one user, as found under one data directory.
 pub struct Vault {
     data_dir: PathBuf,
@@ -39,20 +46,22 @@ pub struct Vault {
     exists: bool,
     passphrase: Option<PassphraseSource>,
     store: Option<Box<dyn SecretStore>>,
-    /// Opens the data key when a sealed seed is read or a seed must be sealed.
-    unsealer: Option<Unsealer>,
-    /// Gets a touch of an approve-only (U2F) key before a seed is read.
-    approver: Option<Approver>,
+    /// Opens the data key when a sealed seed is read or a seed must be sealed, and gets a
+    /// touch of an approve-only (U2F) key before a seed is read.
+    unlocker: Option<Box<dyn Unlocker>>,
     /// This vault's user approved already: one touch per request, for all it reads.
     approved: bool,
     data_key: Option<DataKey>,
 }
 
-/// Produces the vault's data key from its enrolled security keys (a touch, maybe a PIN).
-pub type Unsealer = Box<dyn FnMut(&[EnrolledKey]) -> Result<DataKey, VaultError>>;
-
-/// Gets the user's approval on one of the given approve-only keys (a touch).
-pub type Approver = Box<dyn FnMut(&[EnrolledKey]) -> Result<(), VaultError>>;
+/// What opens what the enrolled security keys guard, asked only when a secret is read or
+/// sealed (`keys::unlock::ByTouch` is the real one: a touch, and the PIN where set).
+pub trait Unlocker {
+    /// The vault's data key, from one of its sealing keys.
+    fn unseal(&mut self, sealing: &[EnrolledKey]) -> Result<DataKey, VaultError>;
+    /// The user's approval, on one of the approve-only (U2F) keys.
+    fn approve(&mut self, approving: &[EnrolledKey]) -> Result<(), VaultError>;
+}
 
 /// Marks a stored seed as sealed: `sealed:v1:` + base64(nonce || ciphertext).
 const SEALED_PREFIX: &str = "sealed:v1:";
@@ -106,17 +115,17 @@ impl Vault {
             exists,
             passphrase: Some(passphrase),
             store: None,
-            unsealer: None,
-            approver: None,
+            unlocker: None,
             approved: false,
             data_key: None,
         })
     }
 
-    /// Lets the vault ask for the data key (a touch) when it needs to seal or unseal.
+    /// Lets the vault ask for the data key (a touch) when it needs to seal or unseal, and
+    /// for an approve-only key's touch before it hands out a secret.
     #[must_use]
-    pub fn with_unsealer(mut self, unsealer: Unsealer) -> Self {
-        self.unsealer = Some(unsealer);
+    pub fn with_unlocker(mut self, unlocker: Box<dyn Unlocker>) -> Self {
+        self.unlocker = Some(unlocker);
         self
     }
 
@@ -178,13 +187,6 @@ impl Vault {
         self.index.is_sealed()
     }
 
-    /// Lets the vault ask for a touch of an approve-only key before it hands out a seed.
-    #[must_use]
-    pub fn with_approver(mut self, approver: Approver) -> Self {
-        self.approver = Some(approver);
-        self
-    }
-
     /// The approve-only (U2F) keys; they gate seeds only where no key seals them.
     fn approval_keys(&self) -> Vec<EnrolledKey> {
         self.index
@@ -197,7 +199,7 @@ impl Vault {
 
     fn data_key(&mut self) -> Result<&DataKey, VaultError> {
         if self.data_key.is_none() {
-            let unsealer = self.unsealer.as_mut().ok_or(VaultError::Sealed)?;
+            let unlocker = self.unlocker.as_mut().ok_or(VaultError::Sealed)?;
             let sealing: Vec<EnrolledKey> = self
                 .index
                 .keys
@@ -205,7 +207,7 @@ impl Vault {
                 .filter(|k| k.kind == KeyKind::Seal)
                 .cloned()
                 .collect();
-            let data_key = unsealer(&sealing)?;
+            let data_key = unlocker.unseal(&sealing)?;
             self.check_keys_signed(&data_key)?;
             self.data_key = Some(data_key);
         }
@@ -389,8 +391,8 @@ impl Vault {
     fn approve(&mut self) -> Result<(), VaultError> {
         let approval = self.approval_keys();
         if !self.approved && !self.is_sealed() && !approval.is_empty() {
-            let approver = self.approver.as_mut().ok_or(VaultError::Sealed)?;
-            approver(&approval)?;
+            let unlocker = self.unlocker.as_mut().ok_or(VaultError::Sealed)?;
+            unlocker.approve(&approval)?;
             self.approved = true;
         }
         Ok(())
@@ -409,7 +411,7 @@ impl Vault {
 
     /// The seeds, sorted by name.
     pub fn seeds(&self) -> impl Iterator<Item = (&str, &SeedInfo)> {
-        self.index.seeds.iter().map(|(k, v)| (k.as_str(), v))
+        self.index.seed_list()
     }
 
     pub fn info(&self, name: &str) -> Result<&SeedInfo, VaultError> {
@@ -595,7 +597,7 @@ impl Vault {
 
     /// Profiles with long-term keys in the vault, sorted.
     pub fn credential_list(&self) -> impl Iterator<Item = (&str, &CredentialInfo)> {
-        self.index.credentials.iter().map(|(k, v)| (k.as_str(), v))
+        self.index.credential_list()
     }
 
     /// Stores long-term keys for `profile`; `replace` allows rotating existing ones.
@@ -880,6 +882,18 @@ pub fn validate_serial(serial: &str) -> Result<(), VaultError> {
 mod tests {
     use super::*;
 
+    /// Hands out the data key, counting the touches it stands for.
+    struct Counting(DataKey, std::rc::Rc<std::cell::Cell<u32>>);
+    impl Unlocker for Counting {
+        fn unseal(&mut self, _: &[EnrolledKey]) -> Result<DataKey, VaultError> {
+            self.1.set(self.1.get() + 1);
+            Ok(self.0.clone())
+        }
+        fn approve(&mut self, _: &[EnrolledKey]) -> Result<(), VaultError> {
+            unreachable!("no key here only approves")
+        }
+    }
+
     /// What `key enroll` leaves when it is killed after recording the key, before sealing.
     #[test]
     fn a_secret_left_unsealed_by_an_interrupted_enrolment_needs_the_key_and_is_sealed() {
@@ -915,13 +929,9 @@ mod tests {
             .unwrap();
 
         let touches = std::rc::Rc::new(std::cell::Cell::new(0));
-        let (key, counted) = (data_key.clone(), touches.clone());
         let mut reopened = Vault::open(dir.path(), None, passphrase())
             .unwrap()
-            .with_unsealer(Box::new(move |_| {
-                counted.set(counted.get() + 1);
-                Ok(key.clone())
-            }));
+            .with_unlocker(Box::new(Counting(data_key.clone(), touches.clone())));
         reopened.seed("work").unwrap();
         assert_eq!(
             touches.get(),

@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use super::*;
 use crate::keys::soft::SoftKeys;
-use crate::unlock::{self, Prompter};
+use crate::keys::unlock::{self, Prompter};
 
 const SEED: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
 
@@ -52,14 +52,23 @@ fn passphrase() -> PassphraseSource {
     Box::new(|_| Ok(SecretString::new("correct horse battery".into())))
 }
 
+/// The plugged-in soft keys, unsealing the vault as the agent's keys do.
+struct SoftUnlocker(Rc<SoftKeys>);
+
+impl Unlocker for SoftUnlocker {
+    fn unseal(&mut self, sealing: &[EnrolledKey]) -> Result<DataKey, VaultError> {
+        unlock::unlock_with(&*self.0, sealing, &Quiet, "open", None)
+    }
+    fn approve(&mut self, _: &[EnrolledKey]) -> Result<(), VaultError> {
+        unreachable!("these tests enrol no approve-only key")
+    }
+}
+
 /// A vault opened the way the agent opens it: the plugged-in soft keys unseal it.
 fn open_with(dir: &Path, keys: &Rc<SoftKeys>) -> Vault {
-    let keys = keys.clone();
     let mut vault = Vault::open(dir, None, passphrase())
         .unwrap()
-        .with_unsealer(Box::new(move |enrolled| {
-            unlock::unlock_with(&*keys, enrolled, &Quiet, "open", None)
-        }));
+        .with_unlocker(Box::new(SoftUnlocker(keys.clone())));
     vault.store = Some(Box::new(memory(dir)));
     vault
 }

@@ -196,9 +196,9 @@ async fn ask_approval(
         .enter(&visitor, false, None, move |vault, prompter| {
             let keys = vault.enrolled_keys().to_vec();
             if keys.iter().any(|k| k.kind == KeyKind::Seal) {
-                crate::unlock::unlock(&keys, prompter, &purpose, None)?;
+                crate::keys::unlock::unlock(&keys, prompter, &purpose, None)?;
             } else if !keys.is_empty() {
-                crate::unlock::approve(&keys, prompter, &purpose)?;
+                crate::keys::unlock::approve(&keys, prompter, &purpose)?;
             } else {
                 match prompter.ask(AskKind::Confirm, &question) {
                     Some(answer) if answer.expose() == "yes" => {}

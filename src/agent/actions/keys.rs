@@ -6,10 +6,10 @@ use anyhow::{Context as _, bail};
 use super::super::door::{AgentPrompter, Visitor};
 use super::super::minter::Minter;
 use crate::keys::seal::{self, DataKey};
+use crate::keys::unlock::{self, Prompter as _};
 use crate::keys::{self, KeyError, ctap1, fido};
 use crate::protocol::{AskKind, Capability, KeyDevice, KeyGuarantee, PinState, Response};
 use crate::secret::SecretString;
-use crate::unlock::{self, Prompter as _};
 use crate::vault::{EnrolledKey, KeyKind, Vault, VaultError};
 
 pub async fn list(minter: &Minter, visitor: &Visitor) -> anyhow::Result<Response> {
@@ -159,7 +159,7 @@ fn enroll_in(
             recipient: Some(recipient),
             credential_id: credential.credential_id,
             public_key: credential.public_key,
-            rp_id: fido::RP_ID.to_owned(),
+            rp_id: keys::RP_ID.to_owned(),
             salt: salt.to_vec(),
             uses_pin: credential.uses_pin,
             pin_protocol: credential.pin_protocol,
@@ -236,7 +236,7 @@ fn enroll_u2f(
             kind: KeyKind::Approve,
             credential_id: registration.key_handle,
             public_key: registration.public_key,
-            rp_id: fido::RP_ID.to_owned(),
+            rp_id: keys::RP_ID.to_owned(),
             salt: Vec::new(),
             uses_pin: false,
             pin_protocol: 0,
