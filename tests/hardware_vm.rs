@@ -58,51 +58,88 @@ struct Outcome {
     ended: String,
 }
 
-/// How a VM starts: busybox runs the tests straight after the kernel (fast, and the tests
-/// own the whole machine); systemd boots a full system first, for the units in `systemd/`.
+/// One VM and the tests it runs: busybox runs them straight after the kernel (fast, and the
+/// tests own the whole machine), taking them from the shared queue; systemd boots a full
+/// system first, for the units in `systemd/`, and runs the ones it is given.
 #[derive(Clone, Copy)]
-enum Init {
-    Busybox,
-    Systemd,
+enum Vm<'a> {
+    Busybox(&'a Queue),
+    Systemd(&'a [String]),
 }
 
-/// Boots the micro-VM once per share of the tests rather than once per test: a boot under
+/// The busybox tests still to run: one file per test in `todo/`, each VM moving the one it
+/// takes to `taken/` (tests/vm/each --queue), in a directory shared with the VMs.
+struct Queue {
+    dir: tempfile::TempDir,
+    tests: Vec<String>,
+}
+
+impl Queue {
+    fn of(tests: &[String]) -> Self {
+        let dir = tempfile::tempdir().expect("a directory for the VMs' queue of tests");
+        for sub in ["todo", "taken"] {
+            std::fs::create_dir(dir.path().join(sub)).unwrap();
+        }
+        // Numbered in the order the harness lists them: the VMs take them in that order.
+        for (i, test) in tests.iter().enumerate() {
+            std::fs::write(dir.path().join("todo").join(format!("{i:04}")), test).unwrap();
+        }
+        Self {
+            dir,
+            tests: tests.to_vec(),
+        }
+    }
+
+    /// Whether a test is still there to take (a VM booted for none would only cost a boot).
+    fn has_work(&self) -> bool {
+        std::fs::read_dir(self.dir.path().join("todo")).is_ok_and(|mut todo| todo.next().is_some())
+    }
+}
+
+/// Boots the micro-VM a few times for all the tests rather than once per test: a boot under
 /// software emulation costs more than most tests. The tests this run selects (the harness's
-/// own filter, read back through `--list`) are dealt to up to two VMs, one per core, and
-/// run one after another inside each (tests/vm/each), since they share /dev/hidraw0; the
-/// `systemd_*` tests get a systemd VM of their own. The first test to ask starts the run;
+/// own filter, read back through `--list`) run one after another inside each VM
+/// (tests/vm/each), since they share /dev/hidraw0. The first test to ask starts the run;
 /// the rest wait for it and read their outcome.
+///
+/// The VMs run in lanes, one per core (at most two), never more emulated machines than
+/// cores: beside two others on two cores, the systemd VM's first request once waited past
+/// the client's 120 s response timeout. The `systemd::` tests get a systemd VM of their own,
+/// first in the first lane; every busybox VM takes its tests from one shared queue as it
+/// goes, so the lanes end together however long each test turns out to be.
 fn vm_run() -> &'static VmRun {
     static RUN: OnceLock<VmRun> = OnceLock::new();
     RUN.get_or_init(|| {
         let me = std::env::current_exe().unwrap();
-        let (systemd, tests): (Vec<String>, Vec<String>) = selected_tests(&me)
+        let (systemd, busybox): (Vec<String>, Vec<String>) = selected_tests(&me)
             .into_iter()
             .partition(|test| test.starts_with("systemd::"));
-        let vms = std::thread::available_parallelism()
+        let queue = Queue::of(&busybox);
+        let vms = busybox.len() + usize::from(!systemd.is_empty());
+        let lanes = std::thread::available_parallelism()
             .map_or(1, usize::from)
             .clamp(1, 2)
-            .min(tests.len());
-        let mut shares = vec![(Init::Busybox, Vec::new()); vms];
-        for (i, test) in tests.into_iter().enumerate() {
-            shares[i % vms].1.push(test);
-        }
-        // The systemd VM boots after the others, with the machine to itself: beside two
-        // emulated machines on two cores, its first request once waited past the client's
-        // 120 s response timeout in CI.
-        let systemd = (!systemd.is_empty()).then_some((Init::Systemd, systemd));
+            .min(vms.max(1));
         let logs: Vec<String> = std::thread::scope(|scope| {
-            let running: Vec<_> = shares
-                .iter()
-                .map(|(init, share)| scope.spawn(|| boot_for(&me, *init, share)))
+            let running: Vec<_> = (0..lanes)
+                .map(|lane| {
+                    let (me, queue, systemd) = (&me, &queue, &systemd);
+                    scope.spawn(move || {
+                        let mut log = String::new();
+                        if lane == 0 && !systemd.is_empty() {
+                            log += &boot_for(me, Vm::Systemd(systemd));
+                        }
+                        if queue.has_work() {
+                            log += "\n";
+                            log += &boot_for(me, Vm::Busybox(queue));
+                        }
+                        log
+                    })
+                })
                 .collect();
             running.into_iter().map(|vm| vm.join().unwrap()).collect()
         });
-        let mut log = logs.join("\n");
-        if let Some((init, share)) = &systemd {
-            log.push('\n');
-            log.push_str(&boot_for(&me, *init, share));
-        }
+        let log = logs.join("\n");
         let outcomes = outcomes(&log);
         // Seen with --nocapture: how long each test took in its VM.
         for outcome in outcomes.values() {
@@ -127,21 +164,27 @@ fn selected_tests(me: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
-/// One VM running `tests` of this binary in turn: its output (stdout, then stderr).
-fn boot_for(me: &std::path::Path, init: Init, tests: &[String]) -> String {
-    // Bounded: a boot plus each test's own bound (tests/vm/each).
-    let limit = 120 + 300 * tests.len();
-    let init = match init {
-        Init::Busybox => "busybox",
-        Init::Systemd => "systemd",
-    };
-    let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vm/boot"))
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vm/each"))
+/// One VM running its tests of this binary in turn: its output (stdout, then stderr).
+fn boot_for(me: &std::path::Path, vm: Vm<'_>) -> String {
+    let mut boot = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vm/boot"));
+    boot.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vm/each"))
         .arg(me)
-        .args(tests)
-        .env(IN_VM, "1")
-        .env("MFA_AGENT_VM_INIT", init)
-        .env("MFA_AGENT_VM_TIMEOUT", limit.to_string())
+        .env(IN_VM, "1");
+    // Bounded: a boot plus each test's own bound (tests/vm/each), for all it may take.
+    let tests = match vm {
+        Vm::Busybox(queue) => {
+            boot.args(["--queue", "/dev/shm/share"])
+                .env("MFA_AGENT_VM_SHARE", queue.dir.path())
+                .env("MFA_AGENT_VM_INIT", "busybox");
+            queue.tests.len()
+        }
+        Vm::Systemd(tests) => {
+            boot.args(tests).env("MFA_AGENT_VM_INIT", "systemd");
+            tests.len()
+        }
+    };
+    let out = boot
+        .env("MFA_AGENT_VM_TIMEOUT", (120 + 300 * tests).to_string())
         .output()
         .expect("tests/vm/boot runs");
     format!(
