@@ -9,7 +9,7 @@ use std::path::Path;
 /// the file: "; free some space on that disk, then try again". Empty for errors that carry
 /// their own advice (the ones mfa-agent makes, as [`ensure_private_dir`]'s).
 #[must_use]
-pub fn what_to_do(e: &io::Error) -> &'static str {
+pub(crate) fn what_to_do(e: &io::Error) -> &'static str {
     if e.raw_os_error().is_none() {
         return "";
     }
@@ -30,7 +30,7 @@ pub fn what_to_do(e: &io::Error) -> &'static str {
 /// Creates one of mfa-agent's own directories (and parents) readable by the owner only, and
 /// tightens it if it existed. A directory that is a symlink or belongs to someone else (a
 /// `/tmp` fallback another user created first) is refused, not used.
-pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn ensure_private_dir(dir: &Path) -> io::Result<()> {
     DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     let meta = fs::symlink_metadata(dir)?;
     let me = crate::sys::current_uid();
@@ -53,7 +53,7 @@ pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
 /// Writes `contents` to `path`, in one of mfa-agent's own directories (made private), with
 /// mode 0600: a temporary file in the same directory is written and fsynced, then renamed
 /// over `path`, then the directory is fsynced.
-pub fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
+pub(crate) fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
     ensure_private_dir(parent_of(path))?;
     replace(path, contents)
 }
@@ -61,19 +61,19 @@ pub fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
 /// Replaces a file of the user's (`~/.aws/credentials`) atomically with mode 0600, leaving
 /// its directory as it is. A symlink is followed: the file it points to is rewritten (a
 /// dotfiles repository keeps its link), not replaced by a copy beside a stale original.
-pub fn replace_user_file(path: &Path, contents: &[u8]) -> io::Result<()> {
+pub(crate) fn replace_user_file(path: &Path, contents: &[u8]) -> io::Result<()> {
     replace(&fs::canonicalize(path)?, contents)
 }
 
 /// Writes a private copy of a user's file (`config.bak`) beside it, atomically, with mode
 /// 0600 whatever an earlier copy's mode was; a symlink at `path` is replaced, not followed.
-pub fn replace_private(path: &Path, contents: &[u8]) -> io::Result<()> {
+pub(crate) fn replace_private(path: &Path, contents: &[u8]) -> io::Result<()> {
     replace(path, contents)
 }
 
 /// Creates a new file the user named (an exported QR code) with mode 0600: never over an
 /// existing file or through a symlink, and without touching its directory.
-pub fn create_user_file(path: &Path, contents: &[u8]) -> io::Result<()> {
+pub(crate) fn create_user_file(path: &Path, contents: &[u8]) -> io::Result<()> {
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)

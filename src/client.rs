@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 use crate::paths::Paths;
-use crate::protocol::{
-    AskKind, Event, MAX_LINE, PROTOCOL_VERSION, Request, Response, StatusReport,
-};
+use crate::protocol::{AskKind, MAX_LINE, PROTOCOL_VERSION, Request, Response};
+#[cfg(all(feature = "tray", target_os = "linux"))]
+use crate::protocol::{Event, StatusReport};
 use crate::secret::SecretString;
 use crate::{atomic, sys};
 
@@ -28,7 +28,7 @@ const AFTER_EXIT: Duration = Duration::from_secs(2);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Error)]
-pub enum ClientError {
+pub(crate) enum ClientError {
     #[error("no mfa-agent daemon is running at {path}; {hint}")]
     NotRunning { path: PathBuf, hint: String },
     #[error(
@@ -62,10 +62,10 @@ pub enum ClientError {
 const MAX_LOG: u64 = 1024 * 1024;
 
 /// The daemon's binary (the AWS SDK, HID and the keyring live there, not in clients).
-pub const DAEMON: &str = "mfa-agent-daemon";
+pub(crate) const DAEMON: &str = "mfa-agent-daemon";
 
 /// A binary of this package: the one installed next to the running one, else from PATH.
-pub fn companion(name: &str) -> io::Result<PathBuf> {
+pub(crate) fn companion(name: &str) -> io::Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let beside = exe.with_file_name(name);
     if beside.is_file() {
@@ -87,7 +87,7 @@ pub fn companion(name: &str) -> io::Result<PathBuf> {
         })
 }
 
-pub struct Client {
+pub(crate) struct Client {
     path: PathBuf,
     stream: BufReader<UnixStream>,
     /// Hello is sent on connect but its reply read with the first request's, saving a
@@ -98,7 +98,7 @@ pub struct Client {
 impl Client {
     /// Connects and says hello. With `autostart`, a missing daemon is started in the
     /// background first (unless the systemd socket unit is enabled to do that).
-    pub fn connect(paths: &Paths, autostart: bool) -> Result<Self, ClientError> {
+    pub(crate) fn connect(paths: &Paths, autostart: bool) -> Result<Self, ClientError> {
         let path = paths.socket.clone();
         let stream = match open(&path) {
             Ok(stream) => stream,
@@ -143,7 +143,7 @@ impl Client {
     /// Sends `request` and returns the final response, passing progress messages to
     /// `on_waiting`. An `error` response becomes [`ClientError::Agent`]. A question from the
     /// agent is answered with "cannot ask" (see [`Client::call_asking`]).
-    pub fn call(
+    pub(crate) fn call(
         &mut self,
         request: &Request,
         on_waiting: impl FnMut(&str),
@@ -154,7 +154,7 @@ impl Client {
     /// As [`Client::call`], and when the agent needs something only the user can give (a
     /// PIN, a passphrase, a yes), `on_ask` asks the user and returns the answer, or `None`
     /// if it cannot ask.
-    pub fn call_asking(
+    pub(crate) fn call_asking(
         &mut self,
         request: &Request,
         mut on_waiting: impl FnMut(&str),
@@ -171,8 +171,10 @@ impl Client {
         self.read_reply(&mut on_waiting, &mut on_ask)
     }
 
-    /// Subscribes to the agent's events: the state now, and the connection as a feed.
-    pub fn subscribe(mut self) -> Result<(StatusReport, Subscription), ClientError> {
+    /// Subscribes to the agent's events: the state now, and the connection as a feed (the
+    /// tray's).
+    #[cfg(all(feature = "tray", target_os = "linux"))]
+    pub(crate) fn subscribe(mut self) -> Result<(StatusReport, Subscription), ClientError> {
         match self.call(&Request::Subscribe, |_| {})? {
             Response::Status(report) => Ok((report, Subscription(self))),
             other => Err(ClientError::Protocol(format!("{other:?}"))),
@@ -255,11 +257,13 @@ impl Question<'_> {
 }
 
 /// A subscribed connection (see [`Client::subscribe`]).
-pub struct Subscription(Client);
+#[cfg(all(feature = "tray", target_os = "linux"))]
+pub(crate) struct Subscription(Client);
 
+#[cfg(all(feature = "tray", target_os = "linux"))]
 impl Subscription {
     /// Blocks until the agent reports something.
-    pub fn next_event(&mut self) -> Result<Event, ClientError> {
+    pub(crate) fn next_event(&mut self) -> Result<Event, ClientError> {
         match self.0.read_reply(&mut |_| {}, &mut |_| None)? {
             Response::Event(event) => Ok(event),
             other => Err(ClientError::Protocol(format!("{other:?}"))),
@@ -332,7 +336,7 @@ fn not_running_hint() -> String {
 /// enabled (a fresh package install) still lets clients start it, so nothing breaks before
 /// the user runs `systemctl --user enable`.
 #[must_use]
-pub fn enabled_socket_unit(paths: &Paths) -> Option<PathBuf> {
+pub(crate) fn enabled_socket_unit(paths: &Paths) -> Option<PathBuf> {
     let user_config = paths.config_dir.parent()?.join("systemd/user");
     [user_config.as_path(), Path::new("/etc/systemd/user")]
         .iter()

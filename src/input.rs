@@ -11,10 +11,10 @@ use thiserror::Error;
 use crate::secret::{SecretBytes, SecretString};
 
 /// More than any seed, URI or passphrase needs; stops a mistaken pipe from eating memory.
-pub const MAX_SECRET_INPUT: u64 = 64 * 1024;
+pub(crate) const MAX_SECRET_INPUT: u64 = 64 * 1024;
 
 #[derive(Debug, Error)]
-pub enum InputError {
+pub(crate) enum InputError {
     #[error("failed to open {from}")]
     Open { from: String, source: io::Error },
     #[error("failed to read {from}")]
@@ -28,12 +28,12 @@ pub enum InputError {
 }
 
 /// Reads a secret from stdin, up to EOF, without trailing newlines.
-pub fn secret_from_stdin() -> Result<SecretString, InputError> {
+pub(crate) fn secret_from_stdin() -> Result<SecretString, InputError> {
     read_secret(io::stdin().lock(), "stdin")
 }
 
 /// Reads a secret from a file the user named, without trailing newlines.
-pub fn secret_from_file(path: &Path) -> Result<SecretString, InputError> {
+pub(crate) fn secret_from_file(path: &Path) -> Result<SecretString, InputError> {
     let from = path.display().to_string();
     let file = fs::File::open(path).map_err(|source| InputError::Open {
         from: from.clone(),

@@ -6,7 +6,7 @@
 //!   holding long-term AWS keys.
 //! - [`aws`]: AWS profiles (`~/.aws/config`) and STS calls.
 //! - [`agent`]: the daemon: socket server, session cache, minting, replay guard.
-//! - [`protocol`]: the messages between the daemon and its clients; [`client`]: the
+//! - [`protocol`]: the messages between the daemon and its clients; `client`: the
 //!   blocking client every command uses.
 //! - [`config`]: the agent's own settings (`config.toml`); [`doctor`]: checks of the whole
 //!   set-up, each with its fix.
@@ -14,11 +14,11 @@
 //!   data key with an enrolled key (`keys::unlock`).
 //! - [`desktop`]: notifications, and the tray icon (Linux, feature `tray`).
 //! - [`secret`]: zeroizing, mlocked, never-printed containers for secrets.
-//! - [`paths`]: XDG locations; [`clock`]: Unix time; [`atomic`]: crash-safe private file writes.
+//! - [`paths`]: XDG locations; [`clock`]: Unix time; `atomic`: crash-safe private file writes.
 //! - [`random`]: bytes from the OS random number generator.
 //! - [`sys`]: the only module that calls the OS directly (process hardening, mlock, file locks,
 //!   inherited sockets).
-//! - [`input`]: secrets the user hands over in files or on stdin.
+//! - `input`: secrets the user hands over in files or on stdin.
 //! - [`cli`]: the `mfa-agent` command line, a lean client of the agent.
 //!
 //! Three binaries share this library: `mfa-agent` (the client every user command and every
@@ -26,16 +26,20 @@
 //! `mfa-agent-daemon` (the agent, the one owner of secrets and security keys; also
 //! `doctor`), and `mfa-agent-tray`.
 
+// What another crate (the binaries, the tests) may use is `pub`; the rest is `pub(crate)`
+// or tighter, so that a module's surface says who uses it.
+#![warn(unreachable_pub)]
+
 pub mod agent;
-pub mod atomic;
+mod atomic;
 pub mod aws;
 pub mod cli;
-pub mod client;
+mod client;
 pub mod clock;
 pub mod config;
 pub mod desktop;
 pub mod doctor;
-pub mod input;
+mod input;
 pub mod keys;
 pub mod logging;
 pub mod otp;
@@ -44,6 +48,6 @@ pub mod protocol;
 pub mod random;
 pub mod report;
 pub mod secret;
-pub mod suggest;
+mod suggest;
 pub mod sys;
 pub mod vault;

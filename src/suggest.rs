@@ -4,7 +4,10 @@
 /// The name in `names` closest to `wanted`, if one is close enough to be a likely typo (a
 /// Jaro-Winkler similarity of 0.8 or more, the threshold clap uses for its suggestions).
 #[must_use]
-pub fn closest<'a>(wanted: &str, names: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub(crate) fn closest<'a>(
+    wanted: &str,
+    names: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     names
         .into_iter()
         .map(|name| (strsim::jaro_winkler(wanted, name), name))
@@ -15,7 +18,7 @@ pub fn closest<'a>(wanted: &str, names: impl IntoIterator<Item = &'a str>) -> Op
 
 /// `" (did you mean \"NAME\"?)"`, or nothing: for an error message.
 #[must_use]
-pub fn did_you_mean(suggestion: Option<&String>) -> String {
+pub(crate) fn did_you_mean(suggestion: Option<&String>) -> String {
     suggestion.map_or_else(String::new, |name| format!(" (did you mean {name:?}?)"))
 }
 

@@ -11,7 +11,7 @@ use crate::aws::context::ContextId;
 use crate::protocol::{SessionCredentials, SessionName, SessionSummary, mask};
 
 /// A session's place in the cache: the caller's context and which session.
-pub type SessionKey = (ContextId, SessionName);
+pub(super) type SessionKey = (ContextId, SessionName);
 
 #[derive(Default)]
 pub struct SessionCache {

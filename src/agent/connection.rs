@@ -26,7 +26,7 @@ const MAX_SUBSCRIBERS: usize = 64;
 /// than holding its connection (and for a subscriber, the agent's memory) for ever.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub async fn serve(stream: UnixStream, state: Arc<AgentState>) {
+pub(super) async fn serve(stream: UnixStream, state: Arc<AgentState>) {
     // The socket's directory is private already; the uid check also stops a process that
     // was handed the socket some other way.
     let credentials = stream.peer_cred().ok();

@@ -19,7 +19,7 @@ const BUFFER: usize = 8 * 1024;
 const LINE_START: usize = 512;
 
 /// A buffered reader whose buffer is wiped as it is consumed, and when dropped.
-pub struct WipingReader<R> {
+pub(super) struct WipingReader<R> {
     inner: R,
     buf: Box<[u8]>,
     pos: usize,
@@ -27,7 +27,7 @@ pub struct WipingReader<R> {
 }
 
 impl<R> WipingReader<R> {
-    pub fn new(inner: R) -> Self {
+    pub(super) fn new(inner: R) -> Self {
         Self {
             inner,
             buf: vec![0; BUFFER].into_boxed_slice(),
@@ -78,7 +78,7 @@ impl<R: AsyncRead + Unpin> AsyncBufRead for WipingReader<R> {
 }
 
 /// One line from a client.
-pub enum Line {
+pub(super) enum Line {
     /// The line with its newline, wiped when dropped.
     Complete(Zeroizing<Vec<u8>>),
     /// Longer than `MAX_LINE`: not buffered whole.
@@ -89,7 +89,7 @@ pub enum Line {
 
 /// Reads one line of at most `MAX_LINE` bytes. A longer one is not buffered whole: reading
 /// stops past the limit.
-pub async fn read_line<R: AsyncBufRead + Unpin>(reader: &mut R) -> io::Result<Line> {
+pub(super) async fn read_line<R: AsyncBufRead + Unpin>(reader: &mut R) -> io::Result<Line> {
     let mut line = Zeroizing::new(Vec::with_capacity(LINE_START));
     loop {
         let available = reader.fill_buf().await?;

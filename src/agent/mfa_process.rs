@@ -42,7 +42,7 @@ impl std::fmt::Display for ProcessFailure {
 }
 
 /// Runs `command` and returns the code it printed, relaying its stderr to `progress`.
-pub async fn code_from(
+pub(super) async fn code_from(
     command: &str,
     limit: Duration,
     progress: &Progress,

@@ -44,7 +44,7 @@ enum OnDisk {
 
 /// Who gets the code a step is claimed for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Use {
+pub(super) enum Use {
     /// The agent sends it to AWS (a mint): it must be one no one has seen.
     Send,
     /// The user is shown it: any the agent has not sent. Showing it twice is what a phone
@@ -52,7 +52,7 @@ pub enum Use {
     Show,
 }
 
-pub struct ReplayGuard {
+pub(super) struct ReplayGuard {
     path: PathBuf,
     steps: Mutex<Steps>,
 }
@@ -61,7 +61,7 @@ impl ReplayGuard {
     /// Loads the guard's state; a missing file is a fresh start, a damaged one is logged
     /// and replaced (at worst AWS rejects one reused code, and the mint tries the next).
     #[must_use]
-    pub fn load(path: PathBuf) -> Self {
+    pub(super) fn load(path: PathBuf) -> Self {
         let steps = match std::fs::read(&path) {
             Ok(bytes) => match serde_json::from_slice(&bytes) {
                 Ok(OnDisk::Steps(steps)) => steps,
@@ -89,7 +89,7 @@ impl ReplayGuard {
     /// no later than `latest`, and records it for all of them before returning: two mints
     /// are never handed the same code. Saved before the code leaves the agent, so a crash
     /// mid-call still never reuses it. `None`: every step up to `latest` is spent.
-    pub fn claim(
+    pub(super) fn claim(
         &self,
         serials: &[String],
         from: u64,
@@ -118,7 +118,7 @@ impl ReplayGuard {
 
     /// Records `code`, typed by the user for `serial`, as sent; `false` (nothing recorded)
     /// when it was sent already. Saved before the code leaves the agent.
-    pub fn spend_typed(&self, serial: &str, code: &str, now: u64) -> std::io::Result<bool> {
+    pub(super) fn spend_typed(&self, serial: &str, code: &str, now: u64) -> std::io::Result<bool> {
         use sha2::Digest as _;
         let digest = sha2::Sha256::new()
             .chain_update(serial)
@@ -149,7 +149,7 @@ impl ReplayGuard {
     /// let kills during the wait push the record ahead, step by step, until it looked like
     /// a clock set back and was ignored: a code then went out twice.)
     #[must_use]
-    pub fn next_free(&self, serials: &[String], from: u64, use_: Use) -> u64 {
+    pub(super) fn next_free(&self, serials: &[String], from: u64, use_: Use) -> u64 {
         free_step(
             &self.steps.lock().expect("replay lock poisoned"),
             serials,

@@ -9,7 +9,7 @@ const PREPARE_FOR_SLEEP: &str = "type='signal',interface='org.freedesktop.login1
 /// Calls `on_sleep` each time the machine is about to sleep, from a thread of its own, for
 /// as long as the system bus is there. Without one (a container, a headless box without
 /// systemd) there is nothing to watch, and the unlock's times alone end it.
-pub fn watch(on_sleep: impl Fn() + Send + 'static) {
+pub(super) fn watch(on_sleep: impl Fn() + Send + 'static) {
     let spawned = std::thread::Builder::new()
         .name("suspend-watch".into())
         .spawn(move || {

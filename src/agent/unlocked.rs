@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Time since some fixed point, counting suspend: [`crate::sys::since_boot`], or a test's.
-pub type Clock = Arc<dyn Fn() -> Duration + Send + Sync>;
+pub(super) type Clock = Arc<dyn Fn() -> Duration + Send + Sync>;
 
 /// A secret held for a while; dropping it (on expiry or lock) zeroes it.
-pub struct Unlocked<T: Clone> {
+pub(super) struct Unlocked<T: Clone> {
     ttl: Duration,
     idle: Duration,
     held: Mutex<Option<Held<T>>>,
@@ -27,13 +27,13 @@ struct Held<T> {
 
 impl<T: Clone> Unlocked<T> {
     #[must_use]
-    pub fn new(ttl: Duration, idle: Duration) -> Self {
+    pub(super) fn new(ttl: Duration, idle: Duration) -> Self {
         Self::with_clock(ttl, idle, Arc::new(crate::sys::since_boot))
     }
 
     /// [`Unlocked::new`] on another clock (a test's, moved past a suspend).
     #[must_use]
-    pub fn with_clock(ttl: Duration, idle: Duration, clock: Clock) -> Self {
+    pub(super) fn with_clock(ttl: Duration, idle: Duration, clock: Clock) -> Self {
         Self {
             ttl,
             idle,
@@ -43,7 +43,7 @@ impl<T: Clone> Unlocked<T> {
     }
 
     /// The held key, if still unlocked; using it counts as activity for the idle lock.
-    pub fn get(&self) -> Option<T> {
+    pub(super) fn get(&self) -> Option<T> {
         let mut held = self.held.lock().expect("unlock lock poisoned");
         let now = (self.clock)();
         if held
@@ -60,7 +60,7 @@ impl<T: Clone> Unlocked<T> {
     }
 
     /// Keeps `key` after a touch unlocked it.
-    pub fn keep(&self, key: T) {
+    pub(super) fn keep(&self, key: T) {
         let now = (self.clock)();
         let until_unix = i64::try_from(crate::clock::unix_now().saturating_add(self.ttl.as_secs()))
             .unwrap_or(i64::MAX);
@@ -75,7 +75,7 @@ impl<T: Clone> Unlocked<T> {
     }
 
     /// Forgets the key; returns whether one was held.
-    pub fn clear(&self) -> bool {
+    pub(super) fn clear(&self) -> bool {
         self.held
             .lock()
             .expect("unlock lock poisoned")
@@ -84,7 +84,7 @@ impl<T: Clone> Unlocked<T> {
     }
 
     /// Unix time until which the seeds stay unlocked (at most), if they are.
-    pub fn until(&self) -> Option<i64> {
+    pub(super) fn until(&self) -> Option<i64> {
         self.held
             .lock()
             .expect("unlock lock poisoned")

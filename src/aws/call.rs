@@ -9,7 +9,7 @@ use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 
 /// The time limits of every call: the whole operation within `operation`, the connection
 /// within 5 s.
-pub fn timeouts(operation: Duration) -> TimeoutConfig {
+pub(super) fn timeouts(operation: Duration) -> TimeoutConfig {
     TimeoutConfig::builder()
         .operation_timeout(operation)
         .connect_timeout(Duration::from_secs(5))
@@ -17,7 +17,7 @@ pub fn timeouts(operation: Duration) -> TimeoutConfig {
 }
 
 /// Why a call failed.
-pub enum Failure {
+pub(super) enum Failure {
     /// The service answered with an error.
     Service {
         code: String,
@@ -33,7 +33,7 @@ pub enum Failure {
 }
 
 /// Reads `err`.
-pub fn failure<E: ProvideErrorMetadata, R: HttpStatus>(err: &SdkError<E, R>) -> Failure {
+pub(super) fn failure<E: ProvideErrorMetadata, R: HttpStatus>(err: &SdkError<E, R>) -> Failure {
     match err {
         SdkError::TimeoutError(_) => Failure::Timeout,
         SdkError::DispatchFailure(f) if f.is_timeout() => Failure::Timeout,
@@ -65,7 +65,7 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 
 /// The HTTP status of a raw response; a trait so `failure` stays generic over the SDK's
 /// response type.
-pub trait HttpStatus {
+pub(super) trait HttpStatus {
     fn status_code(&self) -> u16;
 }
 

@@ -74,7 +74,7 @@ struct RemovedSerial {
 
 const KEY_NAMES: [&str; 2] = ["aws_access_key_id", "aws_secret_access_key"];
 
-pub fn run(args: &AdoptArgs, agent: &Agent, paths: &Paths) -> Result<ExitCode> {
+pub(super) fn run(args: &AdoptArgs, agent: &Agent, paths: &Paths) -> Result<ExitCode> {
     if args.undo {
         undo(&args.profile, args.yes, agent, paths)
     } else {

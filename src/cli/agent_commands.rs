@@ -61,7 +61,7 @@ pub(super) fn fetch(
     }
 }
 
-pub fn credential_process(paths: &Paths, args: &CredentialProcessArgs) -> Result<ExitCode> {
+pub(super) fn credential_process(paths: &Paths, args: &CredentialProcessArgs) -> Result<ExitCode> {
     let creds = fetch(paths, &args.profile, args.refresh, None)?;
     let out = ProcessCredentials {
         version: 1,
@@ -84,7 +84,7 @@ pub fn credential_process(paths: &Paths, args: &CredentialProcessArgs) -> Result
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn status(paths: &Paths, json: bool) -> Result<ExitCode> {
+pub(super) fn status(paths: &Paths, json: bool) -> Result<ExitCode> {
     let mut client = match Client::connect(paths, false) {
         Ok(client) => client,
         // Not an error to fix by hand where clients start the agent themselves.
@@ -153,7 +153,7 @@ fn print_status(report: &StatusReport) {
 /// How long `stop` waits for the agent to be gone.
 const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
-pub fn stop(paths: &Paths) -> Result<ExitCode> {
+pub(super) fn stop(paths: &Paths) -> Result<ExitCode> {
     let mut client = match Client::connect(paths, false) {
         Ok(client) => client,
         Err(crate::client::ClientError::NotRunning { .. }) => {
@@ -188,7 +188,7 @@ pub fn stop(paths: &Paths) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn lock(paths: &Paths) -> Result<ExitCode> {
+pub(super) fn lock(paths: &Paths) -> Result<ExitCode> {
     match Client::connect(paths, false) {
         Ok(mut client) => {
             let Response::Locked { dropped } = client.call(&Request::Lock, |_| {})? else {

@@ -65,7 +65,7 @@ pub enum AwsCommand {
     },
 }
 
-pub fn run(cmd: AwsCommand, agent: &Agent) -> Result<ExitCode> {
+pub(super) fn run(cmd: AwsCommand, agent: &Agent) -> Result<ExitCode> {
     match cmd {
         AwsCommand::Enroll {
             profile,

@@ -25,7 +25,7 @@ pub struct CodeArgs {
     pub json: bool,
 }
 
-pub fn run(args: &CodeArgs, agent: &Agent) -> Result<ExitCode> {
+pub(super) fn run(args: &CodeArgs, agent: &Agent) -> Result<ExitCode> {
     let request = Request::Code {
         seed: args.name.clone(),
         next: args.next,

@@ -59,7 +59,7 @@ pub enum CredsCommand {
     },
 }
 
-pub fn run(cmd: CredsCommand, agent: &Agent) -> Result<ExitCode> {
+pub(super) fn run(cmd: CredsCommand, agent: &Agent) -> Result<ExitCode> {
     match cmd {
         CredsCommand::Add {
             profile,

@@ -10,7 +10,7 @@ use clap::CommandFactory;
 
 use super::Cli;
 
-pub fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {
+pub(super) fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {
     // Into a buffer first: clap_complete panics on a write error (a closed pipe).
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut Cli::command(), "mfa-agent", &mut script);
@@ -43,7 +43,7 @@ fn bash_fixed(script: &[u8]) -> Vec<u8> {
 }
 
 /// The main page on stdout, or every page (one per subcommand too) as files in `dir`.
-pub fn man(dir: Option<&Path>) -> Result<ExitCode> {
+pub(super) fn man(dir: Option<&Path>) -> Result<ExitCode> {
     if let Some(dir) = dir {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("failed to create {}", dir.display()))?;

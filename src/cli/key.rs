@@ -51,7 +51,7 @@ pub enum KeyCommand {
     },
 }
 
-pub fn run(cmd: &KeyCommand, agent: &Agent) -> Result<ExitCode> {
+pub(super) fn run(cmd: &KeyCommand, agent: &Agent) -> Result<ExitCode> {
     match cmd {
         KeyCommand::List { json } => list(*json, agent),
         KeyCommand::Enroll {

@@ -15,7 +15,7 @@ use crate::paths::Paths;
 /// How often `--follow` looks for new entries.
 const FOLLOW_EVERY: Duration = Duration::from_millis(500);
 
-pub fn run(paths: &Paths, follow: bool, json: bool) -> Result<ExitCode> {
+pub(super) fn run(paths: &Paths, follow: bool, json: bool) -> Result<ExitCode> {
     let path = paths.state_dir.join("audit.log");
     let mut rotated = path.clone().into_os_string();
     rotated.push(".1");

@@ -16,7 +16,7 @@ use crate::secret::SecretString;
 /// How long a sign-in link works (AWS: 15 minutes); older pages are deleted.
 const LINK_LIFETIME: Duration = Duration::from_secs(15 * 60);
 
-pub fn run(agent: &Agent, profile: String, print: bool) -> Result<ExitCode> {
+pub(super) fn run(agent: &Agent, profile: String, print: bool) -> Result<ExitCode> {
     let shown = profile.clone();
     let url = match agent.call(&Request::ConsoleLogin { profile })? {
         Response::SigninUrl { url } => url,

@@ -27,7 +27,7 @@ pub enum NameKind {
 
 /// Prints the names of `kind`, one per line; nothing (and success) when there are none or
 /// they cannot be read: a completion never shows an error.
-pub fn print(kind: NameKind) -> ExitCode {
+pub(super) fn print(kind: NameKind) -> ExitCode {
     let names = match kind {
         NameKind::Profiles => profiles(),
         NameKind::Seeds => seeds().unwrap_or_default(),
@@ -118,7 +118,7 @@ fn kind_word(kind: NameKind) -> &'static str {
 
 /// A bash function that offers names where they go and leaves every other word to
 /// clap's completion function (`_mfa__agent`), registered in its place.
-pub fn bash_addition() -> String {
+pub(super) fn bash_addition() -> String {
     let (mut options, mut positionals) = (String::new(), String::new());
     for slot in slots() {
         let kind = kind_word(slot.kind);
@@ -159,7 +159,7 @@ complete -F _mfa_agent_names -o nosort -o bashdefault -o default mfa-agent
 }
 
 /// fish: the names as the values of those arguments.
-pub fn fish_addition() -> String {
+pub(super) fn fish_addition() -> String {
     let mut out = String::from("\n# Profile and seed names where a command takes one.\n");
     for slot in slots() {
         let mut words = slot.path.split(' ');
@@ -184,7 +184,7 @@ pub fn fish_addition() -> String {
 }
 
 /// zsh: clap's `_default` action of those arguments becomes the names.
-pub fn zsh_fixed(script: &str) -> String {
+pub(super) fn zsh_fixed(script: &str) -> String {
     let mut out = String::new();
     for line in script.split_inclusive('\n') {
         let kind = if line.starts_with("'--profile=[") || line.starts_with("':profile -- ") {

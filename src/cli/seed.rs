@@ -105,7 +105,7 @@ pub struct ExportArgs {
     pub qr: Option<PathBuf>,
 }
 
-pub fn run(cmd: SeedCommand, agent: &Agent) -> Result<ExitCode> {
+pub(super) fn run(cmd: SeedCommand, agent: &Agent) -> Result<ExitCode> {
     match cmd {
         SeedCommand::Add(args) => add(&args, agent),
         SeedCommand::List { json } => list(agent, json),

@@ -10,7 +10,10 @@ use crate::config::Config;
 use crate::vault::{self, Index};
 
 /// The findings, and the region of the first profile (where the clock check asks STS).
-pub async fn check(config: &Config, vault: Option<&Index>) -> (Vec<Finding>, Option<String>) {
+pub(super) async fn check(
+    config: &Config,
+    vault: Option<&Index>,
+) -> (Vec<Finding>, Option<String>) {
     let profiles = match Profiles::load().await {
         Ok(profiles) => profiles,
         Err(e) => {

@@ -15,7 +15,7 @@ use crate::vault::{self, Index};
 const CLOCK_FAIL_SECONDS: i64 = 30;
 const CLOCK_WARN_SECONDS: i64 = 5;
 
-pub fn agent(paths: &Paths, config: &Config) -> Finding {
+pub(super) fn agent(paths: &Paths, config: &Config) -> Finding {
     let check = "agent";
     let mut client = match Client::connect(paths, false) {
         Ok(client) => client,
@@ -94,7 +94,7 @@ pub fn agent(paths: &Paths, config: &Config) -> Finding {
 }
 
 /// The vault's index and the store behind it; returns the index for the later checks.
-pub fn store(paths: &Paths, findings: &mut Vec<Finding>) -> Option<Index> {
+pub(super) fn store(paths: &Paths, findings: &mut Vec<Finding>) -> Option<Index> {
     let check = "store";
     let index = match vault::read_index(&paths.data_dir) {
         Ok(index) => index,
@@ -172,7 +172,7 @@ fn keyring_state(summary: &str) -> Finding {
 }
 
 /// FIDO devices: present, openable (the udev rule), and whether the vault needs one.
-pub fn security_keys(vault: Option<&Index>) -> Vec<Finding> {
+pub(super) fn security_keys(vault: Option<&Index>) -> Vec<Finding> {
     let check = "security keys";
     let enrolled: Vec<&str> = vault
         .map(|v| v.keys.iter().map(|k| k.name.as_str()).collect())
@@ -258,7 +258,7 @@ fn udev_fix() -> String {
 }
 
 /// This machine's clock against STS's.
-pub async fn clock(sts: &Sts, region: Option<&str>) -> Finding {
+pub(super) async fn clock(sts: &Sts, region: Option<&str>) -> Finding {
     let check = "clock";
     let server = match sts.server_time(region).await {
         Ok(server) => server,

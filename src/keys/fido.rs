@@ -53,20 +53,20 @@ fn ctap_status(text: &str) -> Option<u8> {
 
 /// CTAP 2.1 status codes (§8.2) the agent acts on.
 mod status {
-    pub const OPERATION_DENIED: u8 = 0x27;
-    pub const UNSUPPORTED_OPTION: u8 = 0x2B;
-    pub const INVALID_OPTION: u8 = 0x2C;
-    pub const KEEPALIVE_CANCEL: u8 = 0x2D;
-    pub const NO_CREDENTIALS: u8 = 0x2E;
-    pub const USER_ACTION_TIMEOUT: u8 = 0x2F;
-    pub const PIN_INVALID: u8 = 0x31;
-    pub const PIN_BLOCKED: u8 = 0x32;
-    pub const PIN_AUTH_BLOCKED: u8 = 0x34;
-    pub const PIN_NOT_SET: u8 = 0x35;
-    pub const PUAT_REQUIRED: u8 = 0x36;
-    pub const UP_REQUIRED: u8 = 0x3B;
+    pub(super) const OPERATION_DENIED: u8 = 0x27;
+    pub(super) const UNSUPPORTED_OPTION: u8 = 0x2B;
+    pub(super) const INVALID_OPTION: u8 = 0x2C;
+    pub(super) const KEEPALIVE_CANCEL: u8 = 0x2D;
+    pub(super) const NO_CREDENTIALS: u8 = 0x2E;
+    pub(super) const USER_ACTION_TIMEOUT: u8 = 0x2F;
+    pub(super) const PIN_INVALID: u8 = 0x31;
+    pub(super) const PIN_BLOCKED: u8 = 0x32;
+    pub(super) const PIN_AUTH_BLOCKED: u8 = 0x34;
+    pub(super) const PIN_NOT_SET: u8 = 0x35;
+    pub(super) const PUAT_REQUIRED: u8 = 0x36;
+    pub(super) const UP_REQUIRED: u8 = 0x3B;
     /// CTAP 2.0's name for an expired touch request (CTAP2_ERR_ACTION_TIMEOUT).
-    pub const ACTION_TIMEOUT: u8 = 0x3A;
+    pub(super) const ACTION_TIMEOUT: u8 = 0x3A;
 }
 
 /// Turns ctap-hid-fido2's errors into what happened, by their CTAP status code.

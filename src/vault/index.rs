@@ -196,14 +196,19 @@ mod base64_option {
     use serde::{Deserialize, Deserializer, Serializer};
 
     #[allow(clippy::ref_option)] // serde's `with` passes a reference to the field
-    pub fn serialize<S: Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(
+        bytes: &Option<Vec<u8>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         match bytes {
             Some(bytes) => super::base64_bytes::serialize(bytes, s),
             None => s.serialize_none(),
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Vec<u8>>, D::Error> {
         struct Wrapped(Vec<u8>);
         impl<'de> Deserialize<'de> for Wrapped {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -220,11 +225,11 @@ mod base64_bytes {
     use base64::engine::general_purpose::STANDARD;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&STANDARD.encode(bytes))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         STANDARD
             .decode(String::deserialize(d)?)
             .map_err(serde::de::Error::custom)
@@ -366,7 +371,7 @@ impl Index {
 
 /// Where the version of the index before its last change is kept.
 #[must_use]
-pub fn backup_path(index: &Path) -> PathBuf {
+pub(super) fn backup_path(index: &Path) -> PathBuf {
     let mut name = index.file_name().unwrap_or_default().to_os_string();
     name.push(".bak");
     index.with_file_name(name)
@@ -376,7 +381,7 @@ pub fn backup_path(index: &Path) -> PathBuf {
 /// so two commands adding seeds at once cannot lose one of them. Re-entrant on one thread:
 /// a change that needs another on the way (the key list signed at the first unlock, in the
 /// middle of adding a seed) takes it again without waiting for itself.
-pub struct VaultLock {
+pub(super) struct VaultLock {
     _file: Option<File>,
     dir: Option<PathBuf>,
 }
@@ -396,7 +401,7 @@ impl Drop for VaultLock {
 }
 
 impl VaultLock {
-    pub fn acquire(dir: &Path) -> Result<Self, VaultError> {
+    pub(super) fn acquire(dir: &Path) -> Result<Self, VaultError> {
         if HELD.with(|held| held.borrow().contains(dir)) {
             return Ok(Self {
                 _file: None,

@@ -11,7 +11,7 @@ use crate::config::TouchPolicy;
 use crate::otp;
 use crate::protocol::{CodeReply, Response};
 
-pub async fn code(
+pub(super) async fn code(
     minter: &Minter,
     visitor: &Visitor,
     name: String,

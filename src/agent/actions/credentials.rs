@@ -26,10 +26,10 @@ use crate::vault::KeyKind;
 
 /// Longer than any profile name people write; every name asked for keeps a cache slot, so
 /// the bound is also the agent's memory bound for names that do not exist.
-pub const MAX_PROFILE_NAME: usize = 256;
+pub(crate) const MAX_PROFILE_NAME: usize = 256;
 
 /// One request for a profile's credentials, in its caller's AWS context.
-pub struct Ask<'a> {
+pub(crate) struct Ask<'a> {
     pub profile: &'a str,
     /// `--refresh`: a new session even if the cached one is fresh.
     pub force_refresh: bool,
@@ -38,7 +38,7 @@ pub struct Ask<'a> {
 
 impl Ask<'_> {
     /// Refuses a name no profile can have, before it takes a cache slot: why, in words.
-    pub fn check_name(&self) -> Result<(), String> {
+    pub(crate) fn check_name(&self) -> Result<(), String> {
         let name = self.profile;
         if !name.is_empty() && name.len() <= MAX_PROFILE_NAME && !name.chars().any(char::is_control)
         {
@@ -53,7 +53,11 @@ impl Ask<'_> {
     /// The cached session, when it is fresh and `peer` may use it without asking: the hot
     /// path, with nothing to wait for.
     #[must_use]
-    pub fn cached(&self, state: &AgentState, peer: &Peer) -> Option<Arc<SessionCredentials>> {
+    pub(crate) fn cached(
+        &self,
+        state: &AgentState,
+        peer: &Peer,
+    ) -> Option<Arc<SessionCredentials>> {
         if self.force_refresh {
             return None;
         }
@@ -68,24 +72,26 @@ impl Ask<'_> {
 
     /// Records a session handed over from the cache (after it was sent: the client may exit
     /// as soon as it has it).
-    pub fn served_from_cache(&self, state: &AgentState, peer: &Peer) {
+    pub(crate) fn served_from_cache(&self, state: &AgentState, peer: &Peer) {
         state
             .audit
             .record("credentials", &self.subject(), peer, "hit");
     }
 
-    /// The session, minted or from the cache, for the program `progress` names.
-    pub async fn mint(
-        &self,
-        state: &AgentState,
-        progress: &Progress,
-    ) -> Result<Arc<SessionCredentials>, MintError> {
-        session(&state.minter, self.profile, self.force_refresh, progress).await
+    /// The session, minted or from the cache, for the program `progress` names. (The
+    /// future of [`session`] itself, not one wrapped around it: a mint's future is deep
+    /// enough already.)
+    pub(crate) fn mint<'s>(
+        &'s self,
+        state: &'s AgentState,
+        progress: &'s Progress,
+    ) -> impl Future<Output = Result<Arc<SessionCredentials>, MintError>> + 's {
+        session(&state.minter, self.profile, self.force_refresh, progress)
     }
 
     /// The reply to a mint's `result`, audited; a failure names the profile once and
     /// becomes the agent's last error, a success clears it.
-    pub fn answer(
+    pub(crate) fn answer(
         &self,
         state: &AgentState,
         peer: &Peer,
@@ -141,7 +147,7 @@ impl Ask<'_> {
 /// asked about first; a forced refresh (`--refresh`) is a use of the session it replaces,
 /// so it is asked about too, and the programs approved for that session stay approved for
 /// the new one.
-pub async fn session(
+pub(crate) async fn session(
     minter: &Minter,
     profile: &str,
     force: bool,

@@ -12,7 +12,7 @@ use crate::protocol::{AskKind, Capability, KeyDevice, KeyGuarantee, PinState, Re
 use crate::secret::SecretString;
 use crate::vault::{EnrolledKey, KeyKind, Vault, VaultError};
 
-pub async fn list(minter: &Minter, visitor: &Visitor) -> anyhow::Result<Response> {
+pub(super) async fn list(minter: &Minter, visitor: &Visitor) -> anyhow::Result<Response> {
     minter
         .door
         .enter(visitor, false, None, |vault, _| {
@@ -68,7 +68,7 @@ fn pin_if(
     Ok(Some(pin))
 }
 
-pub async fn enroll(
+pub(super) async fn enroll(
     minter: &Minter,
     visitor: &Visitor,
     name: String,
@@ -256,7 +256,11 @@ fn enroll_u2f(
     })
 }
 
-pub async fn test(minter: &Minter, visitor: &Visitor, name: String) -> anyhow::Result<Response> {
+pub(super) async fn test(
+    minter: &Minter,
+    visitor: &Visitor,
+    name: String,
+) -> anyhow::Result<Response> {
     minter
         .door
         .enter(visitor, false, None, move |vault, prompter| {
@@ -305,7 +309,7 @@ fn test_in(vault: &Vault, prompter: &AgentPrompter, name: &str) -> anyhow::Resul
     bail!("the enrolled key {name:?} is not among the plugged-in keys; plug it in and retry")
 }
 
-pub async fn remove(
+pub(super) async fn remove(
     minter: &Minter,
     visitor: &Visitor,
     name: String,

@@ -33,7 +33,7 @@ struct FederationSession<'a> {
     token: &'a str,
 }
 
-pub async fn login(
+pub(super) async fn login(
     minter: &Minter,
     visitor: &Visitor,
     profile: String,

@@ -3,7 +3,7 @@
 //! prompts relayed to the client that asked.
 
 mod code;
-pub mod credentials;
+pub(super) mod credentials;
 mod creds;
 mod iam;
 mod keys;
@@ -21,7 +21,7 @@ use crate::protocol::{Request, Response};
 /// One flat match, one arm per request, each naming what the request does for its touch
 /// prompts and calling its action: long, but split it and the request is matched twice.
 #[allow(clippy::too_many_lines)]
-pub async fn handle(
+pub(super) async fn handle(
     request: Request,
     minter: &Minter,
     progress: Progress,

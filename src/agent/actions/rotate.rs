@@ -21,7 +21,7 @@ use crate::protocol::{Response, mask};
 
 const RETRY_EVERY: Duration = Duration::from_secs(2);
 
-pub async fn rotate(
+pub(super) async fn rotate(
     minter: &Minter,
     visitor: &Visitor,
     profile: String,

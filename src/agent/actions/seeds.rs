@@ -8,7 +8,7 @@ use super::super::minter::Minter;
 use crate::otp::{self, Seed, migration, uri};
 use crate::protocol::{Response, SeedMaterial, StoreKind};
 
-pub async fn list(minter: &Minter, visitor: &Visitor) -> anyhow::Result<Response> {
+pub(super) async fn list(minter: &Minter, visitor: &Visitor) -> anyhow::Result<Response> {
     minter
         .door
         .enter(visitor, false, None, |vault, _| {
@@ -25,7 +25,7 @@ pub async fn list(minter: &Minter, visitor: &Visitor) -> anyhow::Result<Response
 }
 
 /// A seed to add, as the user gave it.
-pub struct NewSeed {
+pub(super) struct NewSeed {
     pub name: String,
     pub material: SeedMaterial,
     pub serial: Option<String>,
@@ -33,7 +33,7 @@ pub struct NewSeed {
     pub replace: bool,
 }
 
-pub async fn add(
+pub(super) async fn add(
     minter: &Minter,
     visitor: &Visitor,
     new: NewSeed,
@@ -88,7 +88,7 @@ pub async fn add(
 /// Authenticator export links), each named after its account. Everything is decoded before
 /// anything is stored: a line that fails stores nothing. A name already in the vault is
 /// reported and never overwritten.
-pub async fn import(
+pub(super) async fn import(
     minter: &Minter,
     visitor: &Visitor,
     text: &crate::secret::SecretString,
@@ -193,7 +193,7 @@ fn import_name(seed: &Seed, index: usize) -> String {
 
 /// `seed recover`: works on the index files themselves (the vault cannot open on a
 /// damaged index), under the vault's lock.
-pub async fn recover(minter: &Minter) -> anyhow::Result<Response> {
+pub(super) async fn recover(minter: &Minter) -> anyhow::Result<Response> {
     let data_dir = minter.door.data_dir().to_path_buf();
     let message =
         tokio::task::spawn_blocking(move || crate::vault::recover_index(&data_dir)).await??;
@@ -202,7 +202,7 @@ pub async fn recover(minter: &Minter) -> anyhow::Result<Response> {
 
 /// `seed rename`: the secret is stored under the new name before the old one goes (a
 /// sealed seed is sealed to its name, so it is opened and sealed again: one touch).
-pub async fn rename(
+pub(super) async fn rename(
     minter: &Minter,
     visitor: &Visitor,
     name: String,
@@ -228,7 +228,7 @@ pub async fn rename(
         .await
 }
 
-pub async fn link(
+pub(super) async fn link(
     minter: &Minter,
     visitor: &Visitor,
     name: String,
@@ -275,7 +275,7 @@ fn parse(material: SeedMaterial) -> anyhow::Result<Seed> {
     }
 }
 
-pub async fn remove(
+pub(super) async fn remove(
     minter: &Minter,
     visitor: &Visitor,
     name: String,
@@ -298,7 +298,11 @@ pub async fn remove(
         .await
 }
 
-pub async fn export(minter: &Minter, visitor: &Visitor, name: String) -> anyhow::Result<Response> {
+pub(super) async fn export(
+    minter: &Minter,
+    visitor: &Visitor,
+    name: String,
+) -> anyhow::Result<Response> {
     minter
         .door
         .enter(visitor, false, None, move |vault, _| {

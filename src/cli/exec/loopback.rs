@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 /// The owner of the client's end of a loopback connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Client {
+pub(super) struct Client {
     pub uid: u32,
     /// The process holding the socket, when it is one of ours (another user's `/proc/PID/fd`
     /// cannot be read).
@@ -16,7 +16,7 @@ pub struct Client {
 
 /// The client of the connection from `peer` to `local`, if the kernel lists it.
 #[must_use]
-pub fn client_of(peer: SocketAddr, local: SocketAddr) -> Option<Client> {
+pub(super) fn client_of(peer: SocketAddr, local: SocketAddr) -> Option<Client> {
     let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
     let (uid, inode) = find(&table, &hex_address(peer)?, &hex_address(local)?)?;
     Some(Client {

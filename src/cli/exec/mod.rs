@@ -71,7 +71,7 @@ fn first_exec_of_session(paths: &Paths, profile: &str, expiration: i64) -> bool 
 /// singles out the 1-hour chained role sessions and sessions near their end.
 const SHORT_SESSION: i64 = 3600;
 
-pub fn exec(paths: &Paths, args: &ExecArgs) -> Result<ExitCode> {
+pub(super) fn exec(paths: &Paths, args: &ExecArgs) -> Result<ExitCode> {
     if args.server {
         return server::exec(paths, &args.profile, &args.command);
     }

@@ -37,7 +37,7 @@ const MAX_CONNECTIONS: usize = 16;
 
 /// Runs `command` with `AWS_CONTAINER_CREDENTIALS_FULL_URI` pointing at a server for
 /// `profile`, until it exits; returns its exit status.
-pub fn exec(paths: &Paths, profile: &str, command: &[String]) -> Result<ExitCode> {
+pub(super) fn exec(paths: &Paths, profile: &str, command: &[String]) -> Result<ExitCode> {
     // The first session up front: prompts and errors come before the child starts.
     let (program, rest) = super::program_and_args(command);
     let first = super::fetch(

@@ -9,10 +9,10 @@ use anyhow::{Context, Result};
 /// Owns the clipboard connection: on X11 the text is served from this process, so it lives
 /// as long as the tray.
 #[derive(Clone)]
-pub struct Clipboard(Arc<Mutex<arboard::Clipboard>>);
+pub(super) struct Clipboard(Arc<Mutex<arboard::Clipboard>>);
 
 impl Clipboard {
-    pub fn open() -> Result<Self> {
+    pub(super) fn open() -> Result<Self> {
         let clipboard =
             arboard::Clipboard::new().context("no clipboard (is a graphical session running?)")?;
         Ok(Self(Arc::new(Mutex::new(clipboard))))
@@ -20,7 +20,7 @@ impl Clipboard {
 
     /// Puts `code` on the clipboard and clears it at `valid_until` (Unix seconds), unless
     /// something else was copied in the meantime.
-    pub fn copy_until(&self, code: String, valid_until: u64) -> Result<()> {
+    pub(super) fn copy_until(&self, code: String, valid_until: u64) -> Result<()> {
         self.0
             .lock()
             .expect("clipboard lock poisoned")
