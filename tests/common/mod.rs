@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod dbus;
+pub mod deadline;
 pub mod fake_sts;
 pub mod minting;
 pub mod moto;
@@ -30,6 +31,8 @@ pub struct TestEnv {
     pub home: TempDir,
     envs: Vec<(String, String)>,
     daemon: Mutex<Option<Child>>,
+    /// The test's time limit, kept while the environment lives.
+    _deadline: deadline::Deadline,
 }
 
 pub const SERIAL: &str = "arn:aws:iam::123456789012:mfa/alice";
@@ -47,6 +50,7 @@ impl TestEnv {
             home,
             envs: Vec::new(),
             daemon: Mutex::new(None),
+            _deadline: deadline::Deadline::arm(),
         };
         // A private runtime dir: every test gets its own agent socket.
         env.set("XDG_RUNTIME_DIR", runtime.to_str().unwrap());

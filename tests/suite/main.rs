@@ -23,6 +23,7 @@ mod desktop;
 mod doctor;
 mod file_store;
 mod hardening;
+mod harness;
 mod iam_enrolment;
 mod key_rotation;
 mod login;
