@@ -64,3 +64,41 @@ pub fn align_to_a_fresh_window_of(period: u64) {
 pub fn align_to_a_fresh_window() {
     align_to_a_fresh_window_of(3);
 }
+
+/// The window of `period` seconds the wall clock is in now: its index and the time left in
+/// it.
+pub fn window_now(period: u64) -> (u64, Duration) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let period = Duration::from_secs(period);
+    let index = now.as_secs() / period.as_secs();
+    let ends = Duration::from_secs((index + 1) * period.as_secs());
+    (index, ends.saturating_sub(now))
+}
+
+/// Whether the clock is still in `window` (of SHORT_SEED's 3 s), with at least `margin` of
+/// it left: what the agent does next, after a process start and a keyring read, still sees
+/// that window's code.
+pub fn still_in(window: u64, margin: Duration) -> bool {
+    let (now, left) = window_now(3);
+    now == window && left >= margin
+}
+
+/// For a test whose steps must fall in one 3-second window of SHORT_SEED (a mint, then a
+/// refresh that must find the code spent): runs `attempt` until its steps fit, which it
+/// reports by returning `Some` (checking [`still_in`] before the step that needs the same
+/// window), at most 5 times. A loaded machine then costs a retry, not a failure; a test
+/// that did not fit is never judged on what it could not show.
+pub fn in_one_window<T>(what: &str, mut attempt: impl FnMut() -> Option<T>) -> T {
+    const TRIES: usize = 5;
+    for _ in 0..TRIES {
+        if let Some(outcome) = attempt() {
+            return outcome;
+        }
+        eprintln!("{what}: the steps did not fit in one 3 s window; once more");
+    }
+    panic!(
+        "{what}: the steps never fit in one 3 s window in {TRIES} tries; the machine is too loaded for this test"
+    );
+}

@@ -12,7 +12,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::fake_sts::{self, FakeSts, Fault, Gate};
-use common::minting::{ROLE, SHORT_SEED, align_to_a_fresh_window, setup, setup_with};
+use common::minting::{
+    ROLE, SHORT_SEED, align_to_a_fresh_window, in_one_window, setup, setup_with,
+};
 use common::{AWS_SEED, SERIAL, TestEnv};
 use serde_json::Value;
 
@@ -156,19 +158,35 @@ fn exec_puts_session_credentials_in_the_environment() {
 fn a_used_code_is_never_sent_again_even_across_restarts() {
     let sts = FakeSts::start(SHORT_SEED, 3);
     let env = setup_with(&sts, SHORT_SEED, 3, "");
-    for round in 0..4 {
+    for _ in 0..3 {
         // Lock drops the session, so each round needs a new code, often in the same window.
         env.run(["lock"], "").success();
-        if round == 3 {
-            env.stop_daemon();
-            env.start_daemon();
-        }
         credential_process(&env, "base");
     }
+    // A mint, a restart, and a mint in the window of the first: the new agent knows its code
+    // was sent (replay.json), and waits for the next one rather than sending it again.
+    let restarted = in_one_window("a restart within one window", || {
+        align_to_a_fresh_window();
+        let (window, _) = common::minting::window_now(3);
+        env.run(["lock"], "").success();
+        credential_process(&env, "base");
+        env.stop_daemon();
+        env.start_daemon();
+        if !common::minting::still_in(window, Duration::from_millis(500)) {
+            return None;
+        }
+        Some(env.run(["credential-process", "--profile", "base"], ""))
+    });
+    restarted.success();
+    assert!(
+        restarted.stderr().contains("fresh MFA code"),
+        "the restarted agent waited for the next code: {}",
+        restarted.stderr()
+    );
     let codes = sts.codes_received();
     assert_eq!(
-        sts.gst_calls(),
-        4,
+        sts.rejected_codes(),
+        0,
         "every round succeeded first time: {codes:?}"
     );
     assert!(
@@ -179,11 +197,18 @@ fn a_used_code_is_never_sent_again_even_across_restarts() {
 
 #[test]
 fn a_second_mint_in_the_same_window_waits_and_says_why() {
-    let sts = FakeSts::start(SHORT_SEED, 3);
-    let env = setup_with(&sts, SHORT_SEED, 3, "");
-    align_to_a_fresh_window();
-    credential_process(&env, "base");
-    let refreshed = env.run(["credential-process", "--profile", "base", "--refresh"], "");
+    let (sts, _env, refreshed) = in_one_window("a refresh in the first mint's window", || {
+        let sts = FakeSts::start(SHORT_SEED, 3);
+        let env = setup_with(&sts, SHORT_SEED, 3, "");
+        align_to_a_fresh_window();
+        let (window, _) = common::minting::window_now(3);
+        credential_process(&env, "base");
+        if !common::minting::still_in(window, Duration::from_millis(500)) {
+            return None;
+        }
+        let refreshed = env.run(["credential-process", "--profile", "base", "--refresh"], "");
+        Some((sts, env, refreshed))
+    });
     refreshed.success();
     // No terminal here, so the message goes to stderr (never stdout).
     assert!(
@@ -196,10 +221,14 @@ fn a_second_mint_in_the_same_window_waits_and_says_why() {
 
 #[test]
 fn a_client_hanging_up_mid_mint_leaves_the_mint_to_finish_for_the_next() {
-    let sts = FakeSts::start(SHORT_SEED, 3);
-    let env = setup_with(&sts, SHORT_SEED, 3, "");
-    align_to_a_fresh_window();
-    credential_process(&env, "base");
+    let (sts, env) = in_one_window("a refresh in the first mint's window", || {
+        let sts = FakeSts::start(SHORT_SEED, 3);
+        let env = setup_with(&sts, SHORT_SEED, 3, "");
+        align_to_a_fresh_window();
+        let (window, _) = common::minting::window_now(3);
+        credential_process(&env, "base");
+        common::minting::still_in(window, Duration::from_millis(500)).then_some((sts, env))
+    });
     // A refresh in the same window waits for the next code; the client hangs up meanwhile.
     let mut stream = UnixStream::connect(env.socket()).unwrap();
     stream

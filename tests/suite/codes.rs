@@ -2,10 +2,14 @@
 //! a code spent elsewhere is followed by the next one, and no client reads the vault
 //! behind the agent's back. The real daemon and CLI, a real keyring, the strict fake STS.
 
+use std::time::Duration;
+
 use crate::common;
 
 use common::fake_sts::FakeSts;
-use common::minting::{SHORT_SEED, align_to_a_fresh_window, setup_with};
+use common::minting::{
+    SHORT_SEED, align_to_a_fresh_window, in_one_window, setup_with, still_in, window_now,
+};
 use common::{SERIAL, TestEnv, oathtool};
 use serde_json::Value;
 
@@ -53,14 +57,22 @@ fn a_code_from_mfa_agent_code_is_never_sent_again_by_a_mint() {
 
 #[test]
 fn a_code_spent_elsewhere_is_followed_by_the_next_one() {
-    let sts = FakeSts::start(SHORT_SEED, 3);
-    let env = setup_with(&sts, SHORT_SEED, 3, "");
-    align_to_a_fresh_window();
-    // Typed into the console from a phone app: the agent never heard of it.
-    let current = oathtool(SHORT_SEED, now(), "sha1", 6, 3);
-    assert!(sts.spend_code_elsewhere(SERIAL, &current));
-
-    let minted = env.run(["credential-process", "--profile", "base"], "");
+    let (sts, _env, minted) =
+        in_one_window("a mint in the window of a code spent elsewhere", || {
+            let sts = FakeSts::start(SHORT_SEED, 3);
+            let env = setup_with(&sts, SHORT_SEED, 3, "");
+            align_to_a_fresh_window();
+            let (window, _) = window_now(3);
+            // Typed into the console from a phone app: the agent never heard of it.
+            let current = oathtool(SHORT_SEED, now(), "sha1", 6, 3);
+            assert!(sts.spend_code_elsewhere(SERIAL, &current));
+            // The agent must pick its code in that window: after its start and a keyring read.
+            if !still_in(window, Duration::from_secs(1)) {
+                return None;
+            }
+            let minted = env.run(["credential-process", "--profile", "base"], "");
+            Some((sts, env, minted))
+        });
     minted.success();
     assert!(
         minted.stderr().contains("AWS rejected the MFA code")
@@ -78,13 +90,20 @@ fn a_code_spent_elsewhere_is_followed_by_the_next_one() {
 
 #[test]
 fn code_shows_the_next_code_once_a_mint_sent_the_current_one() {
-    let sts = FakeSts::start(SHORT_SEED, 3);
-    let env = setup_with(&sts, SHORT_SEED, 3, "");
-    align_to_a_fresh_window();
-    env.run(["credential-process", "--profile", "base"], "")
-        .success();
+    let (sts, env, out) = in_one_window("`code` in the window of the code a mint sent", || {
+        let sts = FakeSts::start(SHORT_SEED, 3);
+        let env = setup_with(&sts, SHORT_SEED, 3, "");
+        align_to_a_fresh_window();
+        let (window, _) = window_now(3);
+        env.run(["credential-process", "--profile", "base"], "")
+            .success();
+        if !still_in(window, Duration::from_millis(500)) {
+            return None;
+        }
+        let out = env.run(["code", "work"], "");
+        Some((sts, env, out))
+    });
     let sent = sts.codes_received();
-    let out = env.run(["code", "work"], "");
     let digits = out.success();
     assert_ne!(digits.trim(), sent[0], "not the code the mint sent");
     assert!(
