@@ -7,8 +7,13 @@
 //!                        [--garble-file FILE [--garble-log FILE]] [--u2f --replay-file FILE]
 //!                        [--no-cred-protect]
 //!
-//! With --no-cred-protect, getInfo lists hmac-secret alone, as CTAP 2.0 keys do (no
-//! credProtect: a credential answers a request made without the PIN).
+//! With --no-cred-protect it is a CTAP 2.0 key: getInfo lists hmac-secret alone, and its
+//! credentials have no protection level, so one answers a request made without the PIN,
+//! even one without a touch. Its hmac-secret output then comes from the credential's other
+//! secret (CTAP 2.0/2.1 hmac-secret: CredRandomWithoutUV besides CredRandomWithUV), so it
+//! differs from the output under the PIN, as on real keys. soft-fido2 keeps one secret per
+//! credential and makes every credential created under the PIN "UV required" whatever the
+//! request said; this key does what the spec says instead.
 //!
 //! With --u2f it is a U2F-only key instead (CTAP1 register/authenticate, no CTAP2); with
 //! --replay-file as well, while FILE exists it answers every touched authentication with the
@@ -125,6 +130,50 @@ struct Callbacks {
     /// Shared with the key's next power-up (see [`Flash`]).
     credentials: Arc<Mutex<HashMap<Vec<u8>, Credential>>>,
     presence: Presence,
+    /// Set for a CTAP 2.0 key (--no-cred-protect): whether the request in progress was made
+    /// without the PIN (see [`Ctap20`]).
+    ctap20: Option<Ctap20>,
+}
+
+/// What makes this key a CTAP 2.0 key: no credential protection, and the hmac-secret
+/// output of a request without user verification taken from a secret of its own.
+#[derive(Clone, Default)]
+struct Ctap20 {
+    /// The getAssertion in progress carries no pinUvAuthParam: no user verification (this
+    /// key has no built-in UV).
+    without_uv: Arc<AtomicBool>,
+}
+
+impl Ctap20 {
+    /// As stored: without a protection level (soft-fido2 reads that as level 1, "UV
+    /// optional"), whatever soft-fido2 chose.
+    fn store(credential: &mut Credential) {
+        credential.extensions.cred_protect = None;
+    }
+
+    /// As read for the request in progress: without UV, its CredRandomWithoutUV, a second
+    /// secret derived from the first (the spec leaves how to the key).
+    fn read(&self, mut credential: Credential) -> Credential {
+        if self.without_uv.load(Ordering::SeqCst)
+            && let Some(with_uv) = &credential.extensions.cred_random
+        {
+            let without_uv = sha256(&[b"CredRandomWithoutUV".as_slice(), with_uv.as_slice()].concat());
+            credential.extensions.cred_random = Some(soft_fido2_ctap::SecBytes::new(without_uv.to_vec()));
+        }
+        credential
+    }
+
+    /// Notes whether `request` (a CTAP2 command byte and its CBOR map) is a getAssertion
+    /// made without the PIN: no pinUvAuthParam (key 6).
+    fn note(&self, request: &[u8]) {
+        use soft_fido2_ctap::cbor::Value;
+        let without_uv = request.first() == Some(&0x02)
+            && match soft_fido2_ctap::cbor::decode::<Value>(&request[1..]) {
+                Ok(Value::Map(entries)) => !entries.iter().any(|(key, _)| matches!(key, Value::Integer(6))),
+                _ => false,
+            };
+        self.without_uv.store(without_uv, Ordering::SeqCst);
+    }
 }
 
 /// What the key keeps across a power cycle besides its credentials: the PIN and its retries.
@@ -155,12 +204,27 @@ impl AuthenticatorCallbacks for Callbacks {
     }
 
     fn write_credential(&self, cred: &CredentialRef) -> Result<()> {
-        self.credentials.lock().unwrap().insert(cred.id.to_vec(), cred.to_owned());
+        let mut credential = cred.to_owned();
+        let mut store = self.credentials.lock().unwrap();
+        if self.ctap20.is_some() {
+            // soft-fido2 writes a credential back after each use (its counter) as it read
+            // it: for a request without UV, with the other secret. The secrets are made
+            // once, with the credential.
+            if let Some(stored) = store.get(cred.id) {
+                credential.extensions.cred_random = stored.extensions.cred_random.clone();
+            }
+            Ctap20::store(&mut credential);
+        }
+        store.insert(cred.id.to_vec(), credential);
         Ok(())
     }
 
     fn read_credential(&self, cred_id: &[u8]) -> Result<Option<Credential>> {
-        Ok(self.credentials.lock().unwrap().get(cred_id).cloned())
+        let credential = self.credentials.lock().unwrap().get(cred_id).cloned();
+        Ok(match &self.ctap20 {
+            Some(ctap20) => credential.map(|c| ctap20.read(c)),
+            None => credential,
+        })
     }
 
     fn delete_credential(&self, cred_id: &[u8]) -> Result<()> {
@@ -174,6 +238,10 @@ impl AuthenticatorCallbacks for Callbacks {
             .values()
             .filter(|c| c.rp.id == rp_id && user_id.is_none_or(|u| c.user.id == u))
             .cloned()
+            .map(|c| match &self.ctap20 {
+                Some(ctap20) => ctap20.read(c),
+                None => c,
+            })
             .collect())
     }
 
@@ -215,6 +283,8 @@ struct Handler {
     key_agreements: HashMap<u8, Vec<u8>>,
     /// Refuse hmac-secret without user presence (see the module comment).
     gate_hmac_on_touch: bool,
+    /// A CTAP 2.0 key (--no-cred-protect): told about each request.
+    ctap20: Option<Ctap20>,
     waiting: Arc<Waiting>,
     /// Damages answers while its file exists (--garble-file, see garble.rs).
     garbler: Option<garble::Garbler>,
@@ -282,6 +352,9 @@ impl Handler {
         }
         // A cancel that came before this request is not for it.
         self.waiting.cancelled.store(false, Ordering::SeqCst);
+        if let Some(ctap20) = &self.ctap20 {
+            ctap20.note(data);
+        }
         let mut response = Vec::new();
         self.authenticator
             .lock()
@@ -324,10 +397,11 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         .and_then(|i| args.get(i + 1))
         .map_or(Duration::ZERO, |ms| Duration::from_millis(ms.parse().expect("--touch-delay-ms takes milliseconds")));
     let pin_hash = pin.as_ref().map(|pin| sha256(pin.as_bytes()));
+    let ctap20 = args.iter().any(|a| a == "--no-cred-protect").then(Ctap20::default);
     let config = AuthenticatorConfig::builder()
         .aaguid(*b"mfa-agent-testkn")
         .max_credentials(100)
-        .extensions(if args.iter().any(|a| a == "--no-cred-protect") {
+        .extensions(if ctap20.is_some() {
             vec!["hmac-secret".to_string()]
         } else {
             vec!["credProtect".to_string(), "hmac-secret".to_string()]
@@ -355,7 +429,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let credentials = Arc::new(Mutex::new(HashMap::new()));
     let flash = Flash::default();
     let power_on = {
-        let config = config.clone();
+        let (config, ctap20) = (config.clone(), ctap20.clone());
         move || {
             // The PIN is set at the first power-up; later ones find it (and its retries) in
             // flash once the key has saved its PIN state.
@@ -364,7 +438,8 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
             {
                 Authenticator::<Callbacks>::set_pin_hash(hash);
             }
-            let callbacks = Callbacks { credentials: credentials.clone(), presence: presence.clone() };
+            let callbacks =
+                Callbacks { credentials: credentials.clone(), presence: presence.clone(), ctap20: ctap20.clone() };
             Authenticator::with_config_and_pin_storage(callbacks, config.clone(), flash.clone())
                 .expect("the virtual key powers up")
         }
@@ -388,6 +463,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         pin_auth_blocked: false,
         key_agreements: HashMap::new(),
         gate_hmac_on_touch,
+        ctap20,
         waiting: waiting.clone(),
         garbler: args
             .iter()
