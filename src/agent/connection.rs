@@ -524,6 +524,7 @@ fn status(state: &AgentState) -> StatusReport {
             .clone(),
         queue: state.minter.door.pending(),
         waiting_for_sessions: state.minter.cache.waiting(),
+        notifications: Some(state.notifying.load(std::sync::atomic::Ordering::SeqCst)),
     }
 }
 

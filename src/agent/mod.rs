@@ -144,6 +144,8 @@ pub struct AgentState {
     pub idle_timeout: Duration,
     /// Subscribed connections now (the tray; capped, as each holds a descriptor for good).
     pub subscribers: std::sync::atomic::AtomicUsize,
+    /// The desktop notifier is subscribed to the events (see `notifier::start`).
+    pub notifying: std::sync::atomic::AtomicBool,
     /// Who asked for which credentials, and how it went.
     pub audit: audit::Audit,
     /// Connections served at once ([`MAX_CONNECTIONS`]; tests set fewer).
@@ -167,6 +169,7 @@ impl AgentState {
             last_error: Mutex::new(None),
             idle_timeout: Duration::from_secs(60),
             subscribers: std::sync::atomic::AtomicUsize::new(0),
+            notifying: std::sync::atomic::AtomicBool::new(false),
             max_connections: MAX_CONNECTIONS,
             shed: tokio::sync::Notify::new(),
             stop: tokio::sync::Notify::new(),

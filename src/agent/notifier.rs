@@ -7,6 +7,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::sync::atomic::Ordering;
+
+use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
@@ -20,13 +23,25 @@ use crate::protocol::{Event, SessionName, SessionSummary};
 /// How often sessions are checked for an approaching renewal.
 const EXPIRY_CHECK: Duration = Duration::from_secs(30);
 
-pub async fn run(state: Arc<AgentState>, data_dir: PathBuf) {
-    let config = state.minter.config().clone();
-    let settings = config.notifications.clone();
-    if !settings.enabled {
+/// Starts showing notifications, unless config.toml turns them off: subscribed to the
+/// agent's events before it returns, and said in `status` from then on (a test, or a user
+/// who wonders why nothing shows, has it in writing instead of waiting to see nothing).
+pub fn start(state: &Arc<AgentState>, data_dir: PathBuf) {
+    if !state.minter.config().notifications.enabled {
         return;
     }
-    let mut events = state.minter.events.subscribe();
+    let events = state.minter.events.subscribe();
+    state.notifying.store(true, Ordering::SeqCst);
+    let state = state.clone();
+    tokio::spawn(async move {
+        run(&state, events, data_dir).await;
+        state.notifying.store(false, Ordering::SeqCst);
+    });
+}
+
+async fn run(state: &AgentState, mut events: Receiver<Event>, data_dir: PathBuf) {
+    let config = state.minter.config().clone();
+    let settings = config.notifications.clone();
     // At most an hour: a larger setting must not overflow the clock when added to it.
     let touch_delay = Duration::from_millis(settings.touch_delay_ms.min(3_600_000));
     // Touch requests not yet answered, by profile: when to notify, and what to say.

@@ -76,7 +76,7 @@ pub fn serve(paths: &Paths) -> Result<ExitCode> {
         let listener = tokio::net::UnixListener::from_std(listener)?;
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
-        tokio::spawn(super::notifier::run(state.clone(), paths.data_dir.clone()));
+        super::notifier::start(&state, paths.data_dir.clone());
         let auditing = state.clone();
         tokio::spawn(async move { auditing.audit.keep_flushing().await });
         tracing::info!(socket = %socket.display(), "serving");

@@ -148,6 +148,9 @@ fn print_status(report: &StatusReport) {
     if let Some(e) = &report.last_error {
         println!("last error at {}: {}", iso8601(e.at), e.message);
     }
+    if report.notifications == Some(false) {
+        println!("notifications: off ([notifications] enabled = false in config.toml)");
+    }
 }
 
 /// How long `stop` waits for the agent to be gone.

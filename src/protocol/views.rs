@@ -201,6 +201,10 @@ pub struct StatusReport {
     /// their result (single-flight), a role's inner MFA session counted as one more.
     #[serde(default)]
     pub waiting_for_sessions: usize,
+    /// Whether the agent shows desktop notifications (`[notifications] enabled` in
+    /// config.toml, and a notifier listening); none from an agent older than this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<bool>,
 }
 
 /// Which session: a profile's own, or the MFA session (one GetSessionToken) behind a source

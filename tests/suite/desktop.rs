@@ -46,6 +46,13 @@ fn notifications_say_what_the_agent_did_and_can_be_turned_off() {
     let sts = FakeSts::start(AWS_SEED, 30);
     let env = desktop_env(&bus, &sts);
     env.start_daemon();
+    let status: serde_json::Value =
+        serde_json::from_str(&env.run(["status", "--json"], "").success()).unwrap();
+    assert_eq!(status["notifications"], true, "{status}");
+    assert!(
+        !env.run(["status"], "").success().contains("notifications:"),
+        "on is the default, not news"
+    );
 
     env.run(["credential-process", "--profile", "base"], "")
         .success();
@@ -80,10 +87,17 @@ fn notifications_say_what_the_agent_did_and_can_be_turned_off() {
         .success();
     env.run(["credential-process", "--profile", "nope"], "")
         .failure(&["no profile"]);
-    // The agent answers the client before it notifies; a status round trip after gives a
-    // notification time to arrive if one were sent.
-    env.run(["status"], "").success();
-    std::thread::sleep(Duration::from_millis(300));
+    // Nothing listens to the agent's events to show them: status says so, in writing, so
+    // no wait is needed to see that nothing shows (with notifications on, the same status
+    // says true: see above).
+    let status: serde_json::Value =
+        serde_json::from_str(&env.run(["status", "--json"], "").success()).unwrap();
+    assert_eq!(status["notifications"], false, "{status}");
+    let status = env.run(["status"], "").success();
+    assert!(
+        status.contains("notifications: off ([notifications] enabled = false in config.toml)"),
+        "{status}"
+    );
     assert_eq!(
         shown.lock().unwrap().len(),
         2,
