@@ -1,27 +1,24 @@
-//! Minting: AWS profile -> long-term keys -> TOTP code (replay-guarded) -> STS session ->
-//! (optionally) AssumeRole. Results live in the session cache.
+//! Minting: AWS profile -> long-term keys -> MFA code (from `codes`, replay-guarded) -> STS
+//! session -> (optionally) AssumeRole. Results live in the session cache.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::MintError;
 use super::cache::{SessionCache, SessionKey};
+use super::codes::{Codes, Origin};
 use super::door::{Door, Visitor};
 use super::events::Events;
-use super::prompt::{Progress, Prompt};
-use super::replay::{ReplayGuard, Use};
+use super::prompt::Progress;
 use crate::aws::LongTermKeys;
 use crate::aws::context::{AwsContext, ContextId, Contexts};
 use crate::aws::profile::{CHAINED_ROLE_MAX_DURATION, ProfilePlan, Profiles, RoleSpec};
 use crate::aws::sts::{self, Mfa, Sts, StsError};
 use crate::clock::unix_now;
 use crate::config::{CodeSource, Config, TouchPolicy};
-use crate::otp::{self, Seed};
 use crate::paths::Paths;
-use crate::protocol::{AskKind, Event, SessionCredentials, SessionName};
-use crate::secret::SecretString;
+use crate::protocol::{Event, SessionCredentials, SessionName};
 use crate::vault;
 
 pub struct Minter {
@@ -29,10 +26,9 @@ pub struct Minter {
     paths: Paths,
     /// The AWS contexts of the callers.
     pub contexts: Contexts,
-    replay: Arc<ReplayGuard>,
     pub cache: SessionCache,
-    /// One MFA code in flight per device: two profiles sharing a serial take turns.
-    serial_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Where each code comes from, and that none is sent twice.
+    pub(super) codes: Codes,
     /// The way to the vault and the security keys, one request at a time.
     pub door: Door,
     /// Which programs may use each profile's session (`confirm = "each-program"`).
@@ -44,17 +40,15 @@ pub struct Minter {
 impl Minter {
     #[must_use]
     pub fn new(config: Config, paths: Paths, own: AwsContext) -> Self {
-        let replay = Arc::new(ReplayGuard::load(paths.state_dir.join("replay.json")));
         let events = Events::default();
         let door = Door::new(&config, paths.data_dir.clone(), events.clone());
         Self {
             door,
             contexts: Contexts::new(own, Duration::from_secs(config.sts_timeout_seconds)),
+            codes: Codes::new(&config, &paths, events.clone()),
             config,
             paths,
-            replay,
             cache: SessionCache::default(),
-            serial_locks: Mutex::default(),
             approvals: super::approvals::Approvals::default(),
             events,
         }
@@ -295,10 +289,9 @@ impl Minter {
         .await
     }
 
-    /// Runs `call` with a code AWS has not seen: waits for the next window when the current
-    /// code was already sent (by a mint or `mfa-agent code`), and records the step before
-    /// the call. A code AWS rejects (spent elsewhere, e.g. typed into the console, or a
-    /// clock a little off) is followed once by the next window's code.
+    /// Runs `call` with a code AWS has not seen, from wherever the plan's MFA device has
+    /// its codes ([`Codes`]), in the device's turn: the vault visit for the keys and the
+    /// seed, the code and the call, one mint per device at a time.
     async fn with_fresh_code<F, Fut>(
         &self,
         plan: &ProfilePlan,
@@ -310,137 +303,16 @@ impl Minter {
         F: Fn(LongTermKeys, String) -> Fut,
         Fut: Future<Output = Result<SessionCredentials, StsError>>,
     {
-        let serial = plan.mfa_serial.as_str();
-        let lock = self
-            .serial_locks
-            .lock()
-            .expect("serial lock poisoned")
-            .entry(serial.to_owned())
-            .or_default()
-            .clone();
-        let _turn = lock.lock().await;
-        let (keys, seed) = match self.secrets_for(plan, profiles, progress).await? {
-            (keys, Codes::Seed(seed)) => (keys, seed),
-            (keys, Codes::Typed) => return self.with_typed_code(plan, &keys, progress, call).await,
-            (keys, Codes::Process(command)) => {
-                return self
-                    .with_process_code(plan, &keys, &command, progress, call)
-                    .await;
-            }
-        };
-        let sts_error = |source| MintError::Sts {
-            profile: plan.profile.clone(),
-            source,
-        };
-        let mut from = seed.params.step(unix_now());
-        let mut rejected_once = false;
-        loop {
-            let code = self
-                .claim_code(&plan.profile, serial, &seed, from, progress)
-                .await?;
-            tracing::info!(profile = %plan.profile, serial, "calling STS with a fresh MFA code");
-            match call(keys.clone(), code.digits.clone()).await {
-                Err(StsError::MfaRejected { message }) if rejected_once => {
-                    return Err(MintError::CodeRejected {
-                        serial: serial.to_owned(),
-                        message,
-                    });
-                }
-                Err(StsError::MfaRejected { .. }) => {
-                    rejected_once = true;
-                    let _ = progress.send(Prompt::Tell(format!(
-                        "AWS rejected the MFA code for {serial} (used elsewhere, or the clock is off); trying the next one"
-                    )));
-                    from = code.step + 1;
-                }
-                result => return result.map_err(sts_error),
-            }
-        }
-    }
-
-    /// Waits `seconds` for the next code window, saying so to the waiting client and, for
-    /// a client without a terminal (an IDE, a GUI), to the tray and a notification.
-    async fn wait_for_window(
-        &self,
-        profile: &str,
-        serial: &str,
-        seconds: u64,
-        progress: &Progress,
-    ) {
-        let _ = progress.send(Prompt::Tell(format!(
-            "waiting {seconds} s for a fresh MFA code for {serial} (AWS rejects a code used twice)"
-        )));
-        self.events.send(Event::CodeWait {
-            profile: profile.to_owned(),
-            seconds,
-        });
-        tokio::time::sleep(Duration::from_secs(seconds)).await;
-    }
-
-    /// Records a code the user typed or `mfa_process` printed as sent, on a blocking thread
-    /// (the guard fsyncs); `false` when it was sent already.
-    async fn spend_code(&self, serial: &str, code: &str) -> Result<bool, MintError> {
-        let (replay, spent) = (self.replay.clone(), (serial.to_owned(), code.to_owned()));
-        tokio::task::spawn_blocking(move || replay.spend_typed(&spent.0, &spent.1, unix_now()))
-            .await
-            .map_err(std::io::Error::other)
-            .and_then(|saved| saved)
-            .map_err(|e| self.replay_save_error(&e))
-    }
-
-    /// [`ReplayGuard::next_free`] for a send.
-    pub(super) fn replay_free(&self, serials: &[String], from: u64) -> u64 {
-        self.replay.next_free(serials, from, Use::Send)
-    }
-
-    /// [`ReplayGuard::claim`] on a blocking thread: it fsyncs the guard's file, which must
-    /// not stall every other connection on the runtime's one thread.
-    pub(super) async fn claim_step(
-        &self,
-        serials: Vec<String>,
-        from: u64,
-        latest: u64,
-        use_: Use,
-    ) -> std::io::Result<Option<u64>> {
-        let replay = self.replay.clone();
-        tokio::task::spawn_blocking(move || replay.claim(&serials, from, latest, use_))
-            .await
-            .map_err(std::io::Error::other)?
-    }
-
-    /// The code of the first unspent step at or after `from`: its window waited for first
-    /// (telling the client why), then the step claimed in the replay guard, so a code is
-    /// recorded only once it may leave the agent (see [`ReplayGuard::next_free`]).
-    async fn claim_code(
-        &self,
-        profile: &str,
-        serial: &str,
-        seed: &Seed,
-        from: u64,
-        progress: &Progress,
-    ) -> Result<otp::Code, MintError> {
-        let serials = vec![serial.to_owned()];
-        let mut from = from;
-        loop {
-            let step = self.replay.next_free(&serials, from, Use::Send);
-            let starts = step.saturating_mul(seed.params.period);
-            let now = unix_now();
-            if starts > now {
-                self.wait_for_window(profile, serial, starts - now, progress)
-                    .await;
-            }
-            // Another use may have taken the step meanwhile (`mfa-agent code` shows one).
-            let claimed = self
-                .claim_step(serials.clone(), step, step, Use::Send)
-                .await
-                .map_err(|e| self.replay_save_error(&e))?;
-            if claimed == Some(step) {
-                return otp::code_at(&seed.params, &seed.secret, starts).map_err(|e| {
-                    MintError::Internal(format!("failed to compute the MFA code: {e}"))
-                });
-            }
-            from = step + 1;
-        }
+        let _turn = self.codes.turn(&plan.mfa_serial).await;
+        let (keys, origin) = self.secrets_for(plan, profiles, progress).await?;
+        // Boxed: nested in the credentials request's future, the three ways to a code made
+        // its layout too deep for rustc (a build without default features, `cargo doc`:
+        // "queries overflow the depth limit"). One allocation per mint, beside an STS call.
+        Box::pin(
+            self.codes
+                .call_with_code(plan, &keys, origin, progress, call),
+        )
+        .await
     }
 
     /// The source profile's long-term keys (from the vault, else the AWS files) and where
@@ -452,7 +324,7 @@ impl Minter {
         plan: &ProfilePlan,
         profiles: &Profiles,
         progress: &Progress,
-    ) -> Result<(LongTermKeys, Codes), MintError> {
+    ) -> Result<(LongTermKeys, Origin), MintError> {
         let serial = plan.mfa_serial.clone();
         let configured = self.config.serials.get(&serial).cloned();
         let setting = self.config.code_source.get(&serial).copied();
@@ -469,11 +341,11 @@ impl Minter {
             .enter(&visitor, keep_unlocked, None, move |vault, _| {
                 let keys = vault.credentials(&source)?;
                 if let Some(command) = process {
-                    return Ok((keys, Ok(Codes::Process(command))));
+                    return Ok((keys, Ok(Origin::Process(command))));
                 }
                 let linked = vault::seed_for_serial(vault.seeds(), &serial);
                 if CodeSource::typed(setting, configured.is_some() || !linked.is_empty()) {
-                    return Ok((keys, Ok(Codes::Typed)));
+                    return Ok((keys, Ok(Origin::Typed)));
                 }
                 let name = if let Some(name) = configured {
                     name
@@ -488,7 +360,7 @@ impl Minter {
                         }
                     }
                 };
-                Ok((keys, Ok(Codes::Seed(vault.seed(&name)?))))
+                Ok((keys, Ok(Origin::Seed(vault.seed(&name)?))))
             })
             .await;
         let (from_vault, codes) =
@@ -500,201 +372,7 @@ impl Minter {
             })?;
         Ok((keys, codes?))
     }
-
-    /// Runs `call` with codes the user types (a hardware token, a phone app): asked through
-    /// the waiting client, else pinentry; 6 digits, never one already sent for this device,
-    /// and asked again (with the reason) when AWS rejects it, [`TYPED_CODE_TRIES`] times.
-    async fn with_typed_code<F, Fut>(
-        &self,
-        plan: &ProfilePlan,
-        keys: &LongTermKeys,
-        progress: &Progress,
-        call: F,
-    ) -> Result<SessionCredentials, MintError>
-    where
-        F: Fn(LongTermKeys, String) -> Fut,
-        Fut: Future<Output = Result<SessionCredentials, StsError>>,
-    {
-        let serial = plan.mfa_serial.as_str();
-        let mut retry_because: Option<String> = None;
-        for _ in 0..TYPED_CODE_TRIES {
-            let question = format!(
-                "MFA code for {serial} (profile {})",
-                progress.named(&plan.profile)
-            );
-            let message = match &retry_because {
-                Some(why) => format!("{why}; {question}"),
-                None => question,
-            };
-            let typed = self.ask_code(plan, message, progress).await?;
-            let code = typed.expose().trim();
-            if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-                retry_because = Some("that was not a 6-digit code".into());
-                continue;
-            }
-            if !self.spend_code(serial, code).await? {
-                retry_because = Some("this code was already used; wait for the next one".into());
-                continue;
-            }
-            tracing::info!(profile = %plan.profile, serial, "calling STS with a typed MFA code");
-            match call(keys.clone(), code.to_owned()).await {
-                Err(StsError::MfaRejected { message }) => {
-                    retry_because = Some(format!("AWS rejected the code ({message})"));
-                }
-                result => {
-                    return result.map_err(|source| MintError::Sts {
-                        profile: plan.profile.clone(),
-                        source,
-                    });
-                }
-            }
-        }
-        Err(MintError::TypedCodeFailed {
-            serial: serial.to_owned(),
-            tries: TYPED_CODE_TRIES,
-            last: retry_because.unwrap_or_default(),
-        })
-    }
-
-    /// Runs `call` with codes the profile's `mfa_process` prints: run once per code needed,
-    /// within `prompt_timeout_seconds` (a YubiKey may wait for a touch). A code already sent
-    /// (a second mint in the same window) or rejected by AWS waits for the next window and
-    /// runs the command again, [`PROCESS_CODE_TRIES`] times in all.
-    async fn with_process_code<F, Fut>(
-        &self,
-        plan: &ProfilePlan,
-        keys: &LongTermKeys,
-        command: &str,
-        progress: &Progress,
-        call: F,
-    ) -> Result<SessionCredentials, MintError>
-    where
-        F: Fn(LongTermKeys, String) -> Fut,
-        Fut: Future<Output = Result<SessionCredentials, StsError>>,
-    {
-        let serial = plan.mfa_serial.as_str();
-        let limit = Duration::from_secs(self.config.prompt_timeout_seconds);
-        let mut rejected = String::from("the same code twice");
-        for attempt in 0..PROCESS_CODE_TRIES {
-            if attempt > 0 {
-                let wait = AWS_CODE_PERIOD - unix_now() % AWS_CODE_PERIOD + 1;
-                self.wait_for_window(&plan.profile, serial, wait, progress)
-                    .await;
-            }
-            let _ = progress.send(Prompt::Tell(format!(
-                "running the mfa_process of profile {}",
-                progress.named(&plan.profile)
-            )));
-            let code = super::mfa_process::code_from(command, limit, progress)
-                .await
-                .map_err(|failure| MintError::MfaProcess {
-                    profile: plan.profile.clone(),
-                    command: command.to_owned(),
-                    failure,
-                })?;
-            let code = code.expose();
-            if self.spend_code(serial, code).await? {
-                tracing::info!(profile = %plan.profile, serial, "calling STS with a code from mfa_process");
-                match call(keys.clone(), code.to_owned()).await {
-                    Err(StsError::MfaRejected { message }) => rejected = message,
-                    result => {
-                        return result.map_err(|source| MintError::Sts {
-                            profile: plan.profile.clone(),
-                            source,
-                        });
-                    }
-                }
-            }
-        }
-        Err(MintError::MfaProcessRejected {
-            profile: plan.profile.clone(),
-            serial: serial.to_owned(),
-            message: rejected,
-        })
-    }
-
-    /// One typed code: asked of the waiting client, which shows the prompt on its terminal;
-    /// a client without one leaves it to pinentry. The tray and a notification show that a
-    /// code is wanted. Nobody answering within `prompt_timeout_seconds` is an error for
-    /// every client waiting on this mint; a client that hangs up cancels its prompt.
-    async fn ask_code(
-        &self,
-        plan: &ProfilePlan,
-        message: String,
-        progress: &Progress,
-    ) -> Result<SecretString, MintError> {
-        let seconds = self.config.prompt_timeout_seconds;
-        let profile = plan.profile.clone();
-        self.events.send(Event::TouchNeeded {
-            profile: profile.clone(),
-            message: format!("type the MFA code for {} ({profile})", plan.mfa_serial),
-        });
-        let pinentry = self.config.pinentry.clone();
-        let asked = async {
-            let (reply, answer) = tokio::sync::oneshot::channel();
-            let question = Prompt::Ask {
-                kind: AskKind::MfaCode,
-                message: message.clone(),
-                reply,
-            };
-            if progress.send(question).is_err() {
-                return Err(MintError::Cancelled);
-            }
-            if let Ok(Some(code)) = answer.await {
-                return Ok(code);
-            }
-            if progress.is_closed() {
-                return Err(MintError::Cancelled);
-            }
-            tokio::task::spawn_blocking(move || {
-                crate::desktop::pinentry::ask_code(pinentry.as_deref(), &message, seconds)
-            })
-            .await
-            .map_err(|e| MintError::Internal(format!("the pinentry task failed: {e}")))?
-            .map_err(|e| MintError::NoWayToAsk {
-                serial: plan.mfa_serial.clone(),
-                detail: crate::report::one_sentence(e.as_ref()),
-            })
-        };
-        let answered = tokio::time::timeout(Duration::from_secs(seconds), asked).await;
-        self.events.send(Event::Approved { profile });
-        answered.unwrap_or_else(|_| {
-            Err(MintError::NoCodeTyped {
-                serial: plan.mfa_serial.clone(),
-                seconds,
-            })
-        })
-    }
-
-    fn replay_save_error(&self, e: &std::io::Error) -> MintError {
-        MintError::Internal(format!(
-            "could not record which MFA code was sent, in {} ({e}), so none was sent{}",
-            self.paths.state_dir.display(),
-            crate::atomic::what_to_do(e)
-        ))
-    }
 }
-
-/// How the codes of a mint's MFA device are had.
-enum Codes {
-    /// Computed from its seed.
-    Seed(Seed),
-    /// Typed by the user.
-    Typed,
-    /// Printed by the profile's `mfa_process`.
-    Process(String),
-}
-
-/// The period of AWS's MFA devices: a code `mfa_process` printed twice is fresh again in
-/// the next window of this length.
-const AWS_CODE_PERIOD: u64 = 30;
-
-/// How many codes `mfa_process` is asked for in one mint (one spent already, one AWS
-/// rejects as used elsewhere).
-const PROCESS_CODE_TRIES: usize = 3;
-
-/// How many codes a user may type for one mint (a typo, a reused code, one AWS rejects).
-const TYPED_CODE_TRIES: usize = 3;
 
 /// The cache key of `profile`'s own session, in the caller's context.
 fn profile_key(progress: &Progress, profile: &str) -> SessionKey {

@@ -7,6 +7,7 @@ mod actions;
 mod approvals;
 pub mod audit;
 mod cache;
+mod codes;
 mod connection;
 mod door;
 mod events;

@@ -34,6 +34,7 @@ pub(super) async fn code(
     // The asked window or the one after: AWS takes a code from the next window too (it
     // allows a step of clock skew), and the client says when it starts.
     let step = minter
+        .codes
         .claim_step(serials, from, from + 1, Use::Show)
         .await
         .context("failed to save the replay guard")?;

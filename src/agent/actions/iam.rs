@@ -397,8 +397,8 @@ async fn consecutive_codes(
     let serials = vec![serial.to_owned()];
     let mut from = seed.params.step(unix_now()).saturating_sub(1);
     let (first, second) = loop {
-        let first = minter.replay_free(&serials, from);
-        let second = minter.replay_free(&serials, first + 1);
+        let first = minter.codes.replay_free(&serials, from);
+        let second = minter.codes.replay_free(&serials, first + 1);
         if second != first + 1 {
             // A code shown for a later window (`code --next`) sits in between.
             from = second;
@@ -416,7 +416,11 @@ async fn consecutive_codes(
             );
             tokio::time::sleep(Duration::from_secs(starts - now)).await;
         }
-        let claim = |step: u64| minter.claim_step(serials.clone(), step, step, Use::Send);
+        let claim = |step: u64| {
+            minter
+                .codes
+                .claim_step(serials.clone(), step, step, Use::Send)
+        };
         let got = (
             claim(first)
                 .await
