@@ -1,4 +1,4 @@
-//! Opt-in tests with a real security key: `cargo test --test real_key -- --ignored
+//! Opt-in tests with a real security key: `cargo test --test suite real_key -- --ignored
 //! --nocapture`, with one FIDO2 key plugged in and someone to touch it (three touches; set
 //! MFA_AGENT_PIN_FILE to enrol with the key's PIN).
 //! Nothing is written to the key beyond one non-resident credential; nothing is reset.
@@ -8,7 +8,7 @@ use crate::common;
 use common::{AWS_SEED, TestEnv};
 
 #[test]
-#[ignore = "needs a real security key and a person to touch it: cargo test --test real_key -- --ignored --nocapture"]
+#[ignore = "needs a real security key and a person to touch it: cargo test --test suite real_key -- --ignored --nocapture"]
 fn a_real_key_enrols_seals_and_opens_a_seed() {
     let mut env = TestEnv::with_file_store("correct horse battery");
     env.set("MFA_AGENT_KEY_WAIT", "60");
