@@ -12,9 +12,11 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 use crate::paths::Paths;
-use crate::protocol::{AskKind, MAX_LINE, PROTOCOL_VERSION, Request, Response};
+use crate::protocol::{
+    Answer, AskKind, Call, Hello, MAX_LINE, PROTOCOL_VERSION, Request, Response,
+};
 #[cfg(all(feature = "tray", target_os = "linux"))]
-use crate::protocol::{Event, StatusReport};
+use crate::protocol::{Event, StatusReport, Subscribe};
 use crate::secret::SecretString;
 use crate::{atomic, sys};
 
@@ -54,6 +56,11 @@ pub(crate) enum ClientError {
     Start { exe: PathBuf, source: io::Error },
     #[error("the agent sent an unexpected response ({0}); restart it after upgrading")]
     Protocol(String),
+    /// An answer that does not fit the request: an agent of another version.
+    #[error(
+        "the agent answered {kind:?}, which this client did not ask for; restart the agent after upgrading (`mfa-agent status` shows its version)"
+    )]
+    Unexpected { kind: &'static str },
     #[error("{0}")]
     Agent(String),
 }
@@ -120,10 +127,10 @@ impl Client {
             stream: BufReader::new(stream),
             hello_pending: false,
         };
-        client.write(&Request::Hello {
+        client.write(&Request::from(Hello {
             version: PROTOCOL_VERSION,
             context: Some(crate::protocol::CallerEnv::of_this_process()),
-        })?;
+        }))?;
         client.hello_pending = true;
         Ok(client)
     }
@@ -140,45 +147,42 @@ impl Client {
         })
     }
 
-    /// Sends `request` and returns the final response, passing progress messages to
-    /// `on_waiting`. An `error` response becomes [`ClientError::Agent`]. A question from the
-    /// agent is answered with "cannot ask" (see [`Client::call_asking`]).
-    pub(crate) fn call(
+    /// Sends `request` and returns its reply, passing progress messages to `on_waiting`. An
+    /// `error` response becomes [`ClientError::Agent`]. A question from the agent is answered
+    /// with "cannot ask" (see [`Client::call_asking`]).
+    pub(crate) fn call<C: Call>(
         &mut self,
-        request: &Request,
+        request: C,
         on_waiting: impl FnMut(&str),
-    ) -> Result<Response, ClientError> {
+    ) -> Result<C::Reply, ClientError> {
         self.call_asking(request, on_waiting, |_| None)
     }
 
     /// As [`Client::call`], and when the agent needs something only the user can give (a
     /// PIN, a passphrase, a yes), `on_ask` asks the user and returns the answer, or `None`
     /// if it cannot ask.
-    pub(crate) fn call_asking(
+    pub(crate) fn call_asking<C: Call>(
         &mut self,
-        request: &Request,
+        request: C,
         mut on_waiting: impl FnMut(&str),
         mut on_ask: impl FnMut(&Question<'_>) -> Option<SecretString>,
-    ) -> Result<Response, ClientError> {
-        self.write(request)?;
+    ) -> Result<C::Reply, ClientError> {
+        self.write(&request.into())?;
         if self.hello_pending {
             self.hello_pending = false;
-            match self.read_reply(&mut on_waiting, &mut on_ask)? {
-                Response::Hello { .. } => {}
-                other => return Err(ClientError::Protocol(format!("{other:?}"))),
-            }
+            let hello = self.read_reply(&mut on_waiting, &mut on_ask)?;
+            Hello::reply(hello).map_err(|kind| ClientError::Unexpected { kind })?;
         }
-        self.read_reply(&mut on_waiting, &mut on_ask)
+        let response = self.read_reply(&mut on_waiting, &mut on_ask)?;
+        C::reply(response).map_err(|kind| ClientError::Unexpected { kind })
     }
 
     /// Subscribes to the agent's events: the state now, and the connection as a feed (the
     /// tray's).
     #[cfg(all(feature = "tray", target_os = "linux"))]
     pub(crate) fn subscribe(mut self) -> Result<(StatusReport, Subscription), ClientError> {
-        match self.call(&Request::Subscribe, |_| {})? {
-            Response::Status(report) => Ok((report, Subscription(self))),
-            other => Err(ClientError::Protocol(format!("{other:?}"))),
-        }
+        let report = self.call(Subscribe, |_| {})?;
+        Ok((report, Subscription(self)))
     }
 
     /// Reads up to the next final response, passing progress messages on.
@@ -226,7 +230,7 @@ impl Client {
                     let answer = on_ask(&question);
                     // An agent that stopped waiting sends its final response instead.
                     if !question.superseded.get() {
-                        self.write(&Request::Answer { answer })?;
+                        self.write(&Request::from(Answer { answer }))?;
                     }
                 }
                 Ok(Response::Error { message }) => return Err(ClientError::Agent(message)),
@@ -266,7 +270,7 @@ impl Subscription {
     pub(crate) fn next_event(&mut self) -> Result<Event, ClientError> {
         match self.0.read_reply(&mut |_| {}, &mut |_| None)? {
             Response::Event(event) => Ok(event),
-            other => Err(ClientError::Protocol(format!("{other:?}"))),
+            other => Err(ClientError::Unexpected { kind: other.kind() }),
         }
     }
 }
@@ -409,6 +413,7 @@ fn start_daemon(paths: &Paths, socket: &Path) -> Result<UnixStream, ClientError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::Status;
 
     #[test]
     fn an_agent_that_does_not_answer_in_time_is_a_clear_error() {
@@ -421,12 +426,48 @@ mod tests {
             stream: BufReader::new(ours),
             hello_pending: false,
         };
-        let err = client.call(&Request::Status, |_| {}).unwrap_err();
+        let err = client.call(Status, |_| {}).unwrap_err();
         let said = err.to_string();
         assert!(matches!(err, ClientError::NoAnswer { .. }), "{said}");
         assert!(
             said.contains("did not answer within 120 s") && said.contains("mfa-agent status"),
             "{said}"
         );
+    }
+
+    /// A reply of another request's kind (an agent of another version) is an error that
+    /// says so and what to do, never read as if it answered: `status` answered with
+    /// `locked` must not become a status.
+    #[test]
+    fn an_answer_to_another_request_is_refused_with_what_to_do() {
+        let (ours, mut agent) = UnixStream::pair().unwrap();
+        let mut client = Client {
+            path: PathBuf::from("/run/user/1000/mfa-agent/agent.sock"),
+            stream: BufReader::new(ours),
+            hello_pending: false,
+        };
+        agent
+            .write_all(b"{\"type\":\"waiting\",\"message\":\"a moment\"}\n{\"type\":\"locked\",\"dropped\":2}\n")
+            .unwrap();
+        let mut progress = Vec::new();
+        let err = client
+            .call(Status, |message| progress.push(message.to_owned()))
+            .unwrap_err();
+        let said = err.to_string();
+        assert!(
+            matches!(err, ClientError::Unexpected { kind: "locked" }),
+            "{said}"
+        );
+        assert!(said.contains("restart the agent after upgrading"), "{said}");
+        assert_eq!(
+            progress,
+            ["a moment"],
+            "progress before the reply is passed on"
+        );
+        // The same kind of answer to the request it belongs to is its reply.
+        agent
+            .write_all(b"{\"type\":\"locked\",\"dropped\":2}\n")
+            .unwrap();
+        assert_eq!(client.call(crate::protocol::Lock, |_| {}).unwrap(), 2);
     }
 }

@@ -15,7 +15,8 @@ use super::prompt::Progress;
 use super::{AgentState, Prompt, actions, gate};
 use crate::aws::context::AwsContext;
 use crate::protocol::{
-    AskKind, CredentialsUser, Event, MAX_LINE, PROTOCOL_VERSION, Request, Response, StatusReport,
+    Answer, AskKind, Credentials, CredentialsUser, Event, Hello, MAX_LINE, PROTOCOL_VERSION,
+    Request, Response, StatusReport,
 };
 use crate::secret::SecretString;
 
@@ -122,14 +123,14 @@ pub(super) async fn serve(stream: UnixStream, state: Arc<AgentState>) {
 /// protocol, and the client's context when it was.
 fn greet(request: Request, state: &AgentState) -> (Response, Option<Arc<AwsContext>>) {
     match request {
-        Request::Hello { version, context } if version == PROTOCOL_VERSION => {
+        Request::Hello(Hello { version, context }) if version == PROTOCOL_VERSION => {
             let hello = Response::Hello {
                 version,
                 agent_version: env!("CARGO_PKG_VERSION").into(),
             };
             (hello, Some(state.minter.contexts.get(context)))
         }
-        Request::Hello { version, .. } => {
+        Request::Hello(Hello { version, .. }) => {
             let message = format!(
                 "the client speaks protocol {version} but this agent speaks {PROTOCOL_VERSION}; restart the agent after upgrading (`mfa-agent stop`; the next command starts the new one)"
             );
@@ -164,11 +165,11 @@ fn parse(line: &[u8]) -> serde_json::Result<Request> {
         user,
     }) = serde_json::from_slice(line)
     {
-        return Ok(Request::Credentials {
+        return Ok(Request::Credentials(Credentials {
             profile,
             force_refresh,
             user,
-        });
+        }));
     }
     serde_json::from_slice(line)
 }
@@ -242,10 +243,10 @@ where
     W: AsyncWrite + Unpin,
 {
     let response = match request {
-        Request::Hello { .. } => Response::Error {
+        Request::Hello(_) => Response::Error {
             message: "hello was already said".into(),
         },
-        Request::Answer { .. } => Response::Error {
+        Request::Answer(_) => Response::Error {
             message: "an answer was sent, but nothing was asked".into(),
         },
         Request::Status => Response::Status(status(state)),
@@ -267,11 +268,11 @@ where
             tracing::info!(dropped, "locked: dropped cached sessions");
             Response::Locked { dropped }
         }
-        Request::Credentials {
+        Request::Credentials(Credentials {
             profile,
             force_refresh,
             user,
-        } => {
+        }) => {
             let ask = credentials::Ask {
                 profile: &profile,
                 force_refresh,
@@ -444,7 +445,7 @@ async fn hear<R: AsyncBufReadExt + Unpin>(reader: &mut R, answer_wait: Option<Du
     let parsed = serde_json::from_slice::<Request>(&line);
     drop(line);
     match parsed {
-        Ok(Request::Answer { answer }) => Heard::Answer(answer),
+        Ok(Request::Answer(Answer { answer })) => Heard::Answer(answer),
         _ => Heard::Answer(None),
     }
 }

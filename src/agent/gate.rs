@@ -13,7 +13,11 @@
 //! - every use but "nothing" leaves an audit entry: the operation, its subject, the program
 //!   that asked and the outcome, never a secret.
 
-use crate::protocol::Request;
+use crate::protocol::{
+    AwsDevices, AwsEnroll, AwsResync, AwsUnenroll, Code, ConsoleLogin, Credentials, CredsAdd,
+    CredsExport, CredsRemove, CredsRotate, KeyEnroll, KeyRemove, KeyTest, Request, SeedAdd,
+    SeedExport, SeedImport, SeedLink, SeedRemove, SeedRename,
+};
 
 /// What a request uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,8 +54,8 @@ pub fn operation(request: &Request) -> Operation<'_> {
         uses,
     };
     match request {
-        Request::Hello { .. }
-        | Request::Answer { .. }
+        Request::Hello(_)
+        | Request::Answer(_)
         | Request::Status
         | Request::Subscribe
         | Request::Lock
@@ -59,11 +63,11 @@ pub fn operation(request: &Request) -> Operation<'_> {
         Request::SeedList => op("seed list", "", Nothing),
         Request::CredsList => op("creds list", "", Nothing),
         Request::KeyList => op("key list", "", Nothing),
-        Request::Credentials {
+        Request::Credentials(Credentials {
             profile,
             force_refresh,
             ..
-        } => op(
+        }) => op(
             if *force_refresh {
                 "credentials refresh"
             } else {
@@ -72,28 +76,28 @@ pub fn operation(request: &Request) -> Operation<'_> {
             profile,
             Session,
         ),
-        Request::ConsoleLogin { profile } => op("login", profile, Session),
-        Request::AwsUnenroll { profile, .. } => op("aws unenroll", profile, Session),
-        Request::CredsRotate { profile } => op("creds rotate", profile, Session),
+        Request::ConsoleLogin(ConsoleLogin { profile }) => op("login", profile, Session),
+        Request::AwsUnenroll(AwsUnenroll { profile, .. }) => op("aws unenroll", profile, Session),
+        Request::CredsRotate(CredsRotate { profile }) => op("creds rotate", profile, Session),
         // With the long-term keys alone (self-service policies allow these without MFA);
         // a resync also spends two codes of the seed.
-        Request::AwsDevices { profile } => op("aws devices", profile, Secret),
-        Request::AwsResync { profile } => op("aws resync", profile, Secret),
-        Request::AwsEnroll { profile, .. } => op("aws enroll", profile, Vault),
-        Request::Code { seed, .. } => op("code", seed, Secret),
-        Request::SeedExport { name } => op("seed export", name, Secret),
-        Request::SeedAdd { name, .. } => op("seed add", name, Vault),
-        Request::SeedRename { name, .. } => op("seed rename", name, Vault),
-        Request::SeedLink { name, .. } => op("seed link", name, Vault),
-        Request::SeedRemove { name, .. } => op("seed remove", name, Vault),
-        Request::SeedImport { .. } => op("seed import", "", Vault),
+        Request::AwsDevices(AwsDevices { profile }) => op("aws devices", profile, Secret),
+        Request::AwsResync(AwsResync { profile }) => op("aws resync", profile, Secret),
+        Request::AwsEnroll(AwsEnroll { profile, .. }) => op("aws enroll", profile, Vault),
+        Request::Code(Code { seed, .. }) => op("code", seed, Secret),
+        Request::SeedExport(SeedExport { name }) => op("seed export", name, Secret),
+        Request::SeedAdd(SeedAdd { name, .. }) => op("seed add", name, Vault),
+        Request::SeedRename(SeedRename { name, .. }) => op("seed rename", name, Vault),
+        Request::SeedLink(SeedLink { name, .. }) => op("seed link", name, Vault),
+        Request::SeedRemove(SeedRemove { name, .. }) => op("seed remove", name, Vault),
+        Request::SeedImport(SeedImport { .. }) => op("seed import", "", Vault),
         Request::SeedRecover => op("seed recover", "", Vault),
-        Request::CredsAdd { profile, .. } => op("creds add", profile, Vault),
-        Request::CredsRemove { profile, .. } => op("creds remove", profile, Vault),
-        Request::CredsExport { profile } => op("creds export", profile, Secret),
-        Request::KeyEnroll { name, .. } => op("key enroll", name, KeySet),
-        Request::KeyTest { name } => op("key test", name, KeySet),
-        Request::KeyRemove { name, .. } => op("key remove", name, KeySet),
+        Request::CredsAdd(CredsAdd { profile, .. }) => op("creds add", profile, Vault),
+        Request::CredsRemove(CredsRemove { profile, .. }) => op("creds remove", profile, Vault),
+        Request::CredsExport(CredsExport { profile }) => op("creds export", profile, Secret),
+        Request::KeyEnroll(KeyEnroll { name, .. }) => op("key enroll", name, KeySet),
+        Request::KeyTest(KeyTest { name }) => op("key test", name, KeySet),
+        Request::KeyRemove(KeyRemove { name, .. }) => op("key remove", name, KeySet),
     }
 }
 
@@ -103,30 +107,35 @@ mod tests {
 
     #[test]
     fn every_use_of_a_session_names_its_profile() {
-        for request in [
-            Request::ConsoleLogin {
+        let requests: [Request; 4] = [
+            ConsoleLogin {
                 profile: "prod".into(),
-            },
-            Request::CredsRotate {
+            }
+            .into(),
+            CredsRotate {
                 profile: "prod".into(),
-            },
-            Request::AwsUnenroll {
+            }
+            .into(),
+            AwsUnenroll {
                 profile: "prod".into(),
                 user: None,
                 yes: true,
-            },
-            Request::Credentials {
+            }
+            .into(),
+            Credentials {
                 profile: "prod".into(),
                 force_refresh: true,
                 user: None,
-            },
-        ] {
+            }
+            .into(),
+        ];
+        for request in requests {
             let op = operation(&request);
             assert_eq!((op.subject, op.uses), ("prod", Uses::Session), "{op:?}");
         }
-        let export = Request::SeedExport {
+        let export = Request::from(SeedExport {
             name: "work".into(),
-        };
+        });
         let op = operation(&export);
         assert_eq!(
             (op.name, op.subject, op.uses),

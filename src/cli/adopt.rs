@@ -18,13 +18,13 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use super::{Agent, creds, input, unexpected};
+use super::{Agent, creds, input};
 use crate::atomic;
 use crate::aws::LongTermKeys;
 use crate::aws::config_edit;
 use crate::aws::shared_file::{self, Document, FileKind, Settings};
 use crate::paths::Paths;
-use crate::protocol::{Request, Response};
+use crate::protocol::{CredsExport, CredsList, CredsRemove};
 use crate::secret::SecretString;
 
 #[derive(Debug, clap::Args)]
@@ -417,10 +417,7 @@ fn adopt(profile: &str, yes: bool, agent: &Agent, paths: &Paths) -> Result<ExitC
         bail!("nothing was changed (pass --yes where there is no terminal)");
     }
     if let Some(keys) = keys {
-        match agent.call(&creds::add_request(profile.to_owned(), keys, true, agent))? {
-            Response::Done { .. } => {}
-            other => return Err(unexpected(&other)),
-        }
+        agent.call(creds::add_request(profile.to_owned(), keys, true, agent))?;
     }
     let record_at = record_path(paths, profile);
     atomic::write_private(&record_at, &serde_json::to_vec_pretty(&record)?).with_context(|| {
@@ -465,10 +462,8 @@ fn write_config(path: &Path, old: &str, new: &str) -> Result<()> {
 }
 
 fn vault_holds_keys(agent: &Agent, profile: &str) -> Result<bool> {
-    match agent.call(&Request::CredsList)? {
-        Response::Creds { entries } => Ok(entries.iter().any(|e| e.profile == profile)),
-        other => Err(unexpected(&other)),
-    }
+    let entries = agent.call(CredsList)?;
+    Ok(entries.iter().any(|e| e.profile == profile))
 }
 
 fn undo(profile: &str, yes: bool, agent: &Agent, paths: &Paths) -> Result<ExitCode> {
@@ -501,18 +496,13 @@ fn undo(profile: &str, yes: bool, agent: &Agent, paths: &Paths) -> Result<ExitCo
     let keys = if record.keys_were_in == KeysWereIn::Vault {
         None
     } else {
-        match agent.call(&Request::CredsExport {
+        let (access_key_id, secret_access_key) = agent.call(CredsExport {
             profile: profile.to_owned(),
-        })? {
-            Response::LongTermKeys {
-                access_key_id,
-                secret_access_key,
-            } => Some(LongTermKeys {
-                access_key_id,
-                secret_access_key,
-            }),
-            other => return Err(unexpected(&other)),
-        }
+        })?;
+        Some(LongTermKeys {
+            access_key_id,
+            secret_access_key,
+        })
     };
     if let Some(keys) = &keys {
         let before = record.keys_before.as_deref();
@@ -545,13 +535,10 @@ fn undo(profile: &str, yes: bool, agent: &Agent, paths: &Paths) -> Result<ExitCo
     }
     write_config(&record.config, &config_text, &new_config)?;
     if keys.is_some() {
-        match agent.call(&Request::CredsRemove {
+        agent.call(CredsRemove {
             profile: profile.to_owned(),
             yes: true,
-        })? {
-            Response::Done { .. } => {}
-            other => return Err(unexpected(&other)),
-        }
+        })?;
     }
     std::fs::remove_file(&record_at).with_context(|| {
         format!(

@@ -12,7 +12,9 @@ use serde::Serialize;
 use crate::client::Client;
 use crate::clock::iso8601;
 use crate::paths::Paths;
-use crate::protocol::{CredentialsUser, Request, Response, SessionCredentials, StatusReport};
+use crate::protocol::{
+    Credentials, CredentialsUser, Lock, SessionCredentials, Status, StatusReport, Stop,
+};
 
 #[derive(Debug, Args)]
 pub struct CredentialProcessArgs {
@@ -48,17 +50,14 @@ pub(super) fn fetch(
     user: Option<CredentialsUser>,
 ) -> Result<Arc<SessionCredentials>> {
     let mut client = connect(paths)?;
-    let request = Request::Credentials {
+    let request = Credentials {
         profile: profile.to_owned(),
         force_refresh,
         user,
     };
     // A security key's PIN (or the seed file's passphrase) is asked on this process's
     // terminal; without one the agent falls back to pinentry for a PIN.
-    match client.call_asking(&request, super::input::tell_user, super::input::answer)? {
-        Response::Credentials(credentials) => Ok(credentials),
-        other => Err(super::unexpected(&other)),
-    }
+    Ok(client.call_asking(request, super::input::tell_user, super::input::answer)?)
 }
 
 pub(super) fn credential_process(paths: &Paths, args: &CredentialProcessArgs) -> Result<ExitCode> {
@@ -98,11 +97,7 @@ pub(super) fn status(paths: &Paths, json: bool) -> Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
-    let Response::Status(report) = client.call(&Request::Status, |_| {})? else {
-        bail!(
-            "the agent answered a status request with something else; restart it after upgrading"
-        );
-    };
+    let report = client.call(Status, |_| {})?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -165,9 +160,7 @@ pub(super) fn stop(paths: &Paths) -> Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
-    let Response::Stopping { pid } = client.call(&Request::Stop, |_| {})? else {
-        bail!("the agent answered a stop request with something else; restart it after upgrading");
-    };
+    let pid = client.call(Stop, |_| {})?;
     drop(client);
     // Gone once nothing accepts on the socket (systemd's socket unit keeps accepting: then
     // once the daemon's pid is gone).
@@ -194,11 +187,7 @@ pub(super) fn stop(paths: &Paths) -> Result<ExitCode> {
 pub(super) fn lock(paths: &Paths) -> Result<ExitCode> {
     match Client::connect(paths, false) {
         Ok(mut client) => {
-            let Response::Locked { dropped } = client.call(&Request::Lock, |_| {})? else {
-                bail!(
-                    "the agent answered a lock request with something else; restart it after upgrading"
-                );
-            };
+            let dropped = client.call(Lock, |_| {})?;
             eprintln!("dropped {dropped} cached session(s)");
         }
         Err(crate::client::ClientError::NotRunning { .. }) => {

@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use clap::Subcommand;
 
-use super::{Agent, input, unexpected};
+use super::{Agent, input};
 use crate::aws::config_edit;
-use crate::protocol::{Request, Response};
+use crate::protocol::{AwsDevices, AwsEnroll, AwsResync, AwsUnenroll};
 
 #[derive(Debug, Subcommand)]
 pub enum AwsCommand {
@@ -74,29 +74,25 @@ pub(super) fn run(cmd: AwsCommand, agent: &Agent) -> Result<ExitCode> {
             seed,
             write_config,
         } => {
-            let request = Request::AwsEnroll {
+            let (serial, message) = agent.call(AwsEnroll {
                 profile: profile.clone(),
                 device_name,
                 user,
                 seed,
-            };
-            let (serial, message) = match agent.call(&request)? {
-                Response::MfaEnrolled { serial, message } => (serial, message),
-                other => return Err(unexpected(&other)),
-            };
+            })?;
             eprintln!("{message}");
             println!("{serial}");
             set_mfa_serial(&profile, &serial, write_config)?;
             Ok(ExitCode::SUCCESS)
         }
-        AwsCommand::Resync { profile } => agent.change(&Request::AwsResync { profile }),
+        AwsCommand::Resync { profile } => agent.change(AwsResync { profile }),
         AwsCommand::Unenroll {
             profile,
             user,
             yes,
             write_config,
         } => {
-            let code = agent.change(&Request::AwsUnenroll {
+            let code = agent.change(AwsUnenroll {
                 profile: profile.clone(),
                 user,
                 yes,
@@ -105,10 +101,7 @@ pub(super) fn run(cmd: AwsCommand, agent: &Agent) -> Result<ExitCode> {
             Ok(code)
         }
         AwsCommand::Devices { profile, json } => {
-            let (user, devices) = match agent.call(&Request::AwsDevices { profile })? {
-                Response::MfaDevices { user, devices } => (user, devices),
-                other => return Err(unexpected(&other)),
-            };
+            let (user, devices) = agent.call(AwsDevices { profile })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&devices)?);
             } else if devices.is_empty() {

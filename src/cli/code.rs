@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 
-use super::{Agent, unexpected};
+use super::Agent;
 use crate::clock::unix_now;
-use crate::protocol::{Request, Response};
+use crate::protocol::Code;
 
 #[derive(Debug, Args)]
 pub struct CodeArgs {
@@ -26,14 +26,10 @@ pub struct CodeArgs {
 }
 
 pub(super) fn run(args: &CodeArgs, agent: &Agent) -> Result<ExitCode> {
-    let request = Request::Code {
+    let code = agent.call(Code {
         seed: args.name.clone(),
         next: args.next,
-    };
-    let code = match agent.call(&request)? {
-        Response::Code(code) => code,
-        other => return Err(unexpected(&other)),
-    };
+    })?;
     let now = unix_now();
     let starts_in = code.valid_from.saturating_sub(now);
     let seconds_left = code.valid_until.saturating_sub(now);

@@ -7,11 +7,11 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 
-use super::{Agent, input, unexpected};
+use super::{Agent, input};
 use crate::atomic;
 use crate::aws::LongTermKeys;
 use crate::aws::shared_file::{self, FileKind};
-use crate::protocol::{Request, Response};
+use crate::protocol::{CredsAdd, CredsList, CredsRemove, CredsRotate};
 use crate::secret::SecretString;
 
 #[derive(Debug, Subcommand)]
@@ -71,14 +71,12 @@ pub(super) fn run(cmd: CredsCommand, agent: &Agent) -> Result<ExitCode> {
             } else {
                 prompt_keys()?
             };
-            agent.change(&add_request(profile, keys, replace, agent))
+            agent.change(add_request(profile, keys, replace, agent))
         }
         CredsCommand::Import { profile, yes } => import(&profile, yes, agent),
         CredsCommand::List { json } => list(agent, json),
-        CredsCommand::Remove { profile, yes } => {
-            agent.change(&Request::CredsRemove { profile, yes })
-        }
-        CredsCommand::Rotate { profile } => agent.change(&Request::CredsRotate { profile }),
+        CredsCommand::Remove { profile, yes } => agent.change(CredsRemove { profile, yes }),
+        CredsCommand::Rotate { profile } => agent.change(CredsRotate { profile }),
     }
 }
 
@@ -87,8 +85,8 @@ pub(super) fn add_request(
     keys: LongTermKeys,
     replace: bool,
     agent: &Agent,
-) -> Request {
-    Request::CredsAdd {
+) -> CredsAdd {
+    CredsAdd {
         profile,
         access_key_id: keys.access_key_id,
         secret_access_key: keys.secret_access_key,
@@ -98,10 +96,7 @@ pub(super) fn add_request(
 }
 
 fn list(agent: &Agent, json: bool) -> Result<ExitCode> {
-    let entries = match agent.call(&Request::CredsList)? {
-        Response::Creds { entries } => entries,
-        other => return Err(unexpected(&other)),
-    };
+    let entries = agent.call(CredsList)?;
     if json {
         let list: Vec<_> = entries
             .iter()
@@ -183,10 +178,7 @@ fn import(profile: &str, yes: bool, agent: &Agent) -> Result<ExitCode> {
     // Order matters for "loses nothing": the agent stores the keys first; only once it says
     // they are in the vault is the plaintext file rewritten. No plaintext backup is kept:
     // it would be the very file this command exists to get rid of.
-    let stored = match agent.call(&add_request(profile.to_owned(), keys, true, agent))? {
-        Response::Done { message } => message,
-        other => return Err(unexpected(&other)),
-    };
+    let stored = agent.call(add_request(profile.to_owned(), keys, true, agent))?;
     atomic::replace_user_file(&path, kept.as_bytes())
         .with_context(|| format!("the keys are in the vault, but rewriting {} failed: remove the [{profile}] keys from it by hand", path.display()))?;
     eprintln!(

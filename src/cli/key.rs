@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Subcommand;
 
-use super::{Agent, unexpected};
-use crate::protocol::{KeyDevice, PinState, Request, Response};
+use super::Agent;
+use crate::protocol::{KeyDevice, KeyEnroll, KeyList, KeyRemove, KeyTest, PinState};
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
@@ -59,20 +59,17 @@ pub(super) fn run(cmd: &KeyCommand, agent: &Agent) -> Result<ExitCode> {
             pin,
             no_pin,
             device,
-        } => agent.change(&Request::KeyEnroll {
+        } => agent.change(KeyEnroll {
             name: name.clone(),
             pin: (*pin || *no_pin).then_some(*pin),
             device: device.clone(),
         }),
-        KeyCommand::Test { name } => match agent.call(&Request::KeyTest { name: name.clone() })? {
+        KeyCommand::Test { name } => {
             // What was verified goes to stdout: it is the command's result.
-            Response::Done { message } => {
-                println!("{message}");
-                Ok(ExitCode::SUCCESS)
-            }
-            other => Err(unexpected(&other)),
-        },
-        KeyCommand::Remove { name, yes } => agent.change(&Request::KeyRemove {
+            println!("{}", agent.call(KeyTest { name: name.clone() })?);
+            Ok(ExitCode::SUCCESS)
+        }
+        KeyCommand::Remove { name, yes } => agent.change(KeyRemove {
             name: name.clone(),
             yes: *yes,
         }),
@@ -80,14 +77,7 @@ pub(super) fn run(cmd: &KeyCommand, agent: &Agent) -> Result<ExitCode> {
 }
 
 fn list(json: bool, agent: &Agent) -> Result<ExitCode> {
-    let (devices, enrolled, guarantees) = match agent.call(&Request::KeyList)? {
-        Response::Keys {
-            devices,
-            enrolled,
-            guarantees,
-        } => (devices, enrolled, guarantees),
-        other => return Err(unexpected(&other)),
-    };
+    let (devices, enrolled, guarantees) = agent.call(KeyList)?;
     if json {
         let out = serde_json::json!({ "devices": devices, "enrolled": enrolled, "guarantees": guarantees });
         println!("{}", serde_json::to_string_pretty(&out)?);

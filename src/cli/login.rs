@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, Result, bail};
 
-use super::{Agent, unexpected};
-use crate::protocol::{Request, Response};
+use super::Agent;
+use crate::protocol::ConsoleLogin;
 use crate::secret::SecretString;
 
 /// How long a sign-in link works (AWS: 15 minutes); older pages are deleted.
@@ -18,10 +18,7 @@ const LINK_LIFETIME: Duration = Duration::from_secs(15 * 60);
 
 pub(super) fn run(agent: &Agent, profile: String, print: bool) -> Result<ExitCode> {
     let shown = profile.clone();
-    let url = match agent.call(&Request::ConsoleLogin { profile })? {
-        Response::SigninUrl { url } => url,
-        other => return Err(unexpected(&other)),
-    };
+    let url = agent.call(ConsoleLogin { profile })?;
     if print {
         println!("{}", url.expose());
         return Ok(ExitCode::SUCCESS);

@@ -23,7 +23,7 @@ use clap::{Parser, Subcommand};
 use crate::client::Client;
 use crate::config::Config;
 use crate::paths::Paths;
-use crate::protocol::{Request, Response, StoreKind};
+use crate::protocol::{Call, StoreKind};
 
 /// MFA sessions for the AWS CLI and SDKs, from a per-user agent.
 ///
@@ -341,30 +341,17 @@ impl Agent<'_> {
     }
 
     /// Sends `request`, showing the agent's progress on the terminal and answering its
-    /// questions there.
-    fn call(&self, request: &Request) -> Result<Response> {
+    /// questions there; returns its reply.
+    fn call<C: Call>(&self, request: C) -> Result<C::Reply> {
         let mut client = self.connect()?;
         Ok(client.call_asking(request, input::tell_user, input::answer)?)
     }
 
-    /// Sends a request whose answer is `done`, and prints what it did on stderr.
-    fn change(&self, request: &Request) -> Result<ExitCode> {
-        match self.call(request)? {
-            Response::Done { message } => {
-                eprintln!("{message}");
-                Ok(ExitCode::SUCCESS)
-            }
-            other => Err(unexpected(&other)),
-        }
+    /// Sends a change, and prints what it did on stderr.
+    fn change<C: Call<Reply = String>>(&self, request: C) -> Result<ExitCode> {
+        eprintln!("{}", self.call(request)?);
+        Ok(ExitCode::SUCCESS)
     }
-}
-
-/// An answer from the agent that does not fit the request: an agent of another version.
-fn unexpected(response: &Response) -> anyhow::Error {
-    let kind = response.kind();
-    anyhow::anyhow!(
-        "the agent answered {kind:?}, which this client did not ask for; restart the agent after upgrading (`mfa-agent status` shows its version)"
-    )
 }
 
 #[cfg(test)]

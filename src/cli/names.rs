@@ -17,7 +17,7 @@ use clap::CommandFactory;
 use super::Cli;
 use crate::aws::shared_file::{self, Document, FileKind};
 use crate::paths::Paths;
-use crate::protocol::{Request, Response};
+use crate::protocol::SeedList;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum NameKind {
@@ -67,10 +67,8 @@ fn profiles() -> BTreeSet<String> {
 fn seeds() -> Result<BTreeSet<String>> {
     let paths = Paths::from_env()?;
     let mut client = crate::client::Client::connect(&paths, false)?;
-    match client.call(&Request::SeedList, |_| {})? {
-        Response::Seeds { seeds, .. } => Ok(seeds.into_iter().map(|s| s.name).collect()),
-        _ => Ok(BTreeSet::new()),
-    }
+    let (_, seeds) = client.call(SeedList, |_| {})?;
+    Ok(seeds.into_iter().map(|s| s.name).collect())
 }
 
 /// Where a command line takes a name: the subcommand path, the argument (`--profile`, or

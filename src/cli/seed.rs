@@ -6,9 +6,12 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 
-use super::{Agent, input, unexpected};
+use super::{Agent, input};
 use crate::otp::qr;
-use crate::protocol::{ListedSeed, Request, Response, SeedMaterial, StoreKind};
+use crate::protocol::{
+    ListedSeed, SeedAdd, SeedExport, SeedImport, SeedLink, SeedList, SeedMaterial, SeedRecover,
+    SeedRemove, SeedRename, StoreKind,
+};
 use crate::secret::SecretString;
 
 #[derive(Debug, Subcommand)]
@@ -109,10 +112,8 @@ pub(super) fn run(cmd: SeedCommand, agent: &Agent) -> Result<ExitCode> {
     match cmd {
         SeedCommand::Add(args) => add(&args, agent),
         SeedCommand::List { json } => list(agent, json),
-        SeedCommand::Recover => agent.change(&Request::SeedRecover),
-        SeedCommand::Rename { name, new_name } => {
-            agent.change(&Request::SeedRename { name, new_name })
-        }
+        SeedCommand::Recover => agent.change(SeedRecover),
+        SeedCommand::Rename { name, new_name } => agent.change(SeedRename { name, new_name }),
         SeedCommand::Import { from, qr } => {
             let text = match (&from, &qr) {
                 (_, Some(image)) => qr::decode_file(image)?,
@@ -120,13 +121,13 @@ pub(super) fn run(cmd: SeedCommand, agent: &Agent) -> Result<ExitCode> {
                 (Some(path), None) => crate::input::secret_from_file(path)?,
                 (None, None) => unreachable!("clap requires one"),
             };
-            agent.change(&Request::SeedImport {
+            agent.change(SeedImport {
                 text,
                 store: agent.store,
             })
         }
-        SeedCommand::Link { name, serial } => agent.change(&Request::SeedLink { name, serial }),
-        SeedCommand::Remove { name, yes } => agent.change(&Request::SeedRemove { name, yes }),
+        SeedCommand::Link { name, serial } => agent.change(SeedLink { name, serial }),
+        SeedCommand::Remove { name, yes } => agent.change(SeedRemove { name, yes }),
         SeedCommand::Export(args) => export(&args, agent),
     }
 }
@@ -135,7 +136,7 @@ fn add(args: &AddArgs, agent: &Agent) -> Result<ExitCode> {
     // Check the name before asking for a secret the user would then have to type again.
     crate::vault::validate_name(&args.name)?;
     let material = read_material(args)?;
-    agent.change(&Request::SeedAdd {
+    agent.change(SeedAdd {
         name: args.name.clone(),
         material,
         serial: args.serial.clone(),
@@ -189,10 +190,7 @@ fn read_material(args: &AddArgs) -> Result<SeedMaterial> {
 }
 
 fn list(agent: &Agent, json: bool) -> Result<ExitCode> {
-    let (store, seeds) = match agent.call(&Request::SeedList)? {
-        Response::Seeds { store, seeds } => (store, seeds),
-        other => return Err(unexpected(&other)),
-    };
+    let (store, seeds) = agent.call(SeedList)?;
     if json {
         let out = serde_json::json!({ "store": store, "seeds": seeds });
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -241,12 +239,9 @@ fn print_table(store: StoreKind, seeds: &[ListedSeed]) {
 }
 
 fn export(args: &ExportArgs, agent: &Agent) -> Result<ExitCode> {
-    let text = match agent.call(&Request::SeedExport {
+    let text = agent.call(SeedExport {
         name: args.name.clone(),
-    })? {
-        Response::SeedUri { uri } => uri,
-        other => return Err(unexpected(&other)),
-    };
+    })?;
     eprintln!(
         "warning: this is the secret of seed {:?}: anyone who sees it can generate its codes. Keep it like a password and delete copies you do not need.",
         args.name

@@ -18,8 +18,15 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::secret::SecretString;
 
+mod requests;
 mod views;
 
+pub use self::requests::{
+    Answer, AwsDevices, AwsEnroll, AwsResync, AwsUnenroll, Call, Code, ConsoleLogin, Credentials,
+    CredsAdd, CredsExport, CredsList, CredsRemove, CredsRotate, Hello, KeyEnroll, KeyList,
+    KeyRemove, KeyTest, Lock, Request, SeedAdd, SeedExport, SeedImport, SeedLink, SeedList,
+    SeedRecover, SeedRemove, SeedRename, Status, Stop, Subscribe,
+};
 pub use self::views::{
     Capability, CodeReply, CredsEntry, KeyDevice, KeyGuarantee, LastError, ListedSeed, MfaDevice,
     PinState, SessionName, SessionSummary, StatusReport, StoreKind, mask,
@@ -118,184 +125,6 @@ impl fmt::Debug for CallerEnv {
 
 /// No request comes close; a longer line is refused and the connection closed.
 pub const MAX_LINE: usize = 64 * 1024;
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Request {
-    /// Opens a connection; must come first.
-    Hello {
-        version: u32,
-        /// The client's AWS environment: the requests on this connection read profiles and
-        /// reach AWS as the client would. Absent (the tray, an older client), the agent's own.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        context: Option<CallerEnv>,
-    },
-    /// Session credentials for an AWS profile, minted if none are cached.
-    Credentials {
-        profile: String,
-        /// Mint new credentials even if cached ones are still fresh.
-        #[serde(default)]
-        force_refresh: bool,
-        /// Who will use them, when not the program that ran the client (`exec`): named in
-        /// the audit log and approved under `confirm = "each-program"` in its place.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        user: Option<CredentialsUser>,
-    },
-    /// The agent's state, for `mfa-agent status`.
-    Status,
-    /// Drops every cached session.
-    Lock,
-    /// Ends the agent (`mfa-agent stop`): it answers `stopping`, then exits; the next
-    /// command that needs one starts a new agent, with the configuration as it is then.
-    Stop,
-    /// The answer to `ask`, on the same connection: what the user typed ("yes"/"no" for a
-    /// confirmation), or none when the client cannot ask (no terminal). For a PIN the agent
-    /// then tries pinentry.
-    Answer {
-        #[serde(
-            default,
-            serialize_with = "expose_b64_option",
-            deserialize_with = "conceal_b64_option"
-        )]
-        answer: Option<SecretString>,
-    },
-    /// Turns the connection into a feed: a `status` response now, then an `event` line for
-    /// every change until the client hangs up (the tray's view of the agent).
-    Subscribe,
-    /// The code of a seed; the replay guard marks its time step as used.
-    Code {
-        seed: String,
-        /// The code of the next window (the second code AWS asks for when enabling a device).
-        #[serde(default)]
-        next: bool,
-    },
-    /// The seeds in the vault (never their secrets).
-    SeedList,
-    /// Stores a seed given as an otpauth:// URI or a base32 secret.
-    SeedAdd {
-        name: String,
-        material: SeedMaterial,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        serial: Option<String>,
-        /// The store a new vault is created in; an existing vault must match it.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        store: Option<StoreKind>,
-        /// The seed already linked to `serial` is removed once this one is stored (a
-        /// re-created MFA device).
-        #[serde(default)]
-        replace: bool,
-    },
-    /// Restores a damaged seed index from the copy kept before its last change.
-    SeedRecover,
-    /// Gives a seed a new name (its secret, serial and parameters unchanged).
-    SeedRename {
-        name: String,
-        new_name: String,
-    },
-    /// Links an MFA device to a seed (and to no other).
-    SeedLink {
-        name: String,
-        serial: String,
-    },
-    SeedRemove {
-        name: String,
-        /// Confirmed already; otherwise the agent asks.
-        #[serde(default)]
-        yes: bool,
-    },
-    /// Seeds from `otpauth://` URIs, one per line, and Google Authenticator export links
-    /// (`otpauth-migration://`, several accounts each).
-    SeedImport {
-        #[serde(serialize_with = "expose_b64", deserialize_with = "conceal_b64")]
-        text: SecretString,
-        /// The store a new vault is created in; an existing vault must match it.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        store: Option<StoreKind>,
-    },
-    /// A seed's otpauth:// URI, for a backup in a phone app.
-    SeedExport {
-        name: String,
-    },
-    /// Profiles with long-term keys in the vault.
-    CredsList,
-    CredsAdd {
-        profile: String,
-        access_key_id: String,
-        #[serde(serialize_with = "expose_b64", deserialize_with = "conceal_b64")]
-        secret_access_key: SecretString,
-        #[serde(default)]
-        replace: bool,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        store: Option<StoreKind>,
-    },
-    CredsRemove {
-        profile: String,
-        #[serde(default)]
-        yes: bool,
-    },
-    /// A profile's long-term keys out of the vault (`adopt --undo` puts them back in the
-    /// credentials file): a use of the secret, as `seed export` is.
-    CredsExport {
-        profile: String,
-    },
-    /// A new access key for the profile's IAM user, into the vault; then the old deleted.
-    CredsRotate {
-        profile: String,
-    },
-    /// The security keys plugged in, and those enrolled.
-    KeyList,
-    KeyEnroll {
-        name: String,
-        /// Whether the PIN is part of unlocking; unset: yes when the key has a PIN.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pin: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        device: Option<String>,
-    },
-    KeyTest {
-        name: String,
-    },
-    KeyRemove {
-        name: String,
-        #[serde(default)]
-        yes: bool,
-    },
-    /// A new virtual MFA device for the IAM user of `profile`'s long-term keys, its seed
-    /// straight into the vault (never shown), enabled with two consecutive codes.
-    AwsEnroll {
-        profile: String,
-        /// The device's name in IAM; default `USER-mfa-agent`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        device_name: Option<String>,
-        /// The IAM user; default the one the keys belong to.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        user: Option<String>,
-        /// The seed's name in the vault; default the profile's name.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        seed: Option<String>,
-    },
-    /// ResyncMFADevice for the device `profile`'s `mfa_serial` names.
-    AwsResync {
-        profile: String,
-    },
-    /// Deactivate and delete `profile`'s virtual MFA device, then drop its seed.
-    AwsUnenroll {
-        profile: String,
-        /// The IAM user; default the one the profile's MFA session belongs to.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        user: Option<String>,
-        #[serde(default)]
-        yes: bool,
-    },
-    /// The MFA devices of `profile`'s IAM user.
-    AwsDevices {
-        profile: String,
-    },
-    /// An AWS console sign-in link from `profile`'s (role) session.
-    ConsoleLogin {
-        profile: String,
-    },
-}
 
 /// Who will use credentials a client asks for on another's behalf.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -558,11 +387,11 @@ mod tests {
 
     #[test]
     fn requests_are_tagged_json_lines() {
-        let line = serde_json::to_string(&Request::Credentials {
+        let line = serde_json::to_string(&Request::from(Credentials {
             profile: "p".into(),
             force_refresh: false,
             user: None,
-        })
+        }))
         .unwrap();
         assert_eq!(
             line,
@@ -572,10 +401,10 @@ mod tests {
             serde_json::from_str(r#"{"type":"credentials","profile":"p"}"#).unwrap();
         assert!(matches!(
             parsed,
-            Request::Credentials {
+            Request::Credentials(Credentials {
                 force_refresh: false,
                 ..
-            }
+            })
         ));
         assert!(serde_json::from_str::<Request>(r#"{"type":"launch_missiles"}"#).is_err());
     }
@@ -627,10 +456,10 @@ mod tests {
             ("AWS_REGION", String::new()),
             ("PATH", "/usr/bin".to_owned()),
         ]);
-        let line = serde_json::to_string(&Request::Hello {
+        let line = serde_json::to_string(&Request::from(Hello {
             version: PROTOCOL_VERSION,
             context: Some(env.clone()),
-        })
+        }))
         .unwrap();
         assert_eq!(
             line,
@@ -653,6 +482,6 @@ mod tests {
         assert_eq!(kept.get("NO_PROXY"), None);
         // An older client's hello (no context) still parses: the agent then uses its own.
         let old: Request = serde_json::from_str(r#"{"type":"hello","version":4}"#).unwrap();
-        assert!(matches!(old, Request::Hello { context: None, .. }));
+        assert!(matches!(old, Request::Hello(Hello { context: None, .. })));
     }
 }

@@ -20,16 +20,8 @@ use crate::aws::{LongTermKeys, sts};
 use crate::clock::unix_now;
 use crate::config::TouchPolicy;
 use crate::otp::{self, Seed};
-use crate::protocol::{MfaDevice, Response};
+use crate::protocol::{AwsEnroll, MfaDevice, Response};
 use crate::vault;
-
-/// What `aws enroll` was asked for.
-pub(super) struct Enrolment {
-    pub profile: String,
-    pub device_name: Option<String>,
-    pub user: Option<String>,
-    pub seed: Option<String>,
-}
 
 /// Below this much time left in a code's window, the pair of codes waits for the next
 /// window: AWS must still find both current (or one step back) when it reads them.
@@ -38,14 +30,14 @@ const MIN_WINDOW_LEFT: u64 = 5;
 pub(super) async fn enroll(
     minter: &Minter,
     visitor: &Visitor,
-    enrolment: Enrolment,
+    request: AwsEnroll,
 ) -> anyhow::Result<Response> {
-    let Enrolment {
+    let AwsEnroll {
         profile,
         device_name,
         user,
         seed,
-    } = enrolment;
+    } = request;
     let seed_name = seed.unwrap_or_else(|| profile.clone());
     vault::validate_name(&seed_name)?;
     let profiles = visitor.progress.context().profiles().await?;

@@ -14,7 +14,11 @@ mod seeds;
 use super::door::Visitor;
 use super::minter::Minter;
 use super::prompt::Progress;
-use crate::protocol::{Request, Response};
+use crate::protocol::{
+    AwsDevices, AwsResync, AwsUnenroll, Code, ConsoleLogin, CredsAdd, CredsExport, CredsRemove,
+    CredsRotate, KeyEnroll, KeyRemove, KeyTest, Request, Response, SeedExport, SeedImport,
+    SeedLink, SeedRemove, SeedRename,
+};
 
 /// Carries out a vault or key request. Errors are for the user, whole: `{err:#}`.
 ///
@@ -32,65 +36,49 @@ pub(super) async fn handle(
         purpose,
     };
     match request {
-        Request::Code { seed, next } => {
+        Request::Code(Code { seed, next }) => {
             let v = visitor(format!("seed {seed}"), format!("show the code of {seed}"));
             code::code(minter, &v, seed, next).await
         }
         Request::SeedList => {
             seeds::list(minter, &visitor("seeds".into(), "list seeds".into())).await
         }
-        Request::SeedAdd {
-            name,
-            material,
-            serial,
-            store,
-            replace,
-        } => {
+        Request::SeedAdd(add) => {
+            let name = &add.name;
             let v = visitor(format!("seed {name}"), format!("add the seed {name}"));
-            seeds::add(
-                minter,
-                &v,
-                seeds::NewSeed {
-                    name,
-                    material,
-                    serial,
-                    replace,
-                },
-                store,
-            )
-            .await
+            seeds::add(minter, &v, add).await
         }
-        Request::SeedRename { name, new_name } => {
+        Request::SeedRename(SeedRename { name, new_name }) => {
             let v = visitor(format!("seed {name}"), format!("rename the seed {name}"));
             seeds::rename(minter, &v, name, new_name).await
         }
-        Request::SeedLink { name, serial } => {
+        Request::SeedLink(SeedLink { name, serial }) => {
             let v = visitor(format!("seed {name}"), format!("link the seed {name}"));
             seeds::link(minter, &v, name, serial).await
         }
-        Request::SeedRemove { name, yes } => {
+        Request::SeedRemove(SeedRemove { name, yes }) => {
             let v = visitor(format!("seed {name}"), format!("remove the seed {name}"));
             seeds::remove(minter, &v, name, yes).await
         }
         Request::SeedRecover => seeds::recover(minter).await,
-        Request::SeedImport { text, store } => {
+        Request::SeedImport(SeedImport { text, store }) => {
             let v = visitor("seed import".into(), "import seeds".into());
             seeds::import(minter, &v, &text, store).await
         }
-        Request::SeedExport { name } => {
+        Request::SeedExport(SeedExport { name }) => {
             let v = visitor(format!("seed {name}"), format!("export the seed {name}"));
             seeds::export(minter, &v, name).await
         }
         Request::CredsList => {
             creds::list(minter, &visitor("keys".into(), "list keys".into())).await
         }
-        Request::CredsAdd {
+        Request::CredsAdd(CredsAdd {
             profile,
             access_key_id,
             secret_access_key,
             replace,
             store,
-        } => {
+        }) => {
             let v = visitor(profile.clone(), format!("store the keys of {profile}"));
             let keys = crate::aws::LongTermKeys {
                 access_key_id,
@@ -98,78 +86,68 @@ pub(super) async fn handle(
             };
             creds::add(minter, &v, profile, keys, replace, store).await
         }
-        Request::CredsRemove { profile, yes } => {
+        Request::CredsRemove(CredsRemove { profile, yes }) => {
             let v = visitor(profile.clone(), format!("remove the keys of {profile}"));
             creds::remove(minter, &v, profile, yes).await
         }
-        Request::CredsExport { profile } => {
+        Request::CredsExport(CredsExport { profile }) => {
             let v = visitor(profile.clone(), format!("hand out the keys of {profile}"));
             creds::export(minter, &v, profile).await
         }
-        Request::CredsRotate { profile } => {
+        Request::CredsRotate(CredsRotate { profile }) => {
             let v = visitor(profile.clone(), format!("rotate the keys of {profile}"));
             rotate::rotate(minter, &v, profile).await
         }
-        Request::ConsoleLogin { profile } => {
+        Request::ConsoleLogin(ConsoleLogin { profile }) => {
             let v = visitor(profile.clone(), format!("open the console as {profile}"));
             login::login(minter, &v, profile).await
         }
         Request::KeyList => {
             keys::list(minter, &visitor("security keys".into(), "list keys".into())).await
         }
-        Request::KeyEnroll { name, pin, device } => {
+        Request::KeyEnroll(KeyEnroll { name, pin, device }) => {
             let v = visitor(format!("key {name}"), "add a backup key".into());
             keys::enroll(minter, &v, name, pin, device).await
         }
-        Request::KeyTest { name } => {
+        Request::KeyTest(KeyTest { name }) => {
             let v = visitor(format!("key {name}"), "test it".into());
             keys::test(minter, &v, name).await
         }
-        Request::KeyRemove { name, yes } => {
+        Request::KeyRemove(KeyRemove { name, yes }) => {
             let v = visitor(format!("key {name}"), format!("remove the key {name}"));
             keys::remove(minter, &v, name, yes).await
         }
-        Request::AwsEnroll {
-            profile,
-            device_name,
-            user,
-            seed,
-        } => {
+        Request::AwsEnroll(enrol) => {
+            let profile = &enrol.profile;
             let v = visitor(
                 profile.clone(),
                 format!("enrol an MFA device for {profile}"),
             );
-            let enrolment = iam::Enrolment {
-                profile,
-                device_name,
-                user,
-                seed,
-            };
-            iam::enroll(minter, &v, enrolment).await
+            iam::enroll(minter, &v, enrol).await
         }
-        Request::AwsResync { profile } => {
+        Request::AwsResync(AwsResync { profile }) => {
             let v = visitor(
                 profile.clone(),
                 format!("resynchronise {profile}'s MFA device"),
             );
             iam::resync(minter, &v, profile).await
         }
-        Request::AwsUnenroll { profile, user, yes } => {
+        Request::AwsUnenroll(AwsUnenroll { profile, user, yes }) => {
             let v = visitor(profile.clone(), format!("remove {profile}'s MFA device"));
             iam::unenroll(minter, &v, profile, user, yes).await
         }
-        Request::AwsDevices { profile } => {
+        Request::AwsDevices(AwsDevices { profile }) => {
             let v = visitor(profile.clone(), format!("list {profile}'s MFA devices"));
             iam::devices(minter, &v, profile).await
         }
         // Served by the connection itself: the handshake, the hot path, status and control.
-        Request::Hello { .. }
-        | Request::Answer { .. }
+        Request::Hello(_)
+        | Request::Answer(_)
         | Request::Status
         | Request::Subscribe
         | Request::Stop
         | Request::Lock
-        | Request::Credentials { .. } => {
+        | Request::Credentials(_) => {
             anyhow::bail!("the connection serves this request itself, not the vault")
         }
     }

@@ -6,7 +6,7 @@ use anyhow::bail;
 use super::super::door::Visitor;
 use super::super::minter::Minter;
 use crate::otp::{self, Seed, migration, uri};
-use crate::protocol::{Response, SeedMaterial, StoreKind};
+use crate::protocol::{Response, SeedAdd, SeedMaterial, StoreKind};
 
 pub(super) async fn list(minter: &Minter, visitor: &Visitor) -> anyhow::Result<Response> {
     minter
@@ -24,27 +24,18 @@ pub(super) async fn list(minter: &Minter, visitor: &Visitor) -> anyhow::Result<R
         .await
 }
 
-/// A seed to add, as the user gave it.
-pub(super) struct NewSeed {
-    pub name: String,
-    pub material: SeedMaterial,
-    pub serial: Option<String>,
-    /// Replaces the seed linked to `serial` (a re-created MFA device).
-    pub replace: bool,
-}
-
 pub(super) async fn add(
     minter: &Minter,
     visitor: &Visitor,
-    new: NewSeed,
-    store: Option<StoreKind>,
+    request: SeedAdd,
 ) -> anyhow::Result<Response> {
-    let NewSeed {
+    let SeedAdd {
         name,
         material,
         serial,
+        store,
         replace,
-    } = new;
+    } = request;
     crate::vault::validate_name(&name)?;
     if replace && serial.is_none() {
         bail!(

@@ -19,7 +19,7 @@ use crate::client::Client;
 use crate::config::Config;
 use crate::desktop::notify::{self, Urgency};
 use crate::paths::Paths;
-use crate::protocol::{Request, Response};
+use crate::protocol::{Code, Lock, SeedList, Status};
 
 /// Waits between reconnection attempts, growing up to the last one.
 const RECONNECT_BACKOFF: [u64; 5] = [1, 2, 5, 10, 30];
@@ -204,10 +204,10 @@ fn follow_agent(handle: &Handle, paths: &Paths, autostart: bool) {
 
 /// The seeds' names, from the agent (the only reader of the vault).
 fn seed_names(paths: &Paths) -> Vec<String> {
-    let listed = Client::connect(paths, false).and_then(|mut c| c.call(&Request::SeedList, |_| {}));
+    let listed = Client::connect(paths, false).and_then(|mut c| c.call(SeedList, |_| {}));
     match listed {
-        Ok(Response::Seeds { seeds, .. }) => seeds.into_iter().map(|s| s.name).collect(),
-        _ => Vec::new(),
+        Ok((_, seeds)) => seeds.into_iter().map(|s| s.name).collect(),
+        Err(_) => Vec::new(),
     }
 }
 
@@ -216,17 +216,13 @@ fn seed_names(paths: &Paths) -> Vec<String> {
 /// desktop: the agent's own notification and pinentry (the tray has no terminal).
 fn copy_code(paths: &Paths, seed: &str, clipboard: &mut Option<Clipboard>) -> Result<()> {
     let mut client = Client::connect(paths, false)?;
-    let request = Request::Code {
-        seed: seed.to_owned(),
-        next: false,
-    };
-    let code = match client.call(&request, |_| {})? {
-        Response::Code(code) => code,
-        other => anyhow::bail!(
-            "the agent answered {:?} to a code request; restart it after upgrading",
-            other.kind()
-        ),
-    };
+    let code = client.call(
+        Code {
+            seed: seed.to_owned(),
+            next: false,
+        },
+        |_| {},
+    )?;
     let board = match clipboard {
         Some(board) => board,
         None => clipboard.insert(Clipboard::open()?),
@@ -237,7 +233,7 @@ fn copy_code(paths: &Paths, seed: &str, clipboard: &mut Option<Clipboard>) -> Re
 
 fn lock(paths: &Paths) -> Result<()> {
     let mut client = Client::connect(paths, false)?;
-    client.call(&Request::Lock, |_| {})?;
+    client.call(Lock, |_| {})?;
     Ok(())
 }
 
@@ -245,11 +241,10 @@ fn lock(paths: &Paths) -> Result<()> {
 /// shows a stale failure).
 fn refresh(paths: &Paths, handle: &Handle) -> Result<()> {
     let mut client = Client::connect(paths, false)?;
-    if let Response::Status(report) = client.call(&Request::Status, |_| {})? {
-        handle.update(|tray| {
-            tray.view.connected(&report);
-            tray.view.failure = None;
-        });
-    }
+    let report = client.call(Status, |_| {})?;
+    handle.update(|tray| {
+        tray.view.connected(&report);
+        tray.view.failure = None;
+    });
     Ok(())
 }
