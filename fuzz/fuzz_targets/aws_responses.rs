@@ -96,7 +96,11 @@ fuzz_target!(|data: &[u8]| {
         secret_access_key: SecretString::new("fuzz".into()),
     };
     if iam {
-        let iam = Iam::new(endpoint, Duration::from_secs(5), mfa_agent::aws::http::direct());
+        let iam = Iam::new(
+            endpoint,
+            Duration::from_secs(5),
+            mfa_agent::aws::http::direct(),
+        );
         let signing = aws_credential_types::Credentials::new(
             keys.access_key_id.clone(),
             keys.secret_access_key.expose().to_owned(),
@@ -104,22 +108,42 @@ fuzz_target!(|data: &[u8]| {
             None,
             "fuzz",
         );
-        if let Ok(device) = runtime().block_on(iam.create_virtual_mfa_device(signing, None, "fuzz")) {
-            assert!(device.serial.starts_with("arn:"), "a device without a serial");
+        if let Ok(device) = runtime().block_on(iam.create_virtual_mfa_device(signing, None, "fuzz"))
+        {
+            assert!(
+                device.serial.starts_with("arn:"),
+                "a device without a serial"
+            );
             assert!(!device.seed.expose().is_empty(), "a device without a seed");
         }
         return;
     }
-    let sts = Sts::new(endpoint, Duration::from_secs(5), mfa_agent::aws::http::direct());
+    let sts = Sts::new(
+        endpoint,
+        Duration::from_secs(5),
+        mfa_agent::aws::http::direct(),
+    );
     let mfa = Mfa {
         serial: "arn:aws:iam::123456789012:mfa/fuzz",
         code: "123456",
     };
     let now = mfa_agent::clock::unix_now_i64();
     if let Ok(session) = runtime().block_on(sts.get_session_token(&keys, None, &mfa, None)) {
-        assert!(!session.access_key_id.is_empty(), "a session without a key id");
-        assert!(!session.secret_access_key.expose().is_empty(), "a session without a secret");
-        assert!(!session.session_token.expose().is_empty(), "a session without a token");
-        assert!(session.expiration > now, "a session that has already expired");
+        assert!(
+            !session.access_key_id.is_empty(),
+            "a session without a key id"
+        );
+        assert!(
+            !session.secret_access_key.expose().is_empty(),
+            "a session without a secret"
+        );
+        assert!(
+            !session.session_token.expose().is_empty(),
+            "a session without a token"
+        );
+        assert!(
+            session.expiration > now,
+            "a session that has already expired"
+        );
     }
 });
