@@ -363,8 +363,7 @@ impl Minter {
                 Ok((keys, Ok(Origin::Seed(vault.seed(&name)?))))
             })
             .await;
-        let (from_vault, codes) =
-            found.map_err(|e| MintError::Vault(crate::report::one_sentence(e.as_ref())))?;
+        let (from_vault, codes) = found.map_err(|e| MintError::Vault(Arc::new(e)))?;
         let keys = from_vault
             .or_else(|| profiles.static_keys(&plan.source_profile))
             .ok_or_else(|| MintError::NoSourceCredentials {

@@ -94,8 +94,10 @@ pub enum MintError {
     },
     #[error("the client went away before the MFA code was typed; nothing was minted")]
     Cancelled,
-    #[error("{0}")]
-    Vault(String),
+    /// The vault could not be opened or read for the mint: the error itself, its causes kept
+    /// (shared, as every caller of one mint gets the same failure), said in one sentence.
+    #[error("{}", crate::report::one_sentence(.0.as_ref().as_ref()))]
+    Vault(std::sync::Arc<anyhow::Error>),
     #[error(
         "{asker} was not let use the session of profile {profile:?} ({why}); `confirm = \"each-program\"` in config.toml asks before a program other than the one that started a session uses it"
     )]

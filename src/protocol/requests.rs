@@ -14,6 +14,7 @@ use super::{
 };
 use crate::secret::SecretString;
 
+/// One line from a client; `type` names the request, its fields are the request's own.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Request {
@@ -134,6 +135,7 @@ pub struct SeedLink {
     pub serial: String,
 }
 
+/// Removes a seed (asking first unless `yes`).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SeedRemove {
     pub name: String,
@@ -159,6 +161,7 @@ pub struct SeedExport {
     pub name: String,
 }
 
+/// Stores a profile's long-term keys in the vault.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct CredsAdd {
     pub profile: String,
@@ -171,6 +174,7 @@ pub struct CredsAdd {
     pub store: Option<StoreKind>,
 }
 
+/// Removes a profile's long-term keys from the vault (asking first unless `yes`).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct CredsRemove {
     pub profile: String,
@@ -191,6 +195,8 @@ pub struct CredsRotate {
     pub profile: String,
 }
 
+/// Enrols the plugged-in security key; the first one creates the vault's data key, a backup
+/// key needs an enrolled one to unlock it.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct KeyEnroll {
     pub name: String,
@@ -201,11 +207,13 @@ pub struct KeyEnroll {
     pub device: Option<String>,
 }
 
+/// Checks an enrolled key end to end: touch, signature, and unwrapping the data key.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct KeyTest {
     pub name: String,
 }
 
+/// Forgets an enrolled key (asking first unless `yes`; the removal takes a touch).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct KeyRemove {
     pub name: String,

@@ -304,7 +304,7 @@ mod tests {
                 message: "no".into(),
             },
             MintError::Cancelled,
-            MintError::Vault("the vault is sealed".into()),
+            MintError::Vault(std::sync::Arc::new(anyhow::anyhow!("the vault is sealed"))),
             MintError::NotApproved {
                 profile: p(),
                 asker: "terraform (pid 1)".into(),
