@@ -281,6 +281,26 @@ pub fn wait_for(path: &Path, limit: Duration) {
     }
 }
 
+/// Starts `command`, whose program this test has just written or copied. Another test
+/// thread that forks in the moment the file is open for writing gives its child a copy of
+/// that descriptor until the child execs, and exec of a file open for writing fails with
+/// ETXTBSY ("text file busy"): a race of any multithreaded program (rust-lang/rust#114554),
+/// waited out here, bounded.
+pub fn spawn_written_program(command: &mut std::process::Command) -> std::process::Child {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match command.spawn() {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::ExecutableFileBusy
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            started => return started.expect("the program starts"),
+        }
+    }
+}
+
 /// Waits (bounded) until the agent at `socket` accepts connections.
 pub fn wait_for_agent(socket: &Path, limit: Duration) {
     let deadline = Instant::now() + limit;

@@ -274,15 +274,15 @@ fn the_agent_cannot_be_dumped_or_read_by_another_process_of_its_user() {
     for dir in [home.path(), run.as_path()] {
         std::os::unix::fs::chown(dir, Some(65_534), Some(65_534)).unwrap();
     }
-    let mut agent = Command::new(&daemon)
-        .env_clear()
-        .env("HOME", home.path())
-        .env("XDG_RUNTIME_DIR", &run)
-        .uid(65_534)
-        .gid(65_534)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut agent = common::spawn_written_program(
+        Command::new(&daemon)
+            .env_clear()
+            .env("HOME", home.path())
+            .env("XDG_RUNTIME_DIR", &run)
+            .uid(65_534)
+            .gid(65_534)
+            .stderr(std::process::Stdio::null()),
+    );
     common::wait_for_agent(
         &run.join("mfa-agent/agent.sock"),
         std::time::Duration::from_secs(30),
