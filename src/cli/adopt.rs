@@ -24,7 +24,7 @@ use crate::aws::LongTermKeys;
 use crate::aws::config_edit;
 use crate::aws::shared_file::{self, Document, FileKind, Settings};
 use crate::paths::Paths;
-use crate::protocol::{CredsExport, CredsList, CredsRemove};
+use crate::protocol::{CredsExport, CredsList, CredsRemove, ExportedKeys};
 use crate::secret::SecretString;
 
 #[derive(Debug, clap::Args)]
@@ -496,7 +496,10 @@ fn undo(profile: &str, yes: bool, agent: &Agent, paths: &Paths) -> Result<ExitCo
     let keys = if record.keys_were_in == KeysWereIn::Vault {
         None
     } else {
-        let (access_key_id, secret_access_key) = agent.call(CredsExport {
+        let ExportedKeys {
+            access_key_id,
+            secret_access_key,
+        } = agent.call(CredsExport {
             profile: profile.to_owned(),
         })?;
         Some(LongTermKeys {

@@ -9,7 +9,9 @@ use clap::Subcommand;
 
 use super::{Agent, input};
 use crate::aws::config_edit;
-use crate::protocol::{AwsDevices, AwsEnroll, AwsResync, AwsUnenroll};
+use crate::protocol::{
+    AwsDevices, AwsEnroll, AwsResync, AwsUnenroll, MfaDeviceListing, MfaEnrolment,
+};
 
 #[derive(Debug, Subcommand)]
 pub enum AwsCommand {
@@ -74,7 +76,7 @@ pub(super) fn run(cmd: AwsCommand, agent: &Agent) -> Result<ExitCode> {
             seed,
             write_config,
         } => {
-            let (serial, message) = agent.call(AwsEnroll {
+            let MfaEnrolment { serial, message } = agent.call(AwsEnroll {
                 profile: profile.clone(),
                 device_name,
                 user,
@@ -101,7 +103,7 @@ pub(super) fn run(cmd: AwsCommand, agent: &Agent) -> Result<ExitCode> {
             Ok(code)
         }
         AwsCommand::Devices { profile, json } => {
-            let (user, devices) = agent.call(AwsDevices { profile })?;
+            let MfaDeviceListing { user, devices } = agent.call(AwsDevices { profile })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&devices)?);
             } else if devices.is_empty() {

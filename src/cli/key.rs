@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Subcommand;
 
 use super::Agent;
-use crate::protocol::{KeyDevice, KeyEnroll, KeyList, KeyRemove, KeyTest, PinState};
+use crate::protocol::{KeyDevice, KeyEnroll, KeyList, KeyListing, KeyRemove, KeyTest, PinState};
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
@@ -77,7 +77,11 @@ pub(super) fn run(cmd: &KeyCommand, agent: &Agent) -> Result<ExitCode> {
 }
 
 fn list(json: bool, agent: &Agent) -> Result<ExitCode> {
-    let (devices, enrolled, guarantees) = agent.call(KeyList)?;
+    let KeyListing {
+        devices,
+        enrolled,
+        guarantees,
+    } = agent.call(KeyList)?;
     if json {
         let out = serde_json::json!({ "devices": devices, "enrolled": enrolled, "guarantees": guarantees });
         println!("{}", serde_json::to_string_pretty(&out)?);

@@ -67,8 +67,8 @@ fn profiles() -> BTreeSet<String> {
 fn seeds() -> Result<BTreeSet<String>> {
     let paths = Paths::from_env()?;
     let mut client = crate::client::Client::connect(&paths, false)?;
-    let (_, seeds) = client.call(SeedList, |_| {})?;
-    Ok(seeds.into_iter().map(|s| s.name).collect())
+    let listing = client.call(SeedList, |_| {})?;
+    Ok(listing.seeds.into_iter().map(|s| s.name).collect())
 }
 
 /// Where a command line takes a name: the subcommand path, the argument (`--profile`, or

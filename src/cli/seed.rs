@@ -9,8 +9,8 @@ use clap::{Args, Subcommand};
 use super::{Agent, input};
 use crate::otp::qr;
 use crate::protocol::{
-    ListedSeed, SeedAdd, SeedExport, SeedImport, SeedLink, SeedList, SeedMaterial, SeedRecover,
-    SeedRemove, SeedRename, StoreKind,
+    ListedSeed, SeedAdd, SeedExport, SeedImport, SeedLink, SeedList, SeedListing, SeedMaterial,
+    SeedRecover, SeedRemove, SeedRename, StoreKind,
 };
 use crate::secret::SecretString;
 
@@ -190,7 +190,7 @@ fn read_material(args: &AddArgs) -> Result<SeedMaterial> {
 }
 
 fn list(agent: &Agent, json: bool) -> Result<ExitCode> {
-    let (store, seeds) = agent.call(SeedList)?;
+    let SeedListing { store, seeds } = agent.call(SeedList)?;
     if json {
         let out = serde_json::json!({ "store": store, "seeds": seeds });
         println!("{}", serde_json::to_string_pretty(&out)?);

@@ -199,10 +199,7 @@ pub enum Response {
     /// On a subscribed connection: something happened.
     Event(Event),
     Code(CodeReply),
-    Seeds {
-        store: StoreKind,
-        seeds: Vec<ListedSeed>,
-    },
+    Seeds(SeedListing),
     /// A seed's otpauth:// URI (`seed_export`).
     SeedUri {
         #[serde(serialize_with = "expose", deserialize_with = "conceal")]
@@ -212,41 +209,67 @@ pub enum Response {
         entries: Vec<CredsEntry>,
     },
     /// A profile's long-term keys (`creds_export`).
-    LongTermKeys {
-        access_key_id: String,
-        #[serde(serialize_with = "expose", deserialize_with = "conceal")]
-        secret_access_key: SecretString,
-    },
-    Keys {
-        devices: Vec<KeyDevice>,
-        /// The names of the enrolled keys.
-        enrolled: Vec<String>,
-        /// What each enrolled key guarantees, in enrolment order.
-        #[serde(default)]
-        guarantees: Vec<KeyGuarantee>,
-    },
+    LongTermKeys(ExportedKeys),
+    Keys(KeyListing),
     /// A change went through; `message` says what happened, for the user.
     Done {
         message: String,
     },
     /// `aws enroll` went through: the new device, for the client to put in ~/.aws/config.
-    MfaEnrolled {
-        serial: String,
-        message: String,
-    },
+    MfaEnrolled(MfaEnrolment),
     /// `login`: the console sign-in link (a bearer token for 15 minutes).
     SigninUrl {
         #[serde(serialize_with = "expose", deserialize_with = "conceal")]
         url: SecretString,
     },
     /// `aws devices`.
-    MfaDevices {
-        user: String,
-        devices: Vec<MfaDevice>,
-    },
+    MfaDevices(MfaDeviceListing),
     Error {
         message: String,
     },
+}
+
+/// The seeds in the vault (`seed_list`), never their secrets.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SeedListing {
+    /// Where the vault keeps its secrets.
+    pub store: StoreKind,
+    pub seeds: Vec<ListedSeed>,
+}
+
+/// A profile's long-term keys out of the vault (`creds_export`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ExportedKeys {
+    pub access_key_id: String,
+    #[serde(serialize_with = "expose", deserialize_with = "conceal")]
+    pub secret_access_key: SecretString,
+}
+
+/// The security keys plugged in and those enrolled (`key_list`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct KeyListing {
+    pub devices: Vec<KeyDevice>,
+    /// The names of the enrolled keys.
+    pub enrolled: Vec<String>,
+    /// What each enrolled key guarantees, in enrolment order.
+    #[serde(default)]
+    pub guarantees: Vec<KeyGuarantee>,
+}
+
+/// A virtual MFA device `aws enroll` created and enabled.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MfaEnrolment {
+    /// Its ARN, for `mfa_serial` in ~/.aws/config.
+    pub serial: String,
+    /// What was done, for the user.
+    pub message: String,
+}
+
+/// The MFA devices of an IAM user (`aws_devices`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MfaDeviceListing {
+    pub user: String,
+    pub devices: Vec<MfaDevice>,
 }
 
 /// Temporary AWS credentials, as handed to `credential_process` and `exec`.
@@ -287,14 +310,14 @@ impl Response {
             Self::Stopping { .. } => "stopping",
             Self::Event(_) => "event",
             Self::Code(_) => "code",
-            Self::Seeds { .. } => "seeds",
+            Self::Seeds(_) => "seeds",
             Self::SeedUri { .. } => "seed_uri",
             Self::Creds { .. } => "creds",
-            Self::LongTermKeys { .. } => "long_term_keys",
-            Self::Keys { .. } => "keys",
+            Self::LongTermKeys(_) => "long_term_keys",
+            Self::Keys(_) => "keys",
             Self::Done { .. } => "done",
-            Self::MfaEnrolled { .. } => "mfa_enrolled",
-            Self::MfaDevices { .. } => "mfa_devices",
+            Self::MfaEnrolled(_) => "mfa_enrolled",
+            Self::MfaDevices(_) => "mfa_devices",
             Self::SigninUrl { .. } => "signin_url",
             Self::Error { .. } => "error",
         }

@@ -8,9 +8,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CallerEnv, CodeReply, CredentialsUser, CredsEntry, KeyDevice, KeyGuarantee, ListedSeed,
-    MfaDevice, Response, SeedMaterial, SessionCredentials, StatusReport, StoreKind, conceal_b64,
-    conceal_b64_option, expose_b64, expose_b64_option,
+    CallerEnv, CodeReply, CredentialsUser, CredsEntry, ExportedKeys, KeyListing, MfaDeviceListing,
+    MfaEnrolment, Response, SeedListing, SeedMaterial, SessionCredentials, StatusReport, StoreKind,
+    conceal_b64, conceal_b64_option, expose_b64, expose_b64_option,
 };
 use crate::secret::SecretString;
 
@@ -362,13 +362,13 @@ calls! {
     Lock => usize: Response::Locked { dropped } => dropped;
     Stop => u32: Response::Stopping { pid } => pid;
     Code => CodeReply: Response::Code(code) => code;
-    SeedList => (StoreKind, Vec<ListedSeed>): Response::Seeds { store, seeds } => (store, seeds);
+    SeedList => SeedListing: Response::Seeds(listing) => listing;
     SeedExport => SecretString: Response::SeedUri { uri } => uri;
     CredsList => Vec<CredsEntry>: Response::Creds { entries } => entries;
-    CredsExport => (String, SecretString): Response::LongTermKeys { access_key_id, secret_access_key } => (access_key_id, secret_access_key);
-    KeyList => (Vec<KeyDevice>, Vec<String>, Vec<KeyGuarantee>): Response::Keys { devices, enrolled, guarantees } => (devices, enrolled, guarantees);
-    AwsEnroll => (String, String): Response::MfaEnrolled { serial, message } => (serial, message);
-    AwsDevices => (String, Vec<MfaDevice>): Response::MfaDevices { user, devices } => (user, devices);
+    CredsExport => ExportedKeys: Response::LongTermKeys(keys) => keys;
+    KeyList => KeyListing: Response::Keys(listing) => listing;
+    AwsEnroll => MfaEnrolment: Response::MfaEnrolled(enrolment) => enrolment;
+    AwsDevices => MfaDeviceListing: Response::MfaDevices(listing) => listing;
     ConsoleLogin => SecretString: Response::SigninUrl { url } => url;
     // The changes: what was done, in words for the user.
     SeedAdd => String: Response::Done { message } => message;

@@ -3,7 +3,7 @@
 use super::super::door::Visitor;
 use super::super::minter::Minter;
 use crate::aws::LongTermKeys;
-use crate::protocol::{CredsEntry, Response, StoreKind, mask};
+use crate::protocol::{CredsEntry, ExportedKeys, Response, StoreKind, mask};
 
 pub(super) async fn list(minter: &Minter, visitor: &Visitor) -> anyhow::Result<Response> {
     minter
@@ -57,10 +57,10 @@ pub(super) async fn export(
             let keys = vault
                 .credentials(&profile)?
                 .ok_or(crate::vault::VaultError::UnknownCredentials { profile })?;
-            Ok(Response::LongTermKeys {
+            Ok(Response::LongTermKeys(ExportedKeys {
                 access_key_id: keys.access_key_id,
                 secret_access_key: keys.secret_access_key,
-            })
+            }))
         })
         .await
 }

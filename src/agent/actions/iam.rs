@@ -20,7 +20,7 @@ use crate::aws::{LongTermKeys, sts};
 use crate::clock::unix_now;
 use crate::config::TouchPolicy;
 use crate::otp::{self, Seed};
-use crate::protocol::{AwsEnroll, MfaDevice, Response};
+use crate::protocol::{AwsEnroll, MfaDevice, MfaDeviceListing, MfaEnrolment, Response};
 use crate::vault;
 
 /// Below this much time left in a code's window, the pair of codes waits for the next
@@ -103,12 +103,12 @@ pub(super) async fn enroll(
             ))
             .await);
     }
-    Ok(Response::MfaEnrolled {
+    Ok(Response::MfaEnrolled(MfaEnrolment {
         message: format!(
             "enrolled the virtual MFA device {serial} for IAM user {user}: its seed is in the vault as {seed_name:?} (never shown), and AWS accepted two consecutive codes from it"
         ),
         serial,
-    })
+    }))
 }
 
 /// Removes a device IAM created for an enrolment that went no further.
@@ -284,7 +284,7 @@ pub(super) async fn devices(
             enabled,
         })
         .collect();
-    Ok(Response::MfaDevices { user, devices })
+    Ok(Response::MfaDevices(MfaDeviceListing { user, devices }))
 }
 
 /// IAM as the caller reaches it.

@@ -8,7 +8,9 @@ use super::super::minter::Minter;
 use crate::keys::seal::{self, DataKey};
 use crate::keys::unlock::{self, Prompter as _};
 use crate::keys::{self, KeyError, ctap1, fido};
-use crate::protocol::{AskKind, Capability, KeyDevice, KeyGuarantee, PinState, Response};
+use crate::protocol::{
+    AskKind, Capability, KeyDevice, KeyGuarantee, KeyListing, PinState, Response,
+};
 use crate::secret::SecretString;
 use crate::vault::{EnrolledKey, KeyKind, Vault, VaultError};
 
@@ -39,11 +41,11 @@ pub(super) async fn list(minter: &Minter, visitor: &Visitor) -> anyhow::Result<R
                     }
                 })
                 .collect();
-            Ok(Response::Keys {
+            Ok(Response::Keys(KeyListing {
                 devices,
                 enrolled,
                 guarantees,
-            })
+            }))
         })
         .await
 }

@@ -6,7 +6,7 @@ use anyhow::bail;
 use super::super::door::Visitor;
 use super::super::minter::Minter;
 use crate::otp::{self, Seed, migration, uri};
-use crate::protocol::{Response, SeedAdd, SeedMaterial, StoreKind};
+use crate::protocol::{Response, SeedAdd, SeedListing, SeedMaterial, StoreKind};
 
 pub(super) async fn list(minter: &Minter, visitor: &Visitor) -> anyhow::Result<Response> {
     minter
@@ -16,10 +16,10 @@ pub(super) async fn list(minter: &Minter, visitor: &Visitor) -> anyhow::Result<R
                 .seeds()
                 .map(|(name, info)| info.listed_as(name))
                 .collect();
-            Ok(Response::Seeds {
+            Ok(Response::Seeds(SeedListing {
                 store: vault.store_kind(),
                 seeds,
-            })
+            }))
         })
         .await
 }

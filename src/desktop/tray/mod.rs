@@ -206,7 +206,7 @@ fn follow_agent(handle: &Handle, paths: &Paths, autostart: bool) {
 fn seed_names(paths: &Paths) -> Vec<String> {
     let listed = Client::connect(paths, false).and_then(|mut c| c.call(SeedList, |_| {}));
     match listed {
-        Ok((_, seeds)) => seeds.into_iter().map(|s| s.name).collect(),
+        Ok(listing) => listing.seeds.into_iter().map(|s| s.name).collect(),
         Err(_) => Vec::new(),
     }
 }
