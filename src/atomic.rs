@@ -5,26 +5,24 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-/// What the user can do about a failed write, as a clause to append to the error that names
-/// the file: "; free some space on that disk, then try again". Empty for errors that carry
-/// their own advice (the ones mfa-agent makes, as [`ensure_private_dir`]'s).
+/// What the user can do about a failed write, said after the error that names the file:
+/// "free some space on that disk, then try again". None for errors that carry their own
+/// advice (the ones mfa-agent makes, as [`ensure_private_dir`]'s).
 #[must_use]
-pub(crate) fn what_to_do(e: &io::Error) -> &'static str {
-    if e.raw_os_error().is_none() {
-        return "";
-    }
-    match e.kind() {
+pub(crate) fn what_to_do(e: &io::Error) -> Option<&'static str> {
+    e.raw_os_error()?;
+    Some(match e.kind() {
         io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded | io::ErrorKind::FileTooLarge => {
-            "; free some space on that disk, then try again"
+            "free some space on that disk, then try again"
         }
         io::ErrorKind::ReadOnlyFilesystem => {
-            "; the disk is mounted read-only: make it writable, then try again"
+            "the disk is mounted read-only: make it writable, then try again"
         }
         io::ErrorKind::PermissionDenied => {
-            "; check that the directory is yours and writable, then try again"
+            "check that the directory is yours and writable, then try again"
         }
-        _ => "; check that disk, then try again",
-    }
+        _ => "check that disk, then try again",
+    })
 }
 
 /// Creates one of mfa-agent's own directories (and parents) readable by the owner only, and

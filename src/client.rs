@@ -46,14 +46,16 @@ pub(crate) enum ClientError {
         /// "exited (status 1)", "did not answer within 30 s".
         how: String,
     },
-    #[error("failed to talk to the agent at {path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    /// The I/O error is said, not exposed as a source (a client's error is often shown on
+    /// its own, as by the tray).
+    #[error("failed to talk to the agent at {path}: {cause}")]
+    Io { path: PathBuf, cause: io::Error },
     #[error(
         "the agent at {path} did not answer within {seconds} s; `mfa-agent status` shows what it is doing, and `mfa-agent stop` restarts it"
     )]
     NoAnswer { path: PathBuf, seconds: u64 },
-    #[error("failed to start the agent {exe}: {source}")]
-    Start { exe: PathBuf, source: io::Error },
+    #[error("failed to start the agent {exe}: {cause}")]
+    Start { exe: PathBuf, cause: io::Error },
     #[error("the agent sent an unexpected response ({0}); restart it after upgrading")]
     Protocol(String),
     /// An answer that does not fit the request: an agent of another version.
@@ -143,7 +145,7 @@ impl Client {
         zeroize::Zeroize::zeroize(&mut line);
         written.map_err(|source| ClientError::Io {
             path: self.path.clone(),
-            source,
+            cause: source,
         })
     }
 
@@ -200,7 +202,7 @@ impl Client {
             },
             _ => ClientError::Io {
                 path: path.clone(),
-                source,
+                cause: source,
             },
         };
         loop {
@@ -295,7 +297,7 @@ fn open(path: &Path) -> Result<UnixStream, ClientError> {
         Err(source) => {
             return Err(ClientError::Io {
                 path: path.into(),
-                source,
+                cause: source,
             });
         }
     }
@@ -306,14 +308,14 @@ fn open(path: &Path) -> Result<UnixStream, ClientError> {
         },
         _ => ClientError::Io {
             path: path.into(),
-            source,
+            cause: source,
         },
     })?;
     // The other end must be ours too: a socket file we own could still be served by
     // another user's process if it was renamed into place.
     let owner = sys::peer_uid(&stream).map_err(|source| ClientError::Io {
         path: path.into(),
-        source,
+        cause: source,
     })?;
     if owner != me {
         return Err(ClientError::ForeignSocket {
@@ -326,7 +328,7 @@ fn open(path: &Path) -> Result<UnixStream, ClientError> {
         .set_read_timeout(Some(RESPONSE_TIMEOUT))
         .map_err(|source| ClientError::Io {
             path: path.into(),
-            source,
+            cause: source,
         })?;
     Ok(stream)
 }
@@ -352,7 +354,7 @@ fn start_daemon(paths: &Paths, socket: &Path) -> Result<UnixStream, ClientError>
     let log = paths.state_dir.join("daemon.log");
     let io_err = |source| ClientError::Io {
         path: log.clone(),
-        source,
+        cause: source,
     };
     atomic::ensure_private_dir(&paths.state_dir).map_err(io_err)?;
     // One old log is kept, so the log never grows without bound.
@@ -367,7 +369,7 @@ fn start_daemon(paths: &Paths, socket: &Path) -> Result<UnixStream, ClientError>
         .map_err(io_err)?;
     let exe = companion(DAEMON).map_err(|source| ClientError::Start {
         exe: PathBuf::from(DAEMON),
-        source,
+        cause: source,
     })?;
     let mut command = Command::new(&exe);
     command
@@ -379,7 +381,7 @@ fn start_daemon(paths: &Paths, socket: &Path) -> Result<UnixStream, ClientError>
     sys::detach_from_session(&mut command);
     let mut child = command
         .spawn()
-        .map_err(|source| ClientError::Start { exe, source })?;
+        .map_err(|source| ClientError::Start { exe, cause: source })?;
     let mut deadline = Instant::now() + START_TIMEOUT;
     let mut exited = None;
     loop {

@@ -48,8 +48,8 @@ pub use environment::Environment;
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error("failed to read {path}: {source}")]
-    Read { path: PathBuf, source: io::Error },
+    #[error("failed to read {path}: {cause}")]
+    Read { path: PathBuf, cause: io::Error },
     #[error(
         "{} line {line}: {detail}; fix the file (every setting: the README's \"config.toml\" section) or move it away to use the defaults",
         path.display()
@@ -217,7 +217,7 @@ impl Config {
         let mut config = match std::fs::read_to_string(&path) {
             Ok(text) => Self::parse(&text, path)?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => Self::default(),
-            Err(source) => return Err(ConfigError::Read { path, source }),
+            Err(cause) => return Err(ConfigError::Read { path, cause }),
         };
         config.env = Environment::read();
         Ok(config)

@@ -30,6 +30,7 @@
 // or tighter, so that a module's surface says who uses it.
 #![warn(unreachable_pub)]
 
+mod advice;
 pub mod agent;
 mod atomic;
 pub mod aws;

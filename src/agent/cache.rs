@@ -209,7 +209,9 @@ mod tests {
 
         let failed = cache
             .get_or_mint(&key("q"), 0, false, || async {
-                Err(MintError::Internal("boom".into()))
+                Err(MintError::PinentryTask {
+                    detail: "boom".into(),
+                })
             })
             .await;
         assert!(failed.is_err());

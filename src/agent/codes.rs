@@ -110,9 +110,9 @@ impl Codes {
         Fut: Future<Output = Result<SessionCredentials, StsError>>,
     {
         let serial = plan.mfa_serial.as_str();
-        let sts_error = |source| MintError::Sts {
+        let sts_error = |error| MintError::Sts {
             profile: plan.profile.clone(),
-            source,
+            error,
         };
         let mut from = seed.params.step(unix_now());
         let mut rejected_once = false;
@@ -167,7 +167,7 @@ impl Codes {
             .await
             .map_err(std::io::Error::other)
             .and_then(|saved| saved)
-            .map_err(|e| self.replay_save_error(&e))
+            .map_err(|e| self.replay_save_error(e))
     }
 
     /// [`ReplayGuard::next_free`] for a send.
@@ -215,11 +215,10 @@ impl Codes {
             let claimed = self
                 .claim_step(serials.clone(), step, step, Use::Send)
                 .await
-                .map_err(|e| self.replay_save_error(&e))?;
+                .map_err(|e| self.replay_save_error(e))?;
             if claimed == Some(step) {
-                return otp::code_at(&seed.params, &seed.secret, starts).map_err(|e| {
-                    MintError::Internal(format!("failed to compute the MFA code: {e}"))
-                });
+                return otp::code_at(&seed.params, &seed.secret, starts)
+                    .map_err(|source| MintError::Totp { source });
             }
             from = step + 1;
         }
@@ -266,9 +265,9 @@ impl Codes {
                     retry_because = Some(format!("AWS rejected the code ({message})"));
                 }
                 result => {
-                    return result.map_err(|source| MintError::Sts {
+                    return result.map_err(|error| MintError::Sts {
                         profile: plan.profile.clone(),
-                        source,
+                        error,
                     });
                 }
             }
@@ -322,9 +321,9 @@ impl Codes {
                 match call(keys.clone(), code.to_owned()).await {
                     Err(StsError::MfaRejected { message }) => rejected = message,
                     result => {
-                        return result.map_err(|source| MintError::Sts {
+                        return result.map_err(|error| MintError::Sts {
                             profile: plan.profile.clone(),
-                            source,
+                            error,
                         });
                     }
                 }
@@ -374,10 +373,12 @@ impl Codes {
                 crate::desktop::pinentry::ask_code(pinentry.as_deref(), &message, seconds)
             })
             .await
-            .map_err(|e| MintError::Internal(format!("the pinentry task failed: {e}")))?
+            .map_err(|e| MintError::PinentryTask {
+                detail: e.to_string(),
+            })?
             .map_err(|e| MintError::NoWayToAsk {
                 serial: plan.mfa_serial.clone(),
-                detail: crate::report::one_sentence(e.as_ref()),
+                detail: crate::report::sentence(e.as_ref()),
             })
         };
         let answered = tokio::time::timeout(Duration::from_secs(seconds), asked).await;
@@ -390,12 +391,11 @@ impl Codes {
         })
     }
 
-    fn replay_save_error(&self, e: &std::io::Error) -> MintError {
-        MintError::Internal(format!(
-            "could not record which MFA code was sent, in {} ({e}), so none was sent{}",
-            self.state_dir.display(),
-            crate::atomic::what_to_do(e)
-        ))
+    fn replay_save_error(&self, e: std::io::Error) -> MintError {
+        MintError::ReplayNotRecorded {
+            dir: self.state_dir.clone(),
+            source: std::sync::Arc::new(e),
+        }
     }
 }
 

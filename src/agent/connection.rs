@@ -359,7 +359,7 @@ where
         state.audit.record(name, &subject, peer, outcome);
     }
     Ok(Some(result.unwrap_or_else(|e| {
-        let message = crate::report::one_sentence(e.as_ref());
+        let message = crate::report::sentence(e.as_ref());
         tracing::info!("request failed: {message}");
         Response::Error { message }
     })))

@@ -15,10 +15,12 @@ use super::prompt::{Progress, Prompt};
 use super::unlocked::Unlocked;
 use crate::config::{Config, Environment};
 use crate::keys::seal::DataKey;
-use crate::keys::unlock::ByTouch;
+use crate::keys::unlock::{ByTouch, UnlockError};
 use crate::protocol::{AskKind, Event, StoreKind};
 use crate::secret::SecretString;
-use crate::vault::{EnrolledKey, PassphrasePurpose, PassphraseSource, Vault, VaultError};
+use crate::vault::{
+    EnrolledKey, PassphraseError, PassphrasePurpose, PassphraseSource, Vault, VaultError,
+};
 
 /// A new encrypted seed file's passphrase is at least this long.
 const MIN_PASSPHRASE: usize = 8;
@@ -199,24 +201,19 @@ fn passphrase_source(
     typed: Arc<Mutex<Option<SecretString>>>,
 ) -> PassphraseSource {
     Box::new(move |purpose| {
-        let fail = VaultError::Passphrase;
         if let (Some(kept), PassphrasePurpose::Unlock) = (&kept, purpose) {
             return Ok(kept.clone());
         }
         if let Some(path) = &prompter.env.passphrase_file {
             if let PassphrasePurpose::Retry { .. } = purpose {
-                return Err(fail(format!(
-                    "wrong passphrase in the agent's MFA_AGENT_PASSPHRASE_FILE ({}); put the right one there and try again",
-                    path.display()
-                )));
+                return Err(PassphraseError::WrongInFile { path: path.clone() }.into());
             }
-            let passphrase = crate::input::secret_from_file(path)
-                .map_err(|e| fail(format!("the agent's MFA_AGENT_PASSPHRASE_FILE: {e}")))?;
+            let passphrase =
+                crate::input::secret_from_file(path).map_err(|e| PassphraseError::File {
+                    source: anyhow::Error::new(e),
+                })?;
             if passphrase.is_empty() {
-                return Err(fail(format!(
-                    "the passphrase file {} is empty",
-                    path.display()
-                )));
+                return Err(PassphraseError::EmptyFile { path: path.clone() }.into());
             }
             return Ok(passphrase);
         }
@@ -242,19 +239,18 @@ fn passphrase_source(
             ),
         };
         let Some(passphrase) = prompter.ask(kind, &message) else {
-            return Err(fail(
-                "the encrypted seed file needs its passphrase and the client has no terminal to ask on: run the command in a terminal, or give the agent MFA_AGENT_PASSPHRASE_FILE (a file holding it)".into(),
-            ));
+            return Err(PassphraseError::NoWayToAsk.into());
         };
         if passphrase.is_empty() {
-            return Err(fail("no passphrase was typed; nothing was changed".into()));
+            return Err(PassphraseError::NoneTyped.into());
         }
         if purpose == PassphrasePurpose::Create
             && passphrase.expose().chars().count() < MIN_PASSPHRASE
         {
-            return Err(fail(format!(
-                "the passphrase is too short; use at least {MIN_PASSPHRASE} characters"
-            )));
+            return Err(PassphraseError::TooShort {
+                min: MIN_PASSPHRASE,
+            }
+            .into());
         }
         *typed.lock().expect("passphrase lock poisoned") = Some(passphrase.clone());
         Ok(passphrase)
@@ -326,18 +322,19 @@ impl crate::keys::unlock::Prompter for AgentPrompter {
     /// terminal, else a pinentry dialog, as gpg-agent does.
     fn pin(&self, _: &EnrolledKey, prompt: &str) -> Result<SecretString, VaultError> {
         if let Some(path) = &self.env.pin_file {
-            return crate::input::secret_from_file(path)
-                .map_err(|e| VaultError::Unlock(e.to_string()));
+            return crate::input::secret_from_file(path).map_err(|e| {
+                UnlockError::PinFile {
+                    source: anyhow::Error::new(e),
+                }
+                .into()
+            });
         }
         let message = format!("{prompt} to {}", self.visitor.purpose);
         if let Some(pin) = self.ask(AskKind::Pin, &message) {
             return Ok(pin);
         }
-        crate::desktop::pinentry::ask(self.pinentry.as_deref(), &message).map_err(|e| {
-            VaultError::Unlock(format!(
-                "the security key needs its PIN, and neither the client's terminal nor pinentry could ask: {e:#}"
-            ))
-        })
+        crate::desktop::pinentry::ask(self.pinentry.as_deref(), &message)
+            .map_err(|source| UnlockError::NoWayToAskPin { source }.into())
     }
 
     /// The client that asked hung up (its connection dropped the progress channel).

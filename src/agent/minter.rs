@@ -243,9 +243,9 @@ impl Minter {
             .duration
             .unwrap_or(CHAINED_ROLE_MAX_DURATION)
             .min(CHAINED_ROLE_MAX_DURATION);
-        let sts_error = |source| MintError::Sts {
+        let sts_error = |error| MintError::Sts {
             profile: profile.to_owned(),
-            source,
+            error,
         };
         sts(progress)
             .map_err(sts_error)?

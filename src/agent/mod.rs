@@ -44,8 +44,9 @@ use crate::protocol::LastError;
 pub enum MintError {
     #[error(transparent)]
     Profile(#[from] ProfileError),
-    #[error("{source}")]
-    Sts { profile: String, source: StsError },
+    /// STS's error is said, not exposed as the source (it is the whole message).
+    #[error("{error}")]
+    Sts { profile: String, error: StsError },
     #[error(
         "no seed is linked to the MFA device {serial} (profile {profile:?}), and config.toml's [code_source] says its codes come from one; add it with `mfa-agent seed add NAME --serial {serial}`, name its seed under [serials], or set it to \"prompt\" to type its codes"
     )]
@@ -95,8 +96,9 @@ pub enum MintError {
     #[error("the client went away before the MFA code was typed; nothing was minted")]
     Cancelled,
     /// The vault could not be opened or read for the mint: the error itself, its causes kept
-    /// (shared, as every caller of one mint gets the same failure), said in one sentence.
-    #[error("{}", crate::report::one_sentence(.0.as_ref().as_ref()))]
+    /// (shared, as every caller of one mint gets the same failure), said in one sentence
+    /// with what to do (so its chain is said here, not exposed as a source).
+    #[error("{}", crate::report::sentence(.0.as_ref().as_ref()))]
     Vault(std::sync::Arc<anyhow::Error>),
     #[error(
         "{asker} was not let use the session of profile {profile:?} ({why}); `confirm = \"each-program\"` in config.toml asks before a program other than the one that started a session uses it"
@@ -106,8 +108,18 @@ pub enum MintError {
         asker: String,
         why: String,
     },
-    #[error("{0}")]
-    Internal(String),
+    /// Which codes were sent could not be written down, so none was sent (a code must
+    /// never be sent twice, even across a restart).
+    #[error("could not record which MFA code was sent, in {}, so none was sent", .dir.display())]
+    ReplayNotRecorded {
+        dir: std::path::PathBuf,
+        source: std::sync::Arc<std::io::Error>,
+    },
+    #[error("failed to compute the MFA code")]
+    Totp { source: crate::otp::OtpError },
+    /// The task that ran the pinentry dialog panicked or was cancelled.
+    #[error("the pinentry dialog's task ended abnormally ({detail})")]
+    PinentryTask { detail: String },
 }
 
 impl MintError {
@@ -130,7 +142,9 @@ impl MintError {
             | Self::NoWayToAsk { .. }
             | Self::Cancelled
             | Self::Vault(_)
-            | Self::Internal(_) => None,
+            | Self::ReplayNotRecorded { .. }
+            | Self::Totp { .. }
+            | Self::PinentryTask { .. } => None,
         }
     }
 }

@@ -147,7 +147,7 @@ impl Profiles {
     pub async fn load_in(env: &Env) -> Result<Self, ProfileError> {
         let set = aws_config::profile::load(&Fs::real(), env, &ProfileFiles::default(), None)
             .await
-            .map_err(|e| ProfileError::Load(crate::report::one_sentence(&e)))?;
+            .map_err(|e| ProfileError::Load(crate::report::sentence(&e)))?;
         Ok(Self { set })
     }
 
@@ -160,7 +160,7 @@ impl Profiles {
         ]);
         let set = aws_config::profile::load(&fs, &env, &ProfileFiles::default(), None)
             .await
-            .map_err(|e| ProfileError::Load(crate::report::one_sentence(&e)))?;
+            .map_err(|e| ProfileError::Load(crate::report::sentence(&e)))?;
         Ok(Self { set })
     }
 

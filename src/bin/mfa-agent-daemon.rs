@@ -40,7 +40,7 @@ fn main() -> ExitCode {
             Some(Command::Doctor { json }) => mfa_agent::doctor::run(&paths, json),
         });
     result.unwrap_or_else(|err| {
-        eprintln!("error: {}", mfa_agent::report::one_sentence(err.as_ref()));
+        eprintln!("error: {}", mfa_agent::report::sentence(err.as_ref()));
         ExitCode::FAILURE
     })
 }

@@ -21,7 +21,7 @@ fn main() -> ExitCode {
     match run() {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {}", mfa_agent::report::one_sentence(err.as_ref()));
+            eprintln!("error: {}", mfa_agent::report::sentence(err.as_ref()));
             ExitCode::FAILURE
         }
     }

@@ -92,7 +92,7 @@ pub fn diagnose(paths: &Paths) -> Report {
         Err(e) => {
             findings.push(Finding::fail(
                 "config",
-                e.to_string(),
+                crate::report::what_happened(&e),
                 "fix config.toml as the message says; the README's Settings section lists every setting",
             ));
             Config::defaults_here()

@@ -18,7 +18,14 @@ pub(super) async fn check(
         Ok(profiles) => profiles,
         Err(e) => {
             let fix = "fix ~/.aws/config (or the file AWS_CONFIG_FILE names)";
-            return (vec![Finding::fail("aws config", e.to_string(), fix)], None);
+            return (
+                vec![Finding::fail(
+                    "aws config",
+                    crate::report::what_happened(&e),
+                    fix,
+                )],
+                None,
+            );
         }
     };
     // (the profile with the credential_process line, the profile it names)

@@ -50,7 +50,7 @@ pub(super) fn agent(paths: &Paths, config: &Config) -> Finding {
         Err(e) => {
             return Finding::fail(
                 check,
-                e.to_string(),
+                crate::report::what_happened(&e),
                 "remove the file named, or point MFA_AGENT_SOCKET elsewhere",
             );
         }
@@ -80,7 +80,7 @@ pub(super) fn agent(paths: &Paths, config: &Config) -> Finding {
         ),
         Err(e) => Finding::fail(
             check,
-            e.to_string(),
+            crate::report::what_happened(&e),
             "restart the daemon (`systemctl --user restart mfa-agent.service` or kill it)",
         ),
     }
@@ -94,7 +94,7 @@ pub(super) fn store(paths: &Paths, findings: &mut Vec<Finding>) -> Option<Index>
         Err(e) => {
             findings.push(Finding::fail(
                 check,
-                e.to_string(),
+                crate::report::what_happened(&e),
                 "fix or move away the file named; `mfa-agent seed add` starts a new vault",
             ));
             return None;
@@ -174,12 +174,16 @@ pub(super) fn security_keys(vault: Option<&Index>) -> Vec<Finding> {
     let devices = match crate::keys::list() {
         Ok(devices) => devices,
         Err(e) if sealed => {
-            return vec![Finding::fail(check, e.to_string(), udev_fix())];
+            return vec![Finding::fail(
+                check,
+                crate::report::what_happened(&e),
+                udev_fix(),
+            )];
         }
         Err(e) => {
             return vec![Finding::warn(
                 check,
-                e.to_string(),
+                crate::report::what_happened(&e),
                 "only needed for sealing with a security key; see the README's Security keys section",
             )];
         }

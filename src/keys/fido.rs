@@ -369,12 +369,15 @@ mod tests {
         let replug =
             status("0x34 CTAP2_ERR_PIN_AUTH_BLOCKED PIN authentication, pinAuth, blocked.");
         assert_eq!(replug, KeyError::PinAuthBlocked);
-        assert!(replug.to_string().contains("unplug"), "{replug}");
-        assert!(!replug.to_string().contains("reset"), "{replug}");
+        // As the user reads them: what happened, and what to do.
+        let said = crate::report::sentence(&replug);
+        assert!(said.contains("unplug"), "{said}");
+        assert!(!said.contains("reset"), "{said}");
         let blocked = status("0x32 CTAP2_ERR_PIN_BLOCKED PIN is blocked.");
         assert_eq!(blocked, KeyError::PinBlocked);
-        assert!(blocked.to_string().contains("reset"), "{blocked}");
-        assert!(!blocked.to_string().contains("replug"), "{blocked}");
+        let said = crate::report::sentence(&blocked);
+        assert!(said.contains("reset"), "{said}");
+        assert!(!said.contains("replug"), "{said}");
         assert_eq!(status("0x31 CTAP2_ERR_PIN_INVALID"), KeyError::WrongPin);
     }
 

@@ -87,64 +87,48 @@ impl Authenticators for Hid {
     }
 }
 
+/// What went wrong with a security key. Each message says what happened; what to do about
+/// it is written in `crate::advice`.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum KeyError {
-    #[error(
-        "cannot use USB HID devices ({detail}); on Linux, check that /dev/hidraw* exist and that you may open them (see the udev rule in the README)"
-    )]
+    #[error("cannot use USB HID devices ({detail})")]
     HidUnavailable { detail: String },
-    #[error("the security key did not answer within {} s; unplug it, plug it back in and retry", .0.as_secs())]
+    #[error("the security key did not answer within {} s", .0.as_secs())]
     Timeout(Duration),
     /// An earlier operation on a key never ended (a wedged key blocks its read for ever):
     /// nothing can reach a key until it is unplugged, which ends that read.
-    #[error(
-        "a security key stopped answering an earlier request and still holds the USB HID line; unplug it, plug it back in and retry"
-    )]
+    #[error("a security key stopped answering an earlier request and still holds the USB HID line")]
     Wedged,
     /// Anything else the key or the HID stack got wrong, such as an answer that does not
     /// parse (which a replug usually cures: a key is a small computer).
-    #[error(
-        "the security key operation failed ({0}); unplug the key, plug it back in and retry, and if it keeps failing use another enrolled key"
-    )]
+    #[error("the security key operation failed ({0})")]
     Device(String),
-    #[error(
-        "the security key was unplugged before it answered; plug it back in and run the command again"
-    )]
+    #[error("the security key was unplugged before it answered")]
     Unplugged,
-    #[error(
-        "wrong PIN for the security key; try again (the key locks itself after a few wrong PINs)"
-    )]
+    #[error("wrong PIN for the security key")]
     WrongPin,
-    #[error(
-        "the security key takes no more PINs after three wrong ones in a row; unplug it, plug it back in, then enter the right PIN (each wrong PIN still counts towards blocking it for good)"
-    )]
+    #[error("the security key takes no more PINs after three wrong ones in a row")]
     PinAuthBlocked,
     #[error(
-        "the security key's PIN is blocked: no tries are left, and only a reset with its vendor's tool (which erases its credentials) makes it usable again; open the vault with another enrolled key (`mfa-agent key list`), or see \"A lost key\" in the README"
+        "the security key's PIN is blocked: no tries are left, and only a reset with its vendor's tool (which erases its credentials) makes it usable again"
     )]
     PinBlocked,
-    #[error("this security key needs its PIN; enter it when asked (or set MFA_AGENT_PIN_FILE)")]
+    #[error("this security key needs its PIN")]
     PinRequired,
     #[error("a security key PIN has 4 to 63 characters; nothing was sent to the key")]
     PinFormat,
-    #[error(
-        "the security key was not touched in time; run the command again and touch the key when it blinks"
-    )]
+    #[error("the security key was not touched in time")]
     TouchTimeout,
     #[error("the security key refused the operation (touch denied)")]
     Denied,
     #[error("the operation on the security key was cancelled")]
     Cancelled,
-    #[error(
-        "this security key is not enrolled with mfa-agent (or was reset); use an enrolled key, or enrol this one with `mfa-agent key enroll`"
-    )]
+    #[error("this security key is not enrolled with mfa-agent (or was reset)")]
     NotEnrolled,
-    #[error(
-        "this security key cannot seal secrets (its credential came back without hmac-secret); retry, and if it says so again, use another key (the README lists keys that can only approve)"
-    )]
+    #[error("this security key cannot seal secrets (its credential came back without hmac-secret)")]
     NoHmacSecret,
     #[error(
-        "the security key's signature does not match the enrolled public key: this is not the enrolled key, or it answered wrongly; retry with an enrolled key"
+        "the security key's signature does not match the enrolled public key: this is not the enrolled key, or it answered wrongly"
     )]
     BadSignature,
 }
@@ -236,7 +220,7 @@ mod tests {
         let next = run_exclusive(Duration::from_secs(30), || Ok(1));
         assert_eq!(next, Err(KeyError::Wedged));
         assert!(started.elapsed() < Duration::from_secs(1), "at once");
-        assert!(KeyError::Wedged.to_string().contains("unplug it"));
+        assert!(crate::report::sentence(&KeyError::Wedged).contains("unplug it"));
 
         unplug.send(()).unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);

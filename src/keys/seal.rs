@@ -32,21 +32,23 @@ pub const RECIPIENT_LEN: usize = 32;
 const NONCE_LEN: usize = 24;
 pub const KEY_LEN: usize = 32;
 
+/// Why a sealed value does not open. What to do about each is in `crate::advice`.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum SealError {
     #[error(
-        "the security key's answer does not open this vault (another key, another PIN setting, or a damaged entry); use an enrolled key"
+        "the security key's answer does not open this vault (another key, another PIN setting, or a damaged entry)"
     )]
     WrongKey,
     #[error(
-        "a sealed secret failed its integrity check (changed on disk or in the keyring, or moved between names); restore it from a backup"
+        "a sealed secret failed its integrity check (changed on disk or in the keyring, or moved between names)"
     )]
     Tampered,
-    #[error("a sealed value is truncated; restore it from a backup")]
+    #[error("a sealed value is truncated")]
     Truncated,
-    #[error(
-        "an enrolled key's public half in the index is damaged; restore seeds.json from its backup (`mfa-agent seed recover`) or enrol the key again"
-    )]
+    /// Not the form mfa-agent writes (not base64, or not text once opened).
+    #[error("a sealed value is damaged ({0})")]
+    Damaged(String),
+    #[error("an enrolled key's public half in the index is damaged")]
     BadRecipient,
 }
 

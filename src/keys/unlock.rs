@@ -11,6 +11,41 @@ use crate::protocol::{Capability, KeyDevice};
 use crate::secret::{SecretBytes, SecretString};
 use crate::vault::{EnrolledKey, KeyKind, Unlocker, VaultError};
 
+/// Why the vault's data key could not be had from a security key. What to do about each is
+/// in `crate::advice`.
+#[derive(Debug, thiserror::Error)]
+pub enum UnlockError {
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Seal(#[from] seal::SealError),
+    #[error("no {kind} security key found within {} s", .waited.as_secs())]
+    NoKeyFound { kind: String, waited: Duration },
+    #[error("no security key is enrolled")]
+    NoneEnrolled,
+    /// `kind` is "security" or "U2F".
+    #[error("none of the plugged-in {kind} keys is enrolled with this vault")]
+    NoEnrolledKeyPlugged { kind: &'static str },
+    #[error("the salt of enrolled key {name:?} is damaged")]
+    DamagedSalt { name: String },
+    /// Removing another key re-wraps the data key to each remaining key's public half,
+    /// which a key enrolled before the index kept those halves gives only when touched.
+    #[error(
+        "the security key {name:?} was enrolled by an older mfa-agent and must be touched once to take the new data key"
+    )]
+    NeedsOneTouch {
+        name: String,
+        source: Box<VaultError>,
+    },
+    /// The file `MFA_AGENT_PIN_FILE` names could not be read (the source names it).
+    #[error("the agent's PIN file (MFA_AGENT_PIN_FILE) cannot be used")]
+    PinFile { source: anyhow::Error },
+    #[error(
+        "the security key needs its PIN, and neither the client's terminal nor pinentry could ask"
+    )]
+    NoWayToAskPin { source: anyhow::Error },
+}
+
 /// The vault's [`Unlocker`]: a touch of whichever enrolled key is plugged in (and its PIN,
 /// where it was enrolled with one), the prompts saying what it is for.
 pub struct ByTouch<P> {
@@ -95,7 +130,7 @@ fn wait_for_capability(
     loop {
         let found: Vec<KeyDevice> = keys
             .devices()
-            .map_err(unlock_error)?
+            .map_err(VaultError::from)?
             .into_iter()
             .filter(|d| capabilities.contains(&d.capability))
             .collect();
@@ -103,10 +138,11 @@ fn wait_for_capability(
             return Ok(found);
         }
         if Instant::now() >= deadline {
-            return Err(VaultError::Unlock(format!(
-                "no {kind} security key found within {} s; plug one in (on Linux, check `mfa-agent key list` and the udev rule in the README)",
-                wait.as_secs()
-            )));
+            return Err(UnlockError::NoKeyFound {
+                kind: kind.to_owned(),
+                waited: wait,
+            }
+            .into());
         }
         if !told {
             prompter.tell(&format!(
@@ -132,10 +168,10 @@ pub fn credential_of(key: &EnrolledKey) -> Credential {
 
 pub fn salt_of(key: &EnrolledKey) -> Result<[u8; 32], VaultError> {
     key.salt.as_slice().try_into().map_err(|_| {
-        VaultError::Unlock(format!(
-            "the salt of enrolled key {:?} is damaged; remove and enrol the key again",
-            key.name
-        ))
+        UnlockError::DamagedSalt {
+            name: key.name.clone(),
+        }
+        .into()
     })
 }
 
@@ -178,7 +214,7 @@ pub fn answer_with(
     skip_path: Option<&str>,
 ) -> Result<Answer, VaultError> {
     if enrolled.is_empty() {
-        return Err(VaultError::Unlock("no security key is enrolled".into()));
+        return Err(UnlockError::NoneEnrolled.into());
     }
     let devices: Vec<KeyDevice> = wait_for_keys_with(keys, prompter)?
         .into_iter()
@@ -191,7 +227,7 @@ pub fn answer_with(
             None
         };
         if let Some(pin) = &pin {
-            fido::check_pin(pin).map_err(unlock_error)?;
+            fido::check_pin(pin).map_err(VaultError::from)?;
         }
         prompter.touch(&format!("touch your security key ({}) to {why}", key.name));
         match keys.hmac_secret(
@@ -202,9 +238,7 @@ pub fn answer_with(
             &|| prompter.cancelled(),
         ) {
             Ok(output) => {
-                let data_key = key
-                    .unwrap_data_key(&output)
-                    .map_err(|e| VaultError::Unlock(e.to_string()))?;
+                let data_key = key.unwrap_data_key(&output).map_err(UnlockError::Seal)?;
                 return Ok(Answer {
                     key: key.clone(),
                     output,
@@ -212,12 +246,10 @@ pub fn answer_with(
                 });
             }
             Err(KeyError::NotEnrolled) => {}
-            Err(e) => return Err(unlock_error(e)),
+            Err(e) => return Err(e.into()),
         }
     }
-    Err(VaultError::Unlock(
-        "none of the plugged-in security keys is enrolled with this vault; plug in an enrolled key (`mfa-agent key list` names them)".into(),
-    ))
+    Err(UnlockError::NoEnrolledKeyPlugged { kind: "security" }.into())
 }
 
 /// What removing a sealing key (not the last) needs: the data key in use now, a fresh one,
@@ -262,16 +294,16 @@ pub fn plan_rekey_with(
                 (None, Some((name, output))) if *name == key.name => seal::recipient_of(output),
                 (None, _) => {
                     let answer = answer_with(keys, std::slice::from_ref(&key), prompter, why, None)
-                        .map_err(|e| VaultError::Unlock(format!(
-                            "the security key {:?} was enrolled by an older mfa-agent and must be touched once to take the new data key ({e}); plug it in and retry, or remove it too",
-                            key.name
-                        )))?;
+                        .map_err(|e| UnlockError::NeedsOneTouch {
+                            name: key.name.clone(),
+                            source: Box::new(e),
+                        })?;
                     seal::recipient_of(&answer.output)
                 }
             };
             key.wrapped_data_key = new
                 .wrap_to(&recipient, &key.credential_id)
-                .map_err(|e| VaultError::Unlock(e.to_string()))?;
+                .map_err(UnlockError::Seal)?;
             key.recipient = Some(recipient);
         }
         rewrapped.push(key);
@@ -317,11 +349,9 @@ pub fn approve(
         return ctap1::approve(&device.path, &registration, fido::TOUCH_DEADLINE, &|| {
             prompter.cancelled()
         })
-        .map_err(unlock_error);
+        .map_err(VaultError::from);
     }
-    Err(VaultError::Unlock(
-        "none of the plugged-in U2F keys is enrolled with this vault; plug in an enrolled key (`mfa-agent key list` names them)".into(),
-    ))
+    Err(UnlockError::NoEnrolledKeyPlugged { kind: "U2F" }.into())
 }
 
 /// "PIN of security key NAME (N tries left)", after checking the PIN is not blocked: a
@@ -333,7 +363,7 @@ fn pin_prompt(
 ) -> Result<String, VaultError> {
     let name = &key.name;
     match keys.pin_retries(path) {
-        Ok(0) => Err(unlock_error(KeyError::PinBlocked)),
+        Ok(0) => Err(KeyError::PinBlocked.into()),
         Ok(1) => Ok(format!(
             "PIN of security key {name} (1 try left: a wrong PIN now blocks it)"
         )),
@@ -406,9 +436,11 @@ pub fn enrolled_on(enrolled: &[EnrolledKey], path: &str) -> Option<String> {
         .map(|key| key.name.clone())
 }
 
-#[allow(clippy::needless_pass_by_value)] // used as `map_err(unlock_error)`
-fn unlock_error(e: KeyError) -> VaultError {
-    VaultError::Unlock(e.to_string())
+/// A key's failure, met while opening the vault.
+impl From<KeyError> for VaultError {
+    fn from(e: KeyError) -> Self {
+        UnlockError::Key(e).into()
+    }
 }
 
 #[cfg(test)]
@@ -594,17 +626,17 @@ mod tests {
             ..User::default()
         };
         for _ in 0..2 {
-            let err = open(&keys, &enrolled, &wrong).unwrap_err().to_string();
+            let err = crate::report::sentence(&open(&keys, &enrolled, &wrong).unwrap_err());
             assert!(err.contains("wrong PIN"), "{err}");
         }
-        let err = open(&keys, &enrolled, &wrong).unwrap_err().to_string();
+        let err = crate::report::sentence(&open(&keys, &enrolled, &wrong).unwrap_err());
         assert!(err.contains("unplug it, plug it back in"), "{err}");
         // Until the replug even the right PIN is refused, and costs no try.
         let right = User {
             pin: Some("123456"),
             ..User::default()
         };
-        let err = open(&keys, &enrolled, &right).unwrap_err().to_string();
+        let err = crate::report::sentence(&open(&keys, &enrolled, &right).unwrap_err());
         assert!(err.contains("unplug it, plug it back in"), "{err}");
         assert_eq!(keys.retries("/dev/main"), 5);
 
@@ -638,10 +670,10 @@ mod tests {
             pin: Some("654321"),
             ..User::default()
         };
-        let err = open(&keys, &enrolled, &wrong).unwrap_err().to_string();
+        let err = crate::report::sentence(&open(&keys, &enrolled, &wrong).unwrap_err());
         assert!(err.contains("wrong PIN"), "{err}");
         assert_eq!(keys.retries("/dev/main"), 7);
-        let err = open(&keys, &enrolled, &wrong).unwrap_err().to_string();
+        let err = crate::report::sentence(&open(&keys, &enrolled, &wrong).unwrap_err());
         assert!(err.contains("wrong PIN"), "{err}");
         assert_eq!(
             wrong.asked_pin.lock().unwrap()[1],

@@ -21,7 +21,7 @@ pub const MIN_SECRET_BYTES: usize = 16;
 /// copy cut short, or nothing worth guarding with.
 pub const MIN_ACCEPTED_SECRET_BYTES: usize = 10;
 
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum OtpError {
     #[error(
         "the secret is not valid base32: position {position} holds a character outside A-Z and 2-7 (0, 1 and 8 are often misread O, I and B); copy the secret again"

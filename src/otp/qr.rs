@@ -12,10 +12,10 @@ use crate::secret::{SecretBytes, SecretString};
 
 #[derive(Debug, Error)]
 pub enum QrError {
-    #[error("failed to read the image {path}: {source}; give a PNG or JPEG file")]
+    #[error("failed to read the image {path}: {cause}; give a PNG or JPEG file")]
     Image {
         path: String,
-        source: image::ImageError,
+        cause: image::ImageError,
     },
     #[error(
         "no QR code found in {path}; crop the image around the code, or paste the secret with --secret - instead"
@@ -32,9 +32,9 @@ pub enum QrError {
 /// Reads the text of the first QR code in the image at `path`.
 pub fn decode_file(path: &Path) -> Result<SecretString, QrError> {
     let shown = path.display().to_string();
-    let image = image::open(path).map_err(|source| QrError::Image {
+    let image = image::open(path).map_err(|cause| QrError::Image {
         path: shown.clone(),
-        source,
+        cause,
     })?;
     let mut prepared = rqrr::PreparedImage::prepare(image.to_luma8());
     let grids = prepared.detect_grids();

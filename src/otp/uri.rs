@@ -34,9 +34,9 @@ pub enum UriError {
     #[error("the URI's label or issuer is not valid UTF-8 after percent-decoding")]
     BadEncoding,
     #[error("the URI's secret is unusable: {0}")]
-    Secret(#[source] OtpError),
+    Secret(OtpError),
     #[error("the URI's parameters are unusable: {0}")]
-    Params(#[source] OtpError),
+    Params(OtpError),
 }
 
 /// Parses an `otpauth://totp/[ISSUER:]ACCOUNT?secret=...` URI.

@@ -1,4 +1,6 @@
-//! What can go wrong with the vault, each with what the user can do about it.
+//! What can go wrong with the vault. Each message says what happened, and only that: what
+//! the user can do about it is written in one place, `crate::advice`, which is where the
+//! commands and flags of the CLI are named.
 
 use std::path::PathBuf;
 
@@ -9,26 +11,25 @@ use crate::protocol::StoreKind;
 
 #[derive(Debug, Error)]
 pub enum VaultError {
-    #[error(
-        "no long-term keys for profile {profile:?} in the vault; `mfa-agent creds list` shows what is stored"
-    )]
+    #[error("no long-term keys for profile {profile:?} in the vault")]
     UnknownCredentials { profile: String },
-    #[error("the vault already holds keys for profile {profile:?}; to rotate them, pass --replace")]
+    #[error("the vault already holds keys for profile {profile:?}")]
     DuplicateCredentials { profile: String },
-    #[error(
-        "no enrolled security key named {name:?}; `mfa-agent key list` shows the enrolled keys"
-    )]
+    #[error("no enrolled security key named {name:?}")]
     UnknownKey { name: String },
-    #[error("a security key named {name:?} is already enrolled; pick another name with --name")]
+    #[error("a security key named {name:?} is already enrolled")]
     DuplicateKey { name: String },
-    #[error("{0}")]
-    Unlock(String),
+    #[error(transparent)]
+    Unlock(#[from] crate::keys::unlock::UnlockError),
     #[error("the seeds are sealed by a security key, and nothing here can ask for a touch")]
     Sealed,
-    #[error("the sealed secret {name:?} does not open: {detail}")]
-    Unseal { name: String, detail: String },
+    #[error("the sealed secret {name:?} does not open")]
+    Unseal {
+        name: String,
+        source: crate::keys::seal::SealError,
+    },
     #[error(
-        "no seed named {name:?}{}; `mfa-agent seed list` shows the names",
+        "no seed named {name:?}{}",
         crate::suggest::did_you_mean(.suggestion.as_ref())
     )]
     UnknownSeed {
@@ -36,73 +37,74 @@ pub enum VaultError {
         /// The closest name there is, when one is close.
         suggestion: Option<String>,
     },
-    #[error(
-        "a seed named {name:?} already exists; pick another name, or remove it first with `mfa-agent seed remove {name}`"
-    )]
+    #[error("a seed named {name:?} already exists")]
     DuplicateSeed { name: String },
     #[error(
-        "seed {seed:?} is already linked to the MFA device {serial}, and each device takes one seed; nothing was added: for a re-created device, add the new seed with --replace (seed {seed:?} is removed once the new one is stored), move the link with `mfa-agent seed link NAME --serial {serial}`, or rename the seed with `mfa-agent seed rename {seed} NEW`"
+        "seed {seed:?} is already linked to the MFA device {serial}, and each device takes one seed; nothing was added"
     )]
     SerialTaken { serial: String, seed: String },
-    #[error(
-        "{name:?} is not a usable seed name; use 1-64 letters, digits, '.', '_', '-' or '@', starting with a letter or digit"
-    )]
+    #[error("{name:?} is not a usable seed name")]
     BadName { name: String },
-    #[error(
-        "{serial:?} is not an MFA device ARN; it looks like arn:aws:iam::123456789012:mfa/NAME (IAM console > Security credentials > MFA)"
-    )]
+    #[error("{serial:?} is not an MFA device ARN")]
     BadSerial { serial: String },
-    #[error(
-        "no Secret Service is reachable on the session D-Bus ({detail}); start your desktop keyring (GNOME Keyring, KeePassXC), or keep seeds in an encrypted file instead with `--store file`"
-    )]
+    #[error("no Secret Service is reachable on the session D-Bus ({detail})")]
     KeyringUnavailable { detail: String },
-    #[error(
-        "the keyring is locked ({detail}); unlock it (log in to the desktop, or on a headless box run `gnome-keyring-daemon --replace --daemonize --unlock` and type the keyring's password, then Ctrl-D) and try again"
-    )]
+    #[error("the keyring is locked ({detail})")]
     KeyringLocked { detail: String },
     #[error("the keyring failed: {detail}")]
     Keyring { detail: String },
-    #[error(
-        "the {store} holds no secret for seed {name:?} (removed outside mfa-agent?); run `mfa-agent seed remove {name}` and add it again"
-    )]
+    #[error("the {store} holds no secret for seed {name:?} (removed outside mfa-agent?)")]
     SecretMissing { name: String, store: StoreKind },
-    #[error(
-        "wrong passphrase for the encrypted seed file {path}; try again (a forgotten passphrase cannot be recovered: move the file away and add the seeds again)"
-    )]
+    #[error("wrong passphrase for the encrypted seed file {path}")]
     WrongPassphrase { path: PathBuf },
-    #[error("the encrypted seed file {path} is damaged ({detail}); restore it from a backup")]
+    #[error("the encrypted seed file {path} is damaged ({detail})")]
     CorruptFile { path: PathBuf, detail: String },
-    #[error("{0}")]
-    Passphrase(String),
-    #[error(
-        "this vault keeps its seeds in the {actual}, but --store asks for the {requested}; drop --store (moving seeds between stores is not supported yet)"
-    )]
+    #[error(transparent)]
+    Passphrase(#[from] PassphraseError),
+    #[error("this vault keeps its seeds in the {actual}, not the {requested} asked for")]
     StoreMismatch {
         actual: StoreKind,
         requested: StoreKind,
     },
-    #[error(
-        "the seed index {path} is damaged ({detail}); nothing was changed: `mfa-agent seed recover` restores the copy kept before its last change"
-    )]
+    #[error("the seed index {path} is damaged ({detail}); nothing was changed")]
     CorruptIndex { path: PathBuf, detail: String },
     #[error(
-        "the seed index {path} is damaged and there is no copy of an earlier version to restore; move it away and add the seeds again (their secrets are still in the store)"
+        "the seed index {path} is damaged and there is no copy of an earlier version to restore"
     )]
     NoIndexBackup { path: PathBuf },
-    #[error(
-        "the seed index {path} was written by a newer mfa-agent (format {version}); upgrade mfa-agent"
-    )]
+    #[error("the seed index {path} was written by a newer mfa-agent (format {version})")]
     NewerIndex { path: PathBuf, version: u32 },
-    #[error("failed to {action} {path}: {source}{}", crate::atomic::what_to_do(.source))]
+    /// The I/O error is the source, not part of this message.
+    #[error("failed to {action} {path}")]
     Io {
         action: &'static str,
         path: PathBuf,
         source: std::io::Error,
     },
     #[error(
-        "the list of security keys in {path} is not the one this vault's keys signed: a key entry was added, changed or removed outside mfa-agent (by another program, or a restored or synced copy of the file), or the vault was made to look unsealed; nothing was opened or changed: restore the file from a backup you trust, or `mfa-agent seed recover` for the copy kept before its last change"
+        "the list of security keys in {path} is not the one this vault's keys signed: a key entry was added, changed or removed outside mfa-agent (by another program, or a restored or synced copy of the file), or the vault was made to look unsealed; nothing was opened or changed"
     )]
     KeyListChanged { path: PathBuf },
-    #[error("the stored seed {name:?} is unusable: {source}")]
+    #[error("the stored seed {name:?} is unusable")]
     BadStoredSeed { name: String, source: OtpError },
+}
+
+/// Why the encrypted file's passphrase could not be had.
+#[derive(Debug, Error)]
+pub enum PassphraseError {
+    #[error("wrong passphrase in the agent's MFA_AGENT_PASSPHRASE_FILE ({path})")]
+    WrongInFile { path: PathBuf },
+    /// The source names the file and what failed.
+    #[error("the agent's MFA_AGENT_PASSPHRASE_FILE cannot be used")]
+    File { source: anyhow::Error },
+    #[error("the passphrase file {path} is empty")]
+    EmptyFile { path: PathBuf },
+    #[error(
+        "the encrypted seed file needs its passphrase and the client has no terminal to ask on"
+    )]
+    NoWayToAsk,
+    #[error("no passphrase was typed; nothing was changed")]
+    NoneTyped,
+    #[error("the passphrase is too short")]
+    TooShort { min: usize },
 }

@@ -13,7 +13,7 @@ mod store;
 
 use std::path::{Path, PathBuf};
 
-pub use self::error::VaultError;
+pub use self::error::{PassphraseError, VaultError};
 pub use self::file::{FileStore, PassphrasePurpose, PassphraseSource};
 use self::index::VaultLock;
 pub use self::index::{CredentialInfo, EnrolledKey, Index, KeyKind, SeedInfo};
@@ -24,7 +24,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::clock::unix_now;
-use crate::keys::seal::DataKey;
+use crate::keys::seal::{DataKey, SealError};
 use crate::otp::{self, Seed};
 use crate::protocol::StoreKind;
 use crate::secret::SecretString;
@@ -238,18 +238,14 @@ impl Vault {
         let Some(sealed) = stored.expose().strip_prefix(SEALED_PREFIX) else {
             return Ok(stored);
         };
-        let unseal_error = |detail: String| VaultError::Unseal {
+        let unseal_error = |source: SealError| VaultError::Unseal {
             name: name.into(),
-            detail,
+            source,
         };
-        let sealed = BASE64
-            .decode(sealed)
-            .map_err(|e| unseal_error(e.to_string()))?;
-        let plain = self
-            .data_key()?
-            .open(id, &sealed)
-            .map_err(|e| unseal_error(e.to_string()))?;
-        let text = std::str::from_utf8(plain.expose()).map_err(|e| unseal_error(e.to_string()))?;
+        let damaged = |e: &dyn std::fmt::Display| unseal_error(SealError::Damaged(e.to_string()));
+        let sealed = BASE64.decode(sealed).map_err(|e| damaged(&e))?;
+        let plain = self.data_key()?.open(id, &sealed).map_err(unseal_error)?;
+        let text = std::str::from_utf8(plain.expose()).map_err(|e| damaged(&e))?;
         Ok(SecretString::new(text.to_owned()))
     }
 

@@ -18,7 +18,7 @@ struct Quiet;
 impl Prompter for Quiet {
     fn tell(&self, _: &str) {}
     fn pin(&self, _: &EnrolledKey, _: &str) -> Result<SecretString, VaultError> {
-        Err(VaultError::Unlock("no PIN in this test".into()))
+        Err(crate::keys::KeyError::PinRequired.into())
     }
 }
 

@@ -112,10 +112,11 @@ impl Ask<'_> {
             Err(err) => {
                 state.audit.record(operation, &subject, peer, "failed");
                 // Named once: most errors name the profile they are about already.
+                let said = crate::report::sentence(&err);
                 let message = if err.names_profile() == Some(self.profile) {
-                    err.to_string()
+                    said
                 } else {
-                    format!("profile {:?}: {err}", self.profile)
+                    format!("profile {:?}: {said}", self.profile)
                 };
                 tracing::warn!("{message}");
                 let last = LastError {
@@ -220,7 +221,7 @@ async fn ask_approval(
     approved.map_err(|e| MintError::NotApproved {
         profile: profile.to_owned(),
         asker,
-        why: crate::report::one_sentence(e.as_ref()),
+        why: crate::report::sentence(e.as_ref()),
     })
 }
 
@@ -263,7 +264,7 @@ mod tests {
             }),
             MintError::Sts {
                 profile: p(),
-                source: StsError::Throttled {
+                error: StsError::Throttled {
                     message: "slow down".into(),
                 },
             },
@@ -310,7 +311,16 @@ mod tests {
                 asker: "terraform (pid 1)".into(),
                 why: "you answered no".into(),
             },
-            MintError::Internal("boom".into()),
+            MintError::ReplayNotRecorded {
+                dir: "/state".into(),
+                source: std::sync::Arc::new(std::io::Error::from_raw_os_error(28)),
+            },
+            MintError::Totp {
+                source: crate::otp::OtpError::InvalidDigits { digits: 9 },
+            },
+            MintError::PinentryTask {
+                detail: "panicked".into(),
+            },
         ];
         for error in &errors {
             let worded = error.to_string().contains("profile \"prod\"");

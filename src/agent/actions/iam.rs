@@ -85,7 +85,7 @@ pub(super) async fn enroll(
         })
         .await;
     if let Err(e) = added {
-        return Err(undo.device(&crate::report::one_sentence(e.as_ref())).await);
+        return Err(undo.device(&crate::report::sentence(e.as_ref())).await);
     }
     let enabled = match consecutive_codes(minter, visitor, &seed, &serial).await {
         Ok((first, second)) => iam
@@ -99,7 +99,7 @@ pub(super) async fn enroll(
         return Err(undo
             .device(&format!(
                 "{}{vault_note}",
-                crate::report::one_sentence(e.as_ref())
+                crate::report::sentence(e.as_ref())
             ))
             .await);
     }
@@ -152,7 +152,7 @@ async fn forget_seed(minter: &Minter, visitor: &Visitor, name: &str) -> String {
         Ok(()) => String::new(),
         Err(e) => format!(
             "; its seed is left in the vault as {shown:?} ({}): remove it with `mfa-agent seed remove {shown}`",
-            crate::report::one_sentence(e.as_ref())
+            crate::report::sentence(e.as_ref())
         ),
     }
 }

@@ -64,7 +64,7 @@ pub(super) async fn rotate(
     let (new_id, old_id) = (new.access_key_id.clone(), old.access_key_id.clone());
     // Steps 2 and 3; a failure undoes them and 1: the old key back, the new one deleted.
     let failed = match store(minter, visitor, &source, new.clone()).await {
-        Err(e) => Some(crate::report::one_sentence(e.as_ref())),
+        Err(e) => Some(crate::report::sentence(e.as_ref())),
         Ok(()) => prove(visitor, &new, region, minter.config().env.propagation_wait)
             .await
             .err()
@@ -79,7 +79,7 @@ pub(super) async fn rotate(
             Ok(()) => format!("the vault holds the old key {} again", mask(&old_id)),
             Err(e) => format!(
                 "putting the old key back in the vault failed too ({}): add it again with `mfa-agent creds add {source} --replace`",
-                crate::report::one_sentence(e.as_ref())
+                crate::report::sentence(e.as_ref())
             ),
         };
         let aws = match deleted {

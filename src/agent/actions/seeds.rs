@@ -58,6 +58,7 @@ pub(super) async fn add(
                 vault.add(&name, &seed, None)?;
                 vault.link(&name, serial)?;
                 vault.remove(old).map_err(|e| {
+                    let e = crate::report::what_happened(&e);
                     anyhow::anyhow!("added seed {name:?} for {serial}, but the old seed {old:?} is still stored ({e}); remove it with `mfa-agent seed remove {old}`")
                 })?;
             } else {
@@ -210,6 +211,7 @@ pub(super) async fn rename(
                 vault.link(&new_name, serial)?;
             }
             vault.remove(&name).map_err(|e| {
+                let e = crate::report::what_happened(&e);
                 anyhow::anyhow!("seed {new_name:?} was stored, but the old name {name:?} is still there ({e}); remove it with `mfa-agent seed remove {name}`")
             })?;
             Ok(Response::Done {

@@ -186,7 +186,7 @@ impl Serving {
                 zeroize::Zeroize::zeroize(&mut json);
             }
             Err(e) => {
-                let message = crate::report::one_sentence(e.as_ref());
+                let message = crate::report::sentence(e.as_ref());
                 let body = serde_json::json!({ "message": message }).to_string();
                 respond(&mut stream, 500, body.as_bytes());
             }

@@ -161,7 +161,7 @@ pub fn run(paths: &Paths) -> Result<ExitCode> {
             Action::Quit => break,
         };
         if let Err(e) = outcome {
-            let message = crate::report::one_sentence(e.as_ref());
+            let message = crate::report::sentence(e.as_ref());
             tracing::warn!("{message}");
             notify::show("mfa-agent", &message, Urgency::Normal);
         }
