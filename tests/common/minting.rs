@@ -96,9 +96,9 @@ pub fn in_one_window<T>(what: &str, mut attempt: impl FnMut() -> Option<T>) -> T
         if let Some(outcome) = attempt() {
             return outcome;
         }
-        eprintln!("{what}: the steps did not fit in one 3 s window; once more");
+        eprintln!("{what}: the steps did not fit in one code window; once more");
     }
     panic!(
-        "{what}: the steps never fit in one 3 s window in {TRIES} tries; the machine is too loaded for this test"
+        "{what}: the steps never fit in one code window in {TRIES} tries; the machine is too loaded for this test"
     );
 }
