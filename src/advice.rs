@@ -1,7 +1,8 @@
 //! What the user can do about an error, written in one place (as age-plugin-yubikey keeps
-//! its `rec-` texts apart from its `err-` ones). The errors of the vault and the security
-//! keys say what happened and nothing more; this is the one module that names the CLI's
-//! commands and flags for them. [`crate::report::sentence`] puts the two together.
+//! its `rec-` texts apart from its `err-` ones). The errors of the vault, the security keys
+//! and the mint say what happened and nothing more; this is the one module that names the
+//! CLI's commands, flags and settings for them. [`crate::report::sentence`] puts the two
+//! together.
 
 use std::borrow::Cow;
 use std::error::Error;
@@ -42,10 +43,53 @@ fn of_one(e: &(dyn Error + 'static)) -> Option<Cow<'static, str>> {
     if let Some(e) = e.downcast_ref::<PassphraseError>() {
         return passphrase(e);
     }
-    if let Some(MintError::ReplayNotRecorded { source, .. }) = e.downcast_ref::<MintError>() {
-        return crate::atomic::what_to_do(source).map(Cow::Borrowed);
+    if let Some(e) = e.downcast_ref::<MintError>() {
+        return mint(e);
     }
     None
+}
+
+fn mint(e: &MintError) -> Option<Cow<'static, str>> {
+    use MintError as M;
+    let fixed = |s: &'static str| Some(Cow::Borrowed(s));
+    match e {
+        M::NoSeed { serial, .. } => Some(Cow::Owned(format!(
+            "add it with `mfa-agent seed add NAME --serial {serial}`, name its seed under [serials], or set it to \"prompt\" to type its codes"
+        ))),
+        M::AmbiguousSeed { .. } => fixed("name the right one under [serials] in config.toml"),
+        M::NoSourceCredentials { profile } => Some(Cow::Owned(format!(
+            "store them with `mfa-agent creds add {profile}` (or move them out of ~/.aws/credentials with `mfa-agent creds import {profile}`)"
+        ))),
+        M::CodeRejected { .. } => fixed(
+            "the codes were used elsewhere (typed into the console or another tool), this machine's clock is off, or the seed does not belong to this MFA device: `mfa-agent doctor` checks the clock",
+        ),
+        M::NoCodeTyped { .. } => fixed(
+            "run the command again and type the code from your token or phone (prompt_timeout_seconds in config.toml sets the wait)",
+        ),
+        M::TypedCodeFailed { .. } => fixed(
+            "check the token or phone shows the codes of this MFA device, and run the command again",
+        ),
+        M::NoWayToAsk { serial, .. } => Some(Cow::Owned(format!(
+            "run the command in a terminal, or add the device's seed with `mfa-agent seed add NAME --serial {serial}`"
+        ))),
+        M::MfaProcess { command, .. } => Some(Cow::Owned(format!(
+            "run it yourself (`{command}`) to see why, or remove mfa_process from the profile to use a seed or typed codes"
+        ))),
+        M::MfaProcessRejected { serial, .. } => Some(Cow::Owned(format!(
+            "check that the command shows the codes of {serial}"
+        ))),
+        M::NotApproved { .. } => fixed(
+            "`confirm = \"each-program\"` in config.toml asks before a program other than the one that started a session uses it",
+        ),
+        M::ReplayNotRecorded { source, .. } => crate::atomic::what_to_do(source).map(Cow::Borrowed),
+        // Their own messages say it (STS's, the profile's), or there is nothing to do.
+        M::Profile(_)
+        | M::Sts { .. }
+        | M::Cancelled
+        | M::Vault(_)
+        | M::Totp { .. }
+        | M::PinentryTask { .. } => None,
+    }
 }
 
 fn vault(e: &VaultError) -> Option<Cow<'static, str>> {
@@ -203,6 +247,7 @@ mod tests {
             ("keys/mod.rs", include_str!("keys/mod.rs")),
             ("keys/seal.rs", include_str!("keys/seal.rs")),
             ("keys/unlock.rs", include_str!("keys/unlock.rs")),
+            ("agent/mod.rs", include_str!("agent/mod.rs")),
         ];
         let mut seen = 0;
         for (file, source) in sources {

@@ -70,45 +70,37 @@ impl Codes {
         lock.lock_owned().await
     }
 
-    /// Runs `call` with a code from `origin` that AWS has not seen (see each way below).
-    pub(super) async fn call_with_code<F, Fut>(
+    /// Runs `sts` with a code from `origin` that AWS has not seen (see each way below).
+    pub(super) async fn call_with_code(
         &self,
         plan: &ProfilePlan,
         keys: &LongTermKeys,
         origin: Origin,
         progress: &Progress,
-        call: F,
-    ) -> Result<SessionCredentials, MintError>
-    where
-        F: Fn(LongTermKeys, String) -> Fut,
-        Fut: Future<Output = Result<SessionCredentials, StsError>>,
-    {
+        sts: impl StsCall,
+    ) -> Result<SessionCredentials, MintError> {
         match origin {
-            Origin::Seed(seed) => self.with_seed_code(plan, keys, &seed, progress, call).await,
-            Origin::Typed => self.with_typed_code(plan, keys, progress, call).await,
+            Origin::Seed(seed) => self.with_seed_code(plan, keys, &seed, progress, sts).await,
+            Origin::Typed => self.with_typed_code(plan, keys, progress, sts).await,
             Origin::Process(command) => {
-                self.with_process_code(plan, keys, &command, progress, call)
+                self.with_process_code(plan, keys, &command, progress, sts)
                     .await
             }
         }
     }
 
-    /// Runs `call` with a code computed from `seed`: waits for the next window when the
+    /// Runs `sts` with a code computed from `seed`: waits for the next window when the
     /// current code was already sent (by a mint or `mfa-agent code`), and records the step
     /// before the call. A code AWS rejects (spent elsewhere, e.g. typed into the console, or
     /// a clock a little off) is followed once by the next window's code.
-    async fn with_seed_code<F, Fut>(
+    async fn with_seed_code(
         &self,
         plan: &ProfilePlan,
         keys: &LongTermKeys,
         seed: &Seed,
         progress: &Progress,
-        call: F,
-    ) -> Result<SessionCredentials, MintError>
-    where
-        F: Fn(LongTermKeys, String) -> Fut,
-        Fut: Future<Output = Result<SessionCredentials, StsError>>,
-    {
+        sts: impl StsCall,
+    ) -> Result<SessionCredentials, MintError> {
         let serial = plan.mfa_serial.as_str();
         let sts_error = |error| MintError::Sts {
             profile: plan.profile.clone(),
@@ -121,7 +113,7 @@ impl Codes {
                 .claim_code(&plan.profile, serial, seed, from, progress)
                 .await?;
             tracing::info!(profile = %plan.profile, serial, "calling STS with a fresh MFA code");
-            match call(keys.clone(), code.digits.clone()).await {
+            match sts.call(keys.clone(), code.digits.clone()).await {
                 Err(StsError::MfaRejected { message }) if rejected_once => {
                     return Err(MintError::CodeRejected {
                         serial: serial.to_owned(),
@@ -224,20 +216,16 @@ impl Codes {
         }
     }
 
-    /// Runs `call` with codes the user types (a hardware token, a phone app): asked through
+    /// Runs `sts` with codes the user types (a hardware token, a phone app): asked through
     /// the waiting client, else pinentry; 6 digits, never one already sent for this device,
     /// and asked again (with the reason) when AWS rejects it, [`TYPED_CODE_TRIES`] times.
-    async fn with_typed_code<F, Fut>(
+    async fn with_typed_code(
         &self,
         plan: &ProfilePlan,
         keys: &LongTermKeys,
         progress: &Progress,
-        call: F,
-    ) -> Result<SessionCredentials, MintError>
-    where
-        F: Fn(LongTermKeys, String) -> Fut,
-        Fut: Future<Output = Result<SessionCredentials, StsError>>,
-    {
+        sts: impl StsCall,
+    ) -> Result<SessionCredentials, MintError> {
         let serial = plan.mfa_serial.as_str();
         let mut retry_because: Option<String> = None;
         for _ in 0..TYPED_CODE_TRIES {
@@ -260,7 +248,7 @@ impl Codes {
                 continue;
             }
             tracing::info!(profile = %plan.profile, serial, "calling STS with a typed MFA code");
-            match call(keys.clone(), code.to_owned()).await {
+            match sts.call(keys.clone(), code.to_owned()).await {
                 Err(StsError::MfaRejected { message }) => {
                     retry_because = Some(format!("AWS rejected the code ({message})"));
                 }
@@ -279,22 +267,18 @@ impl Codes {
         })
     }
 
-    /// Runs `call` with codes the profile's `mfa_process` prints: run once per code needed,
+    /// Runs `sts` with codes the profile's `mfa_process` prints: run once per code needed,
     /// within `prompt_timeout_seconds` (a YubiKey may wait for a touch). A code already sent
     /// (a second mint in the same window) or rejected by AWS waits for the next window and
     /// runs the command again, [`PROCESS_CODE_TRIES`] times in all.
-    async fn with_process_code<F, Fut>(
+    async fn with_process_code(
         &self,
         plan: &ProfilePlan,
         keys: &LongTermKeys,
         command: &str,
         progress: &Progress,
-        call: F,
-    ) -> Result<SessionCredentials, MintError>
-    where
-        F: Fn(LongTermKeys, String) -> Fut,
-        Fut: Future<Output = Result<SessionCredentials, StsError>>,
-    {
+        sts: impl StsCall,
+    ) -> Result<SessionCredentials, MintError> {
         let serial = plan.mfa_serial.as_str();
         let limit = Duration::from_secs(self.prompt_timeout_seconds);
         let mut rejected = String::from("the same code twice");
@@ -318,7 +302,7 @@ impl Codes {
             let code = code.expose();
             if self.spend_code(serial, code).await? {
                 tracing::info!(profile = %plan.profile, serial, "calling STS with a code from mfa_process");
-                match call(keys.clone(), code.to_owned()).await {
+                match sts.call(keys.clone(), code.to_owned()).await {
                     Err(StsError::MfaRejected { message }) => rejected = message,
                     result => {
                         return result.map_err(|error| MintError::Sts {
@@ -396,6 +380,26 @@ impl Codes {
             dir: self.state_dir.clone(),
             source: std::sync::Arc::new(e),
         }
+    }
+}
+
+/// An STS request signed with the long-term keys and an MFA code, made once per code a
+/// mint tries: what [`Codes::call_with_code`] runs. Any `Fn(LongTermKeys, String) -> impl
+/// Future` is one. (`AsyncFn` would say the same, but its futures fail tokio's `Send` check
+/// today: the higher-ranked lifetime limitation.)
+pub(super) trait StsCall {
+    type Reply: Future<Output = Result<SessionCredentials, StsError>>;
+    fn call(&self, keys: LongTermKeys, code: String) -> Self::Reply;
+}
+
+impl<F, Reply> StsCall for F
+where
+    F: Fn(LongTermKeys, String) -> Reply,
+    Reply: Future<Output = Result<SessionCredentials, StsError>>,
+{
+    type Reply = Reply;
+    fn call(&self, keys: LongTermKeys, code: String) -> Reply {
+        self(keys, code)
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::MintError;
 use super::cache::{SessionCache, SessionKey};
-use super::codes::{Codes, Origin};
+use super::codes::{Codes, Origin, StsCall};
 use super::door::{Door, Visitor};
 use super::events::Events;
 use super::prompt::Progress;
@@ -215,15 +215,20 @@ impl Minter {
                 let duration = plan
                     .session_duration
                     .or(self.config.session_duration_seconds);
-                self.with_fresh_code(plan, profiles, progress, |keys, code| async move {
-                    let mfa = Mfa {
-                        serial: &plan.mfa_serial,
-                        code: &code,
-                    };
-                    sts(progress)?
-                        .get_session_token(&keys, region(progress, plan), &mfa, duration)
-                        .await
-                })
+                self.with_fresh_code(
+                    plan,
+                    profiles,
+                    progress,
+                    |keys: LongTermKeys, code: String| async move {
+                        let mfa = Mfa {
+                            serial: &plan.mfa_serial,
+                            code: &code,
+                        };
+                        sts(progress)?
+                            .get_session_token(&keys, region(progress, plan), &mfa, duration)
+                            .await
+                    },
+                )
                 .await
             })
             .await
@@ -269,40 +274,41 @@ impl Minter {
         progress: &Progress,
     ) -> Result<SessionCredentials, MintError> {
         let role = plan.role.as_ref().expect("role profiles only");
-        self.with_fresh_code(plan, profiles, progress, |keys, code| async move {
-            let mfa = Mfa {
-                serial: &plan.mfa_serial,
-                code: &code,
-            };
-            let name = session_name(role.session_name.as_deref());
-            sts(progress)?
-                .assume_role(
-                    sts::long_term_credentials(&keys),
-                    region(progress, plan),
-                    role,
-                    &name,
-                    role.duration,
-                    Some(&mfa),
-                )
-                .await
-        })
+        self.with_fresh_code(
+            plan,
+            profiles,
+            progress,
+            |keys: LongTermKeys, code: String| async move {
+                let mfa = Mfa {
+                    serial: &plan.mfa_serial,
+                    code: &code,
+                };
+                let name = session_name(role.session_name.as_deref());
+                sts(progress)?
+                    .assume_role(
+                        sts::long_term_credentials(&keys),
+                        region(progress, plan),
+                        role,
+                        &name,
+                        role.duration,
+                        Some(&mfa),
+                    )
+                    .await
+            },
+        )
         .await
     }
 
-    /// Runs `call` with a code AWS has not seen, from wherever the plan's MFA device has
+    /// Runs `sts` with a code AWS has not seen, from wherever the plan's MFA device has
     /// its codes ([`Codes`]), in the device's turn: the vault visit for the keys and the
     /// seed, the code and the call, one mint per device at a time.
-    async fn with_fresh_code<F, Fut>(
+    async fn with_fresh_code(
         &self,
         plan: &ProfilePlan,
         profiles: &Profiles,
         progress: &Progress,
-        call: F,
-    ) -> Result<SessionCredentials, MintError>
-    where
-        F: Fn(LongTermKeys, String) -> Fut,
-        Fut: Future<Output = Result<SessionCredentials, StsError>>,
-    {
+        sts: impl StsCall,
+    ) -> Result<SessionCredentials, MintError> {
         let _turn = self.codes.turn(&plan.mfa_serial).await;
         let (keys, origin) = self.secrets_for(plan, profiles, progress).await?;
         // Boxed: nested in the credentials request's future, the three ways to a code made
@@ -310,7 +316,7 @@ impl Minter {
         // "queries overflow the depth limit"). One allocation per mint, beside an STS call.
         Box::pin(
             self.codes
-                .call_with_code(plan, &keys, origin, progress, call),
+                .call_with_code(plan, &keys, origin, progress, sts),
         )
         .await
     }

@@ -39,7 +39,8 @@ use crate::aws::sts::StsError;
 use crate::protocol::LastError;
 
 /// Why credentials could not be minted. Cloneable: one failure is shared by every caller
-/// waiting on the same mint.
+/// waiting on the same mint. Each message says what happened; what to do is in
+/// `crate::advice`.
 #[derive(Debug, Clone, Error)]
 pub enum MintError {
     #[error(transparent)]
@@ -48,46 +49,34 @@ pub enum MintError {
     #[error("{error}")]
     Sts { profile: String, error: StsError },
     #[error(
-        "no seed is linked to the MFA device {serial} (profile {profile:?}), and config.toml's [code_source] says its codes come from one; add it with `mfa-agent seed add NAME --serial {serial}`, name its seed under [serials], or set it to \"prompt\" to type its codes"
+        "no seed is linked to the MFA device {serial} (profile {profile:?}), and config.toml's [code_source] says its codes come from one"
     )]
     NoSeed { serial: String, profile: String },
-    #[error("several seeds are linked to the MFA device {serial} ({}); name the right one under [serials] in config.toml", seeds.join(", "))]
+    #[error("several seeds are linked to the MFA device {serial} ({})", seeds.join(", "))]
     AmbiguousSeed { serial: String, seeds: Vec<String> },
-    #[error(
-        "no long-term keys for profile {profile:?}; store them with `mfa-agent creds add {profile}` (or move them out of ~/.aws/credentials with `mfa-agent creds import {profile}`)"
-    )]
+    #[error("no long-term keys for profile {profile:?}")]
     NoSourceCredentials { profile: String },
-    #[error(
-        "AWS rejected two MFA codes in a row for {serial} ({message}); the codes were used elsewhere (typed into the console or another tool), this machine's clock is off, or the seed does not belong to this MFA device: `mfa-agent doctor` checks the clock"
-    )]
+    #[error("AWS rejected two MFA codes in a row for {serial} ({message})")]
     CodeRejected { serial: String, message: String },
-    #[error(
-        "no MFA code was typed within {seconds} s for {serial}; run the command again and type the code from your token or phone (prompt_timeout_seconds in config.toml sets the wait)"
-    )]
+    #[error("no MFA code was typed within {seconds} s for {serial}")]
     NoCodeTyped { serial: String, seconds: u64 },
-    #[error(
-        "{tries} codes for {serial} did not work (the last: {last}); nothing was minted: check the token or phone shows the codes of this MFA device, and run the command again"
-    )]
+    #[error("{tries} codes for {serial} did not work (the last: {last}); nothing was minted")]
     TypedCodeFailed {
         serial: String,
         tries: usize,
         last: String,
     },
     #[error(
-        "the MFA device {serial} needs a code typed by you, and there is no terminal or pinentry to ask with ({detail}); run the command in a terminal, or add the device's seed with `mfa-agent seed add NAME --serial {serial}`"
+        "the MFA device {serial} needs a code typed by you, and there is no terminal or pinentry to ask with ({detail})"
     )]
     NoWayToAsk { serial: String, detail: String },
-    #[error(
-        "the mfa_process of profile {profile:?} gave no MFA code: {failure}; run it yourself (`{command}`) to see why, or remove mfa_process from the profile to use a seed or typed codes"
-    )]
+    #[error("the mfa_process of profile {profile:?} gave no MFA code: {failure}")]
     MfaProcess {
         profile: String,
         command: String,
         failure: mfa_process::ProcessFailure,
     },
-    #[error(
-        "the mfa_process of profile {profile:?} printed codes AWS did not take ({message}); check that the command shows the codes of {serial}"
-    )]
+    #[error("the mfa_process of profile {profile:?} printed codes AWS did not take ({message})")]
     MfaProcessRejected {
         profile: String,
         serial: String,
@@ -100,9 +89,7 @@ pub enum MintError {
     /// with what to do (so its chain is said here, not exposed as a source).
     #[error("{}", crate::report::sentence(.0.as_ref().as_ref()))]
     Vault(std::sync::Arc<anyhow::Error>),
-    #[error(
-        "{asker} was not let use the session of profile {profile:?} ({why}); `confirm = \"each-program\"` in config.toml asks before a program other than the one that started a session uses it"
-    )]
+    #[error("{asker} was not let use the session of profile {profile:?} ({why})")]
     NotApproved {
         profile: String,
         asker: String,
