@@ -3,6 +3,7 @@
 //! CTAPHID_ERR_CHANNEL_BUSY, and two vault writers could lose each other's change). Its
 //! prompts go back to the client that asked; the unlock state lives here, shared by all.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,7 +14,7 @@ use anyhow::Context as _;
 use super::events::Events;
 use super::prompt::{Progress, Prompt};
 use super::unlocked::Unlocked;
-use crate::config::{Config, Environment};
+use crate::config::{Config, Environment, TouchPolicy};
 use crate::keys::seal::DataKey;
 use crate::keys::unlock::{ByTouch, UnlockError};
 use crate::protocol::{AskKind, Event, StoreKind};
@@ -38,6 +39,28 @@ pub struct Door {
     /// The encrypted file's passphrase, once typed (the file store's unlock).
     passphrase: Arc<Unlocked<SecretString>>,
     events: Events,
+    /// `touch` in config.toml, and the profiles that set their own.
+    touch: TouchPolicy,
+    touch_of: HashMap<String, TouchPolicy>,
+}
+
+/// What a request does at the vault. It decides whether a data key opened by a touch is
+/// kept for the next requests: a use follows `touch` in config.toml (the profile's own,
+/// where it sets one), and managing the vault never leaves it unlocked.
+#[derive(Clone, Copy)]
+pub enum Visit<'a> {
+    /// Uses the secrets of a profile: a mint, or an IAM call signed with its keys.
+    UseFor(&'a str),
+    /// Shows a seed's code (`mfa-agent code`), for no profile in particular.
+    ShowCode,
+    /// Lists or changes seeds, keys or long-term keys. A vault that does not exist yet is
+    /// created in `new_in`, where given.
+    Manage { new_in: Option<StoreKind> },
+}
+
+impl Visit<'_> {
+    /// Lists or changes the vault, and creates none.
+    pub const MANAGE: Self = Self::Manage { new_in: None };
 }
 
 /// Who is asking, and how to reach them.
@@ -64,7 +87,24 @@ impl Door {
             data_key: Unlocked::new(ttl, idle),
             passphrase: Arc::new(Unlocked::new(ttl, idle)),
             events,
+            touch: config.touch,
+            touch_of: config
+                .profiles
+                .iter()
+                .filter_map(|(name, p)| Some((name.clone(), p.touch?)))
+                .collect(),
         }
+    }
+
+    /// Whether `visit` keeps a data key a touch opened (and uses one kept already): the
+    /// one place the unlock policy is worked out.
+    fn keeps_unlocked(&self, visit: Visit<'_>) -> bool {
+        let policy = match visit {
+            Visit::UseFor(profile) => self.touch_of.get(profile).copied().unwrap_or(self.touch),
+            Visit::ShowCode => self.touch,
+            Visit::Manage { .. } => return false,
+        };
+        policy == TouchPolicy::Unlock
     }
 
     /// Where the vault lives.
@@ -97,14 +137,13 @@ impl Door {
     }
 
     /// Runs `work` on the vault when it is this request's turn, on a blocking thread
-    /// (keyring calls are D-Bus round trips, key operations wait for a touch). With
-    /// `keep_unlocked`, a data key opened by a touch is kept for the next requests, and one
-    /// kept already is used. `store` is the store a new vault is created in.
+    /// (keyring calls are D-Bus round trips, key operations wait for a touch). What the
+    /// visit is decides whether a data key opened by a touch is kept for the next requests,
+    /// and one kept already used ([`Visit`]).
     pub async fn enter<T, F>(
         &self,
         visitor: &Visitor,
-        keep_unlocked: bool,
-        store: Option<StoreKind>,
+        visit: Visit<'_>,
         work: F,
     ) -> anyhow::Result<T>
     where
@@ -120,7 +159,12 @@ impl Door {
         }
         let result = {
             let _turn = self.turn.lock().await;
-            self.inside(visitor, keep_unlocked, store, work).await
+            let store = match visit {
+                Visit::Manage { new_in } => new_in,
+                Visit::UseFor(_) | Visit::ShowCode => None,
+            };
+            self.inside(visitor, self.keeps_unlocked(visit), store, work)
+                .await
         };
         let left = self.pending.fetch_sub(1, Ordering::Relaxed) - 1;
         self.events.send(Event::Queue { waiting: left });
@@ -344,5 +388,37 @@ impl crate::keys::unlock::Prompter for AgentPrompter {
 
     fn cancelled(&self) -> bool {
         self.visitor.progress.is_closed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `touch = "unlock"` for uses, a profile's own `touch` over it, and never for changes.
+    #[test]
+    fn a_visit_keeps_the_vault_unlocked_as_its_profile_says_and_a_change_never_does() {
+        let config = Config::parse(
+            "touch = \"unlock\"\n[profiles.prod]\ntouch = \"every-mint\"\n",
+            "config.toml".into(),
+        )
+        .unwrap();
+        let door = Door::new(&config, "/nonexistent".into(), Events::default());
+        assert!(door.keeps_unlocked(Visit::UseFor("dev")));
+        assert!(
+            !door.keeps_unlocked(Visit::UseFor("prod")),
+            "the profile's own"
+        );
+        assert!(door.keeps_unlocked(Visit::ShowCode));
+        assert!(!door.keeps_unlocked(Visit::MANAGE));
+        assert!(!door.keeps_unlocked(Visit::Manage {
+            new_in: Some(StoreKind::File)
+        }));
+        let every = Door::new(&Config::default(), "/nonexistent".into(), Events::default());
+        assert!(
+            !every.keeps_unlocked(Visit::UseFor("dev")),
+            "the default asks each mint"
+        );
+        assert!(!every.keeps_unlocked(Visit::ShowCode));
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::MintError;
 use super::cache::{SessionCache, SessionKey};
 use super::codes::{Codes, Origin, StsCall};
-use super::door::{Door, Visitor};
+use super::door::{Door, Visit, Visitor};
 use super::events::Events;
 use super::prompt::Progress;
 use crate::aws::LongTermKeys;
@@ -16,7 +16,7 @@ use crate::aws::context::{AwsContext, ContextId, Contexts};
 use crate::aws::profile::{CHAINED_ROLE_MAX_DURATION, ProfilePlan, Profiles, RoleSpec};
 use crate::aws::sts::{self, Mfa, Sts, StsError};
 use crate::clock::unix_now;
-use crate::config::{CodeSource, Config, TouchPolicy};
+use crate::config::{CodeSource, Config};
 use crate::paths::Paths;
 use crate::protocol::{Event, SessionCredentials, SessionName};
 use crate::vault;
@@ -340,11 +340,10 @@ impl Minter {
             subject: profile.clone(),
             purpose: progress.approval_of(&profile),
         };
-        let keep_unlocked = self.config.touch(&profile) == TouchPolicy::Unlock;
         let process = plan.mfa_process.clone();
         let found = self
             .door
-            .enter(&visitor, keep_unlocked, None, move |vault, _| {
+            .enter(&visitor, Visit::UseFor(&plan.profile), move |vault, _| {
                 let keys = vault.credentials(&source)?;
                 if let Some(command) = process {
                     return Ok((keys, Ok(Origin::Process(command))));

@@ -3,11 +3,10 @@
 
 use anyhow::Context as _;
 
-use super::super::door::Visitor;
+use super::super::door::{Visit, Visitor};
 use super::super::minter::Minter;
 use super::super::replay::Use;
 use crate::clock::unix_now;
-use crate::config::TouchPolicy;
 use crate::otp;
 use crate::protocol::{CodeReply, Response};
 
@@ -17,11 +16,10 @@ pub(super) async fn code(
     name: String,
     next: bool,
 ) -> anyhow::Result<Response> {
-    let keep_unlocked = minter.config().touch == TouchPolicy::Unlock;
     let wanted = name.clone();
     let (name, seed, linked) = minter
         .door
-        .enter(visitor, keep_unlocked, None, move |vault, _| {
+        .enter(visitor, Visit::ShowCode, move |vault, _| {
             let name = seed_named(vault, wanted)?;
             let serial = vault.info(&name)?.serial.clone();
             Ok((name.clone(), vault.seed(&name)?, serial))

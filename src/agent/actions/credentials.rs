@@ -15,7 +15,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use super::super::door::Visitor;
+use super::super::door::{Visit, Visitor};
 use super::super::minter::Minter;
 use super::super::peer::Peer;
 use super::super::prompt::Progress;
@@ -200,7 +200,7 @@ async fn ask_approval(
     let question = format!("Let {asker} use the AWS session of {shown}?");
     let approved = minter
         .door
-        .enter(&visitor, false, None, move |vault, prompter| {
+        .enter(&visitor, Visit::MANAGE, move |vault, prompter| {
             let keys = vault.enrolled_keys().to_vec();
             if keys.iter().any(|k| k.kind == KeyKind::Seal) {
                 crate::keys::unlock::unlock(&keys, prompter, &purpose, None)?;

@@ -1,6 +1,6 @@
 //! Long-term AWS keys in the vault: list, add, remove and rotate, carried out by the agent.
 
-use super::super::door::Visitor;
+use super::super::door::{Visit, Visitor};
 use super::super::minter::Minter;
 use crate::aws::LongTermKeys;
 use crate::protocol::{CredsEntry, ExportedKeys, Response, StoreKind, mask};
@@ -8,7 +8,7 @@ use crate::protocol::{CredsEntry, ExportedKeys, Response, StoreKind, mask};
 pub(super) async fn list(minter: &Minter, visitor: &Visitor) -> anyhow::Result<Response> {
     minter
         .door
-        .enter(visitor, false, None, |vault, _| {
+        .enter(visitor, Visit::MANAGE, |vault, _| {
             let entries = vault
                 .credential_list()
                 .map(|(profile, info)| CredsEntry {
@@ -32,7 +32,7 @@ pub(super) async fn add(
     keys.validate()?;
     minter
         .door
-        .enter(visitor, false, store, move |vault, _| {
+        .enter(visitor, Visit::Manage { new_in: store }, move |vault, _| {
             vault.add_credentials(&profile, &keys, replace)?;
             Ok(Response::Done {
                 message: format!(
@@ -53,7 +53,7 @@ pub(super) async fn export(
 ) -> anyhow::Result<Response> {
     minter
         .door
-        .enter(visitor, false, None, move |vault, _| {
+        .enter(visitor, Visit::MANAGE, move |vault, _| {
             let keys = vault
                 .credentials(&profile)?
                 .ok_or(crate::vault::VaultError::UnknownCredentials { profile })?;
@@ -73,7 +73,7 @@ pub(super) async fn remove(
 ) -> anyhow::Result<Response> {
     minter
         .door
-        .enter(visitor, false, None, move |vault, prompter| {
+        .enter(visitor, Visit::MANAGE, move |vault, prompter| {
             if vault.credential_list().all(|(p, _)| p != profile) {
                 return Err(crate::vault::VaultError::UnknownCredentials { profile }.into());
             }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
 
-use super::super::door::Visitor;
+use super::super::door::{Visit, Visitor};
 use super::super::minter::Minter;
 use super::super::replay::Use;
 use crate::aws::http::TransportError;
@@ -18,7 +18,6 @@ use crate::aws::iam::{self, Iam};
 use crate::aws::profile::Profiles;
 use crate::aws::{LongTermKeys, sts};
 use crate::clock::unix_now;
-use crate::config::TouchPolicy;
 use crate::otp::{self, Seed};
 use crate::protocol::{AwsEnroll, MfaDevice, MfaDeviceListing, MfaEnrolment, Response};
 use crate::vault;
@@ -45,7 +44,15 @@ pub(super) async fn enroll(
         .progress
         .context()
         .region(profiles.get(&profile, "region"));
-    let keys = long_term_keys(minter, visitor, &profiles, &profile, Some(&seed_name)).await?;
+    let for_profile = Visit::UseFor(&profile);
+    let keys = long_term_keys(
+        minter,
+        (visitor, for_profile),
+        &profiles,
+        &profile,
+        Some(&seed_name),
+    )
+    .await?;
     let creds = sts::long_term_credentials(&keys);
     let user = match user {
         Some(user) => user,
@@ -80,7 +87,7 @@ pub(super) async fn enroll(
     let copy = Seed::from_secret(seed.secret.clone())?;
     let added = minter
         .door
-        .enter(visitor, keep_unlocked(minter), None, move |vault, _| {
+        .enter(visitor, Visit::UseFor(&profile), move |vault, _| {
             Ok(vault.add(&stored, &copy, Some(serial_for_vault))?)
         })
         .await;
@@ -144,7 +151,7 @@ async fn forget_seed(minter: &Minter, visitor: &Visitor, name: &str) -> String {
     let shown = name.clone();
     let removed = minter
         .door
-        .enter(visitor, false, None, move |vault, _| {
+        .enter(visitor, Visit::MANAGE, move |vault, _| {
             Ok(vault.remove(&name)?)
         })
         .await;
@@ -165,10 +172,18 @@ pub(super) async fn resync(
     let profiles = visitor.progress.context().profiles().await?;
     let plan = profiles.plan(&profile)?;
     let region = visitor.progress.context().region(plan.region.as_deref());
-    let keys = long_term_keys(minter, visitor, &profiles, &plan.source_profile, None).await?;
+    let for_profile = Visit::UseFor(&profile);
+    let keys = long_term_keys(
+        minter,
+        (visitor, for_profile),
+        &profiles,
+        &plan.source_profile,
+        None,
+    )
+    .await?;
     let creds = sts::long_term_credentials(&keys);
     let user = user_of_keys(visitor, &plan.source_profile, creds.clone(), region).await?;
-    let seed = seed_of(minter, visitor, &plan.mfa_serial).await?;
+    let seed = seed_of(minter, (visitor, for_profile), &plan.mfa_serial).await?;
     let (first, second) = consecutive_codes(minter, visitor, &seed, &plan.mfa_serial).await?;
     iam_client(visitor)?
         .resync(creds, region, &user, &plan.mfa_serial, (&first, &second))
@@ -198,7 +213,7 @@ pub(super) async fn unenroll(
         );
         minter
             .door
-            .enter(visitor, false, None, move |_, prompter| {
+            .enter(visitor, Visit::MANAGE, move |_, prompter| {
                 prompter.confirm(&question)
             })
             .await?;
@@ -223,7 +238,7 @@ pub(super) async fn unenroll(
     }
     let seeds = minter
         .door
-        .enter(visitor, false, None, {
+        .enter(visitor, Visit::MANAGE, {
             let serial = serial.clone();
             move |vault, _| {
                 let linked: Vec<String> = vault::seed_for_serial(vault.seeds(), &serial)
@@ -260,13 +275,20 @@ pub(super) async fn devices(
         .progress
         .context()
         .region(profiles.get(&profile, "region"));
-    let keys = long_term_keys(minter, visitor, &profiles, &profile, None).await?;
+    let keys = long_term_keys(
+        minter,
+        (visitor, Visit::UseFor(&profile)),
+        &profiles,
+        &profile,
+        None,
+    )
+    .await?;
     let creds = sts::long_term_credentials(&keys);
     let user = user_of_keys(visitor, &profile, creds.clone(), region).await?;
     let listed = iam_client(visitor)?.devices(creds, region, &user).await?;
     let held = minter
         .door
-        .enter(visitor, false, None, |vault, _| {
+        .enter(visitor, Visit::MANAGE, |vault, _| {
             Ok(vault
                 .seeds()
                 .filter_map(|(name, info)| Some((info.serial.clone()?, name.to_owned())))
@@ -292,15 +314,11 @@ fn iam_client(visitor: &Visitor) -> Result<&Iam, TransportError> {
     visitor.progress.context().iam()
 }
 
-fn keep_unlocked(minter: &Minter) -> bool {
-    minter.config().touch == TouchPolicy::Unlock
-}
-
 /// The long-term keys of `profile`: the vault's, else the AWS files'. With `new_seed`, also
 /// checks that no seed of that name exists yet, before anything changes in AWS.
 async fn long_term_keys(
     minter: &Minter,
-    visitor: &Visitor,
+    (visitor, visit): (&Visitor, Visit<'_>),
     profiles: &Profiles,
     profile: &str,
     new_seed: Option<&str>,
@@ -308,7 +326,7 @@ async fn long_term_keys(
     let (wanted, seed) = (profile.to_owned(), new_seed.map(str::to_owned));
     let from_vault = minter
         .door
-        .enter(visitor, keep_unlocked(minter), None, move |vault, _| {
+        .enter(visitor, visit, move |vault, _| {
             if let Some(seed) = &seed
                 && vault.info(seed).is_ok()
             {
@@ -349,11 +367,15 @@ async fn user_of_keys(
 }
 
 /// The seed the vault holds for `serial`.
-async fn seed_of(minter: &Minter, visitor: &Visitor, serial: &str) -> anyhow::Result<Seed> {
+async fn seed_of(
+    minter: &Minter,
+    (visitor, visit): (&Visitor, Visit<'_>),
+    serial: &str,
+) -> anyhow::Result<Seed> {
     let serial = serial.to_owned();
     minter
         .door
-        .enter(visitor, keep_unlocked(minter), None, move |vault, _| {
+        .enter(visitor, visit, move |vault, _| {
             let linked = vault::seed_for_serial(vault.seeds(), &serial);
             let [name] = linked.as_slice() else {
                 bail!(

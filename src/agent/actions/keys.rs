@@ -3,7 +3,7 @@
 
 use anyhow::{Context as _, bail};
 
-use super::super::door::{AgentPrompter, Visitor};
+use super::super::door::{AgentPrompter, Visit, Visitor};
 use super::super::minter::Minter;
 use crate::keys::seal::{self, DataKey};
 use crate::keys::unlock::{self, Prompter as _};
@@ -17,7 +17,7 @@ use crate::vault::{EnrolledKey, KeyKind, Vault, VaultError};
 pub(super) async fn list(minter: &Minter, visitor: &Visitor) -> anyhow::Result<Response> {
     minter
         .door
-        .enter(visitor, false, None, |vault, _| {
+        .enter(visitor, Visit::MANAGE, |vault, _| {
             let mut devices = keys::list()?;
             for device in devices.iter_mut().filter(|d| d.error.is_none()) {
                 device.enrolled_as = unlock::enrolled_on(vault.enrolled_keys(), &device.path);
@@ -82,7 +82,7 @@ pub(super) async fn enroll(
     // earlier touch left open (`touch = "unlock"`): the vault is entered without it.
     minter
         .door
-        .enter(visitor, false, None, move |vault, prompter| {
+        .enter(visitor, Visit::MANAGE, move |vault, prompter| {
             enroll_in(vault, prompter, &name, with_pin, device.as_deref())
         })
         .await
@@ -265,7 +265,7 @@ pub(super) async fn test(
 ) -> anyhow::Result<Response> {
     minter
         .door
-        .enter(visitor, false, None, move |vault, prompter| {
+        .enter(visitor, Visit::MANAGE, move |vault, prompter| {
             test_in(vault, prompter, &name)
         })
         .await
@@ -321,7 +321,7 @@ pub(super) async fn remove(
     // by a data key an earlier touch left open: `--yes` skips the question, not the touch.
     let response = minter
         .door
-        .enter(visitor, false, None, move |vault, prompter| {
+        .enter(visitor, Visit::MANAGE, move |vault, prompter| {
             remove_in(vault, prompter, &name, yes)
         })
         .await;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 
-use super::super::door::Visitor;
+use super::super::door::{Visit, Visitor};
 use super::super::minter::Minter;
 use crate::aws::iam;
 use crate::aws::{LongTermKeys, sts};
@@ -114,7 +114,7 @@ async fn vault_keys(
     let wanted = profile.to_owned();
     let keys = minter
         .door
-        .enter(visitor, false, None, move |vault, _| {
+        .enter(visitor, Visit::MANAGE, move |vault, _| {
             Ok(vault.credentials(&wanted)?)
         })
         .await?;
@@ -134,7 +134,7 @@ async fn store(
     let profile = profile.to_owned();
     minter
         .door
-        .enter(visitor, false, None, move |vault, _| {
+        .enter(visitor, Visit::MANAGE, move |vault, _| {
             Ok(vault.add_credentials(&profile, &keys, true)?)
         })
         .await

@@ -3,7 +3,7 @@
 
 use anyhow::bail;
 
-use super::super::door::Visitor;
+use super::super::door::{Visit, Visitor};
 use super::super::minter::Minter;
 use crate::otp::{self, Seed, migration, uri};
 use crate::protocol::{Response, SeedAdd, SeedListing, SeedMaterial, StoreKind};
@@ -11,7 +11,7 @@ use crate::protocol::{Response, SeedAdd, SeedListing, SeedMaterial, StoreKind};
 pub(super) async fn list(minter: &Minter, visitor: &Visitor) -> anyhow::Result<Response> {
     minter
         .door
-        .enter(visitor, false, None, |vault, _| {
+        .enter(visitor, Visit::MANAGE, |vault, _| {
             let seeds = vault
                 .seeds()
                 .map(|(name, info)| info.listed_as(name))
@@ -45,7 +45,7 @@ pub(super) async fn add(
     let seed = parse(material)?;
     minter
         .door
-        .enter(visitor, false, store, move |vault, _| {
+        .enter(visitor, Visit::Manage { new_in: store }, move |vault, _| {
             // The new seed is stored before the old one goes: a failure in between leaves
             // both, never neither.
             let old = match &serial {
@@ -116,7 +116,7 @@ pub(super) async fn import(
     }
     minter
         .door
-        .enter(visitor, false, store, move |vault, _| {
+        .enter(visitor, Visit::Manage { new_in: store }, move |vault, _| {
             for (i, seed) in seeds.iter().enumerate() {
                 let name = import_name(seed, i);
                 let label = format!(
@@ -203,7 +203,7 @@ pub(super) async fn rename(
     crate::vault::validate_name(&new_name)?;
     minter
         .door
-        .enter(visitor, false, None, move |vault, _| {
+        .enter(visitor, Visit::MANAGE, move |vault, _| {
             let serial = vault.info(&name)?.serial.clone();
             let seed = vault.seed(&name)?;
             vault.add(&new_name, &seed, None)?;
@@ -229,7 +229,7 @@ pub(super) async fn link(
 ) -> anyhow::Result<Response> {
     minter
         .door
-        .enter(visitor, false, None, move |vault, _| {
+        .enter(visitor, Visit::MANAGE, move |vault, _| {
             vault.link(&name, &serial)?;
             Ok(Response::Done {
                 message: format!("the MFA device {serial} now takes its codes from seed {name:?}"),
@@ -276,7 +276,7 @@ pub(super) async fn remove(
 ) -> anyhow::Result<Response> {
     minter
         .door
-        .enter(visitor, false, None, move |vault, prompter| {
+        .enter(visitor, Visit::MANAGE, move |vault, prompter| {
             vault.info(&name)?;
             if !yes {
                 prompter.confirm(&format!(
@@ -298,7 +298,7 @@ pub(super) async fn export(
 ) -> anyhow::Result<Response> {
     minter
         .door
-        .enter(visitor, false, None, move |vault, _| {
+        .enter(visitor, Visit::MANAGE, move |vault, _| {
             let seed = vault.seed(&name)?;
             Ok(Response::SeedUri {
                 uri: uri::format(&seed, &name),
