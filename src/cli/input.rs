@@ -68,7 +68,7 @@ pub fn answer(question: &Question<'_>) -> Option<SecretString> {
     let from_file = |var: &str| {
         let path = env::var_os(var)?;
         crate::input::secret_from_file(Path::new(&path))
-            .map_err(|e| tell_user(&format!("{var}: {e}")))
+            .map_err(|e| tell_user(&format!("{var}: {}", crate::report::what_happened(&e))))
             .ok()
     };
     match question.kind {

@@ -79,6 +79,24 @@ fn no_passphrase_and_no_terminal_is_a_clear_error() {
     assert!(!env.data_dir().join("seeds.json").exists());
 }
 
+/// A passphrase file the agent cannot read is named, with the reason and what to do, and
+/// nothing is created.
+#[test]
+fn an_unreadable_passphrase_file_says_which_and_why() {
+    let mut env = TestEnv::new();
+    env.set("MFA_AGENT_STORE", "file");
+    let missing = env.path().join("no-such-passphrase");
+    env.set("MFA_AGENT_PASSPHRASE_FILE", missing.to_str().unwrap());
+    env.run(["seed", "add", "work", "--secret", "-"], AWS_SEED)
+        .failure(&[
+            "MFA_AGENT_PASSPHRASE_FILE",
+            "no-such-passphrase",
+            "No such file or directory",
+            "unset MFA_AGENT_PASSPHRASE_FILE",
+        ]);
+    assert!(!env.data_dir().join("seeds.json").exists());
+}
+
 #[test]
 fn concurrent_changes_lose_nothing() {
     let env = TestEnv::with_file_store("correct horse battery");
