@@ -12,22 +12,18 @@ use crate::keys::KeyError;
 use crate::keys::seal::SealError;
 use crate::keys::unlock::UnlockError;
 use crate::vault::{PassphraseError, VaultError};
+use mfa_agent_client::vault_rules::{BadName, StoreMismatch};
 
 /// What to do about `err`, if this module knows: the advice of the outermost error in its
 /// chain that has one (the one that knows most about what was being done).
 #[must_use]
+#[cfg(test)]
 pub(crate) fn of(err: &(dyn Error + 'static)) -> Option<Cow<'static, str>> {
-    let mut next = Some(err);
-    while let Some(e) = next {
-        if let Some(advice) = of_one(e) {
-            return Some(advice);
-        }
-        next = e.source();
-    }
-    None
+    mfa_agent_client::report::outermost_advice(err, of_one)
 }
 
-fn of_one(e: &(dyn Error + 'static)) -> Option<Cow<'static, str>> {
+/// What to do about one error (not its causes): the agent's own, then the client's.
+pub(crate) fn of_one(e: &(dyn Error + 'static)) -> Option<Cow<'static, str>> {
     if let Some(e) = e.downcast_ref::<VaultError>() {
         return vault(e);
     }
@@ -46,7 +42,7 @@ fn of_one(e: &(dyn Error + 'static)) -> Option<Cow<'static, str>> {
     if let Some(e) = e.downcast_ref::<MintError>() {
         return mint(e);
     }
-    None
+    mfa_agent_client::report::advice_for(e)
 }
 
 fn mint(e: &MintError) -> Option<Cow<'static, str>> {
@@ -110,9 +106,7 @@ fn vault(e: &VaultError) -> Option<Cow<'static, str>> {
         V::SerialTaken { serial, seed } => Some(Cow::Owned(format!(
             "for a re-created device, add the new seed with --replace (seed {seed:?} is removed once the new one is stored), move the link with `mfa-agent seed link NAME --serial {serial}`, or rename the seed with `mfa-agent seed rename {seed} NEW`"
         ))),
-        V::BadName { .. } => {
-            fixed("use 1-64 letters, digits, '.', '_', '-' or '@', starting with a letter or digit")
-        }
+        V::BadName(_) => fixed(BadName::ADVICE),
         V::BadSerial { .. } => fixed(
             "it looks like arn:aws:iam::123456789012:mfa/NAME (IAM console > Security credentials > MFA)",
         ),
@@ -129,9 +123,7 @@ fn vault(e: &VaultError) -> Option<Cow<'static, str>> {
             "try again (a forgotten passphrase cannot be recovered: move the file away and add the seeds again)",
         ),
         V::CorruptFile { .. } => fixed("restore it from a backup"),
-        V::StoreMismatch { .. } => {
-            fixed("drop --store (moving seeds between stores is not supported yet)")
-        }
+        V::StoreMismatch(_) => fixed(StoreMismatch::ADVICE),
         V::CorruptIndex { .. } => {
             fixed("`mfa-agent seed recover` restores the copy kept before its last change")
         }

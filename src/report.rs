@@ -1,59 +1,17 @@
-//! How an error reads: what happened, each cause once, then what to do about it. Every error
-//! here either says its cause in its own message or exposes it as `source()`, never both
-//! (`Run::failure` in the tests fails on a clause said twice), so the chain is said as it
-//! is; the advice comes from [`crate::advice`].
+//! How the agent's errors read: [`mfa_agent_client::report`]'s sentence (what happened, each
+//! cause once), ended by what to do from [`crate::advice`], which knows the vault's, the
+//! security keys' and the mint's errors as well as the client's.
 
 use std::error::Error;
+
+pub use mfa_agent_client::report::{exit_quietly_when_stdout_closes, what_happened};
 
 /// `err` and its causes, joined by ": ", then "; " and what to do, when that is known:
 /// "failed to write seeds.json: No space left on device (os error 28); free some space on
 /// that disk, then try again".
 #[must_use]
 pub fn sentence(err: &(dyn Error + 'static)) -> String {
-    let mut sentence = what_happened(err);
-    if let Some(advice) = crate::advice::of(err) {
-        sentence.push_str("; ");
-        sentence.push_str(&advice);
-    }
-    sentence
-}
-
-/// `err` and its causes, joined by ": ", without the advice: for a caller that says what to
-/// do itself (`mfa-agent doctor`'s findings each have their own fix).
-#[must_use]
-pub fn what_happened(err: &(dyn Error + 'static)) -> String {
-    let mut said = String::new();
-    let mut next = Some(err);
-    while let Some(e) = next {
-        if !said.is_empty() {
-            said.push_str(": ");
-        }
-        // One line: a cause from another crate may span several.
-        let text = e.to_string();
-        said.push_str(&text.split_whitespace().collect::<Vec<_>>().join(" "));
-        next = e.source();
-    }
-    said
-}
-
-/// `mfa-agent status | head -1`: once the reader has gone, the rest of the output has nowhere
-/// to go, and the program ends at once and quietly, as Unix tools killed by SIGPIPE do (exit
-/// 141), instead of panicking in `println!` with a backtrace. (SIGPIPE itself stays ignored,
-/// so that a hang-up of the agent's socket is an error the client reports.)
-pub fn exit_quietly_when_stdout_closes() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let payload = info.payload();
-        let message = payload
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| payload.downcast_ref::<&str>().copied())
-            .unwrap_or("");
-        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
-            std::process::exit(141);
-        }
-        default(info);
-    }));
+    mfa_agent_client::report::sentence_with(err, crate::advice::of_one)
 }
 
 #[cfg(test)]

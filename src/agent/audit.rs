@@ -14,7 +14,9 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use serde::{Deserialize, Serialize};
+pub use mfa_agent_client::audit_log::Entry;
+
+use serde::Serialize;
 
 use super::peer::Peer;
 
@@ -24,28 +26,6 @@ pub const MAX_LOG_BYTES: u64 = 1024 * 1024;
 pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// Entries waiting past this many bytes are written at once.
 const FLUSH_AT: usize = 64 * 1024;
-
-/// One request, as logged.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Entry {
-    /// Unix seconds.
-    pub time: i64,
-    /// What was done: "credentials", "code", "key remove" (the gate's names). Logs written
-    /// before operations were named hold credentials requests only.
-    #[serde(default = "credentials")]
-    pub operation: String,
-    /// What it was done to: the profile, or the seed's or key's name.
-    pub profile: String,
-    pub program: String,
-    pub pid: u32,
-    /// "hit" (from the cache), "issued" (minted, or shared from a mint), "done", "failed",
-    /// "abandoned" (the client left first).
-    pub outcome: String,
-}
-
-fn credentials() -> String {
-    "credentials".into()
-}
 
 pub struct Audit {
     path: PathBuf,

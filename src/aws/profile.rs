@@ -118,9 +118,7 @@ pub struct Hop {
     pub role: RoleSpec,
 }
 
-/// The most roles between a profile and its long-term keys (AWS has no limit; a longer
-/// chain is a mistake in the file).
-pub const MAX_CHAIN: usize = 8;
+pub use mfa_agent_client::aws::MAX_CHAIN;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoleSpec {

@@ -71,13 +71,7 @@ impl Drop for OtpParameters {
     }
 }
 
-/// Whether `text` is a Google Authenticator export link.
-#[must_use]
-pub fn is_migration(text: &str) -> bool {
-    text.trim()
-        .get(..18)
-        .is_some_and(|p| p.eq_ignore_ascii_case("otpauth-migration:"))
-}
+pub use mfa_agent_client::qr::is_migration;
 
 /// Every account of an export link. All or nothing: an account that cannot be used (an
 /// HOTP counter, MD5) fails the whole link, so that nothing is stored from it half.

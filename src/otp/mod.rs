@@ -2,7 +2,7 @@
 
 mod base32;
 pub mod migration;
-pub mod qr;
+pub use mfa_agent_client::qr;
 pub mod uri;
 
 use std::fmt;

@@ -8,6 +8,7 @@ use thiserror::Error;
 
 use crate::otp::OtpError;
 use crate::protocol::StoreKind;
+use mfa_agent_client::vault_rules::{BadName, StoreMismatch};
 
 #[derive(Debug, Error)]
 pub enum VaultError {
@@ -43,8 +44,8 @@ pub enum VaultError {
         "seed {seed:?} is already linked to the MFA device {serial}, and each device takes one seed; nothing was added"
     )]
     SerialTaken { serial: String, seed: String },
-    #[error("{name:?} is not a usable seed name")]
-    BadName { name: String },
+    #[error(transparent)]
+    BadName(#[from] BadName),
     #[error("{serial:?} is not an MFA device ARN")]
     BadSerial { serial: String },
     #[error("no Secret Service is reachable on the session D-Bus ({detail})")]
@@ -61,11 +62,8 @@ pub enum VaultError {
     CorruptFile { path: PathBuf, detail: String },
     #[error(transparent)]
     Passphrase(#[from] PassphraseError),
-    #[error("this vault keeps its seeds in the {actual}, not the {requested} asked for")]
-    StoreMismatch {
-        actual: StoreKind,
-        requested: StoreKind,
-    },
+    #[error(transparent)]
+    StoreMismatch(#[from] StoreMismatch),
     #[error("the seed index {path} is damaged ({detail}); nothing was changed")]
     CorruptIndex { path: PathBuf, detail: String },
     #[error(

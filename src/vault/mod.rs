@@ -29,7 +29,7 @@ use crate::otp::{self, Seed};
 use crate::protocol::StoreKind;
 use crate::secret::SecretString;
 
-const INDEX_FILE: &str = "seeds.json";
+use mfa_agent_client::vault_rules::{INDEX_FILE, StoreMismatch};
 const SECRETS_FILE: &str = "seeds.age";
 
 /// The index of the vault in `data_dir` alone (that of a new keyring vault where there is
@@ -100,10 +100,10 @@ impl Vault {
         let (index, exists) = match Index::load(&data_dir.join(INDEX_FILE))? {
             Some(index) => {
                 if let Some(requested) = requested.filter(|r| *r != index.store) {
-                    return Err(VaultError::StoreMismatch {
+                    return Err(VaultError::StoreMismatch(StoreMismatch {
                         actual: index.store,
                         requested,
-                    });
+                    }));
                 }
                 (index, true)
             }
@@ -805,16 +805,6 @@ pub fn recover_index(data_dir: &Path) -> Result<String, VaultError> {
     ))
 }
 
-pub fn check_store(data_dir: &Path, requested: StoreKind) -> Result<(), VaultError> {
-    match Index::load(&data_dir.join(INDEX_FILE))? {
-        Some(index) if index.store != requested => Err(VaultError::StoreMismatch {
-            actual: index.store,
-            requested,
-        }),
-        _ => Ok(()),
-    }
-}
-
 /// The seed linked to the MFA device `serial`, if exactly one is.
 #[must_use]
 pub fn seed_for_serial<'a>(
@@ -829,16 +819,7 @@ pub fn seed_for_serial<'a>(
 
 /// Seed names appear in commands, config files and keyring labels: keep them plain.
 pub fn validate_name(name: &str) -> Result<(), VaultError> {
-    let ok = (1..=64).contains(&name.len())
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
-    if ok {
-        Ok(())
-    } else {
-        Err(VaultError::BadName { name: name.into() })
-    }
+    Ok(mfa_agent_client::vault_rules::validate_name(name)?)
 }
 
 /// Accepts `arn:PARTITION:iam::ACCOUNT:mfa/PATH/NAME`, as IAM shows for virtual MFA devices.
@@ -944,16 +925,6 @@ mod tests {
         // Without a way to ask for a touch, it does not open at all.
         let mut locked = Vault::open(dir.path(), None, passphrase()).unwrap();
         assert!(matches!(locked.seed("work"), Err(VaultError::Sealed)));
-    }
-
-    #[test]
-    fn names() {
-        for good in ["work", "prod-admin", "a.b_c@d", "9"] {
-            assert!(validate_name(good).is_ok(), "{good}");
-        }
-        for bad in ["", "-flag", "has space", "slash/y", &"x".repeat(65)] {
-            assert!(validate_name(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

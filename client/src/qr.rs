@@ -10,6 +10,14 @@ use thiserror::Error;
 
 use crate::secret::{SecretBytes, SecretString};
 
+/// Whether `text` is a Google Authenticator export link (a QR code of one holds seeds, too).
+#[must_use]
+pub fn is_migration(text: &str) -> bool {
+    text.trim()
+        .get(..18)
+        .is_some_and(|p| p.eq_ignore_ascii_case("otpauth-migration:"))
+}
+
 #[derive(Debug, Error)]
 pub enum QrError {
     #[error("failed to read the image {path}: {cause}; give a PNG or JPEG file")]

@@ -13,10 +13,9 @@ use thiserror::Error;
 
 use crate::paths::Paths;
 use crate::protocol::{
-    Answer, AskKind, Call, Hello, MAX_LINE, PROTOCOL_VERSION, Request, Response,
+    Answer, AskKind, Call, Event, Hello, MAX_LINE, PROTOCOL_VERSION, Request, Response,
+    StatusReport, Subscribe,
 };
-#[cfg(all(feature = "tray", target_os = "linux"))]
-use crate::protocol::{Event, StatusReport, Subscribe};
 use crate::secret::SecretString;
 use crate::{atomic, sys};
 
@@ -30,7 +29,7 @@ const AFTER_EXIT: Duration = Duration::from_secs(2);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Error)]
-pub(crate) enum ClientError {
+pub enum ClientError {
     #[error("no mfa-agent daemon is running at {path}; {hint}")]
     NotRunning { path: PathBuf, hint: String },
     #[error(
@@ -96,7 +95,7 @@ pub(crate) fn companion(name: &str) -> io::Result<PathBuf> {
         })
 }
 
-pub(crate) struct Client {
+pub struct Client {
     path: PathBuf,
     stream: BufReader<UnixStream>,
     /// Hello is sent on connect but its reply read with the first request's, saving a
@@ -107,7 +106,7 @@ pub(crate) struct Client {
 impl Client {
     /// Connects and says hello. With `autostart`, a missing daemon is started in the
     /// background first (unless the systemd socket unit is enabled to do that).
-    pub(crate) fn connect(paths: &Paths, autostart: bool) -> Result<Self, ClientError> {
+    pub fn connect(paths: &Paths, autostart: bool) -> Result<Self, ClientError> {
         let path = paths.socket.clone();
         let stream = match open(&path) {
             Ok(stream) => stream,
@@ -152,7 +151,7 @@ impl Client {
     /// Sends `request` and returns its reply, passing progress messages to `on_waiting`. An
     /// `error` response becomes [`ClientError::Agent`]. A question from the agent is answered
     /// with "cannot ask" (see [`Client::call_asking`]).
-    pub(crate) fn call<C: Call>(
+    pub fn call<C: Call>(
         &mut self,
         request: C,
         on_waiting: impl FnMut(&str),
@@ -181,8 +180,7 @@ impl Client {
 
     /// Subscribes to the agent's events: the state now, and the connection as a feed (the
     /// tray's).
-    #[cfg(all(feature = "tray", target_os = "linux"))]
-    pub(crate) fn subscribe(mut self) -> Result<(StatusReport, Subscription), ClientError> {
+    pub fn subscribe(mut self) -> Result<(StatusReport, Subscription), ClientError> {
         let report = self.call(Subscribe, |_| {})?;
         Ok((report, Subscription(self)))
     }
@@ -263,13 +261,11 @@ impl Question<'_> {
 }
 
 /// A subscribed connection (see [`Client::subscribe`]).
-#[cfg(all(feature = "tray", target_os = "linux"))]
-pub(crate) struct Subscription(Client);
+pub struct Subscription(Client);
 
-#[cfg(all(feature = "tray", target_os = "linux"))]
 impl Subscription {
     /// Blocks until the agent reports something.
-    pub(crate) fn next_event(&mut self) -> Result<Event, ClientError> {
+    pub fn next_event(&mut self) -> Result<Event, ClientError> {
         match self.0.read_reply(&mut |_| {}, &mut |_| None)? {
             Response::Event(event) => Ok(event),
             other => Err(ClientError::Unexpected { kind: other.kind() }),
@@ -342,7 +338,7 @@ fn not_running_hint() -> String {
 /// enabled (a fresh package install) still lets clients start it, so nothing breaks before
 /// the user runs `systemctl --user enable`.
 #[must_use]
-pub(crate) fn enabled_socket_unit(paths: &Paths) -> Option<PathBuf> {
+pub fn enabled_socket_unit(paths: &Paths) -> Option<PathBuf> {
     let user_config = paths.config_dir.parent()?.join("systemd/user");
     [user_config.as_path(), Path::new("/etc/systemd/user")]
         .iter()

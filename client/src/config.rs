@@ -300,7 +300,7 @@ mod tests {
     /// says what it means (a top-level key after a table header would land in the table).
     #[test]
     fn the_readme_example_is_a_valid_config() {
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../../README.md");
         let section = &readme[readme.find("### config.toml").expect("the section")..];
         let start = section.find("```toml\n").expect("its example") + "```toml\n".len();
         let example = &section[start..start + section[start..].find("```").unwrap()];

@@ -335,7 +335,7 @@ impl Agent<'_> {
     /// Connects, starting the agent when none runs (unless `autostart = false`).
     fn connect(&self) -> Result<Client> {
         if let Some(store) = self.store {
-            crate::vault::check_store(&self.paths.data_dir, store)?;
+            crate::vault_rules::check_store(&self.paths.data_dir, store)?;
         }
         Ok(Client::connect(self.paths, autostart_allowed(self.paths))?)
     }

@@ -135,7 +135,7 @@ fn roles_built_on(config: &Document, settings: &Settings, profile: &str) -> Vec<
             continue;
         };
         let mut current = name;
-        for _ in 0..=crate::aws::profile::MAX_CHAIN {
+        for _ in 0..=crate::aws::MAX_CHAIN {
             if setting(settings, &config.section_name(current), "role_arn").is_none() {
                 break;
             }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::agent::audit::Entry;
+use crate::audit_log::Entry;
 use crate::clock::iso8601;
 use crate::paths::Paths;
 

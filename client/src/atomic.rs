@@ -9,7 +9,7 @@ use std::path::Path;
 /// "free some space on that disk, then try again". None for errors that carry their own
 /// advice (the ones mfa-agent makes, as [`ensure_private_dir`]'s).
 #[must_use]
-pub(crate) fn what_to_do(e: &io::Error) -> Option<&'static str> {
+pub fn what_to_do(e: &io::Error) -> Option<&'static str> {
     e.raw_os_error()?;
     Some(match e.kind() {
         io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded | io::ErrorKind::FileTooLarge => {
@@ -28,7 +28,7 @@ pub(crate) fn what_to_do(e: &io::Error) -> Option<&'static str> {
 /// Creates one of mfa-agent's own directories (and parents) readable by the owner only, and
 /// tightens it if it existed. A directory that is a symlink or belongs to someone else (a
 /// `/tmp` fallback another user created first) is refused, not used.
-pub(crate) fn ensure_private_dir(dir: &Path) -> io::Result<()> {
+pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
     DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     let meta = fs::symlink_metadata(dir)?;
     let me = crate::sys::current_uid();
@@ -51,7 +51,7 @@ pub(crate) fn ensure_private_dir(dir: &Path) -> io::Result<()> {
 /// Writes `contents` to `path`, in one of mfa-agent's own directories (made private), with
 /// mode 0600: a temporary file in the same directory is written and fsynced, then renamed
 /// over `path`, then the directory is fsynced.
-pub(crate) fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
+pub fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
     ensure_private_dir(parent_of(path))?;
     replace(path, contents)
 }

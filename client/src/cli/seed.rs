@@ -7,11 +7,11 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 
 use super::{Agent, input};
-use crate::otp::qr;
 use crate::protocol::{
     ListedSeed, SeedAdd, SeedExport, SeedImport, SeedLink, SeedList, SeedListing, SeedMaterial,
     SeedRecover, SeedRemove, SeedRename, StoreKind,
 };
+use crate::qr;
 use crate::secret::SecretString;
 
 #[derive(Debug, Subcommand)]
@@ -134,7 +134,7 @@ pub(super) fn run(cmd: SeedCommand, agent: &Agent) -> Result<ExitCode> {
 
 fn add(args: &AddArgs, agent: &Agent) -> Result<ExitCode> {
     // Check the name before asking for a secret the user would then have to type again.
-    crate::vault::validate_name(&args.name)?;
+    crate::vault_rules::validate_name(&args.name)?;
     let material = read_material(args)?;
     agent.change(SeedAdd {
         name: args.name.clone(),
@@ -167,9 +167,7 @@ fn read_material(args: &AddArgs) -> Result<SeedMaterial> {
     }
     if let Some(path) = &args.qr {
         let text = qr::decode_file(path)?;
-        if !text.expose().starts_with("otpauth://")
-            && !crate::otp::migration::is_migration(text.expose())
-        {
+        if !text.expose().starts_with("otpauth://") && !qr::is_migration(text.expose()) {
             bail!(
                 "the QR code in {} holds no TOTP seed (not an otpauth URI); use the QR code AWS shows for a virtual MFA device",
                 path.display()

@@ -14,7 +14,7 @@ use crate::secret::{SecretBytes, SecretString};
 pub(crate) const MAX_SECRET_INPUT: u64 = 64 * 1024;
 
 #[derive(Debug, Error)]
-pub(crate) enum InputError {
+pub enum InputError {
     #[error("failed to open {from}")]
     Open { from: String, source: io::Error },
     #[error("failed to read {from}")]
@@ -33,7 +33,7 @@ pub(crate) fn secret_from_stdin() -> Result<SecretString, InputError> {
 }
 
 /// Reads a secret from a file the user named, without trailing newlines.
-pub(crate) fn secret_from_file(path: &Path) -> Result<SecretString, InputError> {
+pub fn secret_from_file(path: &Path) -> Result<SecretString, InputError> {
     let from = path.display().to_string();
     let file = fs::File::open(path).map_err(|source| InputError::Open {
         from: from.clone(),
