@@ -1,5 +1,5 @@
 //! How the agent's errors read: [`mfa_agent_client::report`]'s sentence (what happened, each
-//! cause once), ended by what to do from [`crate::advice`], which knows the vault's, the
+//! cause once), ended by what to do from `crate::advice`, which knows the vault's, the
 //! security keys' and the mint's errors as well as the client's.
 
 use std::error::Error;
