@@ -408,6 +408,35 @@ pub enum Event {
 mod tests {
     use super::*;
 
+    /// The protocol is the contract between the two crates: it builds on nothing of theirs
+    /// but `secret` (how secrets are held), so that no part of either leaks onto the wire.
+    #[test]
+    fn the_protocol_names_nothing_of_the_crate_but_secret() {
+        for (file, source) in [
+            ("mod.rs", include_str!("mod.rs")),
+            ("requests.rs", include_str!("requests.rs")),
+            ("views.rs", include_str!("views.rs")),
+        ] {
+            // What the protocol itself uses, not this test.
+            let code = source.split("#[cfg(test)]").next().unwrap();
+            let outside: Vec<&str> = code
+                .match_indices("crate::")
+                .map(|(at, _)| {
+                    let rest = &code[at + "crate::".len()..];
+                    let end = rest
+                        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                        .unwrap_or(rest.len());
+                    &rest[..end]
+                })
+                .filter(|module| *module != "secret")
+                .collect();
+            assert!(
+                outside.is_empty(),
+                "protocol/{file} uses crate::{outside:?}"
+            );
+        }
+    }
+
     #[test]
     fn requests_are_tagged_json_lines() {
         let line = serde_json::to_string(&Request::from(Credentials {
